@@ -1,0 +1,33 @@
+# habla: `make run` sets everything up and transcribes sample audio; `make test` sets up and runs the tests.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+SAMPLES ?= ../shared/testdata/speech/librivox-0870.flac ../shared/testdata/speech/ast-es-vm-login.flac
+OUT     ?= out
+
+.PHONY: setup run test test-system test-all bench clean
+
+$(BIN)/habla: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	@touch $@
+
+setup: $(BIN)/habla
+
+run: setup
+	$(BIN)/habla transcribe $(SAMPLES) --output-dir $(OUT) --output-format all --verbose
+	@echo "transcripts written to $(OUT)/"
+
+test: setup
+	$(BIN)/python -m pytest -m "not system" -q tests
+
+test-system: setup
+	bash scripts/services.sh start
+	$(BIN)/python -m pytest -m system -q tests; rc=$$?; bash scripts/services.sh stop; exit $$rc
+
+test-all: test test-system
+
+bench: setup
+	$(BIN)/habla bench ../shared/testdata/speech --json bench-results/bench.json
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,0 +1,173 @@
+"""audio → blocks → VAD spans → ≤30 s chunks → engine → segments. One run per file, bounded memory.
+
+Audio is decoded in blocks (``block_seconds``). Speech found by VAD is grouped into chunks of at most
+30 s (one Whisper window each) and decoded in batches. Speech running into the end of a block is carried
+into the next block, so no word is cut at a block boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+
+import numpy as np
+
+from habla.asr.options import TranscribeOptions
+from habla.asr.protocol import ASREngine, Span
+from habla.asr.types import Segment, Transcript, TranscriptInfo
+from habla.audio.decode import SAMPLE_RATE, AudioSource, iter_blocks, probe_duration
+from habla.audio.vad import speech_spans
+from habla.errors import Cancelled
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 30.0  # Whisper's fixed input window
+CARRY_MARGIN_SECONDS = 1.0  # speech ending this close to a block's end may continue in the next block
+MAX_INNER_GAP_SECONDS = 4.0  # longer silences start a new chunk rather than feed Whisper silence
+
+ProgressCallback = Callable[[float, "float | None"], None]
+
+
+def group_spans(spans: list[Span], window: float = WINDOW_SECONDS, max_gap: float = MAX_INNER_GAP_SECONDS) -> list[Span]:
+    """Merge consecutive speech spans into chunks no longer than one Whisper window."""
+    groups: list[list[float]] = []
+    for start, end in spans:
+        if groups and end - groups[-1][0] <= window and start - groups[-1][1] <= max_gap:
+            groups[-1][1] = end
+        else:
+            groups.append([start, min(end, start + window)])
+    return [(s, e) for s, e in groups]
+
+
+def fixed_windows(duration: float, window: float = WINDOW_SECONDS) -> list[Span]:
+    spans, t = [], 0.0
+    while t < duration:
+        spans.append((t, min(t + window, duration)))
+        t += window
+    return spans
+
+
+class TranscriptionRun:
+    """A transcription in progress: ``info`` is known at once; iterate to get segments as they are decoded."""
+
+    def __init__(self, engine_use: AbstractContextManager[ASREngine], source: AudioSource,
+                 options: TranscribeOptions, model_name: str, cancel: threading.Event | None = None,
+                 on_progress: ProgressCallback | None = None) -> None:
+        self.options = options
+        self.cancel = cancel or threading.Event()
+        self.on_progress = on_progress
+        self.position = 0.0
+        self.total = probe_duration(source) if _seekable(source) else None
+        self._engine_use = engine_use
+        self.engine = engine_use.__enter__()
+        self._closed = False
+        try:
+            self._blocks = _with_last(iter_blocks(source, options.block_seconds))
+            self._pending = self._first_speech_block()
+            language, probability = self._language()
+        except BaseException:
+            self.close()
+            raise
+        self.info = TranscriptInfo(language=language, language_probability=round(probability, 4),
+                                   duration=self.total or 0.0, model=model_name, task=options.task)
+
+    # -- iteration ------------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Segment]:
+        try:
+            seg_id = 0
+            block = self._pending
+            while block is not None:
+                audio, offset, spans, _ = block
+                for seg in self.engine.decode_spans(audio, group_spans(spans), self.info.language,
+                                                    self.options, offset):
+                    self._check_cancel()
+                    yield Segment(**{**seg.__dict__, "id": seg_id})
+                    seg_id += 1
+                    self._progress(seg.end)
+                self._progress(offset + len(audio) / SAMPLE_RATE)
+                block = self._next_block(block)
+            self.total = self.position
+        finally:
+            self.close()
+
+    def result(self) -> Transcript:
+        segments = list(self)
+        info = TranscriptInfo(**{**self.info.__dict__, "duration": round(self.position, 3)})
+        return Transcript.from_segments(info, segments)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._engine_use.__exit__(None, None, None)
+
+    # -- internals ------------------------------------------------------------------------------------
+    _carry = np.zeros(0, np.float32)
+    _carry_offset = 0.0
+
+    def _split_block(self, block: np.ndarray, is_last: bool) -> tuple[np.ndarray, float, list[Span], bool]:
+        """Join the carried audio, find speech, and carry speech that may continue into the next block."""
+        audio = np.concatenate([self._carry, block]) if len(self._carry) else block
+        offset = self._carry_offset
+        seconds = len(audio) / SAMPLE_RATE
+        spans = speech_spans(audio) if self.options.vad else fixed_windows(seconds)
+        self._carry, self._carry_offset = np.zeros(0, np.float32), offset + seconds
+        if not is_last and spans and spans[-1][1] > seconds - CARRY_MARGIN_SECONDS and spans[-1][0] > 0:
+            cut = spans.pop()[0]
+            cut_sample = int(cut * SAMPLE_RATE)
+            self._carry, self._carry_offset = audio[cut_sample:].copy(), offset + cut_sample / SAMPLE_RATE
+            audio = audio[:cut_sample]
+        return audio, offset, spans, is_last
+
+    def _first_speech_block(self):
+        for block, is_last in self._blocks:
+            self._check_cancel()
+            split = self._split_block(block, is_last)
+            if split[2] or is_last:
+                return split
+            self._progress(split[1] + len(split[0]) / SAMPLE_RATE)  # silence only: nothing to decode
+        return None
+
+    def _next_block(self, previous):
+        if previous[3]:  # that was the last block
+            return None
+        return self._first_speech_block()
+
+    def _language(self) -> tuple[str, float]:
+        if self.options.language:
+            return self.options.language, 1.0
+        if self._pending is None or not self._pending[2]:
+            return "en", 0.0  # no speech anywhere: nothing to detect
+        audio, _, spans, _ = self._pending
+        first = group_spans(spans)[0]
+        speech = np.concatenate([audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in spans
+                                 if s < first[0] + WINDOW_SECONDS])[: int(WINDOW_SECONDS * SAMPLE_RATE)]
+        return self.engine.detect_language(speech)
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("transcription cancelled")
+
+    def _progress(self, position: float) -> None:
+        self.position = max(self.position, position)
+        if self.on_progress:
+            self.on_progress(self.position, self.total)
+
+
+def _with_last(blocks: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
+    previous = next(blocks, None)
+    for block in blocks:
+        yield previous, False  # type: ignore[misc]
+        previous = block
+    if previous is not None:
+        yield previous, True
+
+
+def _seekable(source: AudioSource) -> bool:
+    if isinstance(source, (bytes, bytearray, np.ndarray, str)) or hasattr(source, "__fspath__"):
+        return True
+    try:
+        return bool(source.seekable())  # type: ignore[union-attr]
+    except (AttributeError, OSError):
+        return False

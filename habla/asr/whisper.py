@@ -1,0 +1,103 @@
+"""Whisper on CTranslate2 (faster-whisper): the default ASR engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from habla.asr.options import TranscribeOptions
+from habla.asr.protocol import Span
+from habla.asr.types import Segment, Word
+from habla.errors import ModelCorrupt
+
+log = logging.getLogger(__name__)
+
+# Whisper's own rule for a window that is silence: likely no speech and a low-confidence decode.
+NO_SPEECH_PROB = 0.6
+LOW_LOGPROB = -1.0
+
+
+def pick_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import ctranslate2
+
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    except Exception:  # noqa: BLE001 - any CUDA probing failure means CPU
+        return "cpu"
+
+
+def pick_compute_type(compute_type: str, device: str) -> str:
+    if compute_type != "auto":
+        return compute_type
+    return "float16" if device == "cuda" else "int8"
+
+
+def physical_cores() -> int:
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+class WhisperEngine:
+    """One loaded Whisper model. Thread-safe for concurrent calls (CTranslate2 queues them)."""
+
+    def __init__(self, model_path: str, name: str = "", device: str = "auto", compute_type: str = "auto",
+                 cpu_threads: int = 0) -> None:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self.name = name or os.path.basename(model_path.rstrip("/"))
+        self.device = pick_device(device)
+        self.compute_type = pick_compute_type(compute_type, self.device)
+        threads = cpu_threads or physical_cores()
+        try:
+            self.model = WhisperModel(model_path, device=self.device, compute_type=self.compute_type,
+                                      cpu_threads=threads, local_files_only=True)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ModelCorrupt(f"model {self.name!r} at {model_path} could not be loaded: {exc}",
+                               hint="the model files are incomplete or not a CTranslate2 Whisper model") from exc
+        self._batched = BatchedInferencePipeline(self.model)
+        self.multilingual = self.model.model.is_multilingual
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        if not self.multilingual:
+            return "en", 1.0
+        language, probability, _ = self.model.detect_language(audio=audio[: 30 * 16000], vad_filter=False)
+        return language, float(probability)
+
+    def decode_spans(self, audio: np.ndarray, spans: Sequence[Span], language: str,
+                     options: TranscribeOptions, offset: float) -> Iterator[Segment]:
+        if not spans:
+            return
+        segments, _ = self._batched.transcribe(
+            audio,
+            language=language,
+            task=options.task,
+            beam_size=options.beam_for(language),
+            temperature=options.temperature,
+            batch_size=options.batch_size,
+            clip_timestamps=[{"start": s, "end": e} for s, e in spans],
+            without_timestamps=False,
+            word_timestamps=options.word_timestamps,
+            initial_prompt=options.initial_prompt,
+            hotwords=options.hotwords,
+        )
+        for seg in segments:
+            if seg.no_speech_prob > NO_SPEECH_PROB and seg.avg_logprob < LOW_LOGPROB:
+                continue  # Whisper's silence rule: drop what it likely made up
+            text = seg.text
+            if not text.strip():
+                continue
+            words = tuple(Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, round(w.probability, 4))
+                          for w in (seg.words or ()))
+            yield Segment(id=0, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3), text=text,
+                          words=words, avg_logprob=round(seg.avg_logprob, 4),
+                          no_speech_prob=round(seg.no_speech_prob, 4),
+                          compression_ratio=round(seg.compression_ratio, 4), tokens=tuple(seg.tokens))

@@ -1,0 +1,32 @@
+"""Voice activity detection with Silero VAD (the ONNX model faster-whisper ships)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from habla.audio.decode import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    threshold: float = 0.5
+    min_speech_ms: int = 250  # shorter blips (clicks, breaths) are not speech
+    min_silence_ms: int = 300  # pauses shorter than this stay inside one span
+    max_speech_s: float = 30.0  # one Whisper window
+    pad_ms: int = 200
+
+
+def speech_spans(audio: np.ndarray, options: VadOptions = VadOptions()) -> list[tuple[float, float]]:
+    """Speech regions of 16 kHz mono audio, in seconds."""
+    if len(audio) < SAMPLE_RATE // 10:
+        return []
+    from faster_whisper.vad import VadOptions as SileroOptions
+    from faster_whisper.vad import get_speech_timestamps
+
+    found = get_speech_timestamps(audio, SileroOptions(
+        threshold=options.threshold, min_speech_duration_ms=options.min_speech_ms,
+        max_speech_duration_s=options.max_speech_s, min_silence_duration_ms=options.min_silence_ms,
+        speech_pad_ms=options.pad_ms))
+    return [(round(s["start"] / SAMPLE_RATE, 3), round(s["end"] / SAMPLE_RATE, 3)) for s in found]

@@ -1,0 +1,38 @@
+"""``habla config``: print the effective configuration (defaults, .env and HABLA_* variables merged)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from habla.config import load_settings
+from habla.errors import HablaError
+
+
+def config(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of env-style lines.")) -> None:
+    """Print the effective configuration."""
+    from habla.cli.main import fail
+
+    try:
+        settings = load_settings()
+    except HablaError as exc:
+        raise fail(exc) from None
+    data = json.loads(settings.model_dump_json())
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key, value in _flatten(data):
+        typer.echo(f"HABLA_{key.upper()}={'' if value is None else value}")
+
+
+def _flatten(data: dict, prefix: str = ""):
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}__")
+        else:
+            yield f"{prefix}{key}", json.dumps(value) if isinstance(value, list) else value
+
+
+def register(app: typer.Typer) -> None:
+    app.command("config")(config)

