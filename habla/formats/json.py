@@ -1,0 +1,51 @@
+"""JSON in openai-whisper's shape, plus habla's info fields, readable back with ``Transcript.from_dict``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from habla.asr.types import Segment, Transcript
+from habla.formats.protocol import WriterOptions
+
+# Whisper's "seek" counts mel frames (100 per second); habla has no decoding windows, so it marks the start.
+_FRAMES_PER_SECOND = 100
+
+
+def segment_dict(segment: Segment) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": segment.id,
+        "seek": round(segment.start * _FRAMES_PER_SECOND),
+        "start": segment.start,
+        "end": segment.end,
+        "text": segment.text,
+        "tokens": list(segment.tokens),
+        "temperature": getattr(segment, "temperature", 0.0),
+        "avg_logprob": segment.avg_logprob,
+        "compression_ratio": segment.compression_ratio,
+        "no_speech_prob": segment.no_speech_prob,
+    }
+    if segment.words:
+        data["words"] = [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                         for w in segment.words]
+    return data
+
+
+def transcript_dict(transcript: Transcript) -> dict[str, Any]:
+    return {
+        "text": transcript.text,
+        "segments": [segment_dict(s) for s in transcript.segments],
+        "language": transcript.language,
+        "language_probability": transcript.language_probability,
+        "duration": transcript.duration,
+        "model": transcript.model,
+        "task": transcript.task,
+    }
+
+
+class JsonWriter:
+    extension = "json"
+
+    def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
+        json.dump(transcript_dict(transcript), stream, ensure_ascii=False)
+        stream.write("\n")

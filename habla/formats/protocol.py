@@ -1,0 +1,31 @@
+"""The writer contract: every output format turns a finished Transcript into text on a stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, TextIO
+
+from habla.asr.types import Transcript
+from habla.errors import InvalidOption
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    """Layout of subtitle cues (srt, vtt); the other formats ignore these."""
+
+    max_line_width: int = 42
+    max_line_count: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_line_width < 1:
+            raise InvalidOption(f"max_line_width must be at least 1, got {self.max_line_width}")
+        if self.max_line_count < 1:
+            raise InvalidOption(f"max_line_count must be at least 1, got {self.max_line_count}")
+
+
+class Writer(Protocol):
+    """Stateless and thread-safe: one instance serves every request."""
+
+    extension: str
+
+    def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None: ...
