@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from habla.errors import InvalidOption
@@ -47,6 +47,27 @@ class ASRSettings(BaseModel):
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
 
 
+class JobsSettings(BaseModel):
+    """Durable jobs: embedded (SQLite + in-process threads) or distributed (Celery workers, PostgreSQL)."""
+
+    mode: Literal["embedded", "distributed"] = Field(
+        "embedded", description="'embedded' runs jobs in the server process; 'distributed' sends them to `habla worker`.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the job store; default SQLite at <home>/jobs/jobs.db.")
+    broker_url: str = Field("redis://127.0.0.1:6390/0", description="Celery broker for distributed mode.")
+    storage_dir: Path | None = Field(None, description="Uploads and results; default <home>/jobs/files.")
+    workers: int = Field(1, ge=1, le=64, description="Jobs run at once by the embedded pool.")
+    max_upload_mb: int = Field(2048, ge=1, description="Largest accepted upload.")
+    retention_days: float = Field(7.0, ge=0, description="Finished jobs and their files are deleted after this; 0 = keep.")
+    sweep_seconds: float = Field(600.0, gt=0, description="How often the retention sweep runs.")
+    lease_seconds: float = Field(30.0, ge=2, description="A running job whose worker stops renewing this long is re-queued.")
+    max_attempts: int = Field(3, ge=1, description="Runs (lost workers included) before a job is marked failed.")
+    progress_seconds: float = Field(0.5, gt=0, description="Least interval between progress writes.")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="Per-try timeout of a completion webhook.")
+    webhook_retries: int = Field(3, ge=0, le=10, description="Extra tries of a failed webhook, with backoff.")
+    webhook_secret: SecretStr | None = Field(None, description="If set, webhooks carry an HMAC-SHA256 signature header.")
+
+
 class Settings(BaseSettings):
     """habla's configuration. ``habla config`` prints the effective values."""
 
@@ -57,6 +78,7 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     models: ModelSettings = Field(default_factory=ModelSettings)
     asr: ASRSettings = Field(default_factory=ASRSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
 
 
 def _reject_unknown_env(settings_cls: type[BaseSettings]) -> None:
