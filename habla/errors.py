@@ -46,3 +46,22 @@ class Cancelled(HablaError):
     exit_code = 130
     http_status = 499
     code = "cancelled"
+
+
+class JobNotFound(HablaError):
+    exit_code = 5
+    http_status = 404
+    code = "job_not_found"
+
+
+class JobConflict(HablaError):
+    """The job is not in a state that allows this (a result of an unfinished job, retry of a succeeded one)."""
+
+    exit_code = 5
+    http_status = 409
+    code = "job_conflict"
+
+
+class UploadTooLarge(HablaError):
+    http_status = 413
+    code = "upload_too_large"
