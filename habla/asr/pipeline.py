@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import numpy as np
 
 from habla.asr.options import TranscribeOptions
-from habla.asr.protocol import ASREngine, Span
+from habla.asr.protocol import ASREngine, ChunkText, Span
+from habla.asr.segmenter import chunk_segments
 from habla.asr.types import Segment, Transcript, TranscriptInfo
 from habla.audio.decode import SAMPLE_RATE, AudioSource, iter_blocks, probe_duration
 from habla.audio.vad import speech_spans
@@ -26,6 +28,11 @@ log = logging.getLogger(__name__)
 WINDOW_SECONDS = 30.0  # Whisper's fixed input window
 CARRY_MARGIN_SECONDS = 1.0  # speech ending this close to a block's end may continue in the next block
 MAX_INNER_GAP_SECONDS = 4.0  # longer silences start a new chunk rather than feed Whisper silence
+
+RAMP_UP_BATCHES = (1, 2, 4)
+FIRST_BLOCK_SECONDS = 60.0  # decode and VAD a short first block so the first segment comes quickly
+TAIL_SECONDS = 1.0  # this much speech left after a chunk's last decoded word means decoding stopped early
+MAX_RESUME_PASSES = 2
 
 ProgressCallback = Callable[[float, "float | None"], None]
 
@@ -49,6 +56,25 @@ def fixed_windows(duration: float, window: float = WINDOW_SECONDS) -> list[Span]
     return spans
 
 
+def undecoded_tails(results: list[ChunkText], spans: list[Span], offset: float) -> list[Span]:
+    """Where a chunk's text stops before its speech does, the span still to decode (relative seconds).
+
+    Whisper sometimes ends a chunk early (after a pause, or a long run of speech); sequential Whisper
+    recovers by seeking to its last timestamp. The batched equivalent: decode the rest again.
+    """
+    tails: list[Span] = []
+    for result in results:
+        if not result.words:
+            continue
+        last = result.words[-1].end - offset
+        chunk_end = result.span[1] - offset
+        rest = [(max(s, last), e) for s, e in spans if e > last and s < chunk_end]
+        speech = sum(min(e, chunk_end) - s for s, e in rest)
+        if speech >= TAIL_SECONDS and chunk_end - rest[0][0] >= TAIL_SECONDS:
+            tails.append((rest[0][0], chunk_end))
+    return tails
+
+
 class TranscriptionRun:
     """A transcription in progress: ``info`` is known at once; iterate to get segments as they are decoded."""
 
@@ -59,32 +85,36 @@ class TranscriptionRun:
         self.cancel = cancel or threading.Event()
         self.on_progress = on_progress
         self.position = 0.0
+        self.segments: list[Segment] = []
         self.total = probe_duration(source) if _seekable(source) else None
         self._engine_use = engine_use
         self.engine = engine_use.__enter__()
         self._closed = False
         try:
-            self._blocks = _with_last(iter_blocks(source, options.block_seconds))
+            self._blocks = _with_last(iter_blocks(source, options.block_seconds, FIRST_BLOCK_SECONDS))
             self._pending = self._first_speech_block()
             language, probability = self._language()
         except BaseException:
             self.close()
             raise
+        self._segments = self._generate()  # one generator: iterating again continues, never restarts
         self.info = TranscriptInfo(language=language, language_probability=round(probability, 4),
                                    duration=self.total or 0.0, model=model_name, task=options.task)
 
     # -- iteration ------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Segment]:
+        return self._segments
+
+    def _generate(self) -> Iterator[Segment]:
         try:
-            seg_id = 0
             block = self._pending
             while block is not None:
                 audio, offset, spans, _ = block
-                for seg in self.engine.decode_spans(audio, group_spans(spans), self.info.language,
-                                                    self.options, offset):
+                for seg in self._decode_block(audio, offset, spans):
                     self._check_cancel()
-                    yield Segment(**{**seg.__dict__, "id": seg_id})
-                    seg_id += 1
+                    seg = replace(seg, id=len(self.segments))
+                    self.segments.append(seg)
+                    yield seg
                     self._progress(seg.end)
                 self._progress(offset + len(audio) / SAMPLE_RATE)
                 block = self._next_block(block)
@@ -92,10 +122,34 @@ class TranscriptionRun:
         finally:
             self.close()
 
+    def _decode_block(self, audio: np.ndarray, offset: float, spans: list[Span]) -> Iterator[Segment]:
+        chunks = group_spans(spans)
+        while chunks:
+            size = self._next_batch_size()
+            batch, chunks = chunks[:size], chunks[size:]
+            self._check_cancel()
+            results = list(self.engine.decode_chunks(audio, batch, self.info.language, self.options, offset))
+            for _ in range(MAX_RESUME_PASSES):
+                tails = undecoded_tails(results, spans, offset)
+                if not tails:
+                    break
+                results += self.engine.decode_chunks(audio, tails, self.info.language, self.options, offset)
+            for chunk in sorted(results, key=lambda r: r.span[0]):
+                yield from chunk_segments(chunk)
+
+    def _next_batch_size(self) -> int:
+        # Small first batches put the first segments on screen quickly; full batches are faster after that.
+        size = min(RAMP_UP_BATCHES[self._batches_done], self.options.batch_size) \
+            if self._batches_done < len(RAMP_UP_BATCHES) else self.options.batch_size
+        self._batches_done += 1
+        return size
+
     def result(self) -> Transcript:
-        segments = list(self)
-        info = TranscriptInfo(**{**self.info.__dict__, "duration": round(self.position, 3)})
-        return Transcript.from_segments(info, segments)
+        """The whole transcript (finishing the iteration if the caller has not)."""
+        for _ in self:
+            pass
+        info = replace(self.info, duration=round(self.position, 3))
+        return Transcript.from_segments(info, list(self.segments))
 
     def close(self) -> None:
         if not self._closed:
@@ -105,6 +159,7 @@ class TranscriptionRun:
     # -- internals ------------------------------------------------------------------------------------
     _carry = np.zeros(0, np.float32)
     _carry_offset = 0.0
+    _batches_done = 0
 
     def _split_block(self, block: np.ndarray, is_last: bool) -> tuple[np.ndarray, float, list[Span], bool]:
         """Join the carried audio, find speech, and carry speech that may continue into the next block."""

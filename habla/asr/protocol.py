@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from habla.asr.options import TranscribeOptions
-from habla.asr.types import Segment
+from habla.asr.types import Word
 
 Span = tuple[float, float]  # seconds, relative to the audio given
+
+
+@dataclass(frozen=True)
+class ChunkText:
+    """What the engine decoded from one chunk (≤ 30 s): text, and words with absolute times."""
+
+    span: Span
+    text: str
+    words: tuple[Word, ...]
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 0.0
+    tokens: tuple[int, ...] = ()
 
 
 class ASREngine(Protocol):
@@ -20,7 +34,10 @@ class ASREngine(Protocol):
         """Language code and its probability, from up to 30 s of speech."""
         ...
 
-    def decode_spans(self, audio: np.ndarray, spans: Sequence[Span], language: str,
-                     options: TranscribeOptions, offset: float) -> Iterator[Segment]:
-        """Decode each span (≤ 30 s) of ``audio``; yield segments in order, timestamps shifted by ``offset``."""
+    def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
+                      options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
+        """Decode each span (≤ 30 s) of ``audio`` as one batch; yield one ChunkText per span, in order.
+
+        Word times are shifted by ``offset`` (the audio's position in the whole file).
+        """
         ...

@@ -9,8 +9,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from habla.asr.options import TranscribeOptions
-from habla.asr.protocol import Span
-from habla.asr.types import Segment, Word
+from habla.asr.protocol import ChunkText, Span
+from habla.asr.types import Word
 from habla.errors import ModelCorrupt
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class WhisperEngine:
 
     def __init__(self, model_path: str, name: str = "", device: str = "auto", compute_type: str = "auto",
                  cpu_threads: int = 0) -> None:
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import WhisperModel
 
         self.name = name or os.path.basename(model_path.rstrip("/"))
         self.device = pick_device(device)
@@ -63,7 +63,6 @@ class WhisperEngine:
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelCorrupt(f"model {self.name!r} at {model_path} could not be loaded: {exc}",
                                hint="the model files are incomplete or not a CTranslate2 Whisper model") from exc
-        self._batched = BatchedInferencePipeline(self.model)
         self.multilingual = self.model.model.is_multilingual
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
@@ -72,32 +71,28 @@ class WhisperEngine:
         language, probability, _ = self.model.detect_language(audio=audio[: 30 * 16000], vad_filter=False)
         return language, float(probability)
 
-    def decode_spans(self, audio: np.ndarray, spans: Sequence[Span], language: str,
-                     options: TranscribeOptions, offset: float) -> Iterator[Segment]:
+    def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
+                      options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
         if not spans:
             return
-        segments, _ = self._batched.transcribe(
-            audio,
-            language=language,
-            task=options.task,
-            beam_size=options.beam_for(language),
-            temperature=options.temperature,
-            batch_size=options.batch_size,
-            clip_timestamps=[{"start": s, "end": e} for s, e in spans],
-            without_timestamps=False,
-            word_timestamps=options.word_timestamps,
-            initial_prompt=options.initial_prompt,
-            hotwords=options.hotwords,
-        )
-        for seg in segments:
-            if seg.no_speech_prob > NO_SPEECH_PROB and seg.avg_logprob < LOW_LOGPROB:
-                continue  # Whisper's silence rule: drop what it likely made up
-            text = seg.text
-            if not text.strip():
-                continue
-            words = tuple(Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, round(w.probability, 4))
-                          for w in (seg.words or ()))
-            yield Segment(id=0, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3), text=text,
-                          words=words, avg_logprob=round(seg.avg_logprob, 4),
-                          no_speech_prob=round(seg.no_speech_prob, 4),
-                          compression_ratio=round(seg.compression_ratio, 4), tokens=tuple(seg.tokens))
+        from faster_whisper import BatchedInferencePipeline
+
+        # A pipeline per call: it keeps word-timing state between batches, so it must not be shared.
+        pipeline = BatchedInferencePipeline(self.model)
+        # Text-only decoding is both faster and more accurate in batches (with timestamp tokens the batched
+        # decoder drops text after the last timestamp pair). Word timings come from cross-attention alignment,
+        # which costs ~2 % and lets the pipeline cut segments and resume truncated chunks.
+        segments, _ = pipeline.transcribe(
+            audio, language=language, task=options.task, beam_size=options.beam_for(language),
+            temperature=options.temperature, batch_size=len(spans),
+            clip_timestamps=[{"start": s, "end": e} for s, e in spans], without_timestamps=True,
+            word_timestamps=True, initial_prompt=options.initial_prompt, hotwords=options.hotwords)
+        for span, seg in zip(spans, segments):  # text-only mode: exactly one segment per chunk
+            silent = seg.no_speech_prob > NO_SPEECH_PROB and seg.avg_logprob < LOW_LOGPROB
+            words = () if silent else tuple(
+                Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, round(w.probability, 4))
+                for w in (seg.words or ()))
+            yield ChunkText(span=(span[0] + offset, span[1] + offset), text="" if silent else seg.text,
+                            words=words, avg_logprob=round(seg.avg_logprob, 4),
+                            no_speech_prob=round(seg.no_speech_prob, 4),
+                            compression_ratio=round(seg.compression_ratio, 4), tokens=tuple(seg.tokens))

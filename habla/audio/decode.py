@@ -65,20 +65,24 @@ def probe_duration(source: AudioSource) -> float | None:
             source.seek(0)  # type: ignore[union-attr]
 
 
-def iter_blocks(source: AudioSource, block_seconds: float = 600.0) -> Iterator[np.ndarray]:
+def iter_blocks(source: AudioSource, block_seconds: float = 600.0,
+                first_block_seconds: float | None = None) -> Iterator[np.ndarray]:
     """Yield consecutive blocks of about ``block_seconds`` of 16 kHz mono float32 audio.
 
-    Memory stays bounded by the block size, whatever the file's length.
+    Memory stays bounded by the block size, whatever the file's length. A shorter first block lets work
+    (and the first output) start before a large block is decoded.
     """
+    first = int((first_block_seconds or block_seconds) * SAMPLE_RATE)
     if isinstance(source, np.ndarray):
+        yield source[:first].astype(np.float32, copy=False)
         step = int(block_seconds * SAMPLE_RATE)
-        for i in range(0, max(len(source), 1), step):
+        for i in range(first, len(source), step):
             yield source[i:i + step].astype(np.float32, copy=False)
         return
 
     import av
 
-    block_samples = int(block_seconds * SAMPLE_RATE)
+    block_samples = first
     container = _open(source)
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     pending: list[np.ndarray] = []
@@ -98,6 +102,7 @@ def iter_blocks(source: AudioSource, block_seconds: float = 600.0) -> Iterator[n
                         block = np.concatenate(pending)
                         yield _to_float(block[:block_samples])
                         rest = block[block_samples:]
+                        block_samples = int(block_seconds * SAMPLE_RATE)
                         pending, pending_len = ([rest], len(rest)) if len(rest) else ([], 0)
             for out in resampler.resample(None):
                 pending.append(out.to_ndarray().reshape(-1))

@@ -49,6 +49,12 @@ def run() -> None:
         raise SystemExit(fail(exc).exit_code) from None
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # a bug: one line for the user, the traceback only with --debug
+        if "--debug" in sys.argv:
+            raise
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for details)",
+                          highlight=False)
+        sys.exit(70)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,112 @@
+"""``habla transcribe FILES...``: transcripts in every format, a progress bar, live segments, one error line per bad file."""
+
+from __future__ import annotations
+
+import glob
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from habla.errors import HablaError, InvalidOption
+
+console = Console(stderr=True)
+STDIN = "-"
+
+
+def expand_inputs(patterns: list[str]) -> list[str]:
+    """Files as given, with shell-style patterns expanded here too (for shells and callers that do not)."""
+    files: list[str] = []
+    for pattern in patterns:
+        if pattern == STDIN or Path(pattern).exists() or not glob.has_magic(pattern):
+            files.append(pattern)
+        else:
+            matches = sorted(glob.glob(pattern, recursive=True))
+            files.extend(matches or [pattern])  # an unmatched pattern reports as a missing file
+    return files
+
+
+def transcribe(
+    files: list[str] = typer.Argument(..., help="Audio or video files, glob patterns, or - for stdin."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Catalog name or CTranslate2 folder [default: base]."),
+    language: Optional[str] = typer.Option(None, "--language", "-l", help="Language code, or auto-detect."),
+    task: str = typer.Option("transcribe", "--task", help="transcribe, or translate (into English)."),
+    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where the transcript files go."),
+    output_format: str = typer.Option("all", "--output-format", "-f",
+                                      help="txt, vtt, srt, tsv, json, all, or a comma-separated list."),
+    word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Include word timings in the outputs."),
+    beam_size: Optional[int] = typer.Option(None, "--beam-size", help="0 = per language (1 for English, 5 otherwise)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Speech chunks decoded together."),
+    vad: bool = typer.Option(True, "--vad/--no-vad", help="Skip non-speech (no words are made up on silence)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print segments as they are decoded."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Transcribe (or translate) audio and video files, fully offline."""
+    from habla import default_transcriber
+    from habla.cli.main import fail
+    from habla.formats import resolve_formats
+
+    try:
+        formats = resolve_formats(output_format.split(",") if "," in output_format else output_format)
+        transcriber = default_transcriber()
+        options = transcriber.default_options(language=language, task=task, word_timestamps=word_timestamps,
+                                              beam_size=beam_size, batch_size=batch_size, vad=vad)
+    except HablaError as exc:
+        raise fail(exc) from None
+
+    failures = 0
+    exit_code = 0
+    for name in expand_inputs(files):
+        try:
+            _transcribe_one(transcriber, name, model, options, output_dir, formats, verbose, quiet)
+        except HablaError as exc:
+            failures += 1
+            exit_code = exit_code or exc.exit_code
+            console.print(f"[bold red]error:[/] {name}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""),
+                          highlight=False)
+            if isinstance(exc, InvalidOption) or exc.code in ("model_not_found", "model_corrupt"):
+                break  # the same failure would repeat for every file
+    if failures:
+        raise typer.Exit(exit_code)
+
+
+def _transcribe_one(transcriber, name: str, model: str | None, options, output_dir: Path, formats: list[str],
+                    verbose: bool, quiet: bool) -> None:
+    from habla.formats import verbose_line, write_files
+
+    source = sys.stdin.buffer if name == STDIN else name
+    basename = "stdin" if name == STDIN else Path(name).stem
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[pos]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+                  disable=quiet) as progress:
+        bar = progress.add_task(basename, total=None, pos="")
+
+        def on_progress(position: float, total: float | None) -> None:
+            progress.update(bar, completed=position, total=total, pos=f"{position:.0f}/{total or 0:.0f}s")
+
+        run = transcriber.stream(source, model, options, on_progress=on_progress)
+        info = run.info
+        if verbose:
+            progress.console.print(f"[dim]{name}: {_language_note(info, options.language)}[/]", highlight=False)
+        for segment in run:
+            if verbose:
+                progress.console.print(verbose_line(segment), highlight=False, markup=False, soft_wrap=True)
+    transcript = run.result()
+    paths = write_files(transcript, output_dir, basename, formats)
+    exts = ",".join(p.suffix.lstrip(".") for p in paths)
+    console.print(f"[green]✓[/] {name} → {output_dir / basename}.{{{exts}}}", highlight=False, soft_wrap=True)
+
+
+def _language_note(info, forced: str | None) -> str:
+    if forced:
+        return f"language {info.language}"
+    if info.language_probability == 0.0:
+        return "no speech found"
+    return f"language {info.language} (detected, {info.language_probability:.0%})"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("transcribe")(transcribe)
