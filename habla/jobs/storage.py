@@ -1,0 +1,89 @@
+"""Uploads and results on disk, under one root shared by the API and every worker.
+
+Uploads get generated names (the client's file name never touches the file system). Results go to a folder
+per attempt, ``results/<job>/<attempt>/``, and the store records which attempt won, so a late write by a
+lost worker can never overwrite the accepted result.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from habla.asr.types import Transcript
+from habla.errors import JobConflict, UploadTooLarge
+
+CHUNK = 1 << 20
+RESULT_BASENAME = "transcript"
+
+
+class JobStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        (self.root / "uploads").mkdir(parents=True, exist_ok=True)
+        (self.root / "results").mkdir(parents=True, exist_ok=True)
+
+    def save_upload(self, stream: BinaryIO, max_bytes: int) -> str:
+        """Copy an upload to a new file; returns its storage-relative name. Nothing is left behind on error."""
+        name = f"uploads/{uuid.uuid4().hex}"
+        path = self.root / name
+        tmp = path.with_suffix(".part")
+        size = 0
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise UploadTooLarge(f"upload exceeds {max_bytes // (1 << 20)} MB",
+                                             hint="raise HABLA_JOBS__MAX_UPLOAD_MB")
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())  # the job row is committed next: its audio must survive a crash
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return name
+
+    def path(self, name: str) -> Path:
+        """Resolve a storage-relative name, refusing anything that points outside the root."""
+        root = self.root.resolve()
+        path = (root / name).resolve()
+        if root not in path.parents:
+            raise JobConflict(f"invalid storage path {name!r}")
+        return path
+
+    def write_results(self, job_id: str, attempt: int, transcript: Transcript) -> str:
+        """Write every format for one attempt; returns the folder's storage-relative name."""
+        from habla.formats import write_files
+
+        name = f"results/{job_id}/{attempt}"
+        folder = self.path(name)
+        shutil.rmtree(folder, ignore_errors=True)  # a half-written folder of this same attempt
+        write_files(transcript, folder, RESULT_BASENAME, "all")
+        return name
+
+    def read_result(self, result_dir: str, fmt: str) -> str:
+        from habla.formats import get_writer
+
+        ext = get_writer(fmt).extension
+        path = self.path(f"{result_dir}/{RESULT_BASENAME}.{ext}")
+        if not path.is_file():
+            raise JobConflict(f"the {ext} result is missing", hint="retention may have removed it")
+        return path.read_text(encoding="utf-8")
+
+    def discard(self, name: str | None) -> None:
+        """Remove an upload or a results folder (missing is fine)."""
+        if not name:
+            return
+        path = self.path(name)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+    def discard_job(self, job_id: str, upload: str | None) -> None:
+        self.discard(upload)
+        self.discard(f"results/{job_id}")

@@ -1,0 +1,206 @@
+"""The job body, the in-process pool and upkeep, with a scripted transcriber standing in for Whisper."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from habla.asr.options import TranscribeOptions
+from habla.asr.types import Segment, Transcript, TranscriptInfo
+from habla.config import JobsSettings
+from habla.errors import AudioDecodeError, Cancelled, JobConflict, UploadTooLarge
+from habla.jobs.local import LocalQueue
+from habla.jobs.maintenance import Maintenance
+from habla.jobs.models import JobSpec
+from habla.jobs.runner import JobRunner, is_dead_local, worker_id
+from habla.jobs.sql import SqlJobStore
+from habla.jobs.storage import JobStorage
+
+
+class ScriptedTranscriber:
+    """Reports progress over ``steps`` × ``step_s``; honours cancel like the real pipeline."""
+
+    def __init__(self, steps: int = 5, step_s: float = 0.01, fail: Exception | None = None) -> None:
+        self.steps, self.step_s, self.fail = steps, step_s, fail
+        self.calls: list[TranscribeOptions] = []
+        self.started = threading.Event()
+
+    def default_options(self, **overrides: object) -> TranscribeOptions:
+        return TranscribeOptions(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+    def transcribe(self, source, model=None, options=None, cancel=None, on_progress=None) -> Transcript:
+        self.calls.append(options)
+        self.started.set()
+        if self.fail:
+            raise self.fail
+        total = float(self.steps)
+        for i in range(self.steps):
+            time.sleep(self.step_s)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("transcription cancelled")
+            on_progress(i + 1.0, total)
+        info = TranscriptInfo(language="en", language_probability=1.0, duration=total, model="base")
+        return Transcript.from_segments(info, [Segment(0, 0.0, total, " hello world")])
+
+
+@pytest.fixture()
+def env(tmp_path: Path):
+    store = SqlJobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    storage = JobStorage(tmp_path / "files")
+    yield store, storage
+    store.close()
+
+
+def settings(**kw: object) -> JobsSettings:
+    return JobsSettings(lease_seconds=4, progress_seconds=0.05, **kw)  # type: ignore[arg-type]
+
+
+def submit(store: SqlJobStore, storage: JobStorage, **options: object) -> str:
+    upload = storage.save_upload(io.BytesIO(b"RIFF fake audio"), max_bytes=1 << 20)
+    return store.create(JobSpec(upload=upload, filename="talk.wav", options=dict(options)))[0].id
+
+
+def test_job_succeeds_with_every_format_written(env) -> None:
+    store, storage = env
+    job_id = submit(store, storage, language="en", word_timestamps=True)
+    fake = ScriptedTranscriber()
+    assert JobRunner(store, storage, fake, settings()).run(job_id) == "succeeded"
+    job = store.get(job_id)
+    assert job.status == "succeeded" and job.language == "en" and job.result_dir == f"results/{job_id}/1"
+    assert fake.calls[0].language == "en" and fake.calls[0].word_timestamps
+    assert "hello world" in storage.read_result(job.result_dir, "txt")
+    assert "-->" in storage.read_result(job.result_dir, "srt")
+    assert storage.read_result(job.result_dir, "vtt").startswith("WEBVTT")
+    assert "hello world" in storage.read_result(job.result_dir, "tsv")
+    assert json.loads(storage.read_result(job.result_dir, "json"))["text"] == "hello world"
+
+
+def test_repeated_delivery_of_a_finished_job_does_nothing(env) -> None:
+    store, storage = env
+    job_id = submit(store, storage)
+    runner = JobRunner(store, storage, ScriptedTranscriber(), settings())
+    assert runner.run(job_id) == "succeeded"
+    assert runner.run(job_id) == "skipped"
+    assert store.get(job_id).attempt == 1
+
+
+def test_cancel_in_the_store_stops_the_transcription(env) -> None:
+    store, storage = env
+    job_id = submit(store, storage)
+    fake = ScriptedTranscriber(steps=200, step_s=0.05)  # 10 s if not stopped
+    runner = JobRunner(store, storage, fake, settings())
+    outcome: list[str] = []
+    thread = threading.Thread(target=lambda: outcome.append(runner.run(job_id)))
+    thread.start()
+    assert fake.started.wait(5)
+    time.sleep(0.2)
+    store.cancel(job_id)
+    thread.join(timeout=5)
+    assert outcome == ["cancelled"]
+    assert store.get(job_id).status == "cancelled"
+    assert not (storage.root / "results" / job_id).exists()
+
+
+def test_unreadable_audio_fails_the_job_with_the_reason(env) -> None:
+    store, storage = env
+    job_id = submit(store, storage)
+    runner = JobRunner(store, storage, ScriptedTranscriber(fail=AudioDecodeError("not a readable audio file")),
+                       settings())
+    assert runner.run(job_id) == "failed"
+    assert store.get(job_id).error == "not a readable audio file"
+
+
+def test_shutdown_puts_the_running_job_back_in_the_queue(env) -> None:
+    store, storage = env
+    job_id = submit(store, storage)
+    fake = ScriptedTranscriber(steps=200, step_s=0.05)
+    queue = LocalQueue(JobRunner(store, storage, fake, settings()), workers=1)
+    queue.start()
+    queue.enqueue(job_id)
+    assert fake.started.wait(5)
+    queue.stop(timeout=5)
+    assert store.get(job_id).status == "queued"
+
+
+def test_local_pool_runs_every_job_once(env) -> None:
+    store, storage = env
+    ids = [submit(store, storage) for _ in range(4)]
+    runner = JobRunner(store, storage, ScriptedTranscriber(), settings())
+    queue = LocalQueue(runner, workers=2)
+    queue.start()
+    for job_id in ids + ids:  # every id twice: duplicates must be harmless
+        queue.enqueue(job_id)
+    deadline = time.time() + 10
+    while time.time() < deadline and any(store.get(i).status != "succeeded" for i in ids):
+        time.sleep(0.05)
+    queue.stop()
+    assert [(store.get(i).status, store.get(i).attempt) for i in ids] == [("succeeded", 1)] * 4
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def enqueue(self, job_id: str) -> None:
+        self.sent.append(job_id)
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def dead_worker() -> str:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return f"{socket.gethostname()}:{proc.pid}:1"
+
+
+def test_worker_identity_tells_live_from_dead_processes() -> None:
+    assert not is_dead_local(worker_id())
+    assert is_dead_local(dead_worker())
+    assert not is_dead_local("another-host:1:1")  # other hosts are judged by their lease
+
+
+def test_start_requeues_jobs_of_a_dead_process_and_sends_queued_ones(env) -> None:
+    store, storage = env
+    orphan = submit(store, storage)
+    store.claim(orphan, dead_worker(), lease_seconds=3600)  # a live lease, but its process is gone
+    waiting = submit(store, storage)
+    queue = RecordingQueue()
+    upkeep = Maintenance(store, storage, queue, settings())
+    upkeep.start()
+    upkeep.stop()
+    assert sorted(queue.sent) == sorted([orphan, waiting])
+    assert store.get(orphan).status == "queued"
+
+
+def test_retention_deletes_old_finished_jobs_and_their_files(env) -> None:
+    store, storage = env
+    old = submit(store, storage)
+    JobRunner(store, storage, ScriptedTranscriber(), settings()).run(old)
+    running = submit(store, storage)
+    store.claim(running, worker_id(), 60)
+    upkeep = Maintenance(store, storage, RecordingQueue(), settings(retention_days=1))
+    assert upkeep.sweep_retention(now=time.time()) == 0  # nothing is a day old yet
+    assert upkeep.sweep_retention(now=time.time() + 2 * 86_400) == 1
+    assert [j.id for j in store.list().jobs] == [running]
+    assert not (storage.root / "results" / old).exists()
+    assert len(list((storage.root / "uploads").iterdir())) == 1
+
+
+def test_uploads_get_generated_names_and_stay_inside_storage(env) -> None:
+    _, storage = env
+    name = storage.save_upload(io.BytesIO(b"x" * 10), max_bytes=100)
+    assert name.startswith("uploads/") and len(Path(name).name) == 32
+    with pytest.raises(JobConflict):
+        storage.path("../../etc/passwd")
+    with pytest.raises(UploadTooLarge):
+        storage.save_upload(io.BytesIO(b"x" * 101), max_bytes=100)
+    assert [p.name for p in (storage.root / "uploads").iterdir()] == [Path(name).name]

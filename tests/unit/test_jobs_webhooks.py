@@ -1,0 +1,89 @@
+"""Completion webhooks against a real HTTP receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from habla.errors import InvalidOption
+from habla.jobs.webhooks import SIGNATURE_HEADER, check_url, deliver, sign
+
+
+class Receiver:
+    """Answers with the given statuses in turn (the last one repeats) and records every request."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((dict(self.headers), body))
+                status = outer.statuses[min(len(outer.requests), len(outer.statuses)) - 1]
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def receiver():
+    made: list[Receiver] = []
+
+    def make(statuses: list[int]) -> Receiver:
+        made.append(Receiver(statuses))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def test_webhook_is_retried_after_a_server_error_and_signed(receiver) -> None:
+    hook = receiver([500, 200])
+    status = deliver(hook.url, {"id": "job_1", "status": "succeeded"}, timeout=2, retries=2, secret="s3cret",
+                     backoff=0.01)
+    assert status == "delivered (200)"
+    assert len(hook.requests) == 2
+    headers, body = hook.requests[-1]
+    assert json.loads(body) == {"id": "job_1", "status": "succeeded"}
+    assert headers[SIGNATURE_HEADER] == sign(body, "s3cret")
+
+
+def test_webhook_rejected_by_the_receiver_is_not_retried(receiver) -> None:
+    hook = receiver([404])
+    assert deliver(hook.url, {"id": "j"}, timeout=2, retries=3, backoff=0.01) == "failed: HTTP 404"
+    assert len(hook.requests) == 1
+
+
+def test_unreachable_webhook_gives_up_in_bounded_time() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    status = deliver(f"http://127.0.0.1:{port}/", {"id": "j"}, timeout=1, retries=2, backoff=0.05)
+    assert status.startswith("failed") and time.monotonic() - start < 5
+
+
+def test_only_http_webhook_urls_are_accepted() -> None:
+    assert check_url("https://example.org/hook")
+    for bad in ("file:///etc/passwd", "ftp://x/", "not a url"):
+        with pytest.raises(InvalidOption):
+            check_url(bad)
