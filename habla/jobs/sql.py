@@ -17,6 +17,7 @@ from sqlalchemy import (JSON, BigInteger, Column, Float, Integer, MetaData, Stri
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
 from habla.errors import JobConflict, JobNotFound
 from habla.jobs.models import RETRYABLE, TERMINAL, Job, JobSpec
@@ -59,23 +60,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pooled: bool = True) -> Engine:
+    """``pooled=False`` holds no connection between calls: for a process that forks workers (Celery prefork)."""
+    pool: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if pooled:
+        pool.update(pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 class SqlJobStore:
     """Implements ``JobStore``. Thread-safe; share one per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pooled: bool = True) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pooled)
         metadata.create_all(self.engine, checkfirst=True)
 
     def close(self) -> None:
