@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Literal
 
-from habla.errors import Cancelled, HablaError
+from habla.errors import Cancelled, HablaError, JobNotFound
 from habla.jobs import webhooks
 from habla.jobs.models import Job
 from habla.jobs.protocol import JobStore
@@ -85,7 +85,10 @@ class JobRunner:
 
     def _owner_died(self, job_id: str) -> bool:
         """A redelivered job whose worker process on this host is gone can be taken over at once."""
-        job = self.store.get(job_id)
+        try:
+            job = self.store.get(job_id)
+        except JobNotFound:
+            return False  # deleted by retention, or a message left over from another store
         if job.status != "running" or not is_dead_local(job.worker or ""):
             return False
         return job_id in self.store.requeue_stale(is_dead_local, self.settings.max_attempts)

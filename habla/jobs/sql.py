@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Column, Float, Integer, MetaData, String, Table, Text, create_engine,
-                        event, select, update)
+                        event, select, text, update)
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from habla.errors import JobConflict, JobNotFound
@@ -48,6 +48,7 @@ jobs = Table(
 )
 
 c = jobs.c
+SCHEMA_LOCK_KEY = 0x6861626C61  # "habla": any fixed number shared by every habla process
 _RESET_RUN: dict[str, Any] = {"worker": None, "lease_until": None, "enqueued_at": None}
 
 
@@ -81,7 +82,21 @@ class SqlJobStore:
     def __init__(self, url: str, pooled: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url, pooled)
-        metadata.create_all(self.engine, checkfirst=True)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Create the table if missing. Workers starting together would race; Postgres serialises them with an
+        advisory lock, SQLite with its write lock (a lost race there is retried once)."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            try:
+                metadata.create_all(conn, checkfirst=True)
+            except OperationalError:
+                if conn.dialect.name != "sqlite":
+                    raise
+                time.sleep(0.2)
+                metadata.create_all(conn, checkfirst=True)
 
     def close(self) -> None:
         self.engine.dispose()
