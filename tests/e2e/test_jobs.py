@@ -1,0 +1,269 @@
+"""Durable jobs through a live `habla serve` (embedded mode: SQLite + in-process worker, real base model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import wave
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
+HABLA = str(Path(sys.executable).with_name("habla"))
+CLIP = SPEECH / "ast-en-conf-adminmenu.flac"  # 19 s: "Please press 1 to mute or unmute yourself, 2 to lock ..."
+SHORT = SPEECH / "ast-en-dir-welcome.flac"  # 2 s: "Welcome to the directory"
+LONG_CLIPS = ["ast-en-conf-adminmenu", "ast-en-conf-usermenu-162", "ast-en-vm-msginstruct",
+              "ast-en-demo-abouttotry", "ast-en-conf-adminmenu-menu8"]
+
+
+def write_long_wav(path: Path, seconds: int) -> Path:
+    """Real speech of any length: test clips in a loop with short pauses, as 16 kHz PCM WAV."""
+    from habla.audio.decode import decode
+
+    gap = np.zeros(8000, np.float32)
+    one = np.concatenate([part for c in LONG_CLIPS for part in (decode(SPEECH / f"{c}.flac"), gap)])
+    audio = np.tile(one, seconds * 16000 // len(one) + 1)[: seconds * 16000]
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
+    return path
+
+
+class Server:
+    """A `habla serve` subprocess; ``kill()`` is SIGKILL, ``start()`` again reuses the same data folder."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "HABLA_HOME": str(home), "HABLA_JOBS__STORAGE_DIR": str(home / "files")}
+        self.proc: subprocess.Popen | None = None
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def start(self) -> Server:
+        log = open(self.home / "server.log", "ab")
+        self.proc = subprocess.Popen([HABLA, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                                     env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._up, 90, "the server to start")
+        return self
+
+    def _up(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, (self.home / "server.log").read_text()
+        try:
+            return self.client.get("/v1/jobs").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()  # reap it, as a supervisor would: a zombie still looks alive
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.client.close()
+
+    def submit(self, path: Path, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
+        with open(path, "rb") as f:
+            return self.client.post("/v1/jobs", files={"file": (path.name, f)}, data=fields, headers=headers or {})
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_status(self, job_id: str, statuses: set[str], timeout: float = 180) -> dict[str, Any]:
+        return wait_for(lambda: (j := self.job(job_id))["status"] in statuses and j, timeout,
+                        f"job {job_id} to reach {statuses}")
+
+    def wait_progress(self, job_id: str) -> dict[str, Any]:
+        return wait_for(lambda: (j := self.job(job_id))["status"] == "running" and j["position_seconds"] > 0 and j,
+                        120, f"job {job_id} to make progress", every=0.1)
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("jobs-server")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def long_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_long_wav(tmp_path_factory.mktemp("audio") / "long.wav", 600)
+
+
+def test_job_lifecycle_gives_every_format(server: Server) -> None:
+    created = server.submit(CLIP, language="en")
+    assert created.status_code == 201, created.text
+    job = created.json()
+    assert job["status"] in ("queued", "running") and created.headers["location"] == f"/v1/jobs/{job['id']}"
+    done = server.wait_status(job["id"], {"succeeded", "failed"})
+    assert done["status"] == "succeeded", done
+    assert done["progress"] == 100.0 and done["duration_seconds"] == pytest.approx(19.2, abs=0.3)
+    assert done["language"] == "en" and done["eta_seconds"] is None
+
+    def result(fmt: str) -> httpx.Response:
+        return server.client.get(f"/v1/jobs/{job['id']}/result", params={"format": fmt})
+
+    assert "unlock the conference" in result("txt").text.lower()
+    assert result("json").json()["text"].lower().startswith("please press 1")
+    srt = result("srt")
+    assert srt.headers["content-type"].startswith("application/x-subrip") and "00:00:0" in srt.text
+    assert result("vtt").text.startswith("WEBVTT")
+    assert result("tsv").text.splitlines()[0] == "start\tend\ttext"
+    assert result("docx").status_code == 400
+    listed = server.client.get("/v1/jobs", params={"limit": 100}).json()
+    assert job["id"] in [j["id"] for j in listed["data"]]
+
+
+def test_upload_is_stored_under_a_generated_name(server: Server, tmp_path: Path) -> None:
+    evil = tmp_path / "evil.flac"
+    evil.write_bytes(SHORT.read_bytes())
+    with open(evil, "rb") as f:
+        job = server.client.post("/v1/jobs", files={"file": ("../../escape.flac", f)}).json()
+    assert server.wait_status(job["id"], {"succeeded"})["filename"] == "escape.flac"
+    stored = [p.name for p in (server.home / "files").rglob("*")]
+    assert "escape.flac" not in stored and not (server.home / "escape.flac").exists()
+
+
+def test_idempotency_key_returns_the_same_job(server: Server) -> None:
+    key = {"Idempotency-Key": f"test-{time.time()}"}
+    first = server.submit(SHORT, headers=key)
+    again = server.submit(SHORT, headers=key)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    other = server.submit(SHORT)
+    assert other.json()["id"] != first.json()["id"]
+    server.wait_status(other.json()["id"], {"succeeded"})
+
+
+def test_bad_requests_get_clear_errors(server: Server, tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("this is not audio")
+    assert server.submit(junk).status_code == 415
+    assert server.submit(SHORT, language="klingon").status_code == 400
+    assert server.submit(SHORT, webhook_url="file:///etc/passwd").status_code == 400
+    missing = server.client.get("/v1/jobs/job_does_not_exist")
+    assert missing.status_code == 404 and "error" in missing.json()
+
+
+class WebhookReceiver:
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_webhook_is_called_on_completion(server: Server) -> None:
+    hook = WebhookReceiver()
+    try:
+        job = server.submit(SHORT, webhook_url=hook.url).json()
+        body = wait_for(lambda: hook.bodies and hook.bodies[0], 120, "the webhook")
+        assert body["id"] == job["id"] and body["status"] == "succeeded"
+        assert "welcome to the directory" in body["text"].lower()
+        assert wait_for(lambda: (server.job(job["id"])["webhook_status"] or "").startswith("delivered"), 10,
+                        "the webhook status")
+        assert len(hook.bodies) == 1
+    finally:
+        hook.server.shutdown()
+
+
+def test_events_stream_progress_until_done(server: Server, tmp_path: Path) -> None:
+    wav = write_long_wav(tmp_path / "minute.wav", 60)
+    job = server.submit(wav, language="en").json()
+    events: list[tuple[str, dict[str, Any]]] = []
+    with server.client.stream("GET", f"/v1/jobs/{job['id']}/events", timeout=180) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+    assert events[-1][0] == "done" and events[-1][1]["status"] == "succeeded"
+    positions = [e["position_seconds"] for name, e in events if name == "progress" and e["status"] == "running"]
+    assert any(0 < p < 60 for p in positions), events  # progress seen mid-way, not only the end
+    assert positions == sorted(positions)
+
+
+def test_cancel_stops_a_long_job_and_retry_runs_a_cancelled_one(server: Server, long_wav: Path) -> None:
+    long_job = server.submit(long_wav, language="en").json()
+    waiting = server.submit(SHORT).json()  # queued behind the long job (one worker)
+    server.wait_progress(long_job["id"])
+    assert server.job(waiting["id"])["status"] == "queued"
+    assert server.client.delete(f"/v1/jobs/{waiting['id']}").json()["status"] == "cancelled"
+
+    cancelled = server.client.delete(f"/v1/jobs/{long_job['id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    stopped_at = time.monotonic()
+    assert server.client.get(f"/v1/jobs/{long_job['id']}/result").status_code == 409
+
+    # The worker must drop the 10-minute file (≈ 30 s more work here) and be free for the retried job at once.
+    assert server.client.post(f"/v1/jobs/{waiting['id']}/retry").json()["status"] == "queued"
+    assert server.wait_status(waiting["id"], {"succeeded"}, timeout=60)["attempt"] == 1
+    assert time.monotonic() - stopped_at < 15
+    assert server.job(long_job["id"])["status"] == "cancelled"
+    assert not (server.home / "files" / "results" / long_job["id"]).exists()
+    assert server.client.post(f"/v1/jobs/{waiting['id']}/retry").status_code == 409  # succeeded: not retryable
+
+
+def test_server_killed_mid_job_finishes_it_after_restart(tmp_path: Path) -> None:
+    srv = Server(tmp_path).start()
+    try:
+        wav = write_long_wav(tmp_path / "four-minutes.wav", 240)
+        job = srv.submit(wav, language="en").json()
+        srv.wait_progress(job["id"])
+        srv.kill()
+        srv.start()
+        done = srv.wait_status(job["id"], {"succeeded", "failed"}, timeout=240)
+        assert done["status"] == "succeeded" and done["attempt"] == 2, done
+        assert done["duration_seconds"] == pytest.approx(240, abs=0.5)
+        segments = srv.client.get(f"/v1/jobs/{job['id']}/result").json()["segments"]
+        assert segments[0]["start"] < 5 and segments[-1]["end"] > 225  # the whole file, not only after the kill
+    finally:
+        srv.stop()
