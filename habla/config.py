@@ -68,6 +68,26 @@ class JobsSettings(BaseModel):
     webhook_secret: SecretStr | None = Field(None, description="If set, webhooks carry an HMAC-SHA256 signature header.")
 
 
+class LLMSettings(BaseModel):
+    """The LLM behind chat, summaries and questions: embedded llama.cpp (default) or any OpenAI-compatible server."""
+
+    backend: Literal["embedded", "remote"] = Field(
+        "embedded", description="'embedded' runs a GGUF in-process (llama.cpp); 'remote' calls an OpenAI-compatible URL.")
+    model: str = Field("gemma-3-270m", description="Embedded: catalog name or path to a .gguf file. Remote: model id.")
+    base_url: str | None = Field(None, description="Remote endpoint, e.g. http://127.0.0.1:11434/v1 (Ollama).")
+    api_key: SecretStr | None = Field(None, description="Remote API key; most local servers need none.")
+    timeout_seconds: float = Field(120.0, gt=0, description="Remote: longest wait for a whole reply (or between chunks).")
+    connect_timeout_seconds: float = Field(5.0, gt=0, description="Remote: longest wait to connect.")
+    context_size: int = Field(8192, ge=512, description="Tokens of context (embedded n_ctx; assumed for a remote model).")
+    threads: int = Field(0, ge=0, description="Embedded CPU threads; 0 = one per physical core.")
+    batch_size: int = Field(512, ge=32, description="Embedded prompt tokens evaluated per llama.cpp batch.")
+    max_tokens: int = Field(512, ge=1, description="Default longest reply.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Default sampling temperature; 0 = greedy (reproducible).")
+    repeat_penalty: float = Field(1.15, ge=1, le=2, description="Default repetition penalty (small models loop without it).")
+    summary_chunk_tokens: int = Field(2048, ge=256, description="Transcript tokens per map step of a long summary.")
+    idle_unload_seconds: float = Field(600.0, description="Unload an unused embedded model after this long; -1 never, 0 at once.")
+
+
 class Settings(BaseSettings):
     """habla's configuration. ``habla config`` prints the effective values."""
 
@@ -79,6 +99,7 @@ class Settings(BaseSettings):
     models: ModelSettings = Field(default_factory=ModelSettings)
     asr: ASRSettings = Field(default_factory=ASRSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
 
 
 def _reject_unknown_env(settings_cls: type[BaseSettings]) -> None:

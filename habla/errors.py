@@ -65,3 +65,11 @@ class JobConflict(HablaError):
 class UploadTooLarge(HablaError):
     http_status = 413
     code = "upload_too_large"
+
+
+class LLMUnavailable(HablaError):
+    """The LLM cannot answer: a remote endpoint is down, times out or refuses, or the llama.cpp binding is missing."""
+
+    exit_code = 6
+    http_status = 503
+    code = "llm_unavailable"

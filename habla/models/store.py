@@ -177,8 +177,17 @@ class ModelStore:
             raise ModelCorrupt(f"model {label!r} at {folder} is incomplete: missing {', '.join(missing)}",
                                hint="a CTranslate2 Whisper model needs model.bin, config.json and tokenizer.json")
 
-    def _verify(self, folder: Path, spec: ModelSpec | None, label: str) -> None:
+    def _check_complete(self, folder: Path, spec: ModelSpec | None, label: str) -> None:
+        if spec is not None and spec.family == "llm":  # a GGUF model is one self-contained file, not a CT2 folder
+            missing = [f.name for f in spec.files if not (folder / f.name).is_file()]
+            if missing:
+                raise ModelCorrupt(f"model {label!r} at {folder} is incomplete: missing {', '.join(missing)}",
+                                   hint=_install_hint(spec, label))
+            return
         self._check_ct2_folder(folder, label)
+
+    def _verify(self, folder: Path, spec: ModelSpec | None, label: str) -> None:
+        self._check_complete(folder, spec, label)
         if spec is None:
             return
         mark = folder / VERIFIED_MARK
