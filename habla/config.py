@@ -88,6 +88,26 @@ class LLMSettings(BaseModel):
     idle_unload_seconds: float = Field(600.0, description="Unload an unused embedded model after this long; -1 never, 0 at once.")
 
 
+class TTSSettings(BaseModel):
+    """Text-to-speech: Piper voices (neural, ONNX) where one exists for the language, espeak-ng for the rest."""
+
+    voice: str | None = Field(None, description="Default voice name (see `habla speak --list-voices`); "
+                                                "unset = the best voice for `language`.")
+    language: str = Field("en", description="Language used when no voice is named.")
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="Default speaking rate (1 = normal).")
+    max_chars: int = Field(4096, ge=1, description="Longest text accepted in one request (OpenAI's limit is 4096).")
+    sample_rate: int = Field(24000, ge=0, description="Rate of encoded output (OpenAI clients expect 24000); "
+                                                      "0 = the voice's own rate.")
+    threads: int = Field(0, ge=0, description="ONNX Runtime threads per Piper voice; 0 = one per core.")
+    first_clause_chars: int = Field(24, ge=0, description="Cut the first sentence at a clause boundary after "
+                                                          "this many characters so audio starts sooner; 0 = off.")
+    max_sentence_chars: int = Field(300, ge=40, description="Longer sentences are cut at clauses or words.")
+    espeak_rate: int = Field(160, ge=80, le=450, description="espeak-ng words per minute at speed 1 "
+                                                              "(tuned for ASR intelligibility).")
+    espeak_word_gap: int = Field(4, ge=0, le=50, description="espeak-ng pause between words, in 10 ms units.")
+    idle_unload_seconds: float = Field(600.0, description="Unload an unused voice after this long; -1 never, 0 at once.")
+
+
 class Settings(BaseSettings):
     """habla's configuration. ``habla config`` prints the effective values."""
 
@@ -100,6 +120,7 @@ class Settings(BaseSettings):
     asr: ASRSettings = Field(default_factory=ASRSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    tts: TTSSettings = Field(default_factory=TTSSettings)
 
 
 def _reject_unknown_env(settings_cls: type[BaseSettings]) -> None:

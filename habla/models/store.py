@@ -178,7 +178,8 @@ class ModelStore:
                                hint="a CTranslate2 Whisper model needs model.bin, config.json and tokenizer.json")
 
     def _check_complete(self, folder: Path, spec: ModelSpec | None, label: str) -> None:
-        if spec is not None and spec.family == "llm":  # a GGUF model is one self-contained file, not a CT2 folder
+        # A GGUF model or a Piper voice is a few self-contained files, not a CT2 folder.
+        if spec is not None and spec.family in ("llm", "tts"):
             missing = [f.name for f in spec.files if not (folder / f.name).is_file()]
             if missing:
                 raise ModelCorrupt(f"model {label!r} at {folder} is incomplete: missing {', '.join(missing)}",
