@@ -1,0 +1,220 @@
+"""The embedded LLM: a GGUF model run in-process by llama.cpp through cyllama (see docs/llm.md for the choice).
+
+Speed on a small CPU comes from: one context created at load and kept (no per-call allocation), a warm-up decode
+at load (pages the mmap'd weights in), threads = physical cores, and a prefix cache: the KV cache of the last
+prompt is kept, and the next prompt only evaluates the tokens after the longest common prefix (a fixed system
+prompt, the earlier turns of a chat, the transcript of a follow-up question).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt
+from habla.llm.prompts import GEMMA_STOP, gemma3_prompt
+from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, ChatUsage, stop_filter
+
+log = logging.getLogger(__name__)
+PENALTY_WINDOW = 64  # tokens the repetition penalty looks back over
+
+
+def _binding() -> Any:
+    try:
+        from cyllama.llama import llama_cpp
+    except ImportError as exc:
+        raise LLMUnavailable("the embedded LLM needs the llama.cpp binding cyllama",
+                             hint='pip install "habla[llm]", or set HABLA_LLM__BACKEND=remote') from exc
+    return llama_cpp
+
+
+def physical_cores() -> int:
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:  # pragma: no cover - psutil is a core dependency
+        return os.cpu_count() or 1
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class EmbeddedEngine:
+    """One llama.cpp model and context. Calls are serialised: a context holds one conversation's KV cache."""
+
+    def __init__(self, model_path: str | Path, *, name: str = "", context_size: int = 8192, threads: int = 0,
+                 batch_size: int = 512, warm: bool = True) -> None:
+        lib = _binding()
+        self._lib = lib
+        self.path = Path(model_path)
+        self.name = name or self.path.stem
+        lib.disable_logging()
+        lib.ggml_backend_load_all()
+        params = lib.LlamaModelParams()
+        params.use_mmap = True  # weights stay in the page cache, shared between processes
+        try:
+            self._model = lib.LlamaModel(str(self.path), params)
+        except Exception as exc:  # noqa: BLE001 - the binding raises plain ValueError/RuntimeError on a bad file
+            raise ModelCorrupt(f"cannot load the GGUF model {self.path}: {exc}") from exc
+        self._vocab = self._model.get_vocab()
+        self.context_size = min(context_size, self._model.n_ctx_train)
+        self.threads = threads or physical_cores()
+        self._batch = batch_size
+        self._ctx = self._new_context()
+        self._template = self._meta("tokenizer.chat_template")
+        self._arch = self._meta("general.architecture")
+        self._cached: list[int] = []  # tokens whose KV is in the context, in order from position 0
+        self._lock = threading.Lock()
+        if warm:
+            self.warm()
+
+    def _meta(self, key: str) -> str:
+        try:
+            return str(self._model.meta_val_str(key) or "")
+        except ValueError:  # the key is absent
+            return ""
+
+    def _new_context(self) -> Any:
+        cp = self._lib.LlamaContextParams()
+        cp.n_ctx = self.context_size
+        cp.n_batch = self._batch
+        cp.n_ubatch = self._batch
+        cp.n_threads = self.threads
+        cp.n_threads_batch = self.threads
+        cp.swa_full = True  # sliding-window layers keep full KV, so a prefix can be kept and the rest removed
+        cp.no_perf = True
+        return self._lib.LlamaContext(self._model, cp)
+
+    # -- LLMEngine --------------------------------------------------------------------------------------
+    def prompt_text(self, messages: Sequence[ChatMessage]) -> str:
+        """The exact text the model sees after <bos>: the GGUF's own template, or Gemma 3's for Gemma models."""
+        if self._template:
+            msgs = [self._lib.LlamaChatMessage(role=m.role, content=m.content) for m in messages]
+            return str(self._model.chat_apply_template(self._template, msgs, True))
+        if self._arch.startswith("gemma"):
+            return gemma3_prompt(messages)
+        raise InvalidOption(f"model {self.name} has no chat template in its GGUF metadata",
+                            hint="use a GGUF converted with its tokenizer's chat template")
+
+    def tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
+        return list(self._vocab.tokenize(self.prompt_text(messages), add_special=True, parse_special=True))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._vocab.tokenize(text, add_special=False, parse_special=False))
+
+    def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self.tokenize_chat(messages))
+
+    def chat(self, messages: Sequence[ChatMessage], options: ChatOptions,
+             cancel: threading.Event | None = None) -> ChatStream:
+        tokens = self.tokenize_chat(messages)
+        if len(tokens) >= self.context_size:
+            raise InvalidOption(f"the prompt has {len(tokens)} tokens; the model's context is {self.context_size}",
+                                hint="shorten the conversation or raise HABLA_LLM__CONTEXT_SIZE")
+        usage = ChatUsage(prompt_tokens=len(tokens))
+        stops = tuple(options.stop) + (GEMMA_STOP if not self._template else ())
+        pieces = self._generate(tokens, options, usage, cancel or threading.Event())
+        return ChatStream(stop_filter(pieces, stops, usage), usage, self.name)
+
+    def warm(self, messages: Sequence[ChatMessage] | None = None) -> None:
+        """Evaluate a prompt now: pages the weights in, and with ``messages`` keeps their KV for the next call."""
+        messages = messages or [ChatMessage("user", "Hello")]
+        for _ in self._generate(self.tokenize_chat(messages), ChatOptions(max_tokens=1), ChatUsage(),
+                                threading.Event()):
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._ctx = None
+            self._cached = []
+
+    # -- generation -------------------------------------------------------------------------------------
+    def _generate(self, tokens: list[int], options: ChatOptions, usage: ChatUsage,
+                  cancel: threading.Event) -> Iterator[str]:
+        with self._lock:
+            if self._ctx is None:
+                raise LLMUnavailable(f"model {self.name} was unloaded")
+            started = time.perf_counter()
+            if not self._prefill(tokens, usage, cancel):
+                usage.finish_reason = "cancelled"
+                return
+            yield from self._decode_loop(tokens, options, usage, cancel, started)
+
+    def _prefill(self, tokens: list[int], usage: ChatUsage, cancel: threading.Event) -> bool:
+        lib, ctx = self._lib, self._ctx
+        # Reuse the cached prefix; at least one token must be evaluated to get logits for the first sample.
+        keep = min(common_prefix(self._cached, tokens), len(tokens) - 1)
+        if not ctx.memory_seq_rm(0, keep, -1):
+            ctx.kv_cache_clear()
+            keep = 0
+        self._cached = tokens[:keep]
+        usage.cached_tokens = keep
+        for i in range(keep, len(tokens), self._batch):
+            if cancel.is_set():
+                return False
+            batch = tokens[i: i + self._batch]
+            ctx.decode(lib.llama_batch_get_one(batch, i))
+            self._cached.extend(batch)
+        return True
+
+    def _sampler(self, options: ChatOptions) -> Any:
+        s = self._lib.LlamaSampler(self._lib.LlamaSamplerChainParams())
+        if options.repeat_penalty != 1.0:
+            s.add_penalties(PENALTY_WINDOW, options.repeat_penalty, 0.0, 0.0)
+        if options.temperature == 0:
+            s.add_greedy()
+        else:
+            s.add_top_k(options.top_k)
+            s.add_top_p(options.top_p, 1)
+            s.add_temp(options.temperature)
+            s.add_dist(options.seed if options.seed is not None else random.getrandbits(31))
+        return s
+
+    def _decode_loop(self, tokens: list[int], options: ChatOptions, usage: ChatUsage, cancel: threading.Event,
+                     started: float) -> Iterator[str]:
+        lib, ctx, vocab = self._lib, self._ctx, self._vocab
+        sampler = self._sampler(options)
+        out: list[int] = []
+        emitted = ""
+        usage.finish_reason = "length"
+        pos = len(tokens)
+        while len(out) < options.max_tokens:
+            if cancel.is_set():
+                usage.finish_reason = "cancelled"
+                return
+            token = sampler.sample(ctx, -1)
+            if usage.first_token_seconds is None:
+                usage.first_token_seconds = time.perf_counter() - started
+            if vocab.is_eog(token):
+                usage.finish_reason = "stop"
+                return
+            out.append(token)
+            usage.completion_tokens = len(out)
+            text = self._detokenize(out)
+            if not text.endswith("\ufffd"):  # hold back a character split across tokens
+                if len(text) > len(emitted):
+                    yield text[len(emitted):]
+                emitted = text
+            if pos + 1 >= self.context_size:
+                return
+            ctx.decode(lib.llama_batch_get_one([token], pos))
+            self._cached.append(token)
+            pos += 1
+
+    def _detokenize(self, tokens: list[int]) -> str:
+        try:
+            return str(self._vocab.detokenize(tokens, text_len_max=16 * len(tokens) + 64))
+        except UnicodeDecodeError:
+            return "\ufffd"

@@ -1,0 +1,99 @@
+"""The configured LLM, shared by the CLI, the server and the voice loop: built from settings, loaded lazily,
+unloaded when idle (embedded), with the defaults of every chat and assistant call in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from habla.config import LLMSettings, Settings
+from habla.errors import InvalidOption, ModelNotFound
+from habla.llm.assistant import Assistant, AssistantOptions
+from habla.llm.protocol import ChatOptions, LLMEngine
+from habla.models.catalog import ALL_MODELS
+from habla.models.manager import ModelManager
+from habla.models.store import ModelStore
+
+
+def gguf_path(settings: Settings, name_or_path: str) -> Path:
+    """A .gguf file given by path, or a catalog LLM found (and verified) through the model store."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelNotFound(f"GGUF file {path} does not exist")
+        return path
+    spec = ALL_MODELS.get(name_or_path)
+    if spec is None or spec.family != "llm":
+        known = ", ".join(n for n, s in ALL_MODELS.items() if s.family == "llm")
+        raise ModelNotFound(f"unknown LLM {name_or_path!r}", hint=f"known: {known}, or a path to a .gguf file")
+    folder = ModelStore(settings.models).locate(name_or_path).path
+    return folder / spec.files[0].name
+
+
+def open_engine(settings: Settings) -> LLMEngine:
+    """Build the engine the settings describe (no sharing: the service below shares one)."""
+    llm = settings.llm
+    if llm.backend == "remote":
+        if not llm.base_url:
+            raise InvalidOption("HABLA_LLM__BACKEND=remote needs HABLA_LLM__BASE_URL",
+                                hint="e.g. http://127.0.0.1:11434/v1 for Ollama")
+        from habla.llm.remote import RemoteEngine
+
+        return RemoteEngine(llm.base_url, llm.model, api_key=llm.api_key.get_secret_value() if llm.api_key else None,
+                            timeout=llm.timeout_seconds, connect_timeout=llm.connect_timeout_seconds,
+                            context_size=llm.context_size)
+    from habla.llm.embedded import EmbeddedEngine
+
+    return EmbeddedEngine(gguf_path(settings, llm.model), name=Path(llm.model).stem if llm.model.endswith(".gguf")
+                          else llm.model, context_size=llm.context_size, threads=llm.threads,
+                          batch_size=llm.batch_size)
+
+
+def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
+    values: dict[str, object] = dict(max_tokens=llm.max_tokens, temperature=llm.temperature,
+                                     repeat_penalty=llm.repeat_penalty)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ChatOptions(**values)  # type: ignore[arg-type]
+
+
+class LLMService:
+    """Thread-safe. ``with service.engine() as llm:`` holds the model while in use."""
+
+    KEY = "llm"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.models: ModelManager[LLMEngine] = ModelManager(self._load, idle_seconds=settings.llm.idle_unload_seconds)
+
+    @property
+    def model_name(self) -> str:
+        return self.settings.llm.model
+
+    @contextmanager
+    def engine(self) -> Iterator[LLMEngine]:
+        with self.models.use(self.KEY) as engine:
+            yield engine
+
+    def warm(self) -> None:
+        with self.engine():
+            pass
+
+    def chat_options(self, **overrides: object) -> ChatOptions:
+        return chat_options(self.settings.llm, **overrides)
+
+    def assistant_options(self) -> AssistantOptions:
+        llm = self.settings.llm
+        return AssistantOptions(chunk_tokens=llm.summary_chunk_tokens, repeat_penalty=llm.repeat_penalty,
+                                temperature=llm.temperature)
+
+    @contextmanager
+    def assistant(self) -> Iterator[Assistant]:
+        with self.engine() as engine:
+            yield Assistant(engine, self.assistant_options())
+
+    def close(self) -> None:
+        self.models.unload_all()
+
+    def _load(self, key: Hashable) -> LLMEngine:
+        return open_engine(self.settings)
