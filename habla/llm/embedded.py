@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt
-from habla.llm.prompts import GEMMA_STOP, gemma3_prompt
+from habla.llm.prompts import gemma3_prompt
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, ChatUsage, stop_filter
 
 log = logging.getLogger(__name__)
@@ -124,9 +124,8 @@ class EmbeddedEngine:
             raise InvalidOption(f"the prompt has {len(tokens)} tokens; the model's context is {self.context_size}",
                                 hint="shorten the conversation or raise HABLA_LLM__CONTEXT_SIZE")
         usage = ChatUsage(prompt_tokens=len(tokens))
-        stops = tuple(options.stop) + (GEMMA_STOP if not self._template else ())
         pieces = self._generate(tokens, options, usage, cancel or threading.Event())
-        return ChatStream(stop_filter(pieces, stops, usage), usage, self.name)
+        return ChatStream(stop_filter(pieces, options.stop, usage), usage, self.name)
 
     def warm(self, messages: Sequence[ChatMessage] | None = None) -> None:
         """Evaluate a prompt now: pages the weights in, and with ``messages`` keeps their KV for the next call."""
@@ -197,7 +196,7 @@ class EmbeddedEngine:
             token = sampler.sample(ctx, -1)
             if usage.first_token_seconds is None:
                 usage.first_token_seconds = time.perf_counter() - started
-            if vocab.is_eog(token):
+            if vocab.is_eog(token) or vocab.is_control(token):  # <start_of_turn> etc.: the turn is over
                 usage.finish_reason = "stop"
                 return
             out.append(token)

@@ -12,9 +12,6 @@ from collections.abc import Sequence
 
 from habla.llm.protocol import ChatMessage
 
-GEMMA_STOP = ("<start_of_turn>", "<end_of_turn>")
-
-
 def merge_roles(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     """Fold system text into the first user turn and join consecutive turns of one role (Gemma alternates)."""
     system = "\n\n".join(m.content.strip() for m in messages if m.role == "system")

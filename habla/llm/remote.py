@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -50,13 +51,14 @@ class RemoteEngine:
             request["stop"] = list(options.stop)
         if options.seed is not None:
             request["seed"] = options.seed
+        started = time.perf_counter()
         try:
             stream = self._client.chat.completions.create(**request)
         except Exception as exc:  # noqa: BLE001 - every SDK error becomes a HablaError
             raise self._error(exc) from exc
-        return ChatStream(self._pieces(stream, usage, cancel or threading.Event()), usage, self.name)
+        return ChatStream(self._pieces(stream, usage, cancel or threading.Event(), started), usage, self.name)
 
-    def _pieces(self, stream: Any, usage: ChatUsage, cancel: threading.Event) -> Iterator[str]:
+    def _pieces(self, stream: Any, usage: ChatUsage, cancel: threading.Event, started: float) -> Iterator[str]:
         try:
             for chunk in stream:
                 if cancel.is_set():
@@ -67,6 +69,8 @@ class RemoteEngine:
                     usage.completion_tokens = chunk.usage.completion_tokens
                 for choice in chunk.choices:
                     if choice.delta and choice.delta.content:
+                        if usage.first_token_seconds is None:
+                            usage.first_token_seconds = time.perf_counter() - started
                         if not chunk.usage:
                             usage.completion_tokens += 1  # one token a chunk, until the server says
                         yield choice.delta.content
