@@ -17,11 +17,13 @@ import time
 import wave
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 
 from habla.asr.wer import word_error_rate
 from habla.audio.decode import SAMPLE_RATE, decode
+from habla.errors import HablaError, InvalidOption
 
 ENGINES = ("habla", "faster-whisper")
 
@@ -60,8 +62,6 @@ class LanguageFigures:
 def read_manifest(folder: Path) -> list[Clip]:
     manifest = folder / "manifest.tsv"
     if not manifest.is_file():
-        from habla.errors import InvalidOption
-
         raise InvalidOption(f"{folder} has no manifest.tsv", hint="columns: id, lang, seconds, text")
     clips = []
     with manifest.open(encoding="utf-8") as fh:
@@ -142,7 +142,13 @@ def run_engine(engine: str, model: str, clips: list[Clip]) -> EngineRun:
     queue: mp.Queue = ctx.Queue()
     proc = ctx.Process(target=_run_engine, args=(engine, model, [(c.path, c.lang) for c in clips], queue))
     proc.start()
-    result = queue.get()
+    while True:  # a child that dies (crash, OOM) must not leave us waiting forever
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except Empty:
+            if not proc.is_alive():
+                raise HablaError(f"the {engine} benchmark process died (exit code {proc.exitcode})")
     proc.join()
     return result
 

@@ -129,11 +129,13 @@ class TranscriptionRun:
             batch, chunks = chunks[:size], chunks[size:]
             self._check_cancel()
             results = list(self.engine.decode_chunks(audio, batch, self.info.language, self.options, offset))
-            for _ in range(MAX_RESUME_PASSES):
-                tails = undecoded_tails(results, spans, offset)
+            latest = results
+            for _ in range(MAX_RESUME_PASSES):  # only the latest pass can still have undecoded tails
+                tails = undecoded_tails(latest, spans, offset)
                 if not tails:
                     break
-                results += self.engine.decode_chunks(audio, tails, self.info.language, self.options, offset)
+                latest = list(self.engine.decode_chunks(audio, tails, self.info.language, self.options, offset))
+                results += latest
             for chunk in sorted(results, key=lambda r: r.span[0]):
                 yield from chunk_segments(chunk)
 

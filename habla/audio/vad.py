@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,4 +30,6 @@ def speech_spans(audio: np.ndarray, options: VadOptions = VadOptions()) -> list[
         threshold=options.threshold, min_speech_duration_ms=options.min_speech_ms,
         max_speech_duration_s=options.max_speech_s, min_silence_duration_ms=options.min_silence_ms,
         speech_pad_ms=options.pad_ms))
-    return [(round(s["start"] / SAMPLE_RATE, 3), round(s["end"] / SAMPLE_RATE, 3)) for s in found]
+    # Millisecond precision, rounded inwards so a span never reaches past the audio.
+    return [(math.ceil(s["start"] / SAMPLE_RATE * 1000) / 1000, math.floor(s["end"] / SAMPLE_RATE * 1000) / 1000)
+            for s in found]

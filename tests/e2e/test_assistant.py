@@ -1,0 +1,118 @@
+"""The transcript assistant on the real embedded model: key facts, cited answers, the CLI, long transcripts."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from habla.asr.types import Segment, Transcript
+from habla.config import load_settings
+from habla.llm.assistant import Assistant, AssistantOptions
+from habla.llm.embedded import EmbeddedEngine
+from habla.llm.service import gguf_path
+
+pytest.importorskip("cyllama", reason='needs habla[llm]')
+HABLA = str(Path(sys.executable).with_name("habla"))
+
+MEETING = [(0.0, "Good morning everyone, this is the weekly planning meeting for the Orion project."),
+           (12.4, "First item: the release date. We agreed to ship version 2.0 on March 14th."),
+           (31.2, "Second item: budget. Finance approved forty thousand dollars for cloud costs."),
+           (55.0, "Maria will lead the migration to the new database, PostgreSQL 16."),
+           (80.5, "The main risk is the login bug on Android; Tom will fix it by Friday."),
+           (105.0, "Next meeting is on Monday at ten.")]
+OFFICE = [(0.0, "Welcome to the quarterly review of the Lisbon office."),
+          (14.2, "Our head count grew from twelve to nineteen people this quarter."),
+          (37.0, "The new coffee machine was installed in the kitchen on the second floor."),
+          (62.3, "Revenue reached two point four million euros, up eight percent."),
+          (89.9, "Ana Costa is our new security officer starting in May."),
+          (111.0, "The office will move to the Alfama building in September."),
+          (136.5, "Remember that the parking garage closes at nine in the evening.")]
+
+
+def make_transcript(rows: list[tuple[float, str]], tail: float = 10.0) -> Transcript:
+    ends = [s for s, _ in rows[1:]] + [rows[-1][0] + tail]
+    segments = [Segment(i, start, end, f" {text}") for i, ((start, text), end) in enumerate(zip(rows, ends))]
+    return Transcript(text=" ".join(t for _, t in rows), language="en", language_probability=1.0,
+                      duration=ends[-1], segments=segments)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[EmbeddedEngine]:
+    e = EmbeddedEngine(gguf_path(load_settings(), "gemma-3-270m"), name="gemma-3-270m")
+    yield e
+    e.close()
+
+
+def real_starts(t: Transcript) -> set[int]:
+    return {int(s.start) for s in t.segments}
+
+
+def test_summary_of_a_meeting_contains_its_key_facts(engine: EmbeddedEngine) -> None:
+    meeting = make_transcript(MEETING)
+    answer = Assistant(engine).summarize(meeting)
+    text = answer.text.lower()
+    facts = ["march 14", "forty thousand", "postgresql", "login bug", "monday"]
+    found = [f for f in facts if f in text]
+    assert len(found) >= 3, answer.text
+    assert answer.citations and all(int(c.start) in real_starts(meeting) for c in answer.citations)
+    assert all(line.startswith("- ") and line.endswith("]") for line in answer.text.splitlines())
+
+
+@pytest.mark.parametrize("question,segment", [("Who is the new security officer?", 4),
+                                              ("How much revenue did the office make?", 3),
+                                              ("When does the parking garage close?", 6)])
+def test_answer_cites_the_segment_that_answers(engine: EmbeddedEngine, question: str, segment: int) -> None:
+    office = make_transcript(OFFICE)
+    answer = Assistant(engine).ask(office, question)
+    assert answer.citations, answer.text
+    assert all(int(c.start) in real_starts(office) for c in answer.citations)
+    assert answer.citations[0].segment_id == segment, answer.text
+    assert answer.citations[0].timestamp in answer.text
+
+
+def test_cli_summarize_and_ask_on_a_json_transcript(tmp_path: Path) -> None:
+    path = tmp_path / "office.json"
+    path.write_text(json.dumps(make_transcript(OFFICE).to_dict()))
+    out = subprocess.run([HABLA, "ask", str(path), "Who is the new security officer?", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["citations"][0]["timestamp"] == "[01:29]"
+    out = subprocess.run([HABLA, "summarize", str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Sources:" in out.stdout and "[0" in out.stdout
+
+
+def test_cli_with_an_unreachable_llm_endpoint_fails_clearly(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "office.json"
+    path.write_text(json.dumps(make_transcript(OFFICE).to_dict()))
+    out = subprocess.run([HABLA, "ask", str(path), "Who?", "--llm-url", f"http://127.0.0.1:{port}/v1",
+                          "--llm", "some-model"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 6
+    assert "cannot connect to the LLM server at http://127.0.0.1" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_two_hour_transcript_is_summarised_within_the_context() -> None:
+    topics = ["the budget for the cloud migration", "hiring two backend engineers", "the mobile roadmap",
+              "the security audit in June", "the marketing launch in Lisbon", "customer support response times"]
+    rows = [(i * 10.0, f"Now about {topics[i % len(topics)]}: item {i} is done and the next step is due soon.")
+            for i in range(720)]  # a segment every 10 s for two hours
+    long = make_transcript(rows)
+    engine = EmbeddedEngine(gguf_path(load_settings(), "gemma-3-270m"), name="gemma-3-270m", context_size=2048)
+    total = sum(engine.count_tokens(r[1]) for r in rows)
+    assert total > 3 * engine.context_size  # it really does not fit
+    answer = Assistant(engine, AssistantOptions(summary_tokens=64, chunk_tokens=1536)).summarize(long)
+    assert answer.chunks >= 8 and answer.calls > answer.chunks
+    assert answer.max_prompt_tokens + 64 <= engine.context_size  # measured with the model's own tokenizer
+    assert answer.text and answer.citations
+    assert all(int(c.start) in real_starts(long) for c in answer.citations)

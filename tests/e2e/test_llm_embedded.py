@@ -1,0 +1,74 @@
+"""The embedded LLM really generates: Gemma 3 270M (pip package) run in-process by llama.cpp (cyllama)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from habla.config import load_settings
+from habla.errors import InvalidOption
+from habla.llm.embedded import EmbeddedEngine
+from habla.llm.protocol import ChatMessage, ChatOptions
+from habla.llm.service import gguf_path
+
+pytest.importorskip("cyllama", reason='needs habla[llm]')
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[EmbeddedEngine]:
+    e = EmbeddedEngine(gguf_path(load_settings(), "gemma-3-270m"), name="gemma-3-270m", context_size=2048)
+    yield e
+    e.close()
+
+
+def test_generates_text_from_chat_messages(engine: EmbeddedEngine) -> None:
+    stream = engine.chat([ChatMessage("user", "The capital of France is Paris. The capital of Italy is")],
+                         ChatOptions(max_tokens=24))
+    pieces = list(stream)
+    assert len(pieces) >= 2 and "".join(pieces).strip()
+    assert stream.usage.completion_tokens == 24 or stream.usage.finish_reason == "stop"
+    assert stream.usage.first_token_seconds is not None and stream.usage.first_token_seconds < 2
+
+
+def test_prompt_is_the_gemma3_turn_format_as_llama_cpp_builds_it(engine: EmbeddedEngine) -> None:
+    from cyllama.llama.llama_cpp import LlamaChatMessage
+
+    messages = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hi"), ChatMessage("assistant", "Hello"),
+                ChatMessage("user", "Bye")]
+    ours = engine.prompt_text(messages)
+    assert ours.startswith("<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello")
+    builtin = engine._model.chat_apply_template(  # llama.cpp's own Gemma template, as a second opinion
+        "gemma", [LlamaChatMessage(role=m.role, content=m.content) for m in messages], True)
+    assert ours == builtin
+    tokens = engine.tokenize_chat(messages)
+    assert tokens[:2] == [2, 105]  # <bos> <start_of_turn>: the markers are single special tokens, not text
+
+
+def test_a_repeated_prefix_is_not_evaluated_again_and_greedy_output_is_stable(engine: EmbeddedEngine) -> None:
+    messages = [ChatMessage("system", "You take notes. " * 40), ChatMessage("user", "Note: the bus leaves at 9.")]
+    first = engine.chat(messages, ChatOptions(max_tokens=16))
+    text = first.text()
+    again = engine.chat(messages, ChatOptions(max_tokens=16))
+    assert again.text() == text
+    assert again.usage.cached_tokens >= again.usage.prompt_tokens - 1
+    follow = engine.chat(messages + [ChatMessage("assistant", text), ChatMessage("user", "And the train?")],
+                         ChatOptions(max_tokens=4))
+    follow.text()
+    assert follow.usage.cached_tokens > 100  # the system prompt and first turn were kept
+
+
+def test_cancel_stops_generation(engine: EmbeddedEngine) -> None:
+    cancel = threading.Event()
+    stream = engine.chat([ChatMessage("user", "Count from one to one thousand.")], ChatOptions(max_tokens=400),
+                         cancel)
+    for i, _ in enumerate(stream):
+        if i == 3:
+            cancel.set()
+    assert stream.usage.finish_reason == "cancelled" and stream.usage.completion_tokens <= 5
+
+
+def test_a_prompt_longer_than_the_context_is_a_clear_error(engine: EmbeddedEngine) -> None:
+    with pytest.raises(InvalidOption, match="context"):
+        engine.chat([ChatMessage("user", "word " * 3000)], ChatOptions())
