@@ -108,6 +108,23 @@ class TTSSettings(BaseModel):
     idle_unload_seconds: float = Field(600.0, description="Unload an unused voice after this long; -1 never, 0 at once.")
 
 
+class ServerSettings(BaseModel):
+    """`habla serve`: the OpenAI-compatible HTTP API."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 exposes the server to the network.")
+    port: int = Field(8000, ge=1, le=65535)
+    api_keys: list[SecretStr] = Field(default_factory=list, description="Accepted `Authorization: Bearer` keys "
+                                      "(JSON list in the environment); none = no authentication.")
+    max_upload_mb: int = Field(200, ge=1, description="Largest upload to /v1/audio/transcriptions|translations "
+                                                      "(OpenAI allows 25 MB; local files are often longer).")
+    max_concurrency: int = Field(0, ge=0, le=64, description="Transcriptions run at once; 0 = one per 2 physical "
+                                 "cores (one run already uses every core, and CTranslate2 queues calls to a model).")
+    max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot; more get 429 + Retry-After.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; ['*'] = any.")
+    rate_limit_per_minute: int = Field(0, ge=0, description="Requests per minute per API key (per client address "
+                                                            "without keys); 0 = unlimited.")
+
+
 class Settings(BaseSettings):
     """habla's configuration. ``habla config`` prints the effective values."""
 
@@ -121,6 +138,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
 
 def _reject_unknown_env(settings_cls: type[BaseSettings]) -> None:
