@@ -44,10 +44,11 @@ EXTENSIONS = {".wav": "wav", ".mp3": "mp3", ".opus": "opus", ".ogg": "opus", ".f
 
 
 def audio_format(name: str) -> AudioFormat:
-    try:
-        return FORMATS[name.lower()]
-    except KeyError:
-        raise InvalidOption(f"unknown audio format {name!r}", hint=f"use one of: {', '.join(FORMATS)}") from None
+    key = name.lower()
+    found = FORMATS.get(key) or FORMATS.get(EXTENSIONS.get(f".{key}", ""))  # "ogg" and "raw" too
+    if found is None:
+        raise InvalidOption(f"unknown audio format {name!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    return found
 
 
 def format_for_path(path: str | Path) -> str:
@@ -101,6 +102,7 @@ class AudioEncoder:
         self._mux(self._resampler.resample(None))
         for packet in self._stream.encode(None):
             self._container.mux(packet)
+        self._container.start_encoding()  # no-op after a packet; else writes the header of an empty file
         self._container.close()
         return self._buffer.take()
 

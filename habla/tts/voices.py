@@ -59,11 +59,10 @@ class VoiceRegistry:
         return piper + [espeak.to_voice(v) for v in espeak.list_espeak_voices()]
 
     def resolve(self, name: str | None = None, language: str | None = None) -> Voice:
-        """The voice a request means. No name (or an OpenAI name): the best voice for the language."""
-        if not name and not language:
-            name = self.settings.voice
+        """The voice a request means. No name (or an OpenAI name): the configured voice if it speaks the language,
+        else the best voice for the language."""
         if not name or name.lower() in OPENAI_VOICES:
-            return self.default_for(language or self.settings.language)
+            return self._default(language)
         voice = self._by_name(name)
         if voice is None:
             raise VoiceNotFound(f"unknown voice {name!r}", hint=self._known_hint())
@@ -71,6 +70,17 @@ class VoiceRegistry:
             raise InvalidOption(f"voice {voice.name!r} speaks {voice.language!r}, not {language!r}",
                                 hint="leave out the voice to get the best one for the language")
         return voice
+
+    def _default(self, language: str | None) -> Voice:
+        configured = self.settings.voice
+        if configured:
+            voice = self._by_name(configured)
+            if voice is None:
+                raise VoiceNotFound(f"unknown voice {configured!r} in the settings (HABLA_TTS__VOICE)",
+                                    hint=self._known_hint())
+            if not language or _base_language(language) == voice.language:
+                return voice
+        return self.default_for(language or self.settings.language)
 
     def default_for(self, language: str) -> Voice:
         base = _base_language(language)
@@ -91,8 +101,8 @@ class VoiceRegistry:
             if name == piper_name or name.lower() in info.aliases:
                 return piper_voice(piper_name)
         if name.lower().startswith(ESPEAK_PREFIX):
-            code = name[len(ESPEAK_PREFIX):].lower()
-            return next((espeak.to_voice(v) for v in espeak.list_espeak_voices() if v.code == code), None)
+            # An exact espeak-ng voice ("espeak-fr-be"), else its best voice for a language ("espeak-fr" → fr-fr).
+            return espeak.voice_for_language(name[len(ESPEAK_PREFIX):])
         return None
 
     def _known_hint(self) -> str:
