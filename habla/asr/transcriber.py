@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from habla.asr.options import TranscribeOptions
 from habla.asr.pipeline import ProgressCallback, TranscriptionRun
@@ -18,11 +18,12 @@ from habla.models.store import ModelStore
 class Transcriber:
     """Thread-safe. One per process is enough: models load once and are shared by every call."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, on_load: Callable[[Hashable, float], None] | None = None,
+                 on_unload: Callable[[Hashable], None] | None = None) -> None:
         self.settings = settings or load_settings()
         self.store = ModelStore(self.settings.models)
-        self.models: ModelManager[WhisperEngine] = ModelManager(self._load,
-                                                                idle_seconds=self.settings.asr.idle_unload_seconds)
+        self.models: ModelManager[WhisperEngine] = ModelManager(
+            self._load, idle_seconds=self.settings.asr.idle_unload_seconds, on_load=on_load, on_unload=on_unload)
 
     def default_options(self, **overrides: object) -> TranscribeOptions:
         asr = self.settings.asr
