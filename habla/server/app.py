@@ -23,7 +23,7 @@ from habla.server import errors
 from habla.server.auth import authenticate
 from habla.server.limits import ConcurrencyLimiter, RateLimiter, default_concurrency
 from habla.server.metrics import Metrics, MetricsMiddleware
-from habla.server.routers import assistant, audio, chat, health, jobs, metrics, models
+from habla.server.routers import assistant, audio, chat, health, jobs, metrics, models, speech
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     jobs.router,
     chat.router,
     assistant.router,
+    speech.router,
 ]
 PUBLIC: tuple[APIRouter, ...] = (health.router, metrics.router)  # probes and scrapers carry no key
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.errors import HablaError, InvalidOption
+from habla.server.limits import ConcurrencyLimiter
 from habla.tts.encode import FORMATS, encode_stream
 from habla.tts.speaker import MAX_SPEED, MIN_SPEED, Speaker, SpeechRun
 from habla.tts.voices import OPENAI_VOICES
@@ -25,6 +27,7 @@ router = APIRouter(tags=["speech"])
 _speaker_lock = threading.Lock()
 # OpenAI's speech models and habla's own names; all of them mean "habla's voices".
 MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "habla", "default", "piper", "espeak"})
+SPEECH_CONCURRENCY = 2  # Piper already uses every core per sentence; two runs interleave sentence by sentence
 
 
 def speaker(request: Request) -> Speaker:
@@ -35,6 +38,17 @@ def speaker(request: Request) -> Speaker:
         found = getattr(state, "speaker", None)
         if found is None:
             found = state.speaker = Speaker(state.settings)
+    return found
+
+
+def speech_limiter(request: Request) -> ConcurrencyLimiter:
+    """Speech has its own slots: a sentence takes a fraction of a second, so it should not queue behind
+    minutes-long transcriptions, yet unbounded parallel synthesis would starve everything on a small CPU."""
+    state = request.app.state
+    with _speaker_lock:
+        found = getattr(state, "speech_limiter", None)
+        if found is None:
+            found = state.speech_limiter = ConcurrencyLimiter(SPEECH_CONCURRENCY, state.settings.server.max_queue)
     return found
 
 
@@ -73,24 +87,27 @@ def _start(spk: Speaker, body: SpeechRequest, cancel: threading.Event) -> tuple[
 async def create_speech(request: Request, body: SpeechRequest) -> StreamingResponse:
     _check_model(body.model)
     spk = speaker(request)
-    cancel = threading.Event()
-    run, encoded, first = await run_in_threadpool(_start, spk, body, cancel)
-    headers = {"X-Habla-Voice": run.voice.name, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(_body(request, first, encoded, run, cancel),
-                             media_type=FORMATS[body.response_format].media_type, headers=headers)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(speech_limiter(request).slot())
+        cancel = threading.Event()
+        run, encoded, first = await run_in_threadpool(_start, spk, body, cancel)
+        headers = {"X-Habla-Voice": run.voice.name, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        body_stream = _body(request, first, encoded, run, cancel, stack.pop_all())
+    return StreamingResponse(body_stream, media_type=FORMATS[body.response_format].media_type, headers=headers)
 
 
 async def _body(request: Request, first: bytes, encoded: Iterator[bytes], run: SpeechRun,
-                cancel: threading.Event) -> AsyncIterator[bytes]:
-    try:
-        yield first
-        async for data in iterate_in_threadpool(encoded):
-            if await request.is_disconnected():
-                break
-            yield data
-    finally:
-        cancel.set()  # a client that hung up stops synthesis at the next sentence
-        await run_in_threadpool(_close, encoded, run)
+                cancel: threading.Event, slot: AsyncExitStack) -> AsyncIterator[bytes]:
+    async with slot:  # the slot is held until the last byte
+        try:
+            yield first
+            async for data in iterate_in_threadpool(encoded):
+                if await request.is_disconnected():
+                    break
+                yield data
+        finally:
+            cancel.set()  # a client that hung up stops synthesis at the next sentence
+            await run_in_threadpool(_close, encoded, run)
 
 
 def _close(encoded: Iterator[bytes], run: SpeechRun) -> None:
