@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from habla import __version__
@@ -41,16 +42,26 @@ PUBLIC: tuple[APIRouter, ...] = (health.router, metrics.router)  # probes and sc
 
 
 class UploadLimit:
-    """Starlette's body limit on the synchronous audio uploads only (jobs have their own, larger, limit).
-    FastAPI turns an overrun met while parsing the form into a 413 HTTPException, which errors.py shapes."""
+    """The body limit of the synchronous audio uploads (jobs have their own, larger, limit). A declared
+    Content-Length over it is refused before reading; a chunked body is cut by Starlette's limit, which FastAPI
+    turns into a 413 HTTPException while parsing the form (shaped by errors.py)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, paths: tuple[str, ...]) -> None:
-        self.app, self.paths = app, paths
+        self.app, self.paths, self.max_bytes = app, paths, max_bytes
         self.limited = RequestBodyLimitMiddleware(app, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limited = scope["type"] == "http" and scope["path"].rstrip("/") in self.paths
-        await (self.limited if limited else self.app)(scope, receive, send)
+        if scope["type"] != "http" or scope["path"].rstrip("/") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            mb = self.max_bytes >> 20
+            response = errors.error_response(413, f"the upload is larger than this server's limit of {mb} MB",
+                                             "upload_too_large", "file")
+            await response(scope, receive, send)
+            return
+        await self.limited(scope, receive, send)
 
 
 @asynccontextmanager

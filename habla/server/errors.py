@@ -71,13 +71,15 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     message = f"{param}: {first['msg']}" if param else str(first["msg"])
     if first.get("type") == "missing" and param:
         message = f"missing required parameter {param!r}"
+    elif "Expected UploadFile" in str(first["msg"]):
+        message = f"{param!r} must be an uploaded file (multipart/form-data, with a filename)"
     return error_response(400, message, "invalid_value" if first.get("type") != "missing" else "missing_parameter",
                           param)
 
 
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "upload_too_large"}
+    codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "upload_too_large"}
     return error_response(exc.status_code, str(exc.detail), codes.get(exc.status_code), None,
                           dict(exc.headers) if exc.headers else None)
 

@@ -28,7 +28,7 @@ from habla.errors import AudioDecodeError, HablaError, InvalidOption, ModelNotFo
 from habla.formats import render
 from habla.server.errors import error_response
 from habla.server.routers.jobs import OPENAI_MODEL_ALIASES
-from habla.server.routers.openai_shapes import sse, usage, verbose_json
+from habla.server.routers.openai_shapes import sse, text_encoder, usage, verbose_json
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/translations")  # the app limits their body size
@@ -99,7 +99,10 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         transcript = await run_in_threadpool(run.result)
     state.metrics.audio_seconds.labels(task).inc(transcript.duration)
-    return _respond(transcript, fmt, granularities, options.temperature)
+    if fmt == "verbose_json":
+        model_dir = state.transcriber.store.locate(model_name or state.settings.asr.model).path
+        return JSONResponse(verbose_json(transcript, granularities, options.temperature, text_encoder(model_dir)))
+    return _respond(transcript, fmt)
 
 
 def _model_name(settings: Any, requested: str) -> str | None:
@@ -141,11 +144,9 @@ def _check_audio(path: Path) -> None:
         raise AudioDecodeError(f"not a readable audio file ({type(exc).__name__})") from exc
 
 
-def _respond(transcript: Transcript, fmt: str, granularities: set[str], temperature: float) -> Response:
+def _respond(transcript: Transcript, fmt: str) -> Response:
     if fmt == "json":
         return JSONResponse({"text": transcript.text, "usage": usage(transcript.duration)})
-    if fmt == "verbose_json":
-        return JSONResponse(verbose_json(transcript, granularities, temperature))
     text = render(transcript, "txt" if fmt == "text" else fmt)
     return PlainTextResponse(text, media_type=TEXT_TYPES[fmt])
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from habla.asr.types import Segment, Transcript
@@ -25,24 +27,42 @@ def language_name(code: str) -> str:
         return code
 
 
+@lru_cache(maxsize=8)
+def _tokenizer(model_dir: Path):  # -> tokenizers.Tokenizer
+    from tokenizers import Tokenizer  # comes with faster-whisper
+
+    return Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+
+
+def text_encoder(model_dir: Path) -> Callable[[str], list[int]]:
+    """Token ids of a segment's text with the model's own tokenizer (segments cut from a decoded chunk by word
+    timings have no token ids of their own)."""
+    if not (model_dir / "tokenizer.json").is_file():
+        return lambda text: []
+    tokenizer = _tokenizer(model_dir)
+    return lambda text: tokenizer.encode(text, add_special_tokens=False).ids
+
+
 def usage(seconds: float) -> dict[str, Any]:
     return {"type": "duration", "seconds": math.ceil(seconds)}
 
 
-def _segment(segment: Segment, temperature: float) -> dict[str, Any]:
+def _segment(segment: Segment, temperature: float, encode: Callable[[str], list[int]]) -> dict[str, Any]:
+    tokens = list(segment.tokens) or encode(segment.text)
     return {"id": segment.id, "seek": int(segment.start * SEEK_FRAMES_PER_SECOND), "start": segment.start,
-            "end": segment.end, "text": segment.text, "tokens": list(segment.tokens), "temperature": temperature,
+            "end": segment.end, "text": segment.text, "tokens": tokens, "temperature": temperature,
             "avg_logprob": segment.avg_logprob, "compression_ratio": segment.compression_ratio,
             "no_speech_prob": segment.no_speech_prob}
 
 
-def verbose_json(transcript: Transcript, granularities: set[str], temperature: float = 0.0) -> dict[str, Any]:
+def verbose_json(transcript: Transcript, granularities: set[str], temperature: float,
+                 encode: Callable[[str], list[int]]) -> dict[str, Any]:
     """Segments unless only words were asked for (as OpenAI); words when asked for."""
     language = "english" if transcript.task == "translate" else language_name(transcript.language)
     body: dict[str, Any] = {"task": transcript.task, "language": language, "duration": round(transcript.duration, 3),
                             "text": transcript.text}
     if not granularities or "segment" in granularities:
-        body["segments"] = [_segment(s, temperature) for s in transcript.segments]
+        body["segments"] = [_segment(s, temperature, encode) for s in transcript.segments]
     if "word" in granularities:
         body["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end}
                          for s in transcript.segments for w in s.words]
