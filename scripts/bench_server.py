@@ -1,0 +1,215 @@
+"""Benchmark `habla serve`: many concurrent OpenAI SDK clients, and the overhead of a durable job.
+
+1. ``--clients`` openai SDK clients (one thread and one connection pool each) each send ``--rounds`` short English
+   clips to /v1/audio/transcriptions at once: errors (must be 0), latency p50/p95/max, audio seconds transcribed
+   per wall-clock second, corpus WER against the manifest.
+2. Job overhead on a short clip: submit → ``succeeded`` through /v1/jobs (polled every 20 ms), minus the pure
+   transcription time of the same clip in-process (``Transcriber.transcribe``, model loaded); the synchronous
+   endpoint's overhead is reported beside it. Medians of ``--repeats`` runs, one at a time on an idle server.
+
+Usage: .venv/bin/python scripts/bench_server.py [--clients 50] [--rounds 2] [--repeats 5]
+Figures are printed and written to bench-results/server-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
+HABLA = str(Path(sys.executable).with_name("habla"))
+SHORT_SECONDS = 3.0
+JOB_CLIP = "ast-en-dir-welcome"  # 1.8 s
+
+
+def short_clips() -> list[dict[str, Any]]:
+    with (SPEECH / "manifest.tsv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [{"path": SPEECH / f"{r['id']}.flac", "seconds": float(r["seconds"]), "text": r["text"]}
+            for r in rows if r["lang"] == "en" and float(r["seconds"]) <= SHORT_SECONDS and r["text"].strip()]
+
+
+def start_server(home: Path, max_queue: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HABLA_HOME": str(home), "HABLA_SERVER__MAX_QUEUE": str(max_queue)}
+    proc = subprocess.Popen([HABLA, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=(home / "server.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (home / "server.log").read_text()
+        try:
+            if "base" in httpx.get(f"{url}/healthz").json()["models_loaded"]:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit("the server did not start in 120 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def concurrent_clients(url: str, clips: list[dict[str, Any]], clients: int, rounds: int) -> dict[str, Any]:
+    from habla.asr.wer import word_error_rate
+
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+
+    def client_thread(index: int) -> None:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=600)
+        barrier.wait()  # every client starts at the same moment
+        for r in range(rounds):
+            clip = clips[(index * rounds + r) % len(clips)]
+            started = time.perf_counter()
+            try:
+                with clip["path"].open("rb") as f:
+                    text = client.audio.transcriptions.create(model="whisper-1", file=f, language="en").text
+            except openai.OpenAIError as exc:
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with lock:
+                results.append({"latency": time.perf_counter() - started, "seconds": clip["seconds"],
+                                "reference": clip["text"], "text": text})
+        client.close()
+
+    threads = [threading.Thread(target=client_thread, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    latencies = [r["latency"] for r in results]
+    audio = sum(r["seconds"] for r in results)
+    wer = word_error_rate([r["reference"] for r in results], [r["text"] for r in results])
+    return {"clients": clients, "requests": clients * rounds, "ok": len(results), "errors": len(errors),
+            "error_samples": errors[:5], "wall_seconds": round(wall, 2),
+            "latency_p50_s": round(percentile(latencies, 0.5), 3) if latencies else None,
+            "latency_p95_s": round(percentile(latencies, 0.95), 3) if latencies else None,
+            "latency_max_s": round(max(latencies), 3) if latencies else None,
+            "audio_seconds": round(audio, 2), "audio_seconds_per_second": round(audio / wall, 2),
+            "wer": round(wer.wer, 4)}
+
+
+def pure_transcription(clip: Path, repeats: int) -> float:
+    """In-process, model already loaded: the time the work itself takes."""
+    from habla.asr.transcriber import Transcriber
+    from habla.config import load_settings
+
+    transcriber = Transcriber(load_settings())
+    options = transcriber.default_options(language="en")
+    transcriber.transcribe(clip, options=options)  # load and warm up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        transcriber.transcribe(clip, options=options)
+        times.append(time.perf_counter() - started)
+    transcriber.models.unload_all()
+    return statistics.median(times)
+
+
+def job_round_trip(url: str, clip: Path) -> float:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        started = time.perf_counter()
+        with clip.open("rb") as f:
+            job = http.post("/v1/jobs", files={"file": (clip.name, f)}, data={"language": "en"}).json()
+        while (status := http.get(f"/v1/jobs/{job['id']}").json()["status"]) in ("queued", "running"):
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    if status != "succeeded":
+        raise SystemExit(f"job {job['id']} ended {status}")
+    return elapsed
+
+
+def sync_round_trip(url: str, clip: Path) -> float:
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    started = time.perf_counter()
+    with clip.open("rb") as f:
+        client.audio.transcriptions.create(model="whisper-1", file=f, language="en")
+    return time.perf_counter() - started
+
+
+def job_overhead(url: str, repeats: int) -> dict[str, Any]:
+    clip = SPEECH / f"{JOB_CLIP}.flac"
+    job_round_trip(url, clip)  # first job warms the job path (SQLite, storage folders)
+    jobs = statistics.median(job_round_trip(url, clip) for _ in range(repeats))
+    sync = statistics.median(sync_round_trip(url, clip) for _ in range(repeats))
+    pure = pure_transcription(clip, repeats)
+    return {"clip": JOB_CLIP, "repeats": repeats, "pure_transcription_s": round(pure, 3),
+            "job_submit_to_done_s": round(jobs, 3), "job_overhead_s": round(jobs - pure, 3),
+            "sync_request_s": round(sync, 3), "sync_overhead_s": round(sync - pure, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2, help="Clips each client sends, one after another.")
+    parser.add_argument("--repeats", type=int, default=5, help="Runs per job-overhead figure (median).")
+    args = parser.parse_args()
+    clips = short_clips()
+    with tempfile.TemporaryDirectory(prefix="habla-bench-server-") as home:
+        proc, url = start_server(Path(home), max_queue=args.clients)
+        try:
+            load = concurrent_clients(url, clips, args.clients, args.rounds)
+            metrics = httpx.get(f"{url}/metrics").text
+            overhead = job_overhead(url, args.repeats)
+        finally:
+            stop_server(proc)
+    # The load average tells whether other processes shared the CPUs during the run (figures are then pessimistic).
+    report = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
+              "concurrent": load, "job_overhead": overhead,
+              "server_429s": sum(float(line.split()[-1]) for line in metrics.splitlines()
+                                 if line.startswith("habla_http_requests_total") and 'status="429"' in line)}
+    out = ROOT / "bench-results" / f"server-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    c, o = load, overhead
+    print(f"{c['clients']} concurrent SDK clients, {c['requests']} short clips: {c['ok']} ok, {c['errors']} errors, "
+          f"p50 {c['latency_p50_s']} s, p95 {c['latency_p95_s']} s, max {c['latency_max_s']} s, "
+          f"{c['audio_seconds_per_second']} audio s/s over {c['wall_seconds']} s, WER {c['wer']:.1%}")
+    print(f"job overhead ({o['clip']}): pure {o['pure_transcription_s']} s, job submit→done "
+          f"{o['job_submit_to_done_s']} s (+{o['job_overhead_s']} s), sync request {o['sync_request_s']} s "
+          f"(+{o['sync_overhead_s']} s)")
+    print(f"load average (1, 5, 15 min) at the end: {report['machine']['load_average_1_5_15']}; written to {out}")
+    if c["errors"]:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
