@@ -6,9 +6,11 @@ Run it with ``python scripts/bench_tts.py``; the e2e tests hold the round trip t
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from habla.asr.transcriber import Transcriber
 from habla.asr.wer import WerResult, word_error_rate
@@ -48,13 +50,23 @@ SPANISH = (
 SENTENCES = {"en": ENGLISH, "es": SPANISH}
 
 
+# Replies as an assistant would give them: the first sentence is long and has clauses, so the first-clause cut
+# decides how soon audio starts.
+REPLIES = {
+    "en": ("Well, the quickest way to the station is through the park and then left at the bakery. "
+           "It takes about ten minutes on foot. If it rains, take the number five bus instead."),
+    "es": ("Bueno, el camino más corto a la estación pasa por el parque y luego a la izquierda en la panadería. "
+           "Son unos diez minutos a pie. Si llueve, toma el autobús número cinco."),
+}
+
+
 @dataclass(frozen=True)
 class SpeedFigures:
     voice: str
     load_seconds: float
     audio_seconds: float
     rtf: float  # synthesis time / audio time, whole paragraph, best of the repeats
-    first_audio_paragraph: float  # seconds from speak() to the first chunk of the paragraph (median)
+    first_audio_reply: float  # seconds from speak() to the first chunk of a reply (median)
     first_audio_sentence: float  # median over single sentences
 
 
@@ -73,54 +85,93 @@ def round_trip(speaker: Speaker, transcriber: Transcriber, sentences: tuple[str,
     return word_error_rate(list(sentences), hypotheses, language), hypotheses
 
 
-def speed(speaker: Speaker, sentences: tuple[str, ...], options: SpeakOptions, repeats: int = 3) -> SpeedFigures:
+def _first_audio(speaker: Speaker, text: str, options: SpeakOptions) -> float:
+    started = time.perf_counter()
+    run = speaker.speak(text, options)
+    next(iter(run))
+    elapsed = time.perf_counter() - started
+    run.close()
+    return elapsed
+
+
+def speed(speaker: Speaker, sentences: tuple[str, ...], reply: str, options: SpeakOptions,
+          repeats: int = 3) -> SpeedFigures:
     started = time.perf_counter()
     voice = speaker.warm(options)
     load = time.perf_counter() - started
     paragraph = " ".join(sentences)
-    rtfs, firsts, audio = [], [], 0.0
+    rtfs, audio = [], 0.0
     for _ in range(repeats):
         started = time.perf_counter()
-        first, audio = None, 0.0
-        for chunk in speaker.speak(paragraph, options):
-            first = first if first is not None else time.perf_counter() - started
-            audio += chunk.duration
+        audio = sum(chunk.duration for chunk in speaker.speak(paragraph, options))
         rtfs.append((time.perf_counter() - started) / audio)
-        firsts.append(first or 0.0)
-    per_sentence = []
-    for sentence in sentences:
-        started = time.perf_counter()
-        run = iter(speaker.speak(sentence, options))
-        next(run)
-        per_sentence.append(time.perf_counter() - started)
-        run.close()  # type: ignore[attr-defined]
-    return SpeedFigures(voice.name, load, audio, min(rtfs), statistics.median(firsts),
+    replies = [_first_audio(speaker, reply, options) for _ in range(max(repeats, 5))]
+    per_sentence = [_first_audio(speaker, sentence, options) for sentence in sentences]
+    return SpeedFigures(voice.name, load, audio, min(rtfs), statistics.median(replies),
                         statistics.median(per_sentence))
 
 
-def _settings_without_clause_split(settings: Settings) -> Settings:
-    return settings.model_copy(update={"tts": settings.tts.model_copy(update={"first_clause_chars": 0})})
+def _variant(settings: Settings, **tts: object) -> Settings:
+    return settings.model_copy(update={"tts": settings.tts.model_copy(update=tts)})
 
 
-def main(wer: bool = True, repeats: int = 3) -> None:
-    settings = load_settings()
-    speaker = Speaker(settings)
-    plain = Speaker(_settings_without_clause_split(settings))
-    print("speed (2 cores shared; RTF = synthesis time / audio time, lower is faster)")
-    print(f"{'voice':<22}{'clause split':>13}{'load s':>8}{'audio s':>9}{'RTF':>7}{'1st audio paragraph':>21}"
-          f"{'1st audio sentence':>20}")
+def speed_table(settings: Settings, repeats: int, threads: list[int]) -> None:
+    print("speed (RTF = synthesis time / audio time, lower is faster; first audio = speak() to first chunk)")
+    print(f"{'voice':<20}{'threads':>8}{'clause cut':>11}{'load s':>8}{'audio s':>9}{'RTF':>7}"
+          f"{'1st audio reply':>17}{'1st audio sentence':>20}")
+    cut = settings.tts.first_clause_chars
     for language in SENTENCES:
-        options = speaker.options(language=language)
-        for label, spk in (("first clause", speaker), ("off", plain)):
-            f = speed(spk, SENTENCES[language], options, repeats)
-            print(f"{f.voice:<22}{label:>13}{f.load_seconds:>8.2f}{f.audio_seconds:>9.1f}{f.rtf:>7.3f}"
-                  f"{f.first_audio_paragraph * 1000:>18.0f} ms{f.first_audio_sentence * 1000:>17.0f} ms")
-    if not wer:
+        options = Speaker(settings).options(language=language)
+        piper = Speaker(settings).resolve(options).engine == "piper"
+        for n in threads if piper else [settings.tts.threads]:
+            for clause in (cut, 0):
+                spk = Speaker(_variant(settings, threads=n, first_clause_chars=clause))
+                f = speed(spk, SENTENCES[language], REPLIES[language], options, repeats)
+                print(f"{f.voice:<20}{n if piper else '-':>8}{clause or 'off':>11}{f.load_seconds:>8.2f}"
+                      f"{f.audio_seconds:>9.1f}{f.rtf:>7.3f}{f.first_audio_reply * 1000:>14.0f} ms"
+                      f"{f.first_audio_sentence * 1000:>17.0f} ms")
+                spk.engines.unload_all()
+
+
+def tuning_texts(language: str, limit: int = 16) -> list[str]:
+    """Short texts of the test clips (shared/testdata/speech/manifest.tsv), kept apart from the sentences above."""
+    manifest = Path(os.environ.get("HABLA_TESTDATA", Path(__file__).resolve().parents[2].parent / "shared" /
+                                   "testdata")) / "speech" / "manifest.tsv"
+    rows = [line.split("\t") for line in manifest.read_text(encoding="utf-8").splitlines()[1:]]
+    return [r[3] for r in rows if len(r) >= 4 and r[1] == language and 20 <= len(r[3]) <= 90][:limit]
+
+
+def espeak_grid(settings: Settings, transcriber: Transcriber, language: str = "es") -> None:
+    """Word error rate of espeak-ng settings on tuning texts: which rate, word gap and voice variant Whisper
+    understands best."""
+    texts = tuning_texts(language)
+    asr_options = transcriber.default_options(language=language)
+    base = Speaker(settings).resolve(SpeakOptions(language=language))
+    print(f"\nespeak-ng {language} on {len(texts)} tuning texts (WER through Whisper base)")
+    for model, rate, gap in ((base.model, 175, 0), (base.model, 160, 4), (base.model, 130, 4),
+                             (base.model, 145, 2), (base.model, 160, 8), (f"{base.model}+m3", 160, 4),
+                             (f"{base.model}+klatt", 160, 4), ("es-419", 160, 4)):
+        spk = Speaker(_variant(settings, espeak_rate=rate, espeak_word_gap=gap))
+        voice = replace(base, model=model)
+        hypotheses = [transcriber.transcribe(b"".join(encode_stream(spk.speak_sentences([t], voice), "wav", 16000)),
+                                             options=asr_options).text for t in texts]
+        result = word_error_rate(texts, hypotheses, language)
+        print(f"  voice {model:<10} rate {rate:>3} wpm  word gap {gap * 10:>3} ms  WER {result.wer:.1%}")
+
+
+def main(wer: bool = True, repeats: int = 3, threads: list[int] | None = None, grid: bool = False) -> None:
+    settings = load_settings()
+    speed_table(settings, repeats, threads or sorted({1, os.cpu_count() or 1}))
+    if not (wer or grid):
         return
+    speaker = Speaker(settings)
     transcriber = Transcriber(settings)
-    print("\nround trip text → habla TTS → habla ASR (Whisper base), 12 sentences each")
-    for language, sentences in SENTENCES.items():
-        result, _ = round_trip(speaker, transcriber, sentences, language)
-        voice = speaker.resolve(speaker.options(language=language)).name
-        print(f"{language}  {voice:<22} WER {result.wer:.1%}  ({result.words} words: {result.substitutions} sub, "
-              f"{result.deletions} del, {result.insertions} ins)")
+    if wer:
+        print("\nround trip text → habla TTS → habla ASR (Whisper base), 12 sentences each")
+        for language, sentences in SENTENCES.items():
+            result, _ = round_trip(speaker, transcriber, sentences, language)
+            voice = speaker.resolve(speaker.options(language=language)).name
+            print(f"{language}  {voice:<22} WER {result.wer:.1%}  ({result.words} words: {result.substitutions} sub, "
+                  f"{result.deletions} del, {result.insertions} ins)")
+    if grid:
+        espeak_grid(settings, transcriber)

@@ -56,6 +56,9 @@ class PiperEngine:
         # Intra-op threads do the work of one sentence; more inter-op threads only add contention on small CPUs.
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
+        # Spinning workers burn the cores they wait on: with Whisper or another process busy on a 2-core machine,
+        # 2 spinning threads measured RTF 0.13 against 0.08 without spinning (scripts/bench_tts.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
