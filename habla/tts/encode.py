@@ -106,6 +106,11 @@ class AudioEncoder:
         self._container.close()
         return self._buffer.take()
 
+    def close(self) -> None:
+        """Give up: release the container without finishing the stream."""
+        if self._container is not None:
+            self._container.close()
+
     def _open(self, input_rate: int) -> None:
         rate = self.sample_rate or input_rate
         if self.format.codec == "libopus" and rate not in _OPUS_RATES:
@@ -140,8 +145,11 @@ def write_file(chunks: Iterable[AudioChunk], path: str | Path, fmt: str | None =
         for chunk in chunks:
             encoder.encode(chunk)
             seconds += chunk.duration
-    finally:
-        encoder.finish()
+    except BaseException:
+        encoder.close()
+        Path(path).unlink(missing_ok=True)  # no half-written file that looks like a result
+        raise
+    encoder.finish()
     return seconds
 
 

@@ -81,3 +81,13 @@ def test_unknown_formats_are_refused_with_the_known_ones() -> None:
     assert "mp3" in str(info.value)
     with pytest.raises(InvalidOption, match="extension"):
         format_for_path("speech.txt")
+
+
+def test_a_failed_synthesis_leaves_no_file(tmp_path: Path) -> None:
+    def chunks():  # noqa: ANN202
+        yield tone(0.5)
+        raise InvalidOption("the voice broke")
+
+    with pytest.raises(InvalidOption):
+        write_file(chunks(), tmp_path / "out.flac")
+    assert not (tmp_path / "out.flac").exists()
