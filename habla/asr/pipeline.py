@@ -33,6 +33,10 @@ RAMP_UP_BATCHES = (1, 2, 4)
 FIRST_BLOCK_SECONDS = 60.0  # decode and VAD a short first block so the first segment comes quickly
 TAIL_SECONDS = 1.0  # this much speech left after a chunk's last decoded word means decoding stopped early
 MAX_RESUME_PASSES = 2
+# Whisper writes 10-20 characters per second of speech; a chunk with far less text stopped early (typically
+# after a pause or a change of speaker), and its last word's timing is stretched, so no tail is visible.
+MIN_CHARS_PER_SPEECH_SECOND = 4.0
+MIN_SPARSE_SPEECH_SECONDS = 6.0
 
 ProgressCallback = Callable[[float, "float | None"], None]
 
@@ -43,8 +47,11 @@ def group_spans(spans: list[Span], window: float = WINDOW_SECONDS, max_gap: floa
     for start, end in spans:
         if groups and end - groups[-1][0] <= window and start - groups[-1][1] <= max_gap:
             groups[-1][1] = end
-        else:
-            groups.append([start, min(end, start + window)])
+            continue
+        while end - start > window:  # a span longer than one window (VAD caps them at 30 s) is cut in pieces
+            groups.append([start, start + window])
+            start += window
+        groups.append([start, end])
     return [(s, e) for s, e in groups]
 
 
@@ -73,6 +80,22 @@ def undecoded_tails(results: list[ChunkText], spans: list[Span], offset: float) 
         if speech >= TAIL_SECONDS and chunk_end - rest[0][0] >= TAIL_SECONDS:
             tails.append((rest[0][0], chunk_end))
     return tails
+
+
+def speech_within(span: Span, spans: list[Span]) -> list[Span]:
+    return [(max(s, span[0]), min(e, span[1])) for s, e in spans if e > span[0] and s < span[1]]
+
+
+def too_sparse(result: ChunkText, spans: list[Span], offset: float) -> bool:
+    inside = speech_within((result.span[0] - offset, result.span[1] - offset), spans)
+    speech = sum(e - s for s, e in inside)
+    return speech >= MIN_SPARSE_SPEECH_SECONDS and len(result.text.strip()) < MIN_CHARS_PER_SPEECH_SECOND * speech
+
+
+def split_chunk(result: ChunkText, spans: list[Span], offset: float) -> list[Span]:
+    """The chunk's speech regrouped into half windows, so each part is decoded on its own."""
+    inside = speech_within((result.span[0] - offset, result.span[1] - offset), spans)
+    return group_spans(inside, window=WINDOW_SECONDS / 2, max_gap=MAX_INNER_GAP_SECONDS / 2)
 
 
 class TranscriptionRun:
@@ -130,14 +153,36 @@ class TranscriptionRun:
             self._check_cancel()
             results = list(self.engine.decode_chunks(audio, batch, self.info.language, self.options, offset))
             latest = results
-            for _ in range(MAX_RESUME_PASSES):  # only the latest pass can still have undecoded tails
-                tails = undecoded_tails(latest, spans, offset)
-                if not tails:
+            for _ in range(MAX_RESUME_PASSES):  # only the latest pass can still be incomplete
+                latest, results = self._redecode_incomplete(audio, offset, spans, latest, results)
+                if not latest:
                     break
-                latest = list(self.engine.decode_chunks(audio, tails, self.info.language, self.options, offset))
-                results += latest
             for chunk in sorted(results, key=lambda r: r.span[0]):
                 yield from chunk_segments(chunk)
+
+    def _redecode_incomplete(self, audio: np.ndarray, offset: float, spans: list[Span], latest: list[ChunkText],
+                             results: list[ChunkText]) -> tuple[list[ChunkText], list[ChunkText]]:
+        """Decode again what ``latest`` missed: sparse chunks in halves, and undecoded tails.
+
+        Returns the new results and the updated full list (a sparse chunk is replaced by its parts when
+        they hold more text)."""
+        sparse = [r for r in latest if too_sparse(r, spans, offset)]
+        complete = [r for r in latest if not any(r is s for s in sparse)]
+        parts = {id(r): split_chunk(r, spans, offset) for r in sparse}
+        tails = undecoded_tails(complete, spans, offset)
+        todo = [span for r in sparse for span in parts[id(r)]] + tails
+        if not todo:
+            return [], results
+        decoded = list(self.engine.decode_chunks(audio, todo, self.info.language, self.options, offset))
+        replaced = []
+        for r in sparse:
+            own = [d for d in decoded if r.span[0] <= d.span[0] < r.span[1]]
+            if sum(len(d.text.strip()) for d in own) > len(r.text.strip()):
+                replaced.append(r)
+            else:
+                decoded = [d for d in decoded if not any(d is o for o in own)]
+        results = [r for r in results if not any(r is x for x in replaced)] + decoded
+        return decoded, results
 
     def _next_batch_size(self) -> int:
         # Small first batches put the first segments on screen quickly; full batches are faster after that.

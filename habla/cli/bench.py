@@ -35,8 +35,9 @@ def bench(
 
 
 def _print(report: dict) -> None:
-    table = Table(title=f"habla bench — model {report['model']}, {report['clips']} clips")
-    for col in ("set", "lang", "audio s", "WER habla %", "WER plain %", "ΔWER pt", "RTF habla", "RTF plain", "speed-up"):
+    table = Table(title=f"habla bench — model {report['model']}, {report['clips']} clips "
+                        "(fw = plain faster-whisper defaults)")
+    for col in ("set", "lang", "audio s", "WER %", "fw WER %", "ΔWER", "RTF", "fw RTF", "speed-up"):
         table.add_column(col, justify="right")
     for name in ("clip_results", "long_results"):
         for row in report.get(name, []):

@@ -1,0 +1,164 @@
+"""Shared fixtures: the test audio corpus, one Transcriber per session, and media files made on the fly."""
+
+from __future__ import annotations
+
+import csv
+import os
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH_DIR = Path(os.environ.get("HABLA_TEST_SPEECH", ROOT.parent / "shared" / "testdata" / "speech"))
+HABLA = str(ROOT / ".venv" / "bin" / "habla") if (ROOT / ".venv" / "bin" / "habla").exists() else "habla"
+RATE = 16000
+
+
+@dataclass(frozen=True)
+class Clip:
+    id: str
+    lang: str
+    seconds: float
+    text: str
+    path: Path
+
+
+def read_clips() -> list[Clip]:
+    clips = []
+    with (SPEECH_DIR / "manifest.tsv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            path = SPEECH_DIR / f"{row['id']}.flac"
+            if path.is_file():
+                clips.append(Clip(row["id"], row["lang"], float(row["seconds"]), row.get("text") or "", path))
+    return clips
+
+
+@pytest.fixture(scope="session")
+def clips() -> list[Clip]:
+    if not (SPEECH_DIR / "manifest.tsv").is_file():
+        pytest.skip(f"test audio not found at {SPEECH_DIR}")
+    return read_clips()
+
+
+def pick(clips: list[Clip], lang: str, count: int, max_seconds: float = 12.0) -> list[Clip]:
+    """A fixed, spread-out sample of speech clips (every n-th), so tests see varied speakers."""
+    speech = [c for c in clips if c.lang == lang and c.text.strip() and c.seconds <= max_seconds]
+    step = max(1, len(speech) // count)
+    return speech[::step][:count]
+
+
+@pytest.fixture(scope="session")
+def transcriber():
+    from habla.asr.transcriber import Transcriber
+
+    t = Transcriber()
+    t.warm()
+    yield t
+    t.models.unload_all()
+
+
+# -- media made by the tests ----------------------------------------------------------------------------
+def write_wav(path: Path, audio: np.ndarray, rate: int = RATE) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def tone(seconds: float, hz: float = 440.0, rate: int = RATE, level: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (level * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def encode(path: Path, audio: np.ndarray, codec: str, rate: int = RATE, video: bool = False) -> Path:
+    """Encode mono float audio with PyAV into any container (and a small video track when asked)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = "mono"  # type: ignore[attr-defined]
+        picture = None
+        if video:
+            picture = container.add_stream("mpeg4", rate=10)
+            picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"  # type: ignore[attr-defined]
+        frame = av.AudioFrame.from_ndarray((audio * 32767).astype(np.int16)[None, :], format="s16", layout="mono")
+        frame.sample_rate = rate
+        frame.time_base = Fraction(1, rate)
+        frame.pts = 0
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)  # type: ignore[attr-defined]
+        for converted in resampler.resample(frame):
+            for packet in stream.encode(converted):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+        if picture is not None:
+            for i in range(int(len(audio) / rate * 10)):
+                image = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i % 255, np.uint8), format="rgb24")
+                image.pts = i
+                for packet in picture.encode(image):
+                    container.mux(packet)
+            for packet in picture.encode(None):
+                container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, clips: list[Clip]) -> dict[str, Path]:
+    """Files that must give a clear error, or no words: each kind of bad input a user may pass."""
+    folder = tmp_path_factory.mktemp("bad")
+    speech = next(c for c in clips if c.lang == "en" and c.seconds > 5)
+    data = speech.path.read_bytes()
+    (folder / "truncated.flac").write_bytes(data[: len(data) // 3])
+    (folder / "zero.wav").write_bytes(b"")
+    (folder / "text.wav").write_text("this is not audio, just text with a .wav name\n" * 50)
+    (folder / "random.mp3").write_bytes(np.random.default_rng(0).bytes(20000))
+    header_only = folder / "header-only.wav"
+    write_wav(header_only, np.zeros(0, np.float32))
+    return {
+        "truncated": folder / "truncated.flac",
+        "zero": folder / "zero.wav",
+        "text": folder / "text.wav",
+        "random": folder / "random.mp3",
+        "header_only": header_only,
+        "missing": folder / "does-not-exist.wav",
+        "directory": folder,
+    }
+
+
+@pytest.fixture(scope="session")
+def quiet_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Audio with no speech in it: digital silence, low noise, a steady tone."""
+    folder = tmp_path_factory.mktemp("quiet")
+    noise = np.random.default_rng(1).normal(0, 0.003, RATE * 20).astype(np.float32)
+    return {
+        "silence": write_wav(folder / "silence.wav", np.zeros(RATE * 20, np.float32)),
+        "noise": write_wav(folder / "noise.wav", noise),
+        "tone": write_wav(folder / "tone.wav", tone(15.0)),
+    }
+
+
+@pytest.fixture(scope="session")
+def containers(tmp_path_factory: pytest.TempPathFactory, clips: list[Clip]) -> Iterator[tuple[Clip, dict[str, Path]]]:
+    """One English clip in many containers and codecs, including an mp4 video with an audio track."""
+    from habla.audio.decode import decode
+
+    folder = tmp_path_factory.mktemp("containers")
+    clip = next(c for c in clips if c.lang == "en" and 4 < c.seconds < 10)
+    audio = decode(clip.path)
+    files = {
+        "wav": write_wav(folder / "clip.wav", audio),
+        "mp3": encode(folder / "clip.mp3", audio, "mp3", rate=16000),
+        "ogg-opus": encode(folder / "clip.ogg", audio, "libopus", ),
+        "m4a-aac": encode(folder / "clip.m4a", audio, "aac"),
+        "flac": encode(folder / "clip.flac", audio, "flac"),
+        "mp4-video": encode(folder / "clip.mp4", audio, "aac", video=True),
+        "webm-opus": encode(folder / "clip.webm", audio, "libopus"),
+    }
+    yield clip, files

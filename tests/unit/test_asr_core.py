@@ -1,0 +1,141 @@
+"""Pure logic of the ASR core: options, chunking, resuming, segmenting, WER, configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from habla.asr.options import TranscribeOptions
+from habla.asr.pipeline import group_spans, split_chunk, too_sparse, undecoded_tails
+from habla.asr.protocol import ChunkText
+from habla.asr.segmenter import SegmentRules, chunk_segments, split_words
+from habla.asr.types import Segment, Transcript, TranscriptInfo, Word
+from habla.asr.wer import normalize, word_error_rate
+from habla.config import load_settings
+from habla.errors import InvalidOption
+
+
+# -- options --------------------------------------------------------------------------------------------
+def test_beam_is_greedy_only_for_english_transcription() -> None:
+    assert TranscribeOptions().beam_for("en") == 1
+    assert TranscribeOptions().beam_for("es") == 5
+    assert TranscribeOptions(task="translate").beam_for("en") == 5
+    assert TranscribeOptions(beam_size=3).beam_for("en") == 3
+
+
+@pytest.mark.parametrize("changes", [dict(task="summarise"), dict(beam_size=11), dict(batch_size=0),
+                                     dict(temperature=1.5), dict(language="klingon"), dict(block_seconds=5)])
+def test_bad_options_are_rejected_with_a_clear_error(changes: dict) -> None:
+    with pytest.raises(InvalidOption):
+        TranscribeOptions(**changes)
+
+
+@pytest.mark.parametrize(("given", "kept"), [("ES", "es"), (" en ", "en"), ("auto", None), ("", None)])
+def test_language_is_normalised(given: str, kept: str | None) -> None:
+    assert TranscribeOptions(language=given).language == kept
+
+
+# -- chunking -------------------------------------------------------------------------------------------
+def test_group_spans_merges_close_speech_up_to_one_window() -> None:
+    spans = [(0.0, 5.0), (6.0, 12.0), (13.0, 29.0), (29.5, 35.0)]
+    assert group_spans(spans) == [(0.0, 29.0), (29.5, 35.0)]
+
+
+def test_group_spans_starts_a_new_chunk_after_a_long_silence() -> None:
+    assert group_spans([(0.0, 3.0), (10.0, 12.0)], max_gap=4.0) == [(0.0, 3.0), (10.0, 12.0)]
+
+
+def test_group_spans_cuts_a_span_longer_than_the_window_without_losing_audio() -> None:
+    chunks = group_spans([(0.0, 40.0)], window=15.0)
+    assert chunks == [(0.0, 15.0), (15.0, 30.0), (30.0, 40.0)]
+
+
+def _chunk(span: tuple[float, float], text: str, word_times: list[tuple[float, float]]) -> ChunkText:
+    words = tuple(Word(s, e, f" w{i}", 0.9) for i, (s, e) in enumerate(word_times))
+    return ChunkText(span=span, text=text, words=words)
+
+
+def test_undecoded_tail_is_found_where_speech_continues_after_the_last_word() -> None:
+    spans = [(0.0, 4.0), (5.0, 12.0)]
+    chunk = _chunk((100.0, 112.0), " hello there", [(100.2, 100.8), (101.0, 103.9)])
+    [(start, end)] = undecoded_tails([chunk], spans, offset=100.0)
+    assert start == pytest.approx(3.9) and end == 12.0  # from the last decoded word to the chunk's end
+
+
+def test_no_tail_when_the_words_reach_the_end_of_the_speech() -> None:
+    spans = [(0.0, 4.0), (5.0, 12.0)]
+    chunk = _chunk((100.0, 112.0), " a b", [(100.2, 104.0), (105.0, 111.8)])
+    assert undecoded_tails([chunk], spans, offset=100.0) == []
+
+
+def test_a_chunk_with_too_little_text_for_its_speech_is_split_in_halves() -> None:
+    spans = [(0.0, 9.0), (10.0, 20.0), (21.0, 29.0)]
+    sparse = _chunk((0.0, 29.0), " Yes.", [(0.1, 28.9)])
+    full = ChunkText(span=(0.0, 29.0), text=" " + "word " * 80, words=())
+    assert too_sparse(sparse, spans, 0.0)
+    assert not too_sparse(full, spans, 0.0)
+    parts = split_chunk(sparse, spans, 0.0)
+    assert len(parts) >= 2 and all(e - s <= 15.0 for s, e in parts)
+    assert parts[0][0] == 0.0 and parts[-1][1] == 29.0
+
+
+# -- segments -------------------------------------------------------------------------------------------
+def _words(text: str, start: float = 0.0, step: float = 0.4, pause_after: dict[int, float] | None = None) -> list[Word]:
+    words, t = [], start
+    for i, token in enumerate(text.split()):
+        words.append(Word(round(t, 3), round(t + step - 0.05, 3), " " + token, 0.9))
+        t += step + (pause_after or {}).get(i, 0.0)
+    return words
+
+
+def test_segments_break_at_long_pauses_and_sentence_ends() -> None:
+    words = _words("one two three four. five six seven eight nine", step=0.8, pause_after={1: 1.0})
+    groups = [" ".join(w.word.strip() for w in g) for g in split_words(words)]
+    assert groups == ["one two", "three four.", "five six seven eight nine"]
+
+
+def test_segments_never_exceed_the_maximum_length() -> None:
+    words = _words(" ".join(f"w{i}" for i in range(200)), step=0.3)
+    rules = SegmentRules()
+    for group in split_words(words, rules):
+        assert group[-1].end - group[0].start <= rules.max_seconds + 0.5
+        assert sum(len(w.word) for w in group) <= rules.max_chars + 10
+
+
+def test_chunk_segments_keep_text_and_word_times() -> None:
+    words = tuple(_words("Hello world. This is habla speaking to you", start=10.0))
+    segments = list(chunk_segments(ChunkText(span=(10.0, 15.0), text="".join(w.word for w in words), words=words)))
+    assert "".join(s.text for s in segments) == "".join(w.word for w in words)
+    assert all(s.start == s.words[0].start and s.end == s.words[-1].end for s in segments)
+
+
+def test_transcript_round_trips_through_its_dict() -> None:
+    seg = Segment(id=0, start=0.0, end=1.5, text=" Hola.", words=(Word(0.0, 1.5, " Hola.", 0.8),))
+    transcript = Transcript.from_segments(TranscriptInfo("es", 0.97, 1.5, "base", "transcribe"), [seg])
+    again = Transcript.from_dict(transcript.to_dict())
+    assert again.text == transcript.text == "Hola."
+    assert again.segments[0].words[0].word == " Hola."
+
+
+# -- WER ------------------------------------------------------------------------------------------------
+def test_normalize_ignores_case_punctuation_accents_and_digits() -> None:
+    assert normalize("¡Marque 5, por favor!", "es") == "marque cinco por favor"
+    assert normalize("It's 2 o'clock.", "en") == "its two oclock"
+    assert normalize("Canción Ñandú") == "cancion nandu"
+
+
+def test_word_error_rate_counts_edits() -> None:
+    assert word_error_rate(["the cat sat"], ["the cat sat"]).wer == 0.0
+    assert word_error_rate(["the cat sat on the mat"], ["the cat sat on mat"]).wer == pytest.approx(1 / 6)
+
+
+# -- configuration --------------------------------------------------------------------------------------
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HABLA_ASR__BATCH_SIZE", "4")
+    assert load_settings().asr.batch_size == 4
+
+
+@pytest.mark.parametrize("name", ["HABLA_ASR__BACH_SIZE", "HABLA_NOPE"])
+def test_unknown_settings_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(name, "1")
+    with pytest.raises(InvalidOption, match=name):
+        load_settings()
