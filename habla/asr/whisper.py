@@ -50,7 +50,7 @@ class WhisperEngine:
     """One loaded Whisper model. Thread-safe for concurrent calls (CTranslate2 queues them)."""
 
     def __init__(self, model_path: str, name: str = "", device: str = "auto", compute_type: str = "auto",
-                 cpu_threads: int = 0) -> None:
+                 cpu_threads: int = 0, parallel: int = 1) -> None:
         from faster_whisper import WhisperModel
 
         self.name = name or os.path.basename(model_path.rstrip("/"))
@@ -59,7 +59,7 @@ class WhisperEngine:
         threads = cpu_threads or physical_cores()
         try:
             self.model = WhisperModel(model_path, device=self.device, compute_type=self.compute_type,
-                                      cpu_threads=threads, local_files_only=True)
+                                      cpu_threads=threads, num_workers=parallel, local_files_only=True)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelCorrupt(f"model {self.name!r} at {model_path} could not be loaded: {exc}",
                                hint="the model files are incomplete or not a CTranslate2 Whisper model") from exc

@@ -22,7 +22,7 @@ from habla import __version__
 from habla.config import Settings, load_settings
 from habla.server import errors
 from habla.server.auth import authenticate
-from habla.server.limits import ConcurrencyLimiter, RateLimiter, default_concurrency
+from habla.server.limits import ConcurrencyLimiter, RateLimiter
 from habla.server.metrics import Metrics, MetricsMiddleware
 from habla.server.routers import assistant, audio, chat, health, jobs, metrics, models, speech
 
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Local-first speech AI with an OpenAI-compatible API.")
     state = app.state
     state.settings, state.metrics = settings, Metrics()
-    state.limiter = ConcurrencyLimiter(server.max_concurrency or default_concurrency(), server.max_queue)
+    state.limiter = ConcurrencyLimiter(server.max_concurrency or settings.asr.parallel, server.max_queue)
     state.rate_limiter = RateLimiter(server.rate_limit_per_minute)
     state.metrics.watch(lambda: state.limiter.waiting, lambda: state.limiter.in_flight)
     errors.install(app)

@@ -15,15 +15,6 @@ from contextlib import asynccontextmanager
 from habla.server.errors import RateLimited
 
 
-def default_concurrency() -> int:
-    # One transcription already uses every physical core (CTranslate2 cpu_threads) and CTranslate2 runs one call
-    # per model at a time, so more parallel runs add memory and latency, not throughput. Two runs on 4+ cores
-    # let one run's decoding and VAD overlap the other's model time.
-    from habla.asr.whisper import physical_cores
-
-    return max(1, physical_cores() // 2)
-
-
 class ConcurrencyLimiter:
     """``async with limiter.slot():`` waits for one of ``limit`` slots, or raises RateLimited when the queue is
     full. ``in_flight`` and ``waiting`` feed the metrics."""
