@@ -43,7 +43,7 @@ class ASRSettings(BaseModel):
     batch_size: int = Field(8, ge=1, le=64, description="Speech chunks decoded together.")
     parallel: int = Field(2, ge=1, le=16, description="Transcriptions one loaded model runs at once (CTranslate2 "
                           "workers); the server's concurrency. Two overlap one run's VAD and decoding with another's "
-                          "model time: 1.38× the throughput of one on 2 cores (see docs/server.md).")
+                          "model time: 1.38× the throughput of one on 2 cores (docs/server.md).")
     beam_size: int = Field(0, ge=0, le=10, description="0 = per language: 1 for English, 5 otherwise (see docs).")
     vad: bool = Field(True, description="Skip non-speech with Silero VAD, so silence yields no words.")
     block_seconds: float = Field(600.0, ge=60, description="Audio decoded and processed per block: bounds memory on long files.")
