@@ -32,17 +32,11 @@ LAYOUTS = [(1, 0), (2, 0), (2, 1)]
 
 def speech_file(path: Path, seconds: int) -> Path:
     from habla.audio.decode import decode
+    from habla.audio.wav import looped, write_wav
 
     clips = sorted(SPEECH.glob("ast-en-*.flac"))[:20]
     gap = np.zeros(8000, np.float32)
-    one = np.concatenate([part for c in clips for part in (decode(c), gap)])
-    audio = np.tile(one, seconds * 16000 // len(one) + 1)[: seconds * 16000]
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
-    return path
+    return write_wav(path, looped(np.concatenate([part for c in clips for part in (decode(c), gap)]), seconds))
 
 
 def services_env() -> dict[str, str]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import wave
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from habla.asr.bench import Clip, read_manifest
+from habla.audio.wav import looped, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH_DIR = Path(os.environ.get("HABLA_TEST_SPEECH", ROOT.parent / "shared" / "testdata" / "speech"))
@@ -19,23 +19,8 @@ HABLA = str(ROOT / ".venv" / "bin" / "habla") if (ROOT / ".venv" / "bin" / "habl
 RATE = 16000
 
 
-@dataclass(frozen=True)
-class Clip:
-    id: str
-    lang: str
-    seconds: float
-    text: str
-    path: Path
-
-
 def read_clips() -> list[Clip]:
-    clips = []
-    with (SPEECH_DIR / "manifest.tsv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            path = SPEECH_DIR / f"{row['id']}.flac"
-            if path.is_file():
-                clips.append(Clip(row["id"], row["lang"], float(row["seconds"]), row.get("text") or "", path))
-    return clips
+    return read_manifest(SPEECH_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -63,13 +48,17 @@ def transcriber():
 
 
 # -- media made by the tests ----------------------------------------------------------------------------
-def write_wav(path: Path, audio: np.ndarray, rate: int = RATE) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
+LONG_CLIPS = ["ast-en-conf-adminmenu", "ast-en-conf-usermenu-162", "ast-en-vm-msginstruct",
+              "ast-en-demo-abouttotry", "ast-en-conf-adminmenu-menu8"]
+
+
+def write_long_wav(path: Path, seconds: int) -> Path:
+    """Real speech of any length: English test clips in a loop with short pauses."""
+    from habla.audio.decode import decode
+
+    gap = np.zeros(RATE // 2, np.float32)
+    one = np.concatenate([part for c in LONG_CLIPS for part in (decode(SPEECH_DIR / f"{c}.flac"), gap)])
+    return write_wav(path, looped(one, seconds))
 
 
 def tone(seconds: float, hz: float = 440.0, rate: int = RATE, level: float = 0.3) -> np.ndarray:

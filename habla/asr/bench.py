@@ -14,7 +14,6 @@ import multiprocessing as mp
 import random
 import resource
 import time
-import wave
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from queue import Empty
@@ -23,6 +22,7 @@ import numpy as np
 
 from habla.asr.wer import word_error_rate
 from habla.audio.decode import SAMPLE_RATE, decode
+from habla.audio.wav import write_wav
 from habla.errors import HablaError, InvalidOption
 
 ENGINES = ("habla", "faster-whisper")
@@ -34,7 +34,7 @@ class Clip:
     lang: str
     seconds: float
     text: str
-    path: str
+    path: Path
 
 
 @dataclass
@@ -69,7 +69,7 @@ def read_manifest(folder: Path) -> list[Clip]:
             matches = sorted(folder.glob(f"{row['id']}.*"))
             if matches:
                 clips.append(Clip(row["id"], row["lang"], float(row["seconds"]), row.get("text") or "",
-                                  str(matches[0])))
+                                  matches[0]))
     return clips
 
 
@@ -92,13 +92,8 @@ def build_long_files(clips: list[Clip], out_dir: Path, minutes: float, seed: int
             pieces += [decode(clip.path), np.zeros(int(SAMPLE_RATE * rng.uniform(0.3, 1.5)), np.float32)]
             texts.append(clip.text)
         audio = np.concatenate(pieces)
-        path = out_dir / f"long-{lang}.wav"
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(SAMPLE_RATE)
-            w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-        long_clips.append(Clip(f"long-{lang}", lang, len(audio) / SAMPLE_RATE, " ".join(texts), str(path)))
+        path = write_wav(out_dir / f"long-{lang}.wav", audio)
+        long_clips.append(Clip(f"long-{lang}", lang, len(audio) / SAMPLE_RATE, " ".join(texts), path))
     return long_clips
 
 
@@ -140,7 +135,7 @@ def _run_engine(engine: str, model: str, files: list[tuple[str, str]], queue: mp
 def run_engine(engine: str, model: str, clips: list[Clip]) -> EngineRun:
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=_run_engine, args=(engine, model, [(c.path, c.lang) for c in clips], queue))
+    proc = ctx.Process(target=_run_engine, args=(engine, model, [(str(c.path), c.lang) for c in clips], queue))
     proc.start()
     while True:  # a child that dies (crash, OOM) must not leave us waiting forever
         try:

@@ -65,6 +65,16 @@ def probe_duration(source: AudioSource) -> float | None:
             source.seek(0)  # type: ignore[union-attr]
 
 
+def check_audio(path: str | os.PathLike) -> float | None:
+    """Raise AudioDecodeError unless ``path`` opens as audio; returns its duration when the header has it."""
+    try:
+        return probe_duration(path)
+    except AudioDecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is not audio
+        raise AudioDecodeError(f"not a readable audio file ({type(exc).__name__})") from exc
+
+
 def iter_blocks(source: AudioSource, block_seconds: float = 600.0,
                 first_block_seconds: float | None = None) -> Iterator[np.ndarray]:
     """Yield consecutive blocks of about ``block_seconds`` of 16 kHz mono float32 audio.

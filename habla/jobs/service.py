@@ -6,7 +6,8 @@ import logging
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from habla.errors import AudioDecodeError, InvalidOption, JobConflict
+from habla.audio.decode import check_audio
+from habla.errors import InvalidOption, JobConflict
 from habla.jobs.maintenance import Maintenance
 from habla.jobs.models import OPTION_KEYS, Job, JobSpec
 from habla.jobs.protocol import JobPage, JobQueue
@@ -80,7 +81,7 @@ class JobService:
             return existing, False
         upload = self.storage.save_upload(audio, self.settings.jobs.max_upload_mb << 20)
         try:
-            _check_audio(self.storage.path(upload))
+            check_audio(self.storage.path(upload))
             spec = JobSpec(upload=upload, filename=PurePath(filename or "").name[:255], model=model or None,
                            options=options, webhook_url=webhook_url or None)
             job, created = self.store.create(spec, idempotency_key)
@@ -129,14 +130,3 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     given = {k: v for k, v in options.items() if v is not None and v != ""}
     checked = TranscribeOptions(**given)
     return {k: getattr(checked, k) for k in given}
-
-
-def _check_audio(path: Path) -> None:
-    from habla.audio.decode import probe_duration
-
-    try:
-        probe_duration(path)
-    except AudioDecodeError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means the upload is not audio
-        raise AudioDecodeError(f"not a readable audio file ({type(exc).__name__})") from exc

@@ -10,38 +10,21 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
+
+from tests.conftest import write_long_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
 HABLA = str(Path(sys.executable).with_name("habla"))
 CLIP = SPEECH / "ast-en-conf-adminmenu.flac"  # 19 s: "Please press 1 to mute or unmute yourself, 2 to lock ..."
 SHORT = SPEECH / "ast-en-dir-welcome.flac"  # 2 s: "Welcome to the directory"
-LONG_CLIPS = ["ast-en-conf-adminmenu", "ast-en-conf-usermenu-162", "ast-en-vm-msginstruct",
-              "ast-en-demo-abouttotry", "ast-en-conf-adminmenu-menu8"]
-
-
-def write_long_wav(path: Path, seconds: int) -> Path:
-    """Real speech of any length: test clips in a loop with short pauses, as 16 kHz PCM WAV."""
-    from habla.audio.decode import decode
-
-    gap = np.zeros(8000, np.float32)
-    one = np.concatenate([part for c in LONG_CLIPS for part in (decode(SPEECH / f"{c}.flac"), gap)])
-    audio = np.tile(one, seconds * 16000 // len(one) + 1)[: seconds * 16000]
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
-    return path
 
 
 class Server:

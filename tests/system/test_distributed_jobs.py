@@ -11,38 +11,21 @@ import sys
 import threading
 import time
 import uuid
-import wave
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from tests.conftest import write_long_wav
 
 pytestmark = pytest.mark.system
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
 HABLA = str(Path(sys.executable).with_name("habla"))
-LONG_CLIPS = ["ast-en-conf-adminmenu", "ast-en-conf-usermenu-162", "ast-en-vm-msginstruct",
-              "ast-en-demo-abouttotry", "ast-en-conf-adminmenu-menu8"]
 SHORT_CLIPS = {"ast-en-conf-hasjoin": "conference", "ast-en-dir-welcome": "directory",
                "ast-en-conf-adminmenu": "unlock the conference"}
-
-
-def write_long_wav(path: Path, seconds: int) -> Path:
-    """Real speech, long enough to kill a worker in the middle of it: clips in a loop with short pauses."""
-    from habla.audio.decode import decode
-
-    gap = np.zeros(8000, np.float32)
-    one = np.concatenate([part for c in LONG_CLIPS for part in (decode(SPEECH / f"{c}.flac"), gap)])
-    audio = np.tile(one, seconds * 16000 // len(one) + 1)[: seconds * 16000]
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
-    return path
 
 
 def services_env() -> dict[str, str]:

@@ -24,7 +24,8 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from habla.asr.options import Task, TranscribeOptions
 from habla.asr.pipeline import TranscriptionRun
 from habla.asr.types import Transcript
-from habla.errors import AudioDecodeError, HablaError, InvalidOption, ModelNotFound
+from habla.audio.decode import check_audio
+from habla.errors import HablaError, InvalidOption, ModelNotFound
 from habla.formats import render
 from habla.server.errors import error_response
 from habla.server.routers.jobs import OPENAI_MODEL_ALIASES
@@ -87,7 +88,7 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
     async with AsyncExitStack() as stack:
         path = await run_in_threadpool(_spool, file)
         stack.callback(path.unlink, missing_ok=True)
-        await run_in_threadpool(_check_audio, path)  # 415 now, even when the server is busy
+        await run_in_threadpool(check_audio, path)  # 415 now, even when the server is busy
         await stack.enter_async_context(state.limiter.slot())
         cancel = threading.Event()
         run: TranscriptionRun = await run_in_threadpool(state.transcriber.stream, str(path), model_name, options,
@@ -131,17 +132,6 @@ def _spool(upload: UploadFile) -> Path:
         path.unlink(missing_ok=True)
         raise
     return path
-
-
-def _check_audio(path: Path) -> None:
-    from habla.audio.decode import probe_duration
-
-    try:
-        probe_duration(path)
-    except AudioDecodeError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means the upload is not audio
-        raise AudioDecodeError(f"not a readable audio file ({type(exc).__name__})") from exc
 
 
 def _respond(transcript: Transcript, fmt: str) -> Response:
