@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -151,3 +155,53 @@ def containers(tmp_path_factory: pytest.TempPathFactory, clips: list[Clip]) -> I
         "webm-opus": encode(folder / "clip.webm", audio, "libopus"),
     }
     yield clip, files
+
+
+# -- a live server --------------------------------------------------------------------------------------
+class HablaServer:
+    """A `habla serve` subprocess on a free port, with its own data folder. ``kill()`` is SIGKILL; ``start()``
+    again reuses the folder (a restart)."""
+
+    def __init__(self, home: Path, env: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> None:
+        import httpx
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.home, self.url, self.log = home, f"http://127.0.0.1:{self.port}", home / "server.log"
+        self.env = {**os.environ, "HABLA_HOME": str(home), "HABLA_JOBS__STORAGE_DIR": str(home / "files"),
+                    **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.http = httpx.Client(base_url=self.url, timeout=60, headers=headers or {})
+
+    def start(self, ready: Callable[[HablaServer], bool] | None = None, timeout: float = 90) -> HablaServer:
+        self.proc = subprocess.Popen([HABLA, "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=self.env,
+                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not (ready or HablaServer.healthy)(self):
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, f"habla serve did not start in {timeout:.0f} s: {self.log.read_text()}"
+            time.sleep(0.25)
+        return self
+
+    def healthy(self) -> bool:
+        import httpx
+
+        try:
+            return self.http.get("/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()  # reap it, as a supervisor would: a zombie still looks alive
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.http.close()

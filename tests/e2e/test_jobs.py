@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,62 +14,23 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import write_long_wav
+from tests.conftest import HablaServer, write_long_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
-HABLA = str(Path(sys.executable).with_name("habla"))
 CLIP = SPEECH / "ast-en-conf-adminmenu.flac"  # 19 s: "Please press 1 to mute or unmute yourself, 2 to lock ..."
 SHORT = SPEECH / "ast-en-dir-welcome.flac"  # 2 s: "Welcome to the directory"
 
 
-class Server:
-    """A `habla serve` subprocess; ``kill()`` is SIGKILL, ``start()`` again reuses the same data folder."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "HABLA_HOME": str(home), "HABLA_JOBS__STORAGE_DIR": str(home / "files")}
-        self.proc: subprocess.Popen | None = None
-        self.client = httpx.Client(base_url=self.url, timeout=30)
-
-    def start(self) -> Server:
-        log = open(self.home / "server.log", "ab")
-        self.proc = subprocess.Popen([HABLA, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(self._up, 90, "the server to start")
-        return self
-
-    def _up(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, (self.home / "server.log").read_text()
-        try:
-            return self.client.get("/v1/jobs").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()  # reap it, as a supervisor would: a zombie still looks alive
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.client.close()
+class Server(HablaServer):
+    """The job API on a live server."""
 
     def submit(self, path: Path, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
         with open(path, "rb") as f:
-            return self.client.post("/v1/jobs", files={"file": (path.name, f)}, data=fields, headers=headers or {})
+            return self.http.post("/v1/jobs", files={"file": (path.name, f)}, data=fields, headers=headers or {})
 
     def job(self, job_id: str) -> dict[str, Any]:
-        response = self.client.get(f"/v1/jobs/{job_id}")
+        response = self.http.get(f"/v1/jobs/{job_id}")
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -118,7 +75,7 @@ def test_job_lifecycle_gives_every_format(server: Server) -> None:
     assert done["language"] == "en" and done["eta_seconds"] is None
 
     def result(fmt: str) -> httpx.Response:
-        return server.client.get(f"/v1/jobs/{job['id']}/result", params={"format": fmt})
+        return server.http.get(f"/v1/jobs/{job['id']}/result", params={"format": fmt})
 
     assert "unlock the conference" in result("txt").text.lower()
     assert result("json").json()["text"].lower().startswith("please press 1")
@@ -127,7 +84,7 @@ def test_job_lifecycle_gives_every_format(server: Server) -> None:
     assert result("vtt").text.startswith("WEBVTT")
     assert result("tsv").text.splitlines()[0] == "start\tend\ttext"
     assert result("docx").status_code == 400
-    listed = server.client.get("/v1/jobs", params={"limit": 100}).json()
+    listed = server.http.get("/v1/jobs", params={"limit": 100}).json()
     assert job["id"] in [j["id"] for j in listed["data"]]
 
 
@@ -135,7 +92,7 @@ def test_upload_is_stored_under_a_generated_name(server: Server, tmp_path: Path)
     evil = tmp_path / "evil.flac"
     evil.write_bytes(SHORT.read_bytes())
     with open(evil, "rb") as f:
-        job = server.client.post("/v1/jobs", files={"file": ("../../escape.flac", f)}).json()
+        job = server.http.post("/v1/jobs", files={"file": ("../../escape.flac", f)}).json()
     assert server.wait_status(job["id"], {"succeeded"})["filename"] == "escape.flac"
     stored = [p.name for p in (server.home / "files").rglob("*")]
     assert "escape.flac" not in stored and not (server.home / "escape.flac").exists()
@@ -158,7 +115,7 @@ def test_bad_requests_get_clear_errors(server: Server, tmp_path: Path) -> None:
     assert server.submit(junk).status_code == 415
     assert server.submit(SHORT, language="klingon").status_code == 400
     assert server.submit(SHORT, webhook_url="file:///etc/passwd").status_code == 400
-    missing = server.client.get("/v1/jobs/job_does_not_exist")
+    missing = server.http.get("/v1/jobs/job_does_not_exist")
     assert missing.status_code == 404 and "error" in missing.json()
 
 
@@ -200,7 +157,7 @@ def test_events_stream_progress_until_done(server: Server, tmp_path: Path) -> No
     wav = write_long_wav(tmp_path / "minute.wav", 60)
     job = server.submit(wav, language="en").json()
     events: list[tuple[str, dict[str, Any]]] = []
-    with server.client.stream("GET", f"/v1/jobs/{job['id']}/events", timeout=180) as stream:
+    with server.http.stream("GET", f"/v1/jobs/{job['id']}/events", timeout=180) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         name = ""
         for line in stream.iter_lines():
@@ -219,20 +176,20 @@ def test_cancel_stops_a_long_job_and_retry_runs_a_cancelled_one(server: Server, 
     waiting = server.submit(SHORT).json()  # queued behind the long job (one worker)
     server.wait_progress(long_job["id"])
     assert server.job(waiting["id"])["status"] == "queued"
-    assert server.client.delete(f"/v1/jobs/{waiting['id']}").json()["status"] == "cancelled"
+    assert server.http.delete(f"/v1/jobs/{waiting['id']}").json()["status"] == "cancelled"
 
-    cancelled = server.client.delete(f"/v1/jobs/{long_job['id']}")
+    cancelled = server.http.delete(f"/v1/jobs/{long_job['id']}")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     stopped_at = time.monotonic()
-    assert server.client.get(f"/v1/jobs/{long_job['id']}/result").status_code == 409
+    assert server.http.get(f"/v1/jobs/{long_job['id']}/result").status_code == 409
 
     # The worker must drop the 10-minute file (≈ 30 s more work here) and be free for the retried job at once.
-    assert server.client.post(f"/v1/jobs/{waiting['id']}/retry").json()["status"] == "queued"
+    assert server.http.post(f"/v1/jobs/{waiting['id']}/retry").json()["status"] == "queued"
     assert server.wait_status(waiting["id"], {"succeeded"}, timeout=60)["attempt"] == 1
     assert time.monotonic() - stopped_at < 15
     assert server.job(long_job["id"])["status"] == "cancelled"
     assert not (server.home / "files" / "results" / long_job["id"]).exists()
-    assert server.client.post(f"/v1/jobs/{waiting['id']}/retry").status_code == 409  # succeeded: not retryable
+    assert server.http.post(f"/v1/jobs/{waiting['id']}/retry").status_code == 409  # succeeded: not retryable
 
 
 def test_server_killed_mid_job_finishes_it_after_restart(tmp_path: Path) -> None:
@@ -246,7 +203,7 @@ def test_server_killed_mid_job_finishes_it_after_restart(tmp_path: Path) -> None
         done = srv.wait_status(job["id"], {"succeeded", "failed"}, timeout=240)
         assert done["status"] == "succeeded" and done["attempt"] == 2, done
         assert done["duration_seconds"] == pytest.approx(240, abs=0.5)
-        segments = srv.client.get(f"/v1/jobs/{job['id']}/result").json()["segments"]
+        segments = srv.http.get(f"/v1/jobs/{job['id']}/result").json()["segments"]
         assert segments[0]["start"] < 5 and segments[-1]["end"] > 225  # the whole file, not only after the kill
     finally:
         srv.stop()

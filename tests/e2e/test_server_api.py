@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +17,9 @@ import httpx
 import openai
 import pytest
 
+from tests.conftest import HablaServer
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
-HABLA = str(Path(sys.executable).with_name("habla"))
 WELCOME = SPEECH / "ast-en-dir-welcome.flac"  # 1.8 s: "Welcome to the directory."
 INVALID_PIN = SPEECH / "ast-en-conf-invalidpin.flac"  # 2.65 s: "That pin is invalid for this conference."
 SPANISH = SPEECH / "ast-es-queue-callswaiting.flac"  # "Esperando por un representante."
@@ -31,50 +27,28 @@ KEY = "test-key-0123456789"
 MAX_UPLOAD_MB = 1
 
 
-class Server:
-    def __init__(self, home: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.home, self.url = home, f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HABLA_HOME": str(home), "HABLA_SERVER__API_KEYS": f'["{KEY}", "other-key"]',
-               "HABLA_SERVER__MAX_UPLOAD_MB": str(MAX_UPLOAD_MB), "HABLA_SERVER__RATE_LIMIT_PER_MINUTE": "2000",
-               "HABLA_SERVER__CORS_ORIGINS": '["http://app.example"]'}
-        self.log = home / "server.log"
-        self.proc = subprocess.Popen([HABLA, "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        self.http = httpx.Client(base_url=self.url, timeout=60, headers={"Authorization": f"Bearer {KEY}"})
-        deadline = time.monotonic() + 90
-        while not self._ready():
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.25)
+def model_loaded(server: HablaServer) -> bool:
+    import httpx
 
-    def _ready(self) -> bool:
-        try:
-            health = self.http.get("/healthz")
-            return health.status_code == 200 and "base" in health.json()["models_loaded"]
-        except httpx.TransportError:
-            return False
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.http.close()
+    try:
+        health = server.http.get("/healthz")
+        return health.status_code == 200 and "base" in health.json()["models_loaded"]
+    except httpx.TransportError:
+        return False
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("api-server"))
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
+    env = {"HABLA_SERVER__API_KEYS": f'["{KEY}", "other-key"]', "HABLA_SERVER__MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
+           "HABLA_SERVER__RATE_LIMIT_PER_MINUTE": "2000", "HABLA_SERVER__CORS_ORIGINS": '["http://app.example"]'}
+    srv = HablaServer(tmp_path_factory.mktemp("api-server"), env, {"Authorization": f"Bearer {KEY}"})
+    srv.start(ready=model_loaded)
     yield srv
     srv.stop()
 
 
 @pytest.fixture(scope="module")
-def client(server: Server) -> openai.OpenAI:
+def client(server: HablaServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0, timeout=120)
 
 
@@ -134,7 +108,7 @@ def test_models_list_has_the_default_and_its_openai_alias(client: openai.OpenAI)
         client.models.retrieve("large-v3")  # in the catalog, not installed here
 
 
-def test_wrong_or_missing_key_is_refused(server: Server) -> None:
+def test_wrong_or_missing_key_is_refused(server: HablaServer) -> None:
     for key in ("wrong-key", "test-key-01234567890"):
         with pytest.raises(openai.AuthenticationError), WELCOME.open("rb") as f:
             openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0).audio.transcriptions.create(
@@ -146,7 +120,7 @@ def test_wrong_or_missing_key_is_refused(server: Server) -> None:
     assert httpx.get(f"{server.url}/healthz").status_code == 200  # probes need no key
 
 
-def test_cors_allows_only_the_configured_origin(server: Server) -> None:
+def test_cors_allows_only_the_configured_origin(server: HablaServer) -> None:
     def preflight(origin: str) -> httpx.Response:
         return httpx.options(f"{server.url}/v1/audio/transcriptions",
                              headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
@@ -239,7 +213,7 @@ def _malformed_requests(tmp: Path) -> list[tuple[str, dict[str, Any], int]]:
     return cases
 
 
-def test_malformed_requests_get_clear_4xx_errors_and_the_server_keeps_working(server: Server, tmp_path: Path,
+def test_malformed_requests_get_clear_4xx_errors_and_the_server_keeps_working(server: HablaServer, tmp_path: Path,
                                                                              client: openai.OpenAI) -> None:
     cases = _malformed_requests(tmp_path)
     assert len(cases) >= 200
@@ -265,7 +239,7 @@ def test_malformed_requests_get_clear_4xx_errors_and_the_server_keeps_working(se
     assert "Traceback" not in server.log.read_text()  # no unexpected error on the way
 
 
-def test_metrics_count_requests_audio_and_model_loads(server: Server) -> None:
+def test_metrics_count_requests_audio_and_model_loads(server: HablaServer) -> None:
     text = server.http.get("/metrics").text
     assert 'habla_http_requests_total{method="POST",route="/v1/audio/transcriptions",status="200"}' in text
     assert 'route="/v1/audio/transcriptions",status="415"' in text

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.conftest import HablaServer
 from habla.asr.transcriber import Transcriber
 from habla.asr.wer import word_error_rate
 from habla.config import Settings, load_settings
@@ -126,53 +125,17 @@ def test_cli_bad_input_is_a_one_line_error(tmp_path: Path, args: tuple[str, ...]
     assert "Traceback" not in done.stderr and not out.exists()
 
 
-class Server:
-    """A `habla serve` subprocess on a free port."""
-
-    def __init__(self, home: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home / "server.log"
-        env = {**os.environ, "HABLA_HOME": str(home), "HABLA_JOBS__STORAGE_DIR": str(home / "files")}
-        self.proc = subprocess.Popen([HABLA, "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_up(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        raise AssertionError(f"habla serve did not start in {timeout:.0f} s: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, speaker: Speaker) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("tts-server"))
+def server(tmp_path_factory: pytest.TempPathFactory, speaker: Speaker) -> Iterator[HablaServer]:
+    srv = HablaServer(tmp_path_factory.mktemp("tts-server"))
     try:
-        srv.wait_up()
-        yield srv
+        yield srv.start()
     finally:
         srv.stop()
 
 
 @pytest.fixture(scope="module")
-def client(server: Server):  # noqa: ANN201 - openai.OpenAI
+def client(server: HablaServer):  # noqa: ANN201 - openai.OpenAI
     openai = pytest.importorskip("openai")
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=60)
 
@@ -237,7 +200,7 @@ def test_openai_sdk_errors_are_openai_errors(client) -> None:  # noqa: ANN001
         client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", speed=5)
 
 
-def test_voices_are_listed(server: Server) -> None:
+def test_voices_are_listed(server: HablaServer) -> None:
     body = httpx.get(f"{server.url}/v1/audio/voices", timeout=30).json()
     ids = [v["id"] for v in body["data"]]
     assert ids[0] == JOE and "espeak-es" in ids
