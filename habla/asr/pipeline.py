@@ -37,6 +37,12 @@ MAX_RESUME_PASSES = 2
 # after a pause or a change of speaker), and its last word's timing is stretched, so no tail is visible.
 MIN_CHARS_PER_SPEECH_SECOND = 4.0
 MIN_SPARSE_SPEECH_SECONDS = 6.0
+# Previous-text prompts: Whisper takes up to 223 prompt tokens (about 1000 characters). A batch shares one
+# prompt, so later chunks in a batch see older text; batches of 2 keep nearly all the gain (Spanish long-form:
+# batch 1 10.64 %, 2 10.70 %, 8 11.26 % WER) and most of the batching speed.
+CONTEXT_CHARS = 1000
+CONTEXT_SEGMENTS = 40
+CONTEXT_BATCH_SIZE = 2
 
 ProgressCallback = Callable[[float, "float | None"], None]
 
@@ -121,6 +127,7 @@ class TranscriptionRun:
             self.close()
             raise
         self._segments = self._generate()  # one generator: iterating again continues, never restarts
+        self._conditioned = options.conditions(language)
         self.info = TranscriptInfo(language=language, language_probability=round(probability, 4),
                                    duration=self.total or 0.0, model=model_name, task=options.task)
 
@@ -151,7 +158,7 @@ class TranscriptionRun:
             size = self._next_batch_size()
             batch, chunks = chunks[:size], chunks[size:]
             self._check_cancel()
-            results = list(self.engine.decode_chunks(audio, batch, self.info.language, self.options, offset))
+            results = list(self.engine.decode_chunks(audio, batch, self.info.language, self._with_context(), offset))
             latest = results
             for _ in range(MAX_RESUME_PASSES):  # only the latest pass can still be incomplete
                 latest, results = self._redecode_incomplete(audio, offset, spans, latest, results)
@@ -159,6 +166,17 @@ class TranscriptionRun:
                     break
             for chunk in sorted(results, key=lambda r: r.span[0]):
                 yield from chunk_segments(chunk)
+
+    def _with_context(self) -> TranscribeOptions:
+        """The options, prompted with the end of the text decoded so far when conditioning is on. Re-decodes of
+        incomplete chunks go without: a prompt that ends mid-sentence would invite repeating it."""
+        if not self._conditioned:
+            return self.options
+        history = "".join(s.text for s in self.segments[-CONTEXT_SEGMENTS:])
+        if self.options.initial_prompt:  # the user's prompt comes first and gives way as text accumulates
+            history = " " + self.options.initial_prompt.strip() + history
+        previous = history[-CONTEXT_CHARS:].strip()
+        return replace(self.options, initial_prompt=" " + previous) if previous else self.options
 
     def _redecode_incomplete(self, audio: np.ndarray, offset: float, spans: list[Span], latest: list[ChunkText],
                              results: list[ChunkText]) -> tuple[list[ChunkText], list[ChunkText]]:
@@ -186,8 +204,8 @@ class TranscriptionRun:
 
     def _next_batch_size(self) -> int:
         # Small first batches put the first segments on screen quickly; full batches are faster after that.
-        size = min(RAMP_UP_BATCHES[self._batches_done], self.options.batch_size) \
-            if self._batches_done < len(RAMP_UP_BATCHES) else self.options.batch_size
+        limit = min(self.options.batch_size, CONTEXT_BATCH_SIZE) if self._conditioned else self.options.batch_size
+        size = min(RAMP_UP_BATCHES[self._batches_done], limit) if self._batches_done < len(RAMP_UP_BATCHES) else limit
         self._batches_done += 1
         return size
 

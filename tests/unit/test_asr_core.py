@@ -139,3 +139,9 @@ def test_unknown_settings_are_rejected(monkeypatch: pytest.MonkeyPatch, name: st
     monkeypatch.setenv(name, "1")
     with pytest.raises(InvalidOption, match=name):
         load_settings()
+
+
+def test_previous_text_conditions_beam_search_only_unless_asked() -> None:
+    assert TranscribeOptions().conditions("es") and not TranscribeOptions().conditions("en")
+    assert TranscribeOptions(condition_on_previous_text=True).conditions("en")
+    assert not TranscribeOptions(condition_on_previous_text=False).conditions("es")
