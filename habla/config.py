@@ -41,9 +41,8 @@ class ASRSettings(BaseModel):
     compute_type: str = Field("auto", description="'auto' = int8 on CPU, float16 on CUDA; or any CTranslate2 type.")
     cpu_threads: int = Field(0, ge=0, description="0 = one per core.")
     batch_size: int = Field(8, ge=1, le=64, description="Speech chunks decoded together.")
-    parallel: int = Field(2, ge=1, le=16, description="Transcriptions one loaded model runs at once (CTranslate2 "
-                          "workers); the server's concurrency. Two overlap one run's VAD and decoding with another's "
-                          "model time: 1.38× the throughput of one on 2 cores (docs/server.md).")
+    parallel: int = Field(1, ge=1, le=16, description="Transcriptions one loaded model runs at once (CTranslate2 "
+                          "workers; each costs memory). `habla serve` raises it to its concurrency.")
     beam_size: int = Field(0, ge=0, le=10, description="0 = per language: 1 for English, 5 otherwise (see docs).")
     vad: bool = Field(True, description="Skip non-speech with Silero VAD, so silence yields no words.")
     block_seconds: float = Field(600.0, ge=60, description="Audio decoded and processed per block: bounds memory on long files.")
@@ -111,6 +110,28 @@ class TTSSettings(BaseModel):
     idle_unload_seconds: float = Field(600.0, description="Unload an unused voice after this long; -1 never, 0 at once.")
 
 
+class VoiceSettings(BaseModel):
+    """`habla chat` and the /v1/talk WebSocket: turn-taking, the assistant's persona and reply length."""
+
+    language: str = Field("en", description="Language the user speaks and the assistant answers in.")
+    persona: str = Field("You are Habla, a friendly voice assistant. Reply in one short spoken sentence.",
+                         description="System prompt of the conversation.")
+    voice: str | None = Field(None, description="TTS voice of the assistant; unset = the best voice for `language`.")
+    end_silence_ms: int = Field(500, ge=100, le=5000, description="Silence that ends the user's turn.")
+    pause_ms: int = Field(200, ge=60, le=2000, description="A shorter pause inside a turn: the speech before it is "
+                          "decoded at once, so little is left to decode when the turn ends.")
+    min_speech_ms: int = Field(250, ge=60, description="Shorter sounds (clicks, breaths) never make a turn or a barge-in.")
+    min_level_dbfs: float = Field(-45.0, le=0, description="Quieter audio never counts as speech.")
+    vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that counts as speech.")
+    partial_interval_ms: int = Field(800, ge=200, description="Partial transcripts while the user speaks, at most this often.")
+    max_turn_seconds: float = Field(30.0, ge=2, description="A longer turn is ended and answered.")
+    max_tokens: int = Field(40, ge=4, le=1024, description="Longest reply, in tokens (short replies answer sooner).")
+    max_sentences: int = Field(2, ge=1, le=20, description="The reply stops after this many sentences.")
+    context_tokens: int = Field(1536, ge=256, description="Conversation memory: older turns are dropped beyond this.")
+    output_sample_rate: int = Field(16000, ge=8000, le=48000, description="Rate of the reply audio sent to clients.")
+    max_sessions: int = Field(4, ge=1, le=64, description="Concurrent /v1/talk sessions of one server.")
+
+
 class ServerSettings(BaseModel):
     """`habla serve`: the OpenAI-compatible HTTP API."""
 
@@ -120,8 +141,9 @@ class ServerSettings(BaseModel):
                                       "(JSON list in the environment); none = no authentication.")
     max_upload_mb: int = Field(200, ge=1, description="Largest upload to /v1/audio/transcriptions|translations "
                                                       "(OpenAI allows 25 MB; local files are often longer).")
-    max_concurrency: int = Field(0, ge=0, le=64, description="Transcriptions run at once; 0 = as many as the model "
-                                 "runs in parallel (asr.parallel); more would only queue inside CTranslate2.")
+    max_concurrency: int = Field(2, ge=1, le=64, description="Transcriptions run at once. Two overlap one run's VAD "
+                                 "and decoding with another's model time: 1.38× the throughput of one on 2 cores, "
+                                 "for ~260 MB more memory (docs/server.md).")
     max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot; more get 429 + Retry-After.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; ['*'] = any.")
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per minute per API key (per client address "
@@ -142,6 +164,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
 
 
 def _reject_unknown_env(settings_cls: type[BaseSettings]) -> None:

@@ -71,7 +71,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     settings: Settings = app.state.settings
     metrics_: Metrics = app.state.metrics
-    transcriber = Transcriber(settings, on_load=metrics_.on_model_load, on_unload=metrics_.on_model_unload)
+    # The model runs as many transcriptions at once as the server admits (CTranslate2 would queue the rest).
+    parallel = max(settings.asr.parallel, settings.server.max_concurrency)
+    asr_settings = settings.model_copy(update={"asr": settings.asr.model_copy(update={"parallel": parallel})})
+    transcriber = Transcriber(asr_settings, on_load=metrics_.on_model_load, on_unload=metrics_.on_model_unload)
     service = JobService(settings, transcriber)
     service.start()
     app.state.transcriber, app.state.jobs = transcriber, service
@@ -102,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Local-first speech AI with an OpenAI-compatible API.")
     state = app.state
     state.settings, state.metrics = settings, Metrics()
-    state.limiter = ConcurrencyLimiter(server.max_concurrency or settings.asr.parallel, server.max_queue)
+    state.limiter = ConcurrencyLimiter(server.max_concurrency, server.max_queue)
     state.rate_limiter = RateLimiter(server.rate_limit_per_minute)
     state.metrics.watch(lambda: state.limiter.waiting, lambda: state.limiter.in_flight)
     errors.install(app)
