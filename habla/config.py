@@ -127,6 +127,7 @@ class VoiceSettings(BaseModel):
     max_turn_seconds: float = Field(30.0, ge=2, description="A longer turn is ended and answered.")
     max_tokens: int = Field(40, ge=4, le=1024, description="Longest reply, in tokens (short replies answer sooner).")
     max_sentences: int = Field(2, ge=1, le=20, description="The reply stops after this many sentences.")
+    first_clause_chars: int = Field(8, ge=0, description="The reply's first piece may end at a clause this many characters in (\"I'm sorry,\"): speech starts after a few tokens.")
     context_tokens: int = Field(1536, ge=256, description="Conversation memory: older turns are dropped beyond this.")
     output_sample_rate: int = Field(16000, ge=8000, le=48000, description="Rate of the reply audio sent to clients.")
     max_sessions: int = Field(4, ge=1, le=64, description="Concurrent /v1/talk sessions of one server.")

@@ -1,0 +1,125 @@
+"""Streaming end-of-turn detection: Silero VAD over 32 ms windows, its LSTM state carried from window to window,
+plus a level gate and a minimum speech length so that breathing, clicks and quiet noise never make a turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from habla.audio.decode import SAMPLE_RATE
+
+WINDOW = 512  # samples Silero v5/v6 takes at 16 kHz (32 ms)
+CONTEXT = 64  # samples of the previous window it also sees
+HYSTERESIS = 0.15  # once speaking, speech continues until the probability drops this far below the threshold
+PAD_MS = 200  # audio kept before the first voiced window (Silero fires a little late)
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    threshold: float = 0.5
+    min_speech_ms: int = 250
+    min_level_dbfs: float = -45.0
+    pause_ms: int = 200
+    end_silence_ms: int = 500
+    max_turn_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class VadEvent:
+    """``start``: speech confirmed (``sample`` = where it began, padded); ``pause``: a short silence inside the turn
+    (``sample`` = end of the speech before it); ``end``: the turn is over (``sample`` = end of its speech)."""
+
+    kind: Literal["start", "pause", "end"]
+    sample: int
+
+
+def level_dbfs(window: np.ndarray) -> float:
+    rms = float(np.sqrt(np.mean(np.square(window, dtype=np.float64)))) if window.size else 0.0
+    return 20 * np.log10(max(rms, 1e-10))
+
+
+class Endpointer:
+    """Feed 16 kHz float32 audio of any length; get the events it completes. Not thread-safe (one per session)."""
+
+    def __init__(self, options: EndpointOptions = EndpointOptions()) -> None:
+        from faster_whisper.vad import get_vad_model
+
+        self.options = options
+        self._session = get_vad_model().session  # shared ONNX session; the state below is ours
+        self._h = np.zeros((1, 1, 128), np.float32)
+        self._c = np.zeros((1, 1, 128), np.float32)
+        self._context = np.zeros(CONTEXT, np.float32)
+        self._pending = np.zeros(0, np.float32)
+        self.position = 0  # samples consumed
+        self.speaking = False  # a confirmed turn is open
+        self._candidate: int | None = None  # first voiced sample of speech not yet long enough
+        self._voiced = 0  # voiced samples since the candidate started
+        self._voiced_flag = False
+        self._last_voiced_end = 0
+        self._turn_start = 0
+        self._paused = False
+
+    def feed(self, audio: np.ndarray) -> list[VadEvent]:
+        self._pending = np.concatenate([self._pending, audio.astype(np.float32, copy=False)])
+        events: list[VadEvent] = []
+        while len(self._pending) >= WINDOW:
+            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
+            events.extend(self._window(window))
+        return events
+
+    def reset(self) -> None:
+        """Forget the open turn (the caller ended it)."""
+        self.speaking, self._candidate, self._voiced, self._paused = False, None, 0, False
+
+    def _probability(self, window: np.ndarray) -> float:
+        x = np.concatenate([self._context, window])[None, :]
+        out, self._h, self._c = self._session.run(None, {"input": x, "h": self._h, "c": self._c})
+        self._context = window[-CONTEXT:]
+        return float(np.asarray(out).reshape(-1)[0])
+
+    def _is_voiced(self, window: np.ndarray) -> bool:
+        p = self._probability(window)
+        threshold = self.options.threshold - (HYSTERESIS if self._voiced_flag else 0.0)
+        self._voiced_flag = p >= threshold and level_dbfs(window) >= self.options.min_level_dbfs
+        return self._voiced_flag
+
+    def _window(self, window: np.ndarray) -> list[VadEvent]:
+        start, self.position = self.position, self.position + WINDOW
+        voiced = self._is_voiced(window)
+        if voiced:
+            self._last_voiced_end = self.position
+        return self._in_turn(voiced) if self.speaking else self._before_turn(voiced, start)
+
+    def _before_turn(self, voiced: bool, start: int) -> list[VadEvent]:
+        opts = self.options
+        if voiced:
+            if self._candidate is None:
+                self._candidate, self._voiced = start, 0
+            self._voiced += WINDOW
+            if self._voiced >= opts.min_speech_ms * SAMPLE_RATE // 1000:
+                self.speaking, self._paused = True, False
+                self._turn_start = max(0, self._candidate - PAD_MS * SAMPLE_RATE // 1000)
+                self._candidate = None
+                return [VadEvent("start", self._turn_start)]
+        elif self._candidate is not None and self.position - self._last_voiced_end > opts.pause_ms * SAMPLE_RATE // 1000:
+            self._candidate = None  # a blip: too short to be speech
+        return []
+
+    def _in_turn(self, voiced: bool) -> list[VadEvent]:
+        opts = self.options
+        silence = self.position - self._last_voiced_end
+        if voiced:
+            self._paused = False
+            if self.position - self._turn_start >= opts.max_turn_seconds * SAMPLE_RATE:
+                self.reset()
+                return [VadEvent("end", self.position)]
+            return []
+        if silence >= opts.end_silence_ms * SAMPLE_RATE // 1000:
+            self.reset()
+            return [VadEvent("end", self._last_voiced_end)]
+        if not self._paused and silence >= opts.pause_ms * SAMPLE_RATE // 1000:
+            self._paused = True
+            return [VadEvent("pause", self._last_voiced_end)]
+        return []

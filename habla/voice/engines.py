@@ -1,0 +1,69 @@
+"""The three models a conversation needs, shared by every session of a process and kept loaded while any session
+is open (a reload would cost seconds in the middle of a turn)."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from habla.asr.transcriber import Transcriber
+from habla.config import Settings
+from habla.llm.protocol import ChatOptions, LLMEngine
+from habla.llm.service import LLMService
+from habla.tts.protocol import Voice
+from habla.tts.speaker import Speaker
+from habla.voice.memory import Conversation
+from habla.voice.options import VoiceOptions
+
+
+@dataclass
+class Held:
+    """Loaded engines held for one session; ``close`` lets them go idle."""
+
+    asr_model: object  # faster_whisper.WhisperModel
+    llm: LLMEngine
+    speaker: Speaker
+    voice: Voice
+    stack: ExitStack
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+class VoiceEngines:
+    """Thread-safe. Build it from settings, or around the server's already shared services."""
+
+    def __init__(self, settings: Settings, transcriber: Transcriber | None = None, llm: LLMService | None = None,
+                 speaker: Speaker | None = None) -> None:
+        self.settings = settings
+        self.transcriber = transcriber or Transcriber(settings)
+        self.llm = llm or LLMService(settings)
+        self.speaker = speaker or Speaker(settings)
+        self._primed: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def hold(self, options: VoiceOptions) -> Held:
+        """Load (once) and hold ASR, LLM and voice; the persona's prompt is evaluated once so its KV is cached."""
+        stack = ExitStack()
+        try:
+            whisper = stack.enter_context(self.transcriber.models.use(self.settings.asr.model))
+            llm = stack.enter_context(self.llm.engine())
+            voice = self.speaker.resolve(self.speaker.options(voice=options.voice, language=options.language))
+            self.speaker.warm(self.speaker.options(voice=options.voice, language=options.language))
+            stack.enter_context(self.speaker.engines.use(Speaker._engine_key(voice)))
+            self._prime(llm, options)
+        except BaseException:
+            stack.close()
+            raise
+        return Held(whisper.model, llm, self.speaker, voice, stack)
+
+    def _prime(self, llm: LLMEngine, options: VoiceOptions) -> None:
+        key = (options.persona, options.language)
+        with self._lock:
+            if key in self._primed:
+                return
+            self._primed.add(key)
+        messages = Conversation(options.persona, options.language, options.context_tokens).prompt("Hi.")
+        for _ in llm.chat(messages, ChatOptions(max_tokens=1)):
+            pass

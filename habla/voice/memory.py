@@ -1,0 +1,48 @@
+"""Conversation memory: the persona, a primer, and the turns so far, trimmed from the oldest to a token budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from habla.llm.protocol import ChatMessage
+
+# The shipped Gemma-3-270M is a pretrained model: given only an instruction it echoes the prompt; after two example
+# exchanges it answers in kind, in one short sentence (tried on the test clips). Larger or instruction-tuned models
+# are not hurt by them. The primer is English; other languages get an instruction instead.
+PRIMER = (
+    ChatMessage("user", "Hello, how are you?"),
+    ChatMessage("assistant", "I'm doing well, thanks for asking. How can I help?"),
+    ChatMessage("user", "What time does the store open?"),
+    ChatMessage("assistant", "I'm not sure, but most stores open around nine in the morning."),
+)
+LANGUAGE_NAMES = {"es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese"}
+
+CountTokens = Callable[[Sequence[ChatMessage]], int]
+
+
+class Conversation:
+    """Not thread-safe: one per session, used from its event loop."""
+
+    def __init__(self, persona: str, language: str, budget_tokens: int) -> None:
+        self.budget_tokens = budget_tokens
+        system = persona.strip()
+        if language != "en":
+            system += f" Always answer in {LANGUAGE_NAMES.get(language, language)}."
+        self.preamble: list[ChatMessage] = [ChatMessage("system", system)]
+        if language == "en":
+            self.preamble.extend(PRIMER)
+        self.turns: list[ChatMessage] = []
+
+    def prompt(self, user_text: str, count: CountTokens | None = None) -> list[ChatMessage]:
+        """Messages for the reply to ``user_text``; the oldest turns go first when over budget."""
+        turns = [*self.turns, ChatMessage("user", user_text)]
+        while count is not None and len(turns) > 1 and count([*self.preamble, *turns]) > self.budget_tokens:
+            turns = turns[2:] if turns[0].role == "user" and len(turns) > 2 else turns[1:]
+        self.turns = turns[:-1]  # dropped turns stay dropped: the prefix stays stable for the LLM's cache
+        return [*self.preamble, *turns]
+
+    def add(self, user_text: str, reply_heard: str) -> None:
+        """Record a turn. An interrupted reply is remembered as far as the user heard it (maybe nothing)."""
+        self.turns.append(ChatMessage("user", user_text))
+        if reply_heard.strip():
+            self.turns.append(ChatMessage("assistant", reply_heard.strip()))

@@ -1,0 +1,258 @@
+"""The conversation loop, transport-free: ``feed`` input PCM, read ``events``. asyncio, with engines in threads.
+
+Stages, one way: endpointer (inline, ~0.2 ms per 32 ms window) → TurnListener (ASR, decoded at pauses) → reply
+(LLM thread → sentence queue → TTS thread) → events. A confirmed speech start while a reply is under way is a
+barge-in: the reply's cancel event stops the LLM at the next token and TTS at the next sentence, its audio stops
+at once, and memory keeps the part of the reply the user had heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from habla.audio.decode import SAMPLE_RATE
+from habla.errors import HablaError
+from habla.llm.protocol import ChatOptions
+from habla.tts.sentences import has_words
+from habla.voice.endpoint import Endpointer, VadEvent
+from habla.voice.engines import Held
+from habla.voice.frames import (ErrorEvent, Event, ReplyAudio, ReplyDelta, ReplyDone, SpeechStarted, SpeechStopped,
+                                Timings, TranscriptFinal, TranscriptPartial, TurnDiscarded, TurnTimings)
+from habla.voice.listener import InputTrack, TurnListener, whisper_decoder
+from habla.voice.memory import Conversation
+from habla.voice.options import VoiceOptions
+from habla.voice.recording import Recording
+from habla.voice.reply import ReplyOptions, ReplyProgress, reply_sentences, resample, synthesize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Played:
+    """Reply audio handed to the client: what it says, how long it is, when it was sent (perf_counter)."""
+
+    text: str
+    seconds: float
+    sent: float
+
+
+@dataclass
+class _Reply:
+    turn: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    played: list[_Played] = field(default_factory=list)
+    audio: list[np.ndarray] = field(default_factory=list)  # 16 kHz, for the recording
+    interrupted_at: float | None = None
+    first_audio: float | None = None
+
+
+class VoiceSession:
+    """One conversation. Use from one event loop: ``await feed(pcm)`` as audio arrives, ``events`` to send."""
+
+    def __init__(self, held: Held, options: VoiceOptions) -> None:
+        self.held, self.options = held, options
+        self.track = InputTrack()
+        self.endpointer = Endpointer(options.endpoint())
+        self.memory = Conversation(options.persona, options.language, options.context_tokens)
+        self.recording = Recording(self.track, options.language)
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.turn = 0
+        self._decode = whisper_decoder(held.asr_model, options.language)
+        self._listener: TurnListener | None = None
+        self._last_partial = 0
+        self._answer: asyncio.Task[None] | None = None
+        self._current: _Reply | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    # -- input ----------------------------------------------------------------------------------------------
+    async def feed(self, audio: np.ndarray) -> None:
+        """16 kHz mono float32 audio, any length, in order."""
+        self.track.append(audio)
+        for event in self.endpointer.feed(audio):
+            await self._on_vad(event)
+        listener = self._listener
+        interval = self.options.partial_interval_ms * SAMPLE_RATE // 1000
+        if listener is not None and self.track.length - self._last_partial >= interval:
+            self._last_partial = self.track.length
+            self._spawn(self._partial(listener, self.turn))
+
+    async def finish(self) -> None:
+        """The input ended: an open turn ends here, and its reply is awaited."""
+        if self._listener is not None:
+            end = self.endpointer._last_voiced_end  # noqa: SLF001 - the endpointer's own record of the turn
+            self.endpointer.reset()
+            await self._on_vad(VadEvent("end", end))
+        while self._answer is not None and not self._answer.done():
+            await asyncio.wait([self._answer])
+
+    async def close(self) -> None:
+        """Stop everything now (client gone): no thread or task outlives this."""
+        if self._current is not None:
+            self._current.cancel.set()
+        tasks = [t for t in (self._answer, *self._tasks) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._answer and not self._answer.done()) or bool(self._tasks)
+
+    # -- stages ---------------------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        self.events.put_nowait(event)
+
+    def _spawn(self, coro) -> None:  # noqa: ANN001 - any coroutine
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_vad(self, event: VadEvent) -> None:
+        if event.kind == "start":
+            self._barge_in()
+            self.turn += 1
+            self._listener = TurnListener(self.track, event.sample, self._decode)
+            self._last_partial = self.track.length
+            self._emit(SpeechStarted(self.turn, event.sample / SAMPLE_RATE))
+        elif event.kind == "pause" and self._listener is not None:
+            self._spawn(self._listener.commit(event.sample))
+        elif event.kind == "end" and self._listener is not None:
+            listener, self._listener = self._listener, None
+            decided = time.perf_counter()
+            waited = (self.endpointer.position - event.sample) / SAMPLE_RATE
+            self._emit(SpeechStopped(self.turn, event.sample / SAMPLE_RATE))
+            previous = self._answer
+            self._answer = asyncio.create_task(self._respond(self.turn, listener, event.sample, decided, waited,
+                                                             previous))
+
+    def _barge_in(self) -> None:
+        """The user speaks: whatever reply is being made or played stops now."""
+        reply = self._current
+        if reply is not None and not reply.cancel.is_set():
+            reply.interrupted_at = time.perf_counter()
+            reply.cancel.set()
+        if self._answer is not None and not self._answer.done():
+            self._answer.cancel()
+
+    async def _partial(self, listener: TurnListener, turn: int) -> None:
+        with contextlib.suppress(HablaError):
+            text = await listener.partial()
+            if text and listener is self._listener:
+                self._emit(TranscriptPartial(turn, text))
+
+    async def _respond(self, turn: int, listener: TurnListener, end: int, decided: float, waited: float,
+                       previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # its memory update comes first
+        await listener.commit(end)
+        text, final_at = listener.text.strip(), time.perf_counter()
+        if not has_words(text):
+            self._emit(TurnDiscarded(turn))
+            return
+        start_s, end_s = listener.start / SAMPLE_RATE, end / SAMPLE_RATE
+        self._emit(TranscriptFinal(turn, text, round(start_s, 3), round(end_s, 3)))
+        self.recording.add_user(turn, start_s, end_s, text)
+        reply, progress = _Reply(turn), ReplyProgress()
+        self._current = reply
+        reply_start = self.track.length / SAMPLE_RATE
+        try:
+            await self._speak(reply, text, progress)
+        except HablaError as exc:
+            self._emit(ErrorEvent(exc.code, str(exc)))
+        finally:
+            reply.cancel.set()
+            self._finish_reply(reply, text, reply_start)
+            self._record_timings(reply, listener, end, decided, waited, final_at, progress)
+
+    async def _speak(self, reply: _Reply, text: str, progress: ReplyProgress) -> None:
+        held, opts, loop = self.held, self.options, asyncio.get_running_loop()
+        messages = self.memory.prompt(text, held.llm.count_chat_tokens)
+        tts = held.speaker.settings.tts
+        reply_options = ReplyOptions(ChatOptions(max_tokens=opts.max_tokens, repeat_penalty=1.0, stop=("\n",)),
+                                     opts.max_sentences, opts.first_clause_chars, tts.max_sentence_chars)
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def post(item: object, put: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the session was torn down
+                loop.call_soon_threadsafe(put, item)  # type: ignore[arg-type]
+
+        def produce() -> None:
+            try:
+                for sentence in reply_sentences(held.llm, messages, reply_options, reply.cancel,
+                                                lambda d: post(ReplyDelta(reply.turn, d), self._emit), progress):
+                    post(sentence, sentences.put_nowait)
+            finally:
+                post(None, sentences.put_nowait)
+
+        producer = asyncio.ensure_future(asyncio.to_thread(produce))
+        try:
+            while (sentence := await sentences.get()) is not None:
+                pcm = await asyncio.to_thread(synthesize, held.speaker, sentence, held.voice,
+                                              opts.output_sample_rate, reply.cancel)
+                if reply.cancel.is_set():
+                    break
+                self._play(reply, sentence, pcm)
+            await producer  # raises what the LLM raised
+        finally:
+            reply.cancel.set()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(producer)  # the thread ends at its next token; nothing outlives the session
+
+    def _play(self, reply: _Reply, sentence: str, pcm: np.ndarray) -> None:
+        rate = self.options.output_sample_rate
+        if reply.first_audio is None:
+            reply.first_audio = time.perf_counter()
+        reply.played.append(_Played(sentence, len(pcm) / rate, time.perf_counter()))
+        reply.audio.append(resample(pcm, rate, SAMPLE_RATE))
+        self._emit(ReplyAudio(reply.turn, sentence, rate, len(pcm), pcm))
+
+    def _finish_reply(self, reply: _Reply, user_text: str, start: float) -> None:
+        heard, seconds = heard_text(reply.played, reply.interrupted_at)
+        self.memory.add(user_text, heard)
+        audio = np.concatenate(reply.audio) if reply.audio else np.zeros(0, np.float32)
+        self.recording.add_assistant(reply.turn, start, audio[: int(seconds * SAMPLE_RATE)], heard,
+                                     reply.interrupted_at is not None)
+        self._emit(ReplyDone(reply.turn, heard, reply.interrupted_at is not None))
+        if self._current is reply:
+            self._current = None
+
+    def _record_timings(self, reply: _Reply, listener: TurnListener, end: int, decided: float, waited: float,
+                        final_at: float, progress: ReplyProgress) -> None:
+        def since(t: float | None) -> float | None:
+            return None if t is None else round(t - decided, 3)
+
+        usage = progress.usage
+        timings = TurnTimings(
+            turn=reply.turn, speech_seconds=round((end - listener.start) / SAMPLE_RATE, 3), endpoint_wait=round(waited, 3),
+            final_transcript=round(final_at - decided, 3), first_token=since(progress.first_token),
+            first_sentence=since(progress.first_sentence), first_audio=since(reply.first_audio),
+            reply_done=round(time.perf_counter() - decided, 3),
+            tokens=usage.completion_tokens if usage else 0, cached_prompt_tokens=usage.cached_tokens if usage else 0)
+        self.recording.timings.append(timings)
+        self._emit(Timings(timings))
+
+
+def heard_text(played: list[_Played], interrupted_at: float | None) -> tuple[str, float]:
+    """What the user heard of a reply, assuming the client plays chunks back to back as they arrive: all of it,
+    or up to the interruption (a chunk cut part-way keeps that share of its words). Also the seconds heard."""
+    if interrupted_at is None:
+        return " ".join(p.text for p in played), sum(p.seconds for p in played)
+    words: list[str] = []
+    clock = heard = 0.0
+    for p in played:
+        clock = max(clock, p.sent)
+        share = min(max((interrupted_at - clock) / p.seconds, 0.0), 1.0) if p.seconds else 0.0
+        split = p.text.split()
+        words.extend(split[: round(len(split) * share)])
+        heard += share * p.seconds
+        clock += p.seconds
+        if share < 1.0:
+            break
+    return " ".join(words), heard
