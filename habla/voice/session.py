@@ -36,11 +36,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Played:
-    """Reply audio handed to the client: what it says, how long it is, when it was sent (perf_counter)."""
+    """Reply audio handed to the client: what it says, its length and where it plays, in input-stream samples.
+
+    Playback is placed on the input stream's clock: a client streams its microphone continuously, so the stream
+    advances with wall time, and a recording fed faster than real time keeps its own timeline."""
 
     text: str
-    seconds: float
-    sent: float
+    samples: int
+    start: int
 
 
 @dataclass
@@ -49,8 +52,10 @@ class _Reply:
     cancel: threading.Event = field(default_factory=threading.Event)
     played: list[_Played] = field(default_factory=list)
     audio: list[np.ndarray] = field(default_factory=list)  # 16 kHz, for the recording
-    interrupted_at: float | None = None
+    cursor: int = 0  # where the client's playback of this reply ends, in input-stream samples
+    interrupted_at: int | None = None  # input-stream sample where the user cut in
     first_audio: float | None = None
+    generated: float | None = None
 
 
 class VoiceSession:
@@ -70,6 +75,8 @@ class VoiceSession:
         self._answer: asyncio.Task[None] | None = None
         self._current: _Reply | None = None
         self._tasks: set[asyncio.Task[object]] = set()
+        self._tick = asyncio.Event()  # set whenever the input stream advances (playback is timed by it)
+        self._input_done = False
 
     # -- input ----------------------------------------------------------------------------------------------
     async def feed(self, audio: np.ndarray) -> None:
@@ -77,6 +84,8 @@ class VoiceSession:
         self.track.append(audio)
         for event in self.endpointer.feed(audio):
             await self._on_vad(event)
+        self._tick.set()
+        self._tick = asyncio.Event()
         listener = self._listener
         interval = self.options.partial_interval_ms * SAMPLE_RATE // 1000
         if listener is not None and self.track.length - self._last_partial >= interval:
@@ -84,7 +93,9 @@ class VoiceSession:
             self._spawn(self._partial(listener, self.turn))
 
     async def finish(self) -> None:
-        """The input ended: an open turn ends here, and its reply is awaited."""
+        """The input ended: an open turn ends here, and its reply is awaited (and deemed heard to the end)."""
+        self._input_done = True
+        self._tick.set()
         if self._listener is not None:
             end = self.endpointer._last_voiced_end  # noqa: SLF001 - the endpointer's own record of the turn
             self.endpointer.reset()
@@ -101,6 +112,10 @@ class VoiceSession:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def interrupt(self) -> None:
+        """Stop the reply now, as if the user had spoken (a client's stop button)."""
+        self._barge_in(self.track.length)
+
     @property
     def busy(self) -> bool:
         return bool(self._answer and not self._answer.done()) or bool(self._tasks)
@@ -116,7 +131,7 @@ class VoiceSession:
 
     async def _on_vad(self, event: VadEvent) -> None:
         if event.kind == "start":
-            self._barge_in()
+            self._barge_in(event.sample)
             self.turn += 1
             self._listener = TurnListener(self.track, event.sample, self._decode)
             self._last_partial = self.track.length
@@ -132,11 +147,11 @@ class VoiceSession:
             self._answer = asyncio.create_task(self._respond(self.turn, listener, event.sample, decided, waited,
                                                              previous))
 
-    def _barge_in(self) -> None:
+    def _barge_in(self, sample: int) -> None:
         """The user speaks: whatever reply is being made or played stops now."""
         reply = self._current
-        if reply is not None and not reply.cancel.is_set():
-            reply.interrupted_at = time.perf_counter()
+        if reply is not None and reply.interrupted_at is None:
+            reply.interrupted_at = sample
             reply.cancel.set()
         if self._answer is not None and not self._answer.done():
             self._answer.cancel()
@@ -161,14 +176,15 @@ class VoiceSession:
         self.recording.add_user(turn, start_s, end_s, text)
         reply, progress = _Reply(turn), ReplyProgress()
         self._current = reply
-        reply_start = self.track.length / SAMPLE_RATE
         try:
             await self._speak(reply, text, progress)
+            reply.generated = time.perf_counter()
+            await self._played(reply)
         except HablaError as exc:
             self._emit(ErrorEvent(exc.code, str(exc)))
         finally:
             reply.cancel.set()
-            self._finish_reply(reply, text, reply_start)
+            self._finish_reply(reply, text)
             self._record_timings(reply, listener, end, decided, waited, final_at, progress)
 
     async def _speak(self, reply: _Reply, text: str, progress: ReplyProgress) -> None:
@@ -209,16 +225,28 @@ class VoiceSession:
         rate = self.options.output_sample_rate
         if reply.first_audio is None:
             reply.first_audio = time.perf_counter()
-        reply.played.append(_Played(sentence, len(pcm) / rate, time.perf_counter()))
-        reply.audio.append(resample(pcm, rate, SAMPLE_RATE))
+        audio = resample(pcm, rate, SAMPLE_RATE)
+        start = max(self.track.length, reply.cursor)  # the client plays it on arrival, or after the last piece
+        reply.played.append(_Played(sentence, len(audio), start))
+        reply.audio.append(audio)
+        reply.cursor = start + len(audio)
         self._emit(ReplyAudio(reply.turn, sentence, rate, len(pcm), pcm))
 
-    def _finish_reply(self, reply: _Reply, user_text: str, start: float) -> None:
-        heard, seconds = heard_text(reply.played, reply.interrupted_at)
+    async def _played(self, reply: _Reply) -> None:
+        """Wait until the client has played the reply (the input stream passed its end) or the input ended."""
+        while self.track.length < reply.cursor and not self._input_done:
+            await self._tick.wait()
+
+    def _finish_reply(self, reply: _Reply, user_text: str) -> None:
+        heard, pieces = heard_text(reply.played, reply.interrupted_at)
         self.memory.add(user_text, heard)
-        audio = np.concatenate(reply.audio) if reply.audio else np.zeros(0, np.float32)
-        self.recording.add_assistant(reply.turn, start, audio[: int(seconds * SAMPLE_RATE)], heard,
-                                     reply.interrupted_at is not None)
+        if reply.played:
+            start = reply.played[0].start
+            audio = np.zeros(max(p.start + n for p, n in zip(reply.played, pieces)) - start, np.float32)
+            for p, n, a in zip(reply.played, pieces, reply.audio):
+                audio[p.start - start: p.start - start + n] = a[:n]
+            self.recording.add_assistant(reply.turn, start / SAMPLE_RATE, audio, heard,
+                                         reply.interrupted_at is not None)
         self._emit(ReplyDone(reply.turn, heard, reply.interrupted_at is not None))
         if self._current is reply:
             self._current = None
@@ -233,26 +261,20 @@ class VoiceSession:
             turn=reply.turn, speech_seconds=round((end - listener.start) / SAMPLE_RATE, 3), endpoint_wait=round(waited, 3),
             final_transcript=round(final_at - decided, 3), first_token=since(progress.first_token),
             first_sentence=since(progress.first_sentence), first_audio=since(reply.first_audio),
-            reply_done=round(time.perf_counter() - decided, 3),
+            reply_done=since(reply.generated),
             tokens=usage.completion_tokens if usage else 0, cached_prompt_tokens=usage.cached_tokens if usage else 0)
         self.recording.timings.append(timings)
         self._emit(Timings(timings))
 
 
-def heard_text(played: list[_Played], interrupted_at: float | None) -> tuple[str, float]:
-    """What the user heard of a reply, assuming the client plays chunks back to back as they arrive: all of it,
-    or up to the interruption (a chunk cut part-way keeps that share of its words). Also the seconds heard."""
-    if interrupted_at is None:
-        return " ".join(p.text for p in played), sum(p.seconds for p in played)
+def heard_text(played: list[_Played], interrupted_at: int | None) -> tuple[str, list[int]]:
+    """What the user heard of a reply: all of it, or what played before the interruption (a piece cut part-way
+    keeps that share of its words). Also the samples heard of each piece."""
     words: list[str] = []
-    clock = heard = 0.0
+    heard: list[int] = []
     for p in played:
-        clock = max(clock, p.sent)
-        share = min(max((interrupted_at - clock) / p.seconds, 0.0), 1.0) if p.seconds else 0.0
+        n = p.samples if interrupted_at is None else min(max(interrupted_at - p.start, 0), p.samples)
         split = p.text.split()
-        words.extend(split[: round(len(split) * share)])
-        heard += share * p.seconds
-        clock += p.seconds
-        if share < 1.0:
-            break
+        words.extend(split[: round(len(split) * n / p.samples)] if p.samples else [])
+        heard.append(n)
     return " ".join(words), heard

@@ -1,0 +1,201 @@
+"""WebSocket /v1/talk: a spoken conversation. Binary frames carry 16 kHz mono int16 PCM both ways; JSON text frames
+carry control messages and events (docs/talk.md). GET /v1/talk/sessions counts open sessions (for operators and
+the tests that check nothing is left behind)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from habla.errors import HablaError, InvalidOption
+from habla.server.errors import Unauthorized
+from habla.server.routers.chat import llm_service
+from habla.server.routers.speech import speaker
+from habla.voice.engines import Held, VoiceEngines
+from habla.voice.frames import ReplyAudio
+from habla.voice.options import VoiceOptions
+from habla.voice.recording import EXPORT_FORMATS, wav_bytes
+from habla.voice.session import VoiceSession
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["talk"])
+MAX_FRAME_BYTES = 1 << 20  # 32 s of audio in one frame is a client bug, not a stream
+TRY_AGAIN_LATER = 1013
+POLICY_VIOLATION = 1008
+
+
+def _engines(ws: WebSocket) -> VoiceEngines:
+    state = ws.app.state
+    found = getattr(state, "voice_engines", None)
+    if found is None:
+        found = state.voice_engines = VoiceEngines(state.settings, state.transcriber, llm_service(ws),  # type: ignore[arg-type]
+                                                   speaker(ws))  # type: ignore[arg-type]
+        state.voice_sessions = set()
+    return found
+
+
+def _authorized(ws: WebSocket | Request) -> bool:
+    """API keys as on every /v1 route; browsers cannot set headers on a WebSocket, so ``?api_key=`` also works."""
+    keys = [k.get_secret_value() for k in ws.app.state.settings.server.api_keys]
+    if not keys:
+        return True
+    scheme, _, token = ws.headers.get("authorization", "").partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ws.query_params.get("api_key", "")
+    return any([hmac.compare_digest(token.encode(), k.encode()) for k in keys]) and bool(token)
+
+
+@router.get("/v1/talk/sessions")
+async def sessions(request: Request) -> dict[str, int]:
+    """Open conversations and those of them with work under way (a reply, a decode)."""
+    if not _authorized(request):
+        raise Unauthorized("missing or incorrect API key")
+    open_ = list(getattr(request.app.state, "voice_sessions", ()))
+    return {"active": len(open_), "busy": sum(s.busy for s in open_)}
+
+
+@router.websocket("/v1/talk")
+async def talk(ws: WebSocket) -> None:
+    await ws.accept()
+    if not _authorized(ws):
+        await _refuse(ws, POLICY_VIOLATION, "unauthorized", "missing or incorrect API key")
+        return
+    engines = _engines(ws)
+    settings = ws.app.state.settings
+    if len(ws.app.state.voice_sessions) >= settings.voice.max_sessions:
+        await _refuse(ws, TRY_AGAIN_LATER, "too_many_sessions",
+                      f"this server holds at most {settings.voice.max_sessions} conversations at once")
+        return
+    try:
+        options, first_audio = await _start_options(ws, settings)
+        held = await run_in_threadpool(engines.hold, options)
+    except HablaError as exc:
+        await _refuse(ws, POLICY_VIOLATION, exc.code, str(exc))
+        return
+    except WebSocketDisconnect:
+        return
+    session = VoiceSession(held, options)
+    ws.app.state.voice_sessions.add(session)
+    try:
+        await _converse(ws, session, held, first_audio)
+    finally:
+        ws.app.state.voice_sessions.discard(session)
+        await session.close()
+        await run_in_threadpool(held.close)
+
+
+async def _refuse(ws: WebSocket, close_code: int, code: str, message: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.send_json({"type": "error", "code": code, "message": message})
+        await ws.close(close_code)
+
+
+async def _start_options(ws: WebSocket, settings: Any) -> tuple[VoiceOptions, bytes | None]:
+    """The first message: ``session.start`` with overrides, or audio straight away (all defaults)."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    if message.get("bytes") is not None:
+        return VoiceOptions.from_settings(settings), message["bytes"]
+    data = _parse(message.get("text") or "")
+    if data.get("type") != "session.start":
+        raise InvalidOption("the first message must be session.start (or audio)")
+    overrides = {k: v for k, v in data.items() if k != "type"}
+    return VoiceOptions.from_settings(settings, **overrides), None
+
+
+def _parse(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InvalidOption(f"a control message is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidOption("a control message must be a JSON object")
+    return data
+
+
+async def _converse(ws: WebSocket, session: VoiceSession, held: Held, first_audio: bytes | None) -> None:
+    opts = session.options
+    await ws.send_json({"type": "session.ready", "input_sample_rate": 16000,
+                        "output_sample_rate": opts.output_sample_rate, "voice": held.voice.name,
+                        "language": opts.language, "end_silence_ms": opts.end_silence_ms})
+    sender = asyncio.create_task(_send_events(ws, session))
+    try:
+        if first_audio:
+            await session.feed(_pcm(first_audio))
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                await session.feed(_pcm(message["bytes"]))
+            elif not await _control(ws, session, message.get("text") or ""):
+                return
+    except WebSocketDisconnect:
+        return
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+
+def _pcm(data: bytes) -> np.ndarray:
+    if len(data) > MAX_FRAME_BYTES or len(data) % 2:
+        raise InvalidOption("audio frames are int16 PCM, at most 1 MiB each")
+    return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+
+
+async def _control(ws: WebSocket, session: VoiceSession, text: str) -> bool:
+    """Handle one control message; False ends the session."""
+    try:
+        data = _parse(text)
+        kind = data.get("type")
+        if kind == "input.end":
+            await session.finish()
+            await _drain(session)
+            await ws.send_json({"type": "input.ended", "turns": session.turn})
+        elif kind == "reply.cancel":
+            session.interrupt()
+        elif kind == "session.export":
+            await _export(ws, session, str(data.get("format", "json")))
+        elif kind == "session.end":
+            await ws.close(1000)
+            return False
+        else:
+            raise InvalidOption(f"unknown message type {kind!r}",
+                                hint="input.end, reply.cancel, session.export or session.end")
+    except HablaError as exc:
+        await ws.send_json({"type": "error", "code": exc.code, "message": str(exc)})
+    return True
+
+
+async def _drain(session: VoiceSession) -> None:
+    """Let the sender pass on every event queued so far (so input.ended comes after them)."""
+    while not session.events.empty():
+        await asyncio.sleep(0.01)
+
+
+async def _export(ws: WebSocket, session: VoiceSession, fmt: str) -> None:
+    fmt = fmt.lower()
+    if fmt == "wav":
+        data = wav_bytes(session.recording.mixed_audio())
+        await ws.send_json({"type": "session.export", "format": "wav", "bytes": len(data)})
+        await ws.send_bytes(data)
+        return
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidOption(f"unknown export format {fmt!r}", hint=f"use {', '.join((*EXPORT_FORMATS, 'wav'))}")
+    await ws.send_json({"type": "session.export", "format": fmt, "content": session.recording.render(fmt)})
+
+
+async def _send_events(ws: WebSocket, session: VoiceSession) -> None:
+    while True:
+        event = await session.events.get()
+        await ws.send_json(event.to_json())
+        if isinstance(event, ReplyAudio):
+            await ws.send_bytes(event.pcm_bytes())
