@@ -117,6 +117,13 @@ class VoiceSession:
         self._barge_in(self.track.length)
 
     @property
+    def thinking(self) -> bool:
+        """A turn ended and its reply is not fully made yet (transcript, LLM or TTS still at work)."""
+        if self._answer is None or self._answer.done():
+            return False
+        return self._current is None or self._current.generated is None
+
+    @property
     def busy(self) -> bool:
         return bool(self._answer and not self._answer.done()) or bool(self._tasks)
 
