@@ -1,0 +1,137 @@
+"""Voice pipeline parts that need no LLM or TTS: endpointing on real speech, heard text on barge-in, memory
+trimming, reply clean-up, session options and exports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from habla.audio.decode import decode
+from habla.config import load_settings
+from habla.errors import InvalidOption
+from habla.llm.protocol import ChatMessage
+from habla.voice.endpoint import EndpointOptions, Endpointer
+from habla.voice.listener import InputTrack
+from habla.voice.memory import Conversation
+from habla.voice.options import VoiceOptions
+from habla.voice.recording import Recording
+from habla.voice.reply import resample, trim_stray_tail
+from habla.voice.session import _Played, heard_text
+from tests.conftest import RATE, SPEECH_DIR
+
+
+def endpoint_events(audio: np.ndarray, **options: object) -> list[tuple[str, float]]:
+    endpointer = Endpointer(EndpointOptions(**options))  # type: ignore[arg-type]
+    events = []
+    for i in range(0, len(audio), 320):  # 20 ms frames, as a microphone sends them
+        events += [(e.kind, e.sample / RATE) for e in endpointer.feed(audio[i:i + 320])]
+    return events
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    path = SPEECH_DIR / "ast-en-vm-msginstruct.flac"  # 14.6 s with four short pauses
+    if not path.is_file():
+        pytest.skip("test audio not found")
+    return decode(path)
+
+
+def test_a_turn_ends_after_the_configured_silence(speech: np.ndarray) -> None:
+    audio = np.concatenate([np.zeros(RATE), speech, np.zeros(RATE)])
+    events = endpoint_events(audio, end_silence_ms=500, pause_ms=200)
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("start") == kinds.count("end") == 1
+    assert kinds.count("pause") >= 3  # the pauses between "press 6", "press 5" ... are decoded early
+    assert 1.0 <= events[0][1] <= 1.4 and 15.0 <= events[-1][1] <= 15.6  # the clip speaks from 0.3 s to 14.3 s
+
+
+def test_a_long_end_silence_keeps_pauses_inside_the_turn(speech: np.ndarray) -> None:
+    short = endpoint_events(np.concatenate([speech, np.zeros(RATE)]), end_silence_ms=120, pause_ms=100)
+    long = endpoint_events(np.concatenate([speech, np.zeros(2 * RATE)]), end_silence_ms=1500, pause_ms=200)
+    assert [k for k, _ in short].count("end") > 1
+    assert [k for k, _ in long].count("end") == 1
+
+
+def test_quiet_speech_below_the_level_gate_makes_no_turn(speech: np.ndarray) -> None:
+    assert endpoint_events(speech * 0.003, min_level_dbfs=-45) == []  # about -60 dBFS
+    assert endpoint_events(speech * 0.003, min_level_dbfs=-80)[0][0] == "start"
+
+
+def test_noise_clicks_and_tones_make_no_turn() -> None:
+    rng = np.random.default_rng(0)
+    clicks = np.zeros(RATE * 3, np.float32)
+    clicks[rng.integers(0, len(clicks) - 80, 30)[:, None] + np.arange(80)] = rng.normal(0, 0.4, (30, 80))
+    t = np.arange(RATE * 3) / RATE
+    tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    noise = rng.normal(0, 0.02, RATE * 3).astype(np.float32)
+    for audio in (np.zeros(RATE * 3, np.float32), clicks, tone, noise):
+        assert endpoint_events(audio) == []
+
+
+def test_an_interrupted_reply_keeps_only_the_words_heard() -> None:
+    played = [_Played("I'm sorry,", 16000, 1000), _Played("I don't know the mailbox number.", 32000, 17000)]
+    assert heard_text(played, None) == ("I'm sorry, I don't know the mailbox number.", [16000, 32000])
+    text, samples = heard_text(played, 17000 + 16000)  # halfway through the second piece
+    assert text == "I'm sorry, I don't know" and samples == [16000, 16000]
+    assert heard_text(played, 500) == ("", [0, 0])  # cut in before any audio played
+
+
+def test_memory_drops_the_oldest_turns_beyond_its_budget() -> None:
+    memory = Conversation("Be brief.", "en", budget_tokens=60)
+    for i in range(10):
+        memory.add(f"question {i} " * 3, f"answer {i} " * 3)
+    count = lambda msgs: sum(len(m.content.split()) for m in msgs)  # noqa: E731 - a word is a token here
+    prompt = memory.prompt("last question", count)
+    assert count(prompt) <= 60 and prompt[-1] == ChatMessage("user", "last question")
+    assert prompt[0].role == "system" and "answer 9" in prompt[-2].content and "question 0" not in str(prompt)
+    assert memory.turns == prompt[len(memory.preamble):-1]
+
+
+def test_memory_in_another_language_asks_for_it_without_the_english_primer() -> None:
+    memory = Conversation("Be brief.", "es", 1000)
+    assert memory.preamble == [ChatMessage("system", "Be brief. Always answer in Spanish.")]
+
+
+@pytest.mark.parametrize(("piece", "kept"), [
+    ("the capital of France is Paris. fonctionnement", "the capital of France is Paris."),
+    ("I don't know the number.那我", "I don't know the number."),
+    ("I can help with that.", "I can help with that."),
+    ("no end mark here", "no end mark here"),
+])
+def test_a_stray_word_after_the_last_sentence_is_not_spoken(piece: str, kept: str) -> None:
+    assert trim_stray_tail(piece) == kept
+
+
+def test_session_options_reject_unknown_or_bad_values() -> None:
+    settings = load_settings()
+    assert VoiceOptions.from_settings(settings, language="es").language == "es"
+    with pytest.raises(InvalidOption):
+        VoiceOptions.from_settings(settings, sample_rate=8000)
+    with pytest.raises(InvalidOption):
+        VoiceOptions.from_settings(settings, end_silence_ms=10)
+
+
+def test_resampling_keeps_the_duration() -> None:
+    tone = np.sin(2 * np.pi * 440 * np.arange(22050) / 22050).astype(np.float32)
+    out = resample(tone, 22050, 16000)
+    assert abs(len(out) - 16000) <= 64 and 0.9 < float(np.abs(out).max()) < 1.1
+
+
+def test_a_session_exports_both_speakers_and_one_mixed_track(tmp_path) -> None:  # noqa: ANN001
+    track = InputTrack()
+    track.append(np.full(RATE * 4, 0.1, np.float32))
+    recording = Recording(track, "en")
+    recording.add_user(1, 0.5, 1.5, "Hello there.")
+    recording.add_assistant(1, 2.0, np.full(RATE * 3, 0.2, np.float32), "Hi, how can I help?", False)
+    srt = recording.render("srt")
+    assert "User: Hello there." in srt and "Assistant: Hi, how can I help?" in srt and "00:00:02,000" in srt
+    assert recording.render("vtt").startswith("WEBVTT")
+    data = json.loads(recording.render("json"))
+    assert [u["speaker"] for u in data["utterances"]] == ["user", "assistant"]
+    mixed = recording.mixed_audio()
+    assert len(mixed) == RATE * 5 and mixed[RATE * 3] == pytest.approx(0.3, abs=1e-3)
+    assert recording.export(tmp_path / "s.wav").stat().st_size > 2 * RATE * 5
+    with pytest.raises(InvalidOption):
+        recording.render("docx")
