@@ -8,13 +8,13 @@ from habla.llm.protocol import ChatMessage
 
 # The shipped Gemma-3-270M is a pretrained model: given only an instruction it echoes the prompt; after two example
 # exchanges it answers in kind, in one short sentence (tried on the test clips). Larger or instruction-tuned models
-# are not hurt by them. The primer is English; other languages get an instruction instead.
-PRIMER = (
-    ChatMessage("user", "Hello, how are you?"),
-    ChatMessage("assistant", "I'm doing well, thanks for asking. How can I help?"),
-    ChatMessage("user", "What time does the store open?"),
-    ChatMessage("assistant", "I'm not sure, but most stores open around nine in the morning."),
-)
+# are not hurt by them. Languages without their own primer get the English one and an instruction.
+PRIMERS = {
+    "en": (("Hello, how are you?", "I'm doing well, thanks for asking. How can I help?"),
+           ("What time does the store open?", "I'm not sure, but most stores open around nine in the morning.")),
+    "es": (("Hola, ¿cómo estás?", "Muy bien, gracias por preguntar. ¿En qué puedo ayudarte?"),
+           ("¿A qué hora abre la tienda?", "No estoy seguro, pero casi todas abren a las nueve de la mañana.")),
+}
 LANGUAGE_NAMES = {"es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese"}
 
 CountTokens = Callable[[Sequence[ChatMessage]], int]
@@ -29,8 +29,8 @@ class Conversation:
         if language != "en":
             system += f" Always answer in {LANGUAGE_NAMES.get(language, language)}."
         self.preamble: list[ChatMessage] = [ChatMessage("system", system)]
-        if language == "en":
-            self.preamble.extend(PRIMER)
+        for user, assistant in PRIMERS.get(language, PRIMERS["en"]):
+            self.preamble += [ChatMessage("user", user), ChatMessage("assistant", assistant)]
         self.turns: list[ChatMessage] = []
 
     def prompt(self, user_text: str, count: CountTokens | None = None) -> list[ChatMessage]:

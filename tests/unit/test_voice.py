@@ -89,9 +89,10 @@ def test_memory_drops_the_oldest_turns_beyond_its_budget() -> None:
     assert memory.turns == prompt[len(memory.preamble):-1]
 
 
-def test_memory_in_another_language_asks_for_it_without_the_english_primer() -> None:
+def test_memory_in_another_language_asks_for_it_with_a_primer_in_it() -> None:
     memory = Conversation("Be brief.", "es", 1000)
-    assert memory.preamble == [ChatMessage("system", "Be brief. Always answer in Spanish.")]
+    assert memory.preamble[0] == ChatMessage("system", "Be brief. Always answer in Spanish.")
+    assert memory.preamble[1].content == "Hola, ¿cómo estás?" and len(memory.preamble) == 5
 
 
 @pytest.mark.parametrize(("piece", "kept"), [
