@@ -239,3 +239,50 @@ def test_two_sessions_at_once_are_answered_separately(server: HablaServer,
     for client in clients:
         client.close()
     wait_idle(server)
+
+
+def test_chat_from_a_recording_writes_replies_and_the_session(tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+
+    from habla.audio.wav import write_wav
+    from tests.conftest import HABLA
+
+    talk_wav = write_wav(tmp_path / "talk.wav", np.concatenate([clip("sorry"), silence(4), clip("hold"), silence(1)]))
+    run = subprocess.run([HABLA, "chat", "--input", str(talk_wav), "-o", str(tmp_path / "replies.wav"),
+                          "-e", str(tmp_path / "s.vtt"), "-e", str(tmp_path / "s.wav")],
+                         capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    assert "that number is not valid" in run.stdout and "hold" in run.stdout.lower()
+    vtt = (tmp_path / "s.vtt").read_text()
+    assert vtt.startswith("WEBVTT") and vtt.count("User:") == 2 and vtt.count("Assistant:") == 2
+    replies, session = decode(tmp_path / "replies.wav"), decode(tmp_path / "s.wav")
+    assert len(replies) > RATE and len(session) >= len(talk_wav.read_bytes()) // 2 - RATE
+
+
+def test_chat_without_a_microphone_library_says_what_to_install() -> None:
+    import importlib.util
+    import subprocess
+
+    from tests.conftest import HABLA
+
+    if importlib.util.find_spec("sounddevice") is not None:
+        pytest.skip("sounddevice is installed")
+    run = subprocess.run([HABLA, "chat"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "sounddevice" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_bad_messages_get_errors_and_the_conversation_goes_on(server: HablaServer,
+                                                              talk: Callable[..., TalkClient]) -> None:
+    client = talk()
+    for bad in ("not json", "[1, 2]", json.dumps({"type": "nonsense"}),
+                json.dumps({"type": "session.export", "format": "docx"})):
+        client.ws.send(bad)
+        assert client.wait_for(lambda e: e["type"] in ("error", "session.export"))["type"] == "error"
+    client.ws.send(b"\x01\x02\x03")  # not whole int16 samples
+    assert client.events.get(timeout=10)["code"] == "invalid_option"
+    client.send_audio(np.concatenate([clip("sorry"), silence(1)]), speed=0)
+    assert_reply(client, 1)
+    refused = websockets.connect(f"ws://127.0.0.1:{server.port}/v1/talk", close_timeout=5)
+    refused.send(json.dumps({"type": "session.start", "sample_rate": 8000}))
+    assert json.loads(refused.recv(timeout=30))["code"] == "invalid_option"
+    refused.close()

@@ -129,13 +129,13 @@ async def _converse(ws: WebSocket, session: VoiceSession, held: Held, first_audi
     sender = asyncio.create_task(_send_events(ws, session))
     try:
         if first_audio:
-            await session.feed(_pcm(first_audio))
+            await _feed(ws, session, first_audio)
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("bytes") is not None:
-                await session.feed(_pcm(message["bytes"]))
+                await _feed(ws, session, message["bytes"])
             elif not await _control(ws, session, message.get("text") or ""):
                 return
     except WebSocketDisconnect:
@@ -143,6 +143,13 @@ async def _converse(ws: WebSocket, session: VoiceSession, held: Held, first_audi
     finally:
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
+
+
+async def _feed(ws: WebSocket, session: VoiceSession, data: bytes) -> None:
+    try:
+        await session.feed(_pcm(data))
+    except HablaError as exc:  # a bad frame is reported; the conversation goes on
+        await ws.send_json({"type": "error", "code": exc.code, "message": str(exc)})
 
 
 def _pcm(data: bytes) -> np.ndarray:
