@@ -19,6 +19,7 @@ from habla.llm.protocol import ChatMessage, ChatOptions, LLMEngine
 
 log = logging.getLogger(__name__)
 MARGIN_TOKENS = 16  # a template may add a token or two that counting the parts apart misses
+MIN_RELATIVE_SCORE = 0.5  # a retrieved segment is shown when its BM25 score is at least this share of the best
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,9 @@ class Assistant:
         run = _Run(self.engine, self._chat_options(self.options.answer_tokens, stop=("\n\n", "\n[", "\nQuestion:")),
                    cancel)
         budget = self._budget(prompts.ask_messages("", question), run.options.max_tokens)
-        ranked = [i for i, _ in lines.index.top(question, self.options.context_segments)]
+        hits = lines.index.top(question, self.options.context_segments)
+        # Only lines that match about as well as the best: a small model copies whichever line it sees.
+        ranked = [i for i, score in hits if score >= MIN_RELATIVE_SCORE * hits[0][1]]
         shown = self._context(lines, ranked, budget)
         text = run.call(prompts.ask_messages("\n".join(lines.lines[i] for i in shown), question))
         grounded = ground_answer(text, lines, shown, ranked[0] if ranked else None)

@@ -1,9 +1,9 @@
 """The embedded LLM: a GGUF model run in-process by llama.cpp through cyllama (see docs/llm.md for the choice).
 
 Speed on a small CPU comes from: one context created at load and kept (no per-call allocation), a warm-up decode
-at load (pages the mmap'd weights in), threads = physical cores, and a prefix cache: the KV cache of the last
-prompt is kept, and the next prompt only evaluates the tokens after the longest common prefix (a fixed system
-prompt, the earlier turns of a chat, the transcript of a follow-up question).
+at load (pages the mmap'd weights in), threads = physical cores unless the cores are contended (``ThreadGovernor``),
+and a prefix cache: the KV cache of the last prompt is kept, and the next prompt only evaluates the tokens after
+the longest common prefix (a fixed system prompt, the earlier turns of a chat, the transcript of a follow-up question).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, ChatUsage, 
 
 log = logging.getLogger(__name__)
 PENALTY_WINDOW = 64  # tokens the repetition penalty looks back over
+SLOW_FACTOR = 3.0  # a token this much slower than the best seen with all threads: a core is taken
+SLOW_STREAK = 2  # ...this many times in a row (one slow token can be a page fault or a GC pause)
+PROBE_EVERY = 32  # tokens between tries of all threads again while the cores are contended
+PROBE_GAIN = 0.8  # all threads must beat one thread's best token time by this factor to be taken back
 
 
 def _binding() -> Any:
@@ -51,11 +56,63 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+@dataclass
+class ThreadStats:
+    full: int  # threads when the cores are free
+    replies: int = 0
+    fallbacks: int = 0  # times decode dropped to one thread because another process held a core
+    recoveries: int = 0  # times a probe found the cores free again
+
+
+class ThreadGovernor:
+    """Picks llama.cpp's thread count from measured token times.
+
+    llama.cpp's threads meet at a barrier after every op of every token. When another process holds one of the
+    cores, that barrier waits for a scheduler slice, and decode on 2 cores fell from 39 to 1.4 tokens/s here,
+    while one thread kept 21-23 tokens/s (docs/llm.md). So: decode with all threads, drop to one after a few
+    tokens far slower than the best seen, and try all threads again every ``PROBE_EVERY`` tokens.
+    """
+
+    def __init__(self, full: int, adaptive: bool = True) -> None:
+        self.stats = ThreadStats(full)
+        self.adaptive = adaptive
+        self.contended = False
+        self._best: dict[int, float] = {}
+        self._slow = 0
+
+    def start(self) -> int:
+        """Threads for the next reply's prompt and first token."""
+        self.stats.replies += 1
+        self._slow = 0
+        return 1 if self.contended else self.stats.full
+
+    def next(self, threads: int, seconds: float, index: int) -> int:
+        """Threads for the token after one that took ``seconds`` with ``threads`` (the ``index``-th of the reply)."""
+        full = self.stats.full
+        best = self._best[threads] = min(self._best.get(threads, seconds), seconds)
+        if full == 1 or not self.adaptive:
+            return threads
+        if threads == full and self.contended:  # a probe: one token decides
+            if seconds < PROBE_GAIN * self._best.get(1, seconds / PROBE_GAIN):
+                self.contended = False
+                self.stats.recoveries += 1
+                return full
+            return 1
+        if threads == full:
+            self._slow = self._slow + 1 if seconds > SLOW_FACTOR * best else 0
+            if self._slow >= SLOW_STREAK:
+                self.contended = True
+                self.stats.fallbacks += 1
+                return 1
+            return full
+        return full if index % PROBE_EVERY == 0 else 1
+
+
 class EmbeddedEngine:
     """One llama.cpp model and context. Calls are serialised: a context holds one conversation's KV cache."""
 
     def __init__(self, model_path: str | Path, *, name: str = "", context_size: int = 8192, threads: int = 0,
-                 batch_size: int = 512, warm: bool = True) -> None:
+                 batch_size: int = 512, warm: bool = True, adaptive_threads: bool = True) -> None:
         lib = _binding()
         self._lib = lib
         self.path = Path(model_path)
@@ -77,6 +134,7 @@ class EmbeddedEngine:
         self._arch = self._meta("general.architecture")
         self._cached: list[int] = []  # tokens whose KV is in the context, in order from position 0
         self._lock = threading.Lock()
+        self._governor = ThreadGovernor(self.threads, adaptive_threads)
         if warm:
             self.warm()
 
@@ -130,9 +188,21 @@ class EmbeddedEngine:
     def warm(self, messages: Sequence[ChatMessage] | None = None) -> None:
         """Evaluate a prompt now: pages the weights in, and with ``messages`` keeps their KV for the next call."""
         messages = messages or [ChatMessage("user", "Hello")]
-        for _ in self._generate(self.tokenize_chat(messages), ChatOptions(max_tokens=1), ChatUsage(),
+        # A few decoded tokens also give the thread governor its first token times.
+        for _ in self._generate(self.tokenize_chat(messages), ChatOptions(max_tokens=4), ChatUsage(),
                                 threading.Event()):
             pass
+
+    def clear_cache(self) -> None:
+        """Forget the cached prefix: the next prompt is evaluated from its first token."""
+        with self._lock:
+            if self._ctx is not None:
+                self._ctx.kv_cache_clear()
+            self._cached = []
+
+    @property
+    def thread_stats(self) -> ThreadStats:
+        return self._governor.stats
 
     def close(self) -> None:
         with self._lock:
@@ -146,10 +216,12 @@ class EmbeddedEngine:
             if self._ctx is None:
                 raise LLMUnavailable(f"model {self.name} was unloaded")
             started = time.perf_counter()
+            threads = self._governor.start()
+            self._ctx.set_n_threads(threads, threads)
             if not self._prefill(tokens, usage, cancel):
                 usage.finish_reason = "cancelled"
                 return
-            yield from self._decode_loop(tokens, options, usage, cancel, started)
+            yield from self._decode_loop(tokens, options, usage, cancel, started, threads)
 
     def _prefill(self, tokens: list[int], usage: ChatUsage, cancel: threading.Event) -> bool:
         lib, ctx = self._lib, self._ctx
@@ -182,7 +254,7 @@ class EmbeddedEngine:
         return s
 
     def _decode_loop(self, tokens: list[int], options: ChatOptions, usage: ChatUsage, cancel: threading.Event,
-                     started: float) -> Iterator[str]:
+                     started: float, threads: int) -> Iterator[str]:
         lib, ctx, vocab = self._lib, self._ctx, self._vocab
         sampler = self._sampler(options)
         out: list[int] = []
@@ -208,9 +280,14 @@ class EmbeddedEngine:
                 emitted = text
             if pos + 1 >= self.context_size:
                 return
+            tick = time.perf_counter()
             ctx.decode(lib.llama_batch_get_one([token], pos))
             self._cached.append(token)
             pos += 1
+            wanted = self._governor.next(threads, time.perf_counter() - tick, len(out))
+            if wanted != threads:
+                threads = wanted
+                ctx.set_n_threads(threads, threads)
 
     def _detokenize(self, tokens: list[int]) -> str:
         try:

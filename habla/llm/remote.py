@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from habla.errors import HablaError, LLMUnavailable, ModelNotFound
+from habla.errors import HablaError, InvalidOption, LLMUnavailable, ModelNotFound
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, ChatUsage
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ class RemoteEngine:
                                   hint="is the server running? check HABLA_LLM__BASE_URL (e.g. http://127.0.0.1:11434/v1)")
         if isinstance(exc, openai.NotFoundError):
             return ModelNotFound(f"{where} has no model {self.name!r}", hint=self._models_hint())
+        if isinstance(exc, (openai.BadRequestError, openai.UnprocessableEntityError)):  # the request, not the server
+            return InvalidOption(f"{where} refused the request: {_message(exc)}")
         if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
             return LLMUnavailable(f"{where} refused the request ({exc.status_code})", hint="set HABLA_LLM__API_KEY")
         if isinstance(exc, openai.APIStatusError):
