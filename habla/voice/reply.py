@@ -17,14 +17,15 @@ from habla.tts.protocol import Voice
 from habla.tts.sentences import SentenceSplitter, has_words
 from habla.tts.speaker import Speaker
 
-# A sentence, then one stray word glued on at the very end: the shipped 270M model often emits one junk token
-# ("Paris. fonctionnement", "number.那我") before its end of turn. Only the last piece of a reply is trimmed.
-_STRAY_TAIL = re.compile(r"^(.*[.!?…][\"'”’)\]]*)\s*[^\s.!?…]+$", re.S)
+# Complete sentences, then text without an end mark: the shipped 270M model often emits junk before its end of
+# turn ("Paris. fonctionnement", "number.那我"), and a reply cut by max_tokens ends mid-sentence. Neither is worth
+# saying. Only the last piece of a reply is trimmed, and a reply that is one unfinished sentence is kept.
+_UNFINISHED_TAIL = re.compile(r"^(.*[.!?…][\"'”’)\]]*)[^.!?…]+$", re.S)
 
 
 def trim_stray_tail(piece: str) -> str:
-    match = _STRAY_TAIL.match(piece.strip())
-    return match.group(1) if match else piece
+    match = _UNFINISHED_TAIL.match(piece.strip())
+    return match.group(1).strip() if match else piece
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ def _sentences(stream: Iterable[str], options: ReplyOptions, cancel: threading.E
         return
     for sentence in splitter.flush():
         sentence = trim_stray_tail(sentence)
+        if sentences and sentence[-1:] not in ".!?…":
+            return  # unfinished text after a finished sentence (junk, or cut by max_tokens)
         if has_words(sentence):
             progress.first_sentence = progress.first_sentence or time.perf_counter()
             yield sentence

@@ -19,7 +19,7 @@ import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE
 from habla.errors import HablaError
-from habla.llm.protocol import ChatOptions
+from habla.llm.service import chat_options
 from habla.tts.sentences import has_words
 from habla.voice.endpoint import Endpointer, VadEvent
 from habla.voice.engines import Held
@@ -198,7 +198,11 @@ class VoiceSession:
         held, opts, loop = self.held, self.options, asyncio.get_running_loop()
         messages = self.memory.prompt(text, held.llm.count_chat_tokens)
         tts = held.speaker.settings.tts
-        reply_options = ReplyOptions(ChatOptions(max_tokens=opts.max_tokens, repeat_penalty=1.0, stop=("\n",)),
+        # One line: the small model's next line is often a made-up next turn of the user. No repetition penalty:
+        # with the default 1.15 the 270M model ran on after its sentence ("valid. SUBSCRIBEをした場合に…") and fed
+        # that to memory; greedy without it ends cleanly (bench_voice, 20 turns).
+        chat = chat_options(held.speaker.settings.llm, max_tokens=opts.max_tokens, stop=("\n",), repeat_penalty=1.0)
+        reply_options = ReplyOptions(chat,
                                      opts.max_sentences, opts.first_clause_chars, tts.max_sentence_chars)
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
 

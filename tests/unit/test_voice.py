@@ -100,6 +100,8 @@ def test_memory_in_another_language_asks_for_it_with_a_primer_in_it() -> None:
     ("I don't know the number.那我", "I don't know the number."),
     ("I can help with that.", "I can help with that."),
     ("no end mark here", "no end mark here"),
+    ("I'm sorry. SUBSCRIBEをした場合にSubscribe", "I'm sorry."),
+    ("Sure. I think that the answer is", "Sure."),
 ])
 def test_a_stray_word_after_the_last_sentence_is_not_spoken(piece: str, kept: str) -> None:
     assert trim_stray_tail(piece) == kept
@@ -136,3 +138,23 @@ def test_a_session_exports_both_speakers_and_one_mixed_track(tmp_path) -> None: 
     assert recording.export(tmp_path / "s.wav").stat().st_size > 2 * RATE * 5
     with pytest.raises(InvalidOption):
         recording.render("docx")
+
+
+@pytest.mark.parametrize(("reply", "spoken"), [
+    ("I'm sorry, that number is not valid. SUBSCRIBEをした場合に", ["I'm sorry,", "that number is not valid."]),
+    ("I'm sorry, I don't know the number.那我", ["I'm sorry,", "I don't know the number."]),
+    ("Paris is the capital. It is big. And more.", ["Paris is the capital.", "It is big."]),  # max_sentences=2
+    ("Sure. I think the answer", ["Sure."]),  # cut by max_tokens mid-sentence
+    ("just a few words", ["just a few words"]),
+])
+def test_a_reply_is_spoken_as_whole_sentences(reply: str, spoken: list[str]) -> None:
+    import threading
+
+    from habla.llm.protocol import ChatOptions
+    from habla.voice.reply import ReplyOptions, ReplyProgress, _sentences
+
+    tokens = iter([reply[i:i + 3] for i in range(0, len(reply), 3)])  # as an LLM streams it
+    progress = ReplyProgress()
+    assert list(_sentences(tokens, ReplyOptions(ChatOptions(), max_sentences=2, first_clause_chars=8),
+                           threading.Event(), lambda delta: None, progress)) == spoken
+    assert progress.first_token is not None and progress.first_sentence is not None
