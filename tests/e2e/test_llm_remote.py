@@ -178,7 +178,15 @@ def test_bad_questions_are_clear_400s(server: Server, job_id: str, path: str, bo
     assert expected in response.json()["error"]["message"]
 
 
-def test_summary_of_an_unknown_or_unfinished_job_is_refused(server: Server, tmp_path: Path) -> None:
+def test_summary_of_a_job_with_no_speech_is_a_clear_400(server: Server, quiet_files: dict[str, Path]) -> None:
+    created = server.submit(quiet_files["silence"], language="en").json()
+    assert server.wait_status(created["id"], {"succeeded", "failed"})["status"] == "succeeded"
+    for path, body in (("summary", None), ("ask", {"question": "What was said?"})):
+        response = server.http.post(f"/v1/jobs/{created['id']}/{path}", json=body)
+        assert response.status_code == 400 and "no speech" in response.json()["error"]["message"], response.text
+
+
+def test_summary_of_an_unknown_or_unfinished_job_is_refused(server: Server) -> None:
     response = server.http.post("/v1/jobs/no-such-job/summary")
     assert response.status_code == 404 and "no-such-job" in response.json()["error"]["message"]
     created = server.submit(CLIP, language="en").json()  # asked at once: still queued or running
