@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 SAMPLES ?= ../shared/testdata/speech/librivox-0870.flac ../shared/testdata/speech/ast-es-vm-login.flac
 OUT     ?= out
 
-.PHONY: setup run test test-system test-all bench clean
+.PHONY: setup run test test-slow test-system test-all bench clean
 
 $(BIN)/habla: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -18,13 +18,16 @@ run: setup
 	@echo "transcripts written to $(OUT)/"
 
 test: setup
-	$(BIN)/python -m pytest -m "not system" -q tests
+	$(BIN)/python -m pytest -m "not system and not slow" -q tests
+
+test-slow: setup
+	$(BIN)/python -m pytest -m "slow and not system" -q tests
 
 test-system: setup
 	bash scripts/services.sh start
 	$(BIN)/python -m pytest -m system -q tests; rc=$$?; bash scripts/services.sh stop; exit $$rc
 
-test-all: test test-system
+test-all: test test-slow test-system
 
 bench: setup
 	$(BIN)/habla bench ../shared/testdata/speech --json bench-results/bench.json

@@ -115,6 +115,7 @@ def test_models_commands(tmp_path: Path) -> None:
     assert missing.returncode == 3 and "medium" in missing.stderr.decode()
 
 
+@pytest.mark.slow
 def test_bench_reports_both_engines(clips, tmp_path: Path) -> None:
     folder = tmp_path / "corpus"
     folder.mkdir()
