@@ -29,9 +29,9 @@ class EndpointOptions:
 @dataclass(frozen=True)
 class VadEvent:
     """``start``: speech confirmed (``sample`` = where it began, padded); ``pause``: a short silence inside the turn
-    (``sample`` = end of the speech before it); ``end``: the turn is over (``sample`` = end of its speech)."""
+    (``sample`` = end of the speech before it); ``resume``: speech again after a pause; ``end``: the turn is over (``sample`` = end of its speech)."""
 
-    kind: Literal["start", "pause", "end"]
+    kind: Literal["start", "pause", "resume", "end"]
     sample: int
 
 
@@ -111,11 +111,11 @@ class Endpointer:
         opts = self.options
         silence = self.position - self._last_voiced_end
         if voiced:
-            self._paused = False
+            resumed, self._paused = self._paused, False
             if self.position - self._turn_start >= opts.max_turn_seconds * SAMPLE_RATE:
                 self.reset()
                 return [VadEvent("end", self.position)]
-            return []
+            return [VadEvent("resume", self.position)] if resumed else []
         if silence >= opts.end_silence_ms * SAMPLE_RATE // 1000:
             self.reset()
             return [VadEvent("end", self._last_voiced_end)]

@@ -30,6 +30,7 @@ class VoiceOptions:
     first_clause_chars: int = 8
     context_tokens: int = 1536
     output_sample_rate: int = 16000
+    speculative_reply: bool = True
 
     def __post_init__(self) -> None:
         if not 100 <= self.end_silence_ms <= 5000:

@@ -56,6 +56,8 @@ class _Reply:
     interrupted_at: int | None = None  # input-stream sample where the user cut in
     first_audio: float | None = None
     generated: float | None = None
+    opened: asyncio.Event = field(default_factory=asyncio.Event)  # the turn is over: events may go out
+    pending: list[Event] = field(default_factory=list)  # events made before that
 
 
 class VoiceSession:
@@ -76,6 +78,8 @@ class VoiceSession:
         self._current: _Reply | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self._tick = asyncio.Event()  # set whenever the input stream advances (playback is timed by it)
+        # A reply started at a pause: (task, future of the turn's end, the pause's sample).
+        self._speculation: tuple[asyncio.Task[None], asyncio.Future[tuple[float, float]], int] | None = None
         self._input_done = False
 
     # -- input ----------------------------------------------------------------------------------------------
@@ -107,7 +111,8 @@ class VoiceSession:
         """Stop everything now (client gone): no thread or task outlives this."""
         if self._current is not None:
             self._current.cancel.set()
-        tasks = [t for t in (self._answer, *self._tasks) if t is not None and not t.done()]
+        speculation = self._speculation[0] if self._speculation else None
+        tasks = [t for t in (self._answer, speculation, *self._tasks) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -145,14 +150,33 @@ class VoiceSession:
             self._emit(SpeechStarted(self.turn, event.sample / SAMPLE_RATE))
         elif event.kind == "pause" and self._listener is not None:
             self._spawn(self._listener.commit(event.sample))
+            if self.options.speculative_reply:
+                self._drop_speculation()
+                ended: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
+                task = asyncio.create_task(self._respond(self.turn, self._listener, event.sample, ended,
+                                                         self._answer))
+                self._speculation = (task, ended, event.sample)
+        elif event.kind == "resume":
+            self._drop_speculation()  # the user goes on: that reply was for a turn that did not end
         elif event.kind == "end" and self._listener is not None:
             listener, self._listener = self._listener, None
-            decided = time.perf_counter()
-            waited = (self.endpointer.position - event.sample) / SAMPLE_RATE
+            timing = (time.perf_counter(), (self.endpointer.position - event.sample) / SAMPLE_RATE)
             self._emit(SpeechStopped(self.turn, event.sample / SAMPLE_RATE))
-            previous = self._answer
-            self._answer = asyncio.create_task(self._respond(self.turn, listener, event.sample, decided, waited,
-                                                             previous))
+            if self._speculation is not None and self._speculation[2] == event.sample:
+                task, ended, _ = self._speculation
+                self._speculation = None
+                ended.set_result(timing)
+                self._answer = task
+                return
+            self._drop_speculation()
+            ended = asyncio.get_running_loop().create_future()
+            ended.set_result(timing)
+            self._answer = asyncio.create_task(self._respond(self.turn, listener, event.sample, ended, self._answer))
+
+    def _drop_speculation(self) -> None:
+        if self._speculation is not None:
+            self._speculation[0].cancel()
+            self._speculation = None
 
     def _barge_in(self, sample: int) -> None:
         """The user speaks: whatever reply is being made or played stops now."""
@@ -169,30 +193,55 @@ class VoiceSession:
             if text and listener is self._listener:
                 self._emit(TranscriptPartial(turn, text))
 
-    async def _respond(self, turn: int, listener: TurnListener, end: int, decided: float, waited: float,
-                       previous: asyncio.Task[None] | None) -> None:
+    async def _respond(self, turn: int, listener: TurnListener, end: int,
+                       ended: asyncio.Future[tuple[float, float]], previous: asyncio.Task[None] | None) -> None:
+        """Transcript, reply and playback of one turn. ``ended`` resolves (decision time, silence waited) when the
+        turn is known to be over; until then (a speculative reply) nothing goes out and nothing is remembered."""
         if previous is not None and not previous.done():
             await asyncio.wait([previous])  # its memory update comes first
         await listener.commit(end)
         text, final_at = listener.text.strip(), time.perf_counter()
+        reply, progress = _Reply(turn), ReplyProgress()
         if not has_words(text):
+            await ended
             self._emit(TurnDiscarded(turn))
             return
-        start_s, end_s = listener.start / SAMPLE_RATE, end / SAMPLE_RATE
-        self._emit(TranscriptFinal(turn, text, round(start_s, 3), round(end_s, 3)))
-        self.recording.add_user(turn, start_s, end_s, text)
-        reply, progress = _Reply(turn), ReplyProgress()
         self._current = reply
+        opener = asyncio.ensure_future(self._open(reply, ended, listener, end, text))
         try:
             await self._speak(reply, text, progress)
             reply.generated = time.perf_counter()
+            await reply.opened.wait()
             await self._played(reply)
         except HablaError as exc:
             self._emit(ErrorEvent(exc.code, str(exc)))
         finally:
             reply.cancel.set()
-            self._finish_reply(reply, text)
-            self._record_timings(reply, listener, end, decided, waited, final_at, progress)
+            opener.cancel()
+            if reply.opened.is_set():
+                self._finish_reply(reply, text)
+                decided, waited = ended.result()
+                self._record_timings(reply, listener, end, decided, waited, final_at, progress)
+            elif self._current is reply:
+                self._current = None
+
+    async def _open(self, reply: _Reply, ended: asyncio.Future[tuple[float, float]], listener: TurnListener,
+                    end: int, text: str) -> None:
+        """Once the turn is over: the final transcript, then what the reply made meanwhile."""
+        await ended
+        start_s, end_s = listener.start / SAMPLE_RATE, end / SAMPLE_RATE
+        self._emit(TranscriptFinal(reply.turn, text, round(start_s, 3), round(end_s, 3)))
+        self.recording.add_user(reply.turn, start_s, end_s, text)
+        reply.opened.set()
+        for event in reply.pending:
+            self._emit(event)
+        reply.pending.clear()
+
+    def _reply_event(self, reply: _Reply, event: Event) -> None:
+        if reply.opened.is_set():
+            self._emit(event)
+        else:
+            reply.pending.append(event)
 
     async def _speak(self, reply: _Reply, text: str, progress: ReplyProgress) -> None:
         held, opts, loop = self.held, self.options, asyncio.get_running_loop()
@@ -213,7 +262,8 @@ class VoiceSession:
         def produce() -> None:
             try:
                 for sentence in reply_sentences(held.llm, messages, reply_options, reply.cancel,
-                                                lambda d: post(ReplyDelta(reply.turn, d), self._emit), progress):
+                                                lambda d: post(ReplyDelta(reply.turn, d), lambda e: self._reply_event(reply, e)),
+                                                progress):
                     post(sentence, sentences.put_nowait)
             finally:
                 post(None, sentences.put_nowait)
@@ -223,6 +273,8 @@ class VoiceSession:
             while (sentence := await sentences.get()) is not None:
                 pcm = await asyncio.to_thread(synthesize, held.speaker, sentence, held.voice,
                                               opts.output_sample_rate, reply.cancel)
+                if not reply.opened.is_set():
+                    await reply.opened.wait()  # a speculative reply: audio waits for the end of the turn
                 if reply.cancel.is_set():
                     break
                 self._play(reply, sentence, pcm)
@@ -264,13 +316,13 @@ class VoiceSession:
 
     def _record_timings(self, reply: _Reply, listener: TurnListener, end: int, decided: float, waited: float,
                         final_at: float, progress: ReplyProgress) -> None:
-        def since(t: float | None) -> float | None:
-            return None if t is None else round(t - decided, 3)
+        def since(t: float | None) -> float | None:  # 0 = ready before the turn was known to be over
+            return None if t is None else round(max(t - decided, 0.0), 3)
 
         usage = progress.usage
         timings = TurnTimings(
             turn=reply.turn, speech_seconds=round((end - listener.start) / SAMPLE_RATE, 3), endpoint_wait=round(waited, 3),
-            final_transcript=round(final_at - decided, 3), first_token=since(progress.first_token),
+            final_transcript=since(final_at) or 0.0, first_token=since(progress.first_token),
             first_sentence=since(progress.first_sentence), first_audio=since(reply.first_audio),
             reply_done=since(reply.generated),
             tokens=usage.completion_tokens if usage else 0, cached_prompt_tokens=usage.cached_tokens if usage else 0)
