@@ -21,7 +21,10 @@ websockets = pytest.importorskip("websockets.sync.client")
 FRAME = RATE // 50  # 20 ms frames, as a microphone sends them
 SPEECH = {"sorry": ("ast-en-privacy-incorrect", "I'm sorry, that number is not valid."),
           "mailbox": ("ast-en-vm-whichbox", "To leave a message, please enter a mailbox number."),
-          "hold": ("ast-en-pls-hold-while-try", "Please hold while we try to connect you.")}
+          "hold": ("ast-en-pls-hold-while-try", "Please hold while we try to connect you."),
+          "menu": ("ast-en-vm-msginstruct", "To hear the next message press 6, to repeat this message press 5, to "
+                   "hear the previous message press 4, to delete or undelete this message press zero, to quit "
+                   "voicemail press pound.")}
 
 
 def clip(name: str) -> np.ndarray:
@@ -286,3 +289,15 @@ def test_bad_messages_get_errors_and_the_conversation_goes_on(server: HablaServe
     refused.send(json.dumps({"type": "session.start", "sample_rate": 8000}))
     assert json.loads(refused.recv(timeout=30))["code"] == "invalid_option"
     refused.close()
+
+
+def test_pauses_inside_a_turn_give_one_transcript_and_one_reply(talk: Callable[..., TalkClient]) -> None:
+    client = talk()  # "press 6, ... press 5, ...": pauses where a reply is started and dropped when speech resumes
+    client.send_audio(np.concatenate([clip("menu"), silence(1)]), speed=0)
+    assert_reply(client, 1)
+    client.end_input()
+    assert len(client.of("speech.started")) == len(client.of("transcript.final")) == 1
+    assert word_error_rate([SPEECH["menu"][1]], [client.of("transcript.final")[0]["text"]]).wer <= 0.15
+    types = client.types()
+    assert types.index("transcript.final") < types.index("reply.delta")  # nothing of a dropped reply went out
+    assert len(client.of("reply.done")) == 1
