@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -101,7 +100,3 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
             "latency": summarize(timings),
             "rows": [{**r, "timings": r["timings"].__dict__ if "timings" in r else None} for r in rows]}
 
-
-def write_report(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -301,3 +301,18 @@ def test_pauses_inside_a_turn_give_one_transcript_and_one_reply(talk: Callable[.
     types = client.types()
     assert types.index("transcript.final") < types.index("reply.delta")  # nothing of a dropped reply went out
     assert len(client.of("reply.done")) == 1
+
+
+def test_bench_voice_reports_every_stage(tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+
+    from tests.conftest import HABLA
+
+    report_path = tmp_path / "voice.json"
+    run = subprocess.run([HABLA, "bench", "voice", "--speech", str(SPEECH_DIR), "--turns", "2",
+                          "--json", str(report_path)], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(report_path.read_text())
+    assert report["answered"] == 2 and "first_audio" in run.stdout
+    first_audio = report["latency"]["first_audio"]
+    assert 0 <= first_audio["p50"] <= first_audio["max"] < 5, first_audio
