@@ -205,3 +205,43 @@ class HablaServer:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.http.close()
+
+
+class WebhookReceiver:
+    """A real HTTP endpoint on 127.0.0.1 that records every POST (headers, raw body) and answers with the given
+    statuses in turn (the last one repeats)."""
+
+    def __init__(self, statuses: tuple[int, ...] = (200,)) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.statuses = statuses
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                outer.requests.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(outer.statuses[min(len(outer.requests), len(outer.statuses)) - 1])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def bodies(self) -> list[dict]:
+        import json
+
+        return [json.loads(body) for _, body in self.requests]
+
+    def calls(self, job_id: str) -> int:
+        return sum(body.get("id") == job_id for body in self.bodies)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import HablaServer, write_long_wav
+from tests.conftest import HablaServer, WebhookReceiver, write_long_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
@@ -119,26 +117,6 @@ def test_bad_requests_get_clear_errors(server: Server, tmp_path: Path) -> None:
     assert missing.status_code == 404 and "error" in missing.json()
 
 
-class WebhookReceiver:
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_webhook_is_called_on_completion(server: Server) -> None:
     hook = WebhookReceiver()
     try:
@@ -150,7 +128,7 @@ def test_webhook_is_called_on_completion(server: Server) -> None:
                         "the webhook status")
         assert len(hook.bodies) == 1
     finally:
-        hook.server.shutdown()
+        hook.close()
 
 
 def test_events_stream_progress_until_done(server: Server, tmp_path: Path) -> None:

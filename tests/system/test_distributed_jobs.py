@@ -3,7 +3,6 @@ processes, one killed with SIGKILL mid-job; every job must still complete, exact
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,13 +10,11 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_long_wav
+from tests.conftest import WebhookReceiver, write_long_wav
 
 pytestmark = pytest.mark.system
 
@@ -33,26 +30,6 @@ def services_env() -> dict[str, str]:
                          timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     return dict(line.split("=", 1) for line in run.stdout.splitlines() if line.startswith("HABLA_"))
-
-
-class WebhookReceiver:
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.calls[body["id"]] += 1
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/done"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.fixture()
@@ -136,13 +113,13 @@ def test_killed_worker_job_completes_exactly_once(cluster, tmp_path: Path) -> No
 
         ids = [long_job.id, *short]
         wait_for(lambda: all(service.get(i).done for i in ids), 300, "every job to finish", every=0.5)
-        wait_for(lambda: all(hooks.calls[i] for i in ids), 30, "every webhook")
+        wait_for(lambda: all(hooks.calls(i) for i in ids), 30, "every webhook")
         time.sleep(2)  # time for a duplicate webhook, had there been one
 
         final = service.get(long_job.id)
         assert final.status == "succeeded" and final.attempt == 2, final
         assert {i: service.get(i).status for i in ids} == {i: "succeeded" for i in ids}
-        assert {i: hooks.calls[i] for i in ids} == {i: 1 for i in ids}  # completed exactly once
+        assert {i: hooks.calls(i) for i in ids} == {i: 1 for i in ids}  # completed exactly once
         results = Path(tmp_path / "files" / "results" / long_job.id)
         assert [p.name for p in results.iterdir()] == ["2"]  # the killed attempt wrote nothing
         assert "unlock the conference" in service.result(long_job.id, "txt").lower()
@@ -151,7 +128,7 @@ def test_killed_worker_job_completes_exactly_once(cluster, tmp_path: Path) -> No
             assert phrase in service.result(job_id, "txt").lower()
     finally:
         service.stop()
-        hooks.server.shutdown()
+        hooks.close()
 
 
 def test_killed_pool_process_has_its_job_redelivered(cluster, tmp_path: Path) -> None:
@@ -174,15 +151,15 @@ def test_killed_pool_process_has_its_job_redelivered(cluster, tmp_path: Path) ->
         assert child_pid != proc.pid
         os.kill(child_pid, signal.SIGKILL)
         wait_for(lambda: service.get(job.id).done, 240, "the job to finish", every=0.5)
-        wait_for(lambda: hooks.calls[job.id], 30, "the webhook")
+        wait_for(lambda: hooks.calls(job.id), 30, "the webhook")
         time.sleep(2)
         final = service.get(job.id)
-        assert (final.status, final.attempt, hooks.calls[job.id]) == ("succeeded", 2, 1), final
+        assert (final.status, final.attempt, hooks.calls(job.id)) == ("succeeded", 2, 1), final
         assert proc.poll() is None  # the worker itself lived on and replaced its pool process
         assert b"WorkerLostError" in log.read_bytes()
     finally:
         service.stop()
-        hooks.server.shutdown()
+        hooks.close()
 
 
 def test_postgres_store_lets_one_of_many_claimers_win(cluster) -> None:

@@ -4,51 +4,21 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from habla.errors import InvalidOption
 from habla.jobs.webhooks import SIGNATURE_HEADER, check_url, deliver, sign
-
-
-class Receiver:
-    """Answers with the given statuses in turn (the last one repeats) and records every request."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append((dict(self.headers), body))
-                status = outer.statuses[min(len(outer.requests), len(outer.statuses)) - 1]
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.conftest import WebhookReceiver
 
 
 @pytest.fixture()
 def receiver():
-    made: list[Receiver] = []
+    made: list[WebhookReceiver] = []
 
-    def make(statuses: list[int]) -> Receiver:
-        made.append(Receiver(statuses))
+    def make(statuses: list[int]) -> WebhookReceiver:
+        made.append(WebhookReceiver(tuple(statuses)))
         return made[-1]
 
     yield make
