@@ -19,21 +19,15 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from habla.errors import InvalidOption, ModelNotFound
 from habla.llm.protocol import ChatMessage, ChatStream
 from habla.llm.service import LLMService
+from habla.server.state import shared
 
 router = APIRouter(tags=["chat"])
-_service_lock = threading.Lock()
 MODEL_ALIASES = frozenset({"default", "habla"})  # besides the configured model's own name
 
 
 def llm_service(request: Request) -> LLMService:
-    """The app's LLMService, created on first use from ``app.state.settings`` (so a server without LLM use
-    never loads one)."""
-    state = request.app.state
-    with _service_lock:
-        service = getattr(state, "llm", None)
-        if service is None:
-            service = state.llm = LLMService(state.settings)
-    return service
+    """The app's LLMService, made on first use from ``app.state.settings``."""
+    return shared(request, "llm", lambda state: LLMService(state.settings))
 
 
 class MessageIn(BaseModel):

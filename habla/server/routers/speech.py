@@ -19,37 +19,27 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.errors import HablaError, InvalidOption
 from habla.server.limits import ConcurrencyLimiter
+from habla.server.state import shared
 from habla.tts.encode import FORMATS, encode_stream
 from habla.tts.speaker import MAX_SPEED, MIN_SPEED, Speaker, SpeechRun
 from habla.tts.voices import OPENAI_VOICES
 
 router = APIRouter(tags=["speech"])
-_speaker_lock = threading.Lock()
 # OpenAI's speech models and habla's own names; all of them mean "habla's voices".
 MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "habla", "default", "piper", "espeak"})
 SPEECH_CONCURRENCY = 2  # Piper already uses every core per sentence; two runs interleave sentence by sentence
 
 
 def speaker(request: Request) -> Speaker:
-    """The app's Speaker, created on first use from ``app.state.settings`` (a server never asked to speak
-    never loads a voice)."""
-    state = request.app.state
-    with _speaker_lock:
-        found = getattr(state, "speaker", None)
-        if found is None:
-            found = state.speaker = Speaker(state.settings)
-    return found
+    """The app's Speaker, made on first use from ``app.state.settings``."""
+    return shared(request, "speaker", lambda state: Speaker(state.settings))
 
 
 def speech_limiter(request: Request) -> ConcurrencyLimiter:
     """Speech has its own slots: a sentence takes a fraction of a second, so it should not queue behind
     minutes-long transcriptions, yet unbounded parallel synthesis would starve everything on a small CPU."""
-    state = request.app.state
-    with _speaker_lock:
-        found = getattr(state, "speech_limiter", None)
-        if found is None:
-            found = state.speech_limiter = ConcurrencyLimiter(SPEECH_CONCURRENCY, state.settings.server.max_queue)
-    return found
+    return shared(request, "speech_limiter",
+                  lambda state: ConcurrencyLimiter(SPEECH_CONCURRENCY, state.settings.server.max_queue))
 
 
 class SpeechRequest(BaseModel):

@@ -19,6 +19,7 @@ from habla.errors import HablaError, InvalidOption
 from habla.server.errors import Unauthorized
 from habla.server.routers.chat import llm_service
 from habla.server.routers.speech import speaker
+from habla.server.state import shared
 from habla.voice.engines import Held, VoiceEngines
 from habla.voice.frames import ReplyAudio
 from habla.voice.options import VoiceOptions
@@ -33,13 +34,11 @@ POLICY_VIOLATION = 1008
 
 
 def _engines(ws: WebSocket) -> VoiceEngines:
-    state = ws.app.state
-    found = getattr(state, "voice_engines", None)
-    if found is None:
-        found = state.voice_engines = VoiceEngines(state.settings, state.transcriber, llm_service(ws),  # type: ignore[arg-type]
-                                                   speaker(ws))  # type: ignore[arg-type]
+    def make(state: Any) -> VoiceEngines:
         state.voice_sessions = set()
-    return found
+        return VoiceEngines(state.settings, state.transcriber, llm_service(ws), speaker(ws))  # type: ignore[arg-type]
+
+    return shared(ws, "voice_engines", make)
 
 
 def _authorized(ws: WebSocket | Request) -> bool:
