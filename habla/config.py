@@ -135,6 +135,21 @@ class VoiceSettings(BaseModel):
                                     "over; it is heard only if the turn ends there, and dropped if the user goes on.")
 
 
+class TutorSettings(BaseModel):
+    """The language tutor (/tutor, /v1/tutor): corrections, pronunciation hints and the tutor's replies."""
+
+    pronunciation_threshold: float = Field(0.5, ge=0, le=1, description="A word the ASR heard with a lower "
+                                           "probability gets a pronunciation hint.")
+    corrections: bool = Field(True, description="Ask the LLM for grammar and word-choice corrections of each turn.")
+    max_reply_tokens: int = Field(48, ge=8, le=1024, description="Longest tutor reply, in tokens.")
+    reply_temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature of replies, seeded per turn "
+                                     "(reproducible); greedy decoding makes the 270M model repeat one question.")
+    max_reply_sentences: int = Field(3, ge=1, le=20, description="The reply is cut after this many sentences.")
+    context_tokens: int = Field(1536, ge=256, description="Conversation memory: older turns are dropped beyond this.")
+    max_text_chars: int = Field(1000, ge=10, description="Longest typed turn.")
+    max_upload_mb: int = Field(25, ge=1, description="Largest audio upload of one turn.")
+
+
 class ServerSettings(BaseModel):
     """`habla serve`: the OpenAI-compatible HTTP API."""
 
@@ -168,6 +183,7 @@ class Settings(BaseSettings):
     tts: TTSSettings = Field(default_factory=TTSSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    tutor: TutorSettings = Field(default_factory=TutorSettings)
 
 
 def _reject_unknown_env(settings_cls: type[BaseSettings]) -> None:

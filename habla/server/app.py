@@ -24,7 +24,7 @@ from habla.server import errors
 from habla.server.auth import authenticate
 from habla.server.limits import ConcurrencyLimiter, RateLimiter
 from habla.server.metrics import Metrics, MetricsMiddleware
-from habla.server.routers import assistant, audio, chat, health, jobs, metrics, models, speech, voice_ws
+from habla.server.routers import assistant, audio, chat, health, jobs, metrics, models, speech, tutor, voice_ws
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ ROUTERS: list[APIRouter] = [
     assistant.router,
     speech.router,
     voice_ws.router,
+    tutor.router,
 ]
 PUBLIC: tuple[APIRouter, ...] = (health.router, metrics.router,  # probes and scrapers carry no key
                                  voice_ws.router)  # checks keys itself: a WebSocket may carry one as ?api_key=
