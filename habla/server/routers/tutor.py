@@ -76,7 +76,8 @@ def _turn(t: Turn) -> dict[str, Any]:
 @router.get("/personas")
 async def list_personas(request: Request) -> dict[str, Any]:
     personas = await run_in_threadpool(tutor_service(request).personas)
-    return {"object": "list", "data": [_persona(p) for p in personas], "levels": list(LEVELS)}
+    return {"object": "list", "data": [_persona(p) for p in personas], "levels": list(LEVELS),
+            "pronunciation_threshold": request.app.state.settings.tutor.pronunciation_threshold}
 
 
 @router.post("/personas", status_code=201)
