@@ -157,6 +157,7 @@
       box.scrollIntoView({ block: "nearest" });
       box.querySelector(".reply-audio").play().catch(() => {});  // autoplay may be refused: the control stays
       status("");
+      loadSessions();
     } catch (err) {
       status(err.message, true);
     } finally {
@@ -198,7 +199,7 @@
       stream.getTracks().forEach((t) => t.stop());
       state.recorder = null;
       button.classList.remove("recording");
-      button.textContent = "🎤 Record";
+      button.textContent = "● Record";
       const type = recorder.mimeType || "audio/webm";
       const blob = new Blob(state.chunks, { type });
       const form = new FormData();
