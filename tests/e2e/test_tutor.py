@@ -137,3 +137,46 @@ def test_sessions_survive_a_restart(server: HablaServer, session: dict) -> None:
                          timeout=300)
     assert r.status_code == 201 and r.json()["number"] == 3, r.text
     assert server.http.get(r.json()["reply_audio_url"]).status_code == 200
+
+
+@pytest.mark.system
+def test_tutor_history_in_postgres_survives_a_new_engine() -> None:
+    """The distributed setup: the same tables in PostgreSQL (scripts/services.sh), in a schema of their own."""
+    import subprocess
+    import uuid
+
+    import psycopg
+
+    from habla.jobs.sql import SqlJobStore
+    from habla.tutor.feedback import Correction
+    from habla.tutor.history import Turn, TurnConflict, TutorStore
+    from habla.tutor.personas import BUILTIN
+    from tests.conftest import ROOT
+
+    run = subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), "start"], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    url = next(line.split("=", 1)[1] for line in run.stdout.splitlines()
+               if line.startswith("HABLA_JOBS__DATABASE_URL="))
+    schema = f"tutor_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    scoped = f"{url}?options=-csearch_path%3D{schema}"
+    try:
+        jobs = SqlJobStore(scoped)  # the jobs store first, as in a server: the tutor shares its engine
+        store = TutorStore(jobs.engine)
+        session = store.create_session(BUILTIN["spanish-teacher"])
+        store.add_turn(Turn(session.id, 1, 1.0, "audio", "Yo soy veinte años.", [{"word": "soy", "probability": 0.4}],
+                            [Correction("grammar", "soy", "tengo", "x")], "¡Qué bien!", "user_audios/a.webm",
+                            "user_audios/a.json", "tutor_replies/a.wav", 2.5, {"asr": 0.9}))
+        jobs.close()
+        again = TutorStore(SqlJobStore(scoped).engine)
+        [turn] = again.turns(session.id)
+        assert turn.corrections[0].suggestion == "tengo" and turn.words[0]["probability"] == 0.4
+        assert again.session(session.id).turn_count == 1 and turn.timings == {"asr": 0.9}
+        with pytest.raises(TurnConflict):
+            again.add_turn(turn)
+        again.engine.dispose()
+    finally:
+        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
