@@ -148,6 +148,7 @@ class TutorSettings(BaseModel):
     context_tokens: int = Field(1536, ge=256, description="Conversation memory: older turns are dropped beyond this.")
     max_text_chars: int = Field(1000, ge=10, description="Longest typed turn.")
     max_upload_mb: int = Field(25, ge=1, description="Largest audio upload of one turn.")
+    max_turn_seconds: float = Field(120.0, ge=5, description="Longest audio of one turn (a turn is a few sentences).")
 
 
 class ServerSettings(BaseModel):

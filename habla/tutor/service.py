@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from habla.asr.types import Transcript
 from habla.audio.decode import SAMPLE_RATE, decode
-from habla.errors import InvalidOption, LLMUnavailable
+from habla.errors import HablaError, InvalidOption
 from habla.tutor.conversation import reply_messages
 from habla.tutor.feedback import (Correction, correction_prompt, parse_corrections, pronunciation_hints,
                                   same_script)
@@ -148,6 +148,10 @@ class TutorService:
                 raise InvalidOption("the uploaded audio is empty (0 bytes)")
             timings: dict[str, float] = {}
             pcm = decode(path)  # AudioDecodeError for anything that is not audio
+            if len(pcm) > self.settings.tutor.max_turn_seconds * SAMPLE_RATE:
+                raise InvalidOption(f"the turn is {len(pcm) / SAMPLE_RATE:.0f} s long; at most "
+                                    f"{self.settings.tutor.max_turn_seconds:.0f} s are accepted",
+                                    hint="say a few sentences at a time")
             kept = self.files.keep(part, container_name(path))
             transcript = _timed(timings, "asr", lambda: self._transcribe(pcm, session.persona.language))
             if not transcript.text.strip():
@@ -200,8 +204,8 @@ class TutorService:
                 # No repetition penalty: a correction repeats most of the sentence by design.
                 options = self.llm.chat_options(max_tokens=budget, temperature=0.0, stop=("\n",), repeat_penalty=1.0)
                 answer = engine.chat(messages, options).text()
-        except LLMUnavailable as exc:
-            log.warning("no corrections for this turn: %s", exc)  # the conversation goes on without them
+        except HablaError as exc:  # an unreachable remote LLM, a refused request: the conversation goes on
+            log.warning("no corrections for this turn: %s", exc)
             return []
         return parse_corrections(user_text, answer)
 

@@ -151,3 +151,39 @@ def test_sessions_and_turns_survive_a_new_engine_on_the_same_database(tmp_path: 
         again.add_persona(Persona(id="my-coach", name="C", language="en", level="A1", prompt="x", voice="v"))
     with pytest.raises(SessionNotFound):
         again.session("tut_missing")
+
+
+# -- turn input checks (they run before any model is asked) ----------------------------------------------
+def _service(tmp_path: Path, **tutor: object):
+    from habla.config import Settings
+    from habla.tutor.service import TutorService
+
+    settings = Settings(home=tmp_path, tutor=tutor)
+    store = TutorStore(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    return TutorService(settings, store, tmp_path / "files", None, None, None), store  # type: ignore[arg-type]
+
+
+def test_a_turn_longer_than_the_limit_is_refused_and_not_kept(tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+
+    from habla.audio.wav import write_wav
+
+    service, store = _service(tmp_path, max_turn_seconds=5)
+    session = store.create_session(BUILTIN["spanish-teacher"])
+    wav = write_wav(tmp_path / "long.wav", np.zeros(16000 * 6, np.float32)).read_bytes()
+    with pytest.raises(InvalidOption, match="6 s long"):
+        service.turn(session.id, audio=io.BytesIO(wav))
+    assert not list((tmp_path / "files" / "user_audios" / session.id).iterdir())
+    assert store.turns(session.id) == []
+
+
+@pytest.mark.parametrize("audio,text", [(None, None), (None, "   "), (b"RIFF", "hola")])
+def test_a_turn_needs_audio_or_text_but_not_both(tmp_path: Path, audio: bytes | None, text: str | None) -> None:
+    import io
+
+    service, store = _service(tmp_path)
+    session = store.create_session(BUILTIN["spanish-teacher"])
+    with pytest.raises(InvalidOption, match="either audio or text"):
+        service.turn(session.id, audio=io.BytesIO(audio) if audio is not None else None, text=text)
