@@ -23,16 +23,6 @@ CLIP = "ast-es-confbridge-begin-glorious-c"  # "La conferencia iniciará cuando 
 TURN_TIMEOUT_MS = 180_000
 
 
-def _serves_tutor_page() -> bool:
-    """The page is served by the web UI's router (habla/web), registered in the app's ROUTERS."""
-    from habla.server.app import create_app
-
-    return any(getattr(route, "path", None) == "/tutor" for route in create_app().routes)
-
-
-pytestmark = pytest.mark.skipif(not _serves_tutor_page(), reason="no /tutor route: the web UI router is not "
-                                                                  "registered yet")
-
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
@@ -67,6 +57,8 @@ def page(microphone: Path) -> Iterator[object]:
 
 
 def test_a_spoken_and_a_typed_tutor_turn_with_the_report(live: HablaServer, page: object) -> None:
+    if live.http.get("/tutor").status_code == 404:  # the web UI's router (habla/web) serves the page
+        pytest.skip("no /tutor route: the web UI router is not registered yet")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(f"{live.url}/tutor")
     page.wait_for_selector("#persona option[value=spanish-teacher]", state="attached")

@@ -24,6 +24,17 @@
     return body;
   }
 
+  // <audio src> cannot send an Authorization header: with an API key the audio is fetched and played as a blob.
+  function audio(props, url) {
+    const node = el("audio", { controls: true, ...props });
+    if (!authHeaders().Authorization) {
+      node.src = url;
+      return node;
+    }
+    fetch(url, { headers: authHeaders() }).then((r) => r.blob()).then((b) => { node.src = URL.createObjectURL(b); });
+    return node;
+  }
+
   function status(text, isError = false) {
     const el = $("status");
     el.textContent = text;
@@ -69,7 +80,7 @@
     const box = el("article", { className: "turn", id: `turn-${turn.number}` });
     box.append(el("div", { className: "who", textContent: `You · turn ${turn.number}` }), userText(turn));
     if (turn.user_audio_url) {
-      box.append(el("audio", { controls: true, preload: "none", src: turn.user_audio_url, className: "user-audio" }));
+      box.append(audio({ preload: "none", className: "user-audio" }, turn.user_audio_url));
     }
     const list = el("ul", { className: "corrections" });
     turn.corrections.forEach((c) => list.append(correction(c)));
@@ -78,7 +89,7 @@
     const who = state.session ? state.session.persona.name : "Tutor";
     box.append(el("div", { className: "who", textContent: who }),
                el("p", { className: "reply", textContent: turn.reply_text }),
-               el("audio", { controls: true, preload: "auto", src: turn.reply_audio_url, className: "reply-audio" }));
+               audio({ preload: "auto", className: "reply-audio" }, turn.reply_audio_url));
     const t = turn.timings || {};
     const parts = ["asr", "corrections", "reply", "tts"].filter((k) => k in t).map((k) => `${k} ${t[k].toFixed(2)} s`);
     box.append(el("div", { className: "timings", textContent: parts.join(" · ") }));
@@ -89,8 +100,8 @@
     const p = state.personas.find((x) => x.id === $("persona").value);
     if (!p) return;
     $("persona-info").textContent = `${p.name}: ${p.language}, level ${p.level}, voice ${p.voice}`;
-    $("sample").src = p.sample_url;
-    $("sample").hidden = false;
+    const sample = audio({ id: "sample", preload: "none" }, p.sample_url);
+    $("sample").replaceWith(sample);
   }
 
   async function loadPersonas() {
