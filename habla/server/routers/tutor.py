@@ -136,8 +136,8 @@ async def turn_audio(request: Request, session_id: str, number: int, which: Lite
 
 
 @router.get("/sessions/{session_id}/report", response_model=None)
-async def report(request: Request, session_id: str,
-                 format: Annotated[Literal["json", "markdown"], Query()] = "json") -> dict[str, Any] | PlainTextResponse:
+async def report(request: Request, session_id: str, format: Annotated[Literal["json", "markdown"], Query()] = "json",
+                 ) -> dict[str, Any] | PlainTextResponse:
     """Mistakes, new words, turns and speaking time; ``?format=markdown`` for a printable version."""
     result = await run_in_threadpool(tutor_service(request).report, session_id)
     if format == "markdown":
