@@ -25,6 +25,7 @@ from habla.server.auth import authenticate
 from habla.server.limits import ConcurrencyLimiter, RateLimiter
 from habla.server.metrics import Metrics, MetricsMiddleware
 from habla.server.routers import assistant, audio, chat, health, jobs, metrics, models, speech, tutor, voice_ws
+from habla.web import routes as web
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,11 @@ ROUTERS: list[APIRouter] = [
     speech.router,
     voice_ws.router,
     tutor.router,
+    web.router,
 ]
 PUBLIC: tuple[APIRouter, ...] = (health.router, metrics.router,  # probes and scrapers carry no key
-                                 voice_ws.router)  # checks keys itself: a WebSocket may carry one as ?api_key=
+                                 voice_ws.router,  # checks keys itself: a WebSocket may carry one as ?api_key=
+                                 web.router)  # pages and assets; their scripts send the key to /v1
 
 
 class UploadLimit:
