@@ -51,6 +51,31 @@ window.habla = (() => {
   const postJSON = (path, body) => api(path, { method: "POST", headers: { "Content-Type": "application/json" },
                                                body: JSON.stringify(body) });
 
+  // Server-sent events over fetch (EventSource cannot send the API key): calls onEvent(name, data) per event
+  // until the stream ends or signal aborts.
+  async function events(path, onEvent, signal) {
+    const response = await request(path, { signal, headers: { Accept: "text/event-stream" } });
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let name = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) name = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+      }
+    }
+  }
+
   // A WebSocket URL on this server; browsers cannot set headers on a WebSocket, so the key goes in the query.
   function wsURL(path) {
     const url = new URL(path, window.location.href);
@@ -117,5 +142,5 @@ window.habla = (() => {
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", nav);
   else nav();
 
-  return { apiKey, setApiKey, authHeaders, request, api, postJSON, wsURL, el, status, download, clock };
+  return { apiKey, setApiKey, authHeaders, request, api, postJSON, events, wsURL, el, status, download, clock };
 })();
