@@ -103,7 +103,8 @@ def accessibility_problems(page: Any) -> list[str]:
       const problems = [];
       for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
         if (!visible(e)) continue;
-        const labelled = e.labels && e.labels.length || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby');
+        const labelled = (e.labels && e.labels.length) || e.getAttribute('aria-label')
+          || e.getAttribute('aria-labelledby');
         if (!labelled) problems.push(`unlabelled ${e.tagName.toLowerCase()}#${e.id}`);
       }
       for (const e of document.querySelectorAll('button, a[href]')) {

@@ -104,3 +104,19 @@ def test_pages_are_public_and_served_offline(server: HablaServer) -> None:
         assert response.status_code == 200, path
         assert "https://" not in response.text and "http://" not in response.text, path  # no CDN, nothing remote
     assert server.http.get("/static/../routes.py").status_code == 404
+
+
+def test_a_dropped_file_is_transcribed(open_page: Any, clips: list[Clip]) -> None:
+    clip = next(c for c in clips if c.id == "ast-en-vm-leavemsg")  # "Press 5 to leave a message"
+    page = open_page("/")
+    page.wait_for_selector("#model option:not([value=''])", state="attached")
+    # A real drop event with the file in its DataTransfer, as the browser makes when a file is dragged in.
+    drop = page.evaluate_handle("""([name, bytes]) => { const data = new DataTransfer();
+      data.items.add(new File([new Uint8Array(bytes)], name, { type: 'audio/flac' })); return data; }""",
+                                [clip.path.name, list(clip.path.read_bytes())])
+    page.dispatch_event("#drop", "dragover", {"dataTransfer": drop})
+    assert "over" in page.get_attribute("#drop", "class")
+    page.dispatch_event("#drop", "drop", {"dataTransfer": drop})
+    page.wait_for_selector("#segments li button", timeout=JOB_TIMEOUT_MS)
+    assert "leave a message" in page.inner_text("#segments").lower()
+    assert not page.is_hidden("#player")  # the dropped file plays in the page

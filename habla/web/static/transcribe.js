@@ -256,7 +256,11 @@ function init() {
   $("upload").addEventListener("submit", (event) => { event.preventDefault(); submit([...$("files").files]); });
   $("player").addEventListener("timeupdate", highlight);
   $("cancel").addEventListener("click", async () => {
-    try { showProgress(await api(`/v1/jobs/${state.job.id}`, { method: "DELETE" })); } catch (err) { say(err.message, true); }
+    try {
+      showProgress(await api(`/v1/jobs/${state.job.id}`, { method: "DELETE" }));
+    } catch (err) {
+      say(err.message, true);
+    }
   });
   $("refresh").addEventListener("click", refreshJobs);
   $("summarize").addEventListener("click", (event) => assist(event.target, "Summary", "summary", {}));
