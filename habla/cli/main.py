@@ -33,9 +33,9 @@ def _main(verbose_logs: bool = typer.Option(False, "--debug", help="Show debug l
 
 def _register_commands() -> None:
     # One module per command; each defines register(app).
-    from habla.cli import assistant, bench, config_cmd, models, serve, speak, talk, transcribe, worker
+    from habla.cli import assistant, bench, config_cmd, finetune, models, serve, speak, talk, transcribe, worker
 
-    for module in (transcribe, models, bench, config_cmd, serve, worker, assistant, speak, talk):
+    for module in (transcribe, models, bench, config_cmd, serve, worker, assistant, speak, talk, finetune):
         module.register(app)
 
 

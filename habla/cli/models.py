@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -64,6 +67,34 @@ def download(name: str = typer.Argument(..., help="Catalog model name.")) -> Non
     except Exception as exc:  # noqa: BLE001 - network errors of any kind
         raise fail(HablaError(f"download of {name!r} failed: {exc}")) from None
     console.print(f"[green]downloaded[/] {name} to {target}")
+
+
+@models_app.command("import")
+def import_checkpoint(
+    file: Path = typer.Argument(..., help="An official OpenAI Whisper checkpoint (.pt)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Register under this name (default: from the hash)."),
+    trust: bool = typer.Option(False, "--trust", help="Import a file whose sha256 is not in the catalog."),
+    quantization: str = typer.Option("float16,int8", "--quantization", "-q",
+                                     help="CTranslate2 weights to make: NAME gets the first, NAME-<q> the others."),
+    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="tokenizer.json for English-only or "
+                                             "large-v3 checkpoints (default: the multilingual one of base)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a registered model of the same name."),
+) -> None:
+    """Verify an official checkpoint by its sha256, convert it to CTranslate2 and register it (habla[finetune])."""
+    from habla.cli.finetune import parse_quantizations
+    from habla.cli.main import fail
+
+    try:
+        from habla.finetune.importer import import_checkpoint as run
+
+        result = run(file, load_settings().models, name=name, trust=trust,
+                     quantizations=parse_quantizations(quantization), tokenizer=tokenizer, overwrite=overwrite)
+    except HablaError as exc:
+        raise fail(exc) from None
+    what = f"official {result.checkpoint.name}" if result.checkpoint else "[yellow]unverified[/] checkpoint"
+    console.print(f"{file.name}: {what} (sha256 {result.sha256[:12]}…)")
+    for model, folder in result.models.items():
+        console.print(f"[green]registered[/] {model} at {folder}")
 
 
 def register(app: typer.Typer) -> None:

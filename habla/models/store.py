@@ -19,6 +19,7 @@ from pathlib import Path
 from habla.config import ModelSettings
 from habla.errors import ModelCorrupt, ModelNotFound
 from habla.models.catalog import ALL_MODELS, ModelFile, ModelSpec
+from habla.models.registry import registered_names, spec_from_manifest, valid_name
 
 log = logging.getLogger(__name__)
 VERIFIED_MARK = ".habla-verified.json"
@@ -70,6 +71,13 @@ def _install_hint(spec: ModelSpec | None, name: str) -> str:
     return "pass --model /path/to/a/ctranslate2-model-folder"
 
 
+def _effective_spec(folder: Path, spec: ModelSpec | None) -> ModelSpec | None:
+    """A registered folder's manifest pins its files unless the catalog already does."""
+    if spec is not None and any(f.sha256 for f in spec.files):
+        return spec
+    return spec_from_manifest(folder) or spec
+
+
 class ModelStore:
     def __init__(self, settings: ModelSettings) -> None:
         self.settings = settings
@@ -87,19 +95,21 @@ class ModelStore:
         spec = ALL_MODELS.get(name_or_path)
         for folder, source in self._candidate_folders(name_or_path):
             if folder.is_dir():
-                self._verify(folder, spec, name_or_path)
+                self._verify(folder, _effective_spec(folder, spec), name_or_path)
                 return ModelLocation(name_or_path, folder, source)
         if spec and spec.pip and self._pip_parts_present(spec):
             return ModelLocation(name_or_path, self._assemble_from_pip(spec), "pip")
         if spec is None:
-            known = ", ".join(sorted(ALL_MODELS))
+            known = ", ".join(sorted(ALL_MODELS) + registered_names(self.settings))
             raise ModelNotFound(f"unknown model {name_or_path!r}", hint=f"known models: {known}, or a folder path")
         if self.settings.allow_download and spec.hub_repo:
             return ModelLocation(name_or_path, self.download(name_or_path), "download")
         raise ModelNotFound(f"model {name_or_path!r} is not installed", hint=_install_hint(spec, name_or_path))
 
     def status(self, name: str) -> ModelStatus:
-        spec = ALL_MODELS[name]
+        spec = ALL_MODELS.get(name) or self.registered_spec(name)
+        if spec is None:
+            raise ModelNotFound(f"unknown model {name!r}")
         try:
             loc = self.locate(name)
         except (ModelNotFound, ModelCorrupt) as exc:
@@ -107,13 +117,29 @@ class ModelStore:
         return ModelStatus(name, spec.family, spec.description, True, loc.source, loc.path)
 
     def list(self) -> list[ModelStatus]:
-        return [self.status(name) for name in ALL_MODELS]
+        """Catalog models, then models registered on this machine (imports, fine-tunes)."""
+        local = [n for n in registered_names(self.settings) if n not in ALL_MODELS]
+        return [self.status(name) for name in [*ALL_MODELS, *local]]
+
+    def registered_spec(self, name: str) -> ModelSpec | None:
+        """The spec of a model registered here under ``name`` (see habla.models.registry), if any."""
+        if not valid_name(name):
+            return None
+        for folder, _source in self._candidate_folders(name):
+            if (spec := spec_from_manifest(folder)) is not None:
+                return spec
+        return None
+
+    def is_whisper(self, name: str) -> bool:
+        """A Whisper model name this store can serve: from the catalog or registered here."""
+        spec = ALL_MODELS.get(name) or self.registered_spec(name)
+        return spec is not None and spec.family == "whisper"
 
     def verify(self, name: str) -> ModelLocation:
         """Re-hash every file, ignoring the remembered verification."""
         loc = self.locate(name)
         (loc.path / VERIFIED_MARK).unlink(missing_ok=True)
-        self._verify(loc.path, ALL_MODELS.get(name), name)
+        self._verify(loc.path, _effective_spec(loc.path, ALL_MODELS.get(name)), name)
         return loc
 
     def download(self, name: str) -> Path:

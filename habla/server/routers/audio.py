@@ -107,13 +107,13 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
 
 
 def _model_name(settings: Any, requested: str) -> str | None:
-    """Only catalog names (or the configured model) are accepted: a client must not probe server paths."""
-    from habla.models.catalog import WHISPER_MODELS
+    """Only catalog or registered names (or the configured model): a client must not probe server paths."""
+    from habla.models.store import ModelStore
 
     name = requested.strip()
     if not name or name in OPENAI_MODEL_ALIASES or name == settings.asr.model:
         return None
-    if name not in WHISPER_MODELS:
+    if "/" in name or "\\" in name or not ModelStore(settings.models).is_whisper(name):  # catalog or registered
         raise ModelNotFound(f"model {name!r} does not exist", hint="GET /v1/models lists the models served here")
     return name
 
