@@ -93,3 +93,10 @@ def test_talk_page_on_a_phone(open_page: Any) -> None:
     assert horizontal_overflow(page) == 0
     assert accessibility_problems(page) == []
     screenshot(page, "talk-phone")
+
+
+def test_talk_page_follows_a_dark_system_theme(open_page: Any) -> None:
+    page = open_page("/talk", viewport=PHONE, color_scheme="dark")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(22, 23, 26)", background  # app.css's dark --bg
+    screenshot(page, "talk-phone-dark")
