@@ -136,7 +136,8 @@ def read_ct2(path: Path) -> dict[str, np.ndarray]:
 def _weight(ct2: dict[str, np.ndarray], prefix: str) -> np.ndarray:
     weight = ct2[f"{prefix}/weight"]
     if weight.dtype == np.int8:  # CTranslate2 int8 keeps one scale per output row: w = q / scale
-        return weight.astype(np.float32) / ct2[f"{prefix}/weight_scale"].astype(np.float32)[:, None]
+        scale = ct2[f"{prefix}/weight_scale"].astype(np.float32)
+        return weight.astype(np.float32) / scale.reshape(-1, *([1] * (weight.ndim - 1)))
     return weight.astype(np.float32)
 
 
@@ -196,7 +197,7 @@ def ct2_to_hf(model_bin: Path) -> WhisperForConditionalGeneration:
         for i in range(dims[f"n_{'audio' if side == 'encoder' else 'text'}_layer"]):
             _ct2_layer(ct2, side, i, state)
     for conv in ("conv1", "conv2"):
-        state[f"model.encoder.{conv}.weight"] = ct2[f"encoder/{conv}/weight"].astype(np.float32)
+        state[f"model.encoder.{conv}.weight"] = _weight(ct2, f"encoder/{conv}")
         state[f"model.encoder.{conv}.bias"] = ct2[f"encoder/{conv}/bias"].astype(np.float32)
     from transformers import WhisperForConditionalGeneration
 

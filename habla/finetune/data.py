@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from habla.audio.decode import SAMPLE_RATE, decode
+from habla.audio.decode import SAMPLE_RATE, decode, probe_duration
 from habla.errors import InvalidOption
 
 if TYPE_CHECKING:
@@ -80,7 +80,11 @@ def _clip_from_row(i: int, row: dict[str, Any], language: str | None) -> Clip | 
     lang = str(row.get("lang") or row.get("language") or language or "")
     if language and lang != language:
         return None
-    return Clip(str(row.get("id", i)), lang, str(row[text_col]).strip(), source, float(row.get("seconds") or 0))
+    seconds = float(row.get("seconds") or 0) or probe_duration(source) or 0.0
+    if seconds > MAX_SECONDS:
+        log.warning("skipped dataset row %s: %.0f s is longer than one Whisper window", row.get("id", i), seconds)
+        return None
+    return Clip(str(row.get("id", i)), lang, str(row[text_col]).strip(), source, seconds)
 
 
 def load_hf_dataset(folder: Path, language: str | None = None) -> dict[str, list[Clip]]:
