@@ -24,7 +24,7 @@ def parse_quantizations(value: str) -> tuple[str, ...]:
 
 
 def finetune(
-    data_dir: Path = typer.Argument(..., help="Audio files + manifest.tsv (id, lang, seconds, text), or a datasets folder."),
+    data_dir: Path = typer.Argument(..., help="Audio + manifest.tsv (id, lang, seconds, text), or a datasets folder."),
     output: str = typer.Option(..., "--output", "-o", help="Name the fine-tuned model is registered under."),
     base: str = typer.Option("base", "--base", "-b", help="Model to start from: a habla model name, a CTranslate2 "
                              "folder, or a Hugging Face Whisper folder."),

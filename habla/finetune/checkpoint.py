@@ -114,7 +114,9 @@ def read_ct2(path: Path) -> dict[str, np.ndarray]:
         version = num("I")
         if version < 5:
             raise ModelCorrupt(f"{path}: CTranslate2 binary version {version} is too old to read back")
-        spec, _revision, count = text(), num("I"), num("I")
+        spec = text()
+        num("I")  # the spec revision: the layout of Whisper weights has not changed across revisions
+        count = num("I")
         if spec != "WhisperSpec":
             raise ModelCorrupt(f"{path} holds a {spec}, not a Whisper model")
         for _ in range(count):

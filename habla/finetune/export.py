@@ -43,7 +43,8 @@ def to_ct2(hf_dir: Path, out_dir: Path, quantization: str = "float16",
     import ctranslate2
 
     if quantization not in QUANTIZATIONS:
-        raise InvalidOption(f"quantization {quantization!r} is not supported", hint=f"one of {', '.join(QUANTIZATIONS)}")
+        raise InvalidOption(f"quantization {quantization!r} is not supported",
+                            hint=f"one of {', '.join(QUANTIZATIONS)}")
     copy = [f for f in COPIED if (hf_dir / f).is_file()]
     ctranslate2.converters.TransformersConverter(str(hf_dir), copy_files=copy).convert(
         str(out_dir), quantization=quantization, force=True)

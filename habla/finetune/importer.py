@@ -65,7 +65,7 @@ def import_checkpoint(path: Path, settings: ModelSettings, name: str | None = No
     dims, state = load_openai(path)
     if tokenizer is None and dims.get("n_vocab") != MULTILINGUAL_VOCAB:
         raise InvalidOption(f"{path.name} has a {dims.get('n_vocab')}-token vocabulary (English-only or large-v3)",
-                            hint="pass --tokenizer with that model's tokenizer.json (e.g. from a faster-whisper folder)")
+                            hint="pass --tokenizer with that model's tokenizer.json (from a faster-whisper folder)")
     model = openai_to_hf(dims, state)
     processor = load_processor(tokenizer or default_tokenizer_file(settings), dims["n_mels"])
     with tempfile.TemporaryDirectory(prefix="habla-import-") as tmp:

@@ -179,7 +179,8 @@ def finetune(data_dir: Path, opts: FinetuneOptions, settings: Settings,
     seconds = parts.seconds()
     result = report.Report(
         model=opts.output, base=opts.base, data_dir=str(data_dir), train_clips=len(parts.train),
-        validation_clips=len(parts.validation), train_seconds=seconds["train"], validation_seconds=seconds["validation"],
+        validation_clips=len(parts.validation), train_seconds=seconds["train"],
+        validation_seconds=seconds["validation"],
         steps=trainer.state.global_step, seconds=round(time.monotonic() - started, 1),
         options={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
         loss=[(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e],

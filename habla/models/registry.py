@@ -1,7 +1,7 @@
 """Models made on this machine (imported official checkpoints, fine-tunes), registered next to catalog models.
 
-A registered model is a folder ``<models dir or cache_dir>/<name>`` holding a manifest, ``habla-model.json``, with each file's
-sha256 taken when it was registered, so the store verifies it like a catalog model and names it in listings.
+A registered model is a folder ``<models dir or cache_dir>/<name>`` holding a manifest, ``habla-model.json``, with
+each file's sha256 taken when it was registered, so the store verifies it like a catalog model and names it in listings.
 """
 
 from __future__ import annotations
