@@ -197,6 +197,12 @@ class HablaServer:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()  # reap it, as a supervisor would: a zombie still looks alive
 
+    def __enter__(self) -> HablaServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)

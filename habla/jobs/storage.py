@@ -20,6 +20,29 @@ CHUNK = 1 << 20
 RESULT_BASENAME = "transcript"
 
 
+def copy_limited(stream: BinaryIO, path: Path, max_bytes: int, hint: str, sync: bool = False) -> int:
+    """Copy ``stream`` to ``path`` in chunks, refusing more than ``max_bytes``; returns the size written.
+
+    With ``sync`` the file is on disk before this returns (a database row that points at it is committed next).
+    On any error the partial file is removed.
+    """
+    size = 0
+    try:
+        with open(path, "wb") as out:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UploadTooLarge(f"the upload is larger than {max_bytes >> 20} MB", hint=hint)
+                out.write(chunk)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return size
+
+
 class JobStorage:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -31,17 +54,8 @@ class JobStorage:
         name = f"uploads/{uuid.uuid4().hex}"
         path = self.root / name
         tmp = path.with_suffix(".part")
-        size = 0
         try:
-            with open(tmp, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise UploadTooLarge(f"upload exceeds {max_bytes // (1 << 20)} MB",
-                                             hint="raise HABLA_JOBS__MAX_UPLOAD_MB")
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())  # the job row is committed next: its audio must survive a crash
+            copy_limited(stream, tmp, max_bytes, hint="raise HABLA_JOBS__MAX_UPLOAD_MB", sync=True)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from habla.errors import InvalidOption, UploadTooLarge
+from habla.errors import InvalidOption
+from habla.jobs.storage import copy_limited
 
-CHUNK = 1 << 20
 # PyAV's container names → the extension the file is kept under (browsers record webm/opus or ogg/opus).
 CONTAINER_EXT = {"wav": "wav", "matroska": "webm", "webm": "webm", "ogg": "ogg", "flac": "flac", "mp3": "mp3",
                  "mov": "m4a", "mp4": "m4a", "aac": "aac", "caf": "caf", "aiff": "aiff"}
@@ -42,18 +42,7 @@ class TutorFiles:
         name = f"user_audios/{session_id}/{number}.part"
         path = self.path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        size = 0
-        try:
-            with open(path, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise UploadTooLarge(f"the audio is larger than {max_bytes >> 20} MB",
-                                             hint="send a shorter turn, or raise HABLA_TUTOR__MAX_UPLOAD_MB")
-                    out.write(chunk)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        copy_limited(stream, path, max_bytes, hint="send a shorter turn, or raise HABLA_TUTOR__MAX_UPLOAD_MB")
         return name
 
     def keep(self, part: str, container: str) -> str:

@@ -56,9 +56,8 @@ def browser(playwright: Any, browser_args: list[str]) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
-    live = HablaServer(tmp_path_factory.mktemp("web")).start()
-    yield live
-    live.stop()
+    with HablaServer(tmp_path_factory.mktemp("web")).start() as live:
+        yield live
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ CLIP = "ast-en-vm-leavemsg"  # "Press 5 to leave a message"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
-    live = HablaServer(tmp_path_factory.mktemp("web-keys"), env={"HABLA_SERVER__API_KEYS": f'["{KEY}"]'}).start()
-    yield live
-    live.stop()
+    with HablaServer(tmp_path_factory.mktemp("web-keys"), env={"HABLA_SERVER__API_KEYS": f'["{KEY}"]'}).start() as live:
+        yield live
 
 
 def test_the_key_typed_in_the_page_is_sent_with_every_call(open_page: Any, clips: list[Clip]) -> None:

@@ -26,9 +26,8 @@ TURN_TIMEOUT_MS = 180_000
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
-    server = HablaServer(tmp_path_factory.mktemp("tutor-page")).start()
-    yield server
-    server.stop()
+    with HablaServer(tmp_path_factory.mktemp("tutor-page")).start() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -52,9 +52,8 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float =
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("jobs-server")).start()
-    yield srv
-    srv.stop()
+    with Server(tmp_path_factory.mktemp("jobs-server")).start() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,8 @@ CAPITALS = ("Rome", "Washington", "Tokyo", "Moscow", "Berlin", "Madrid", "London
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("llm-server"), {"HABLA_LLM__CONTEXT_SIZE": "4096"}).start()
-    yield srv
-    srv.stop()
+    with Server(tmp_path_factory.mktemp("llm-server"), {"HABLA_LLM__CONTEXT_SIZE": "4096"}).start() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

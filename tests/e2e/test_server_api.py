@@ -41,10 +41,8 @@ def model_loaded(server: HablaServer) -> bool:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
     env = {"HABLA_SERVER__API_KEYS": f'["{KEY}", "other-key"]', "HABLA_SERVER__MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
            "HABLA_SERVER__RATE_LIMIT_PER_MINUTE": "2000", "HABLA_SERVER__CORS_ORIGINS": '["http://app.example"]'}
-    srv = HablaServer(tmp_path_factory.mktemp("api-server"), env, {"Authorization": f"Bearer {KEY}"})
-    srv.start(ready=model_loaded)
-    yield srv
-    srv.stop()
+    with HablaServer(tmp_path_factory.mktemp("api-server"), env, {"Authorization": f"Bearer {KEY}"}) as srv:
+        yield srv.start(ready=model_loaded)
 
 
 @pytest.fixture(scope="module")

@@ -110,9 +110,8 @@ class TalkClient:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
     if not (SPEECH_DIR / "manifest.tsv").is_file():
         pytest.skip(f"test audio not found at {SPEECH_DIR}")
-    live = HablaServer(tmp_path_factory.mktemp("talk")).start()
-    yield live
-    live.stop()
+    with HablaServer(tmp_path_factory.mktemp("talk")).start() as live:
+        yield live
 
 
 @pytest.fixture

@@ -127,11 +127,8 @@ def test_cli_bad_input_is_a_one_line_error(tmp_path: Path, args: tuple[str, ...]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, speaker: Speaker) -> Iterator[HablaServer]:
-    srv = HablaServer(tmp_path_factory.mktemp("tts-server"))
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
+    with HablaServer(tmp_path_factory.mktemp("tts-server")).start() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

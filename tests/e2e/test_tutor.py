@@ -20,9 +20,8 @@ CLIP = "ast-es-confbridge-begin-glorious-c"  # "La conferencia iniciará cuando 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
-    srv = HablaServer(tmp_path_factory.mktemp("tutor")).start()
-    yield srv
-    srv.stop()
+    with HablaServer(tmp_path_factory.mktemp("tutor")).start() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
