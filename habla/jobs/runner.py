@@ -115,8 +115,18 @@ class JobRunner:
     def _transcribe(self, job: Job, cancel: threading.Event) -> Transcript:
         options = self.transcriber.default_options(**job.spec.options)
         report = _ProgressWriter(self.store, job, self.settings.progress_seconds, cancel)
-        return self.transcriber.transcribe(self.storage.path(job.spec.upload), job.spec.model, options,
-                                           cancel=cancel, on_progress=report)
+        run = self.transcriber.stream(self.storage.path(job.spec.upload), job.spec.model, options,
+                                      cancel=cancel, on_progress=report)
+        try:
+            with self.storage.live_segments(job.id, job.attempt) as append:
+                for segment in run:
+                    append(segment)
+            return run.result()
+        except BaseException:
+            self.storage.discard(f"results/{job.id}/{job.attempt}")  # the attempt's live segments; no result
+            raise
+        finally:
+            run.close()
 
     def _notify(self, job_id: str, url: str, transcript: Transcript | None) -> None:
         payload = {"event": "job.completed", **self.store.get(job_id).public()}

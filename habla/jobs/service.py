@@ -112,6 +112,18 @@ class JobService:
         self.maintenance.send([job.id])
         return job
 
+    def audio(self, job_id: str) -> tuple[Path, str]:
+        """The job's uploaded audio as sent, and the client's file name for it."""
+        job = self.get(job_id)
+        path = self.storage.path(job.spec.upload)
+        if not path.is_file():
+            raise JobConflict("the job's audio is no longer kept", hint="retention removes it with the job")
+        return path, PurePath(job.spec.filename or f"{job.id}.audio").name
+
+    def live_segments(self, job: Job, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Segments of the job's current attempt decoded after byte ``offset`` (see JobStorage)."""
+        return self.storage.read_live_segments(job.id, job.attempt, offset)
+
     def result(self, job_id: str, fmt: str = "json") -> str:
         job = self.store.get(job_id)
         if job.status != "succeeded" or not job.result_dir:

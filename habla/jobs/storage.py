@@ -2,22 +2,28 @@
 
 Uploads get generated names (the client's file name never touches the file system). Results go to a folder
 per attempt, ``results/<job>/<attempt>/``, and the store records which attempt won, so a late write by a
-lost worker can never overwrite the accepted result.
+lost worker can never overwrite the accepted result. While an attempt runs, the same folder holds the segments
+decoded so far as JSON lines, so any API process (local or distributed) can stream them to clients.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from habla.asr.types import Transcript
+from habla.asr.types import Segment, Transcript
 from habla.errors import JobConflict, UploadTooLarge
 
 CHUNK = 1 << 20
 RESULT_BASENAME = "transcript"
+LIVE_SEGMENTS = "live-segments.jsonl"
 
 
 def copy_limited(stream: BinaryIO, path: Path, max_bytes: int, hint: str, sync: bool = False) -> int:
@@ -79,6 +85,32 @@ class JobStorage:
         write_files(transcript, folder, RESULT_BASENAME, "all")
         return name
 
+    @contextmanager
+    def live_segments(self, job_id: str, attempt: int) -> Iterator[Callable[[Segment], None]]:
+        """An appender for the segments of a running attempt, one JSON line each, flushed at once. The final
+        ``write_results`` of the attempt replaces the folder, so a finished job serves only its result."""
+        from habla.formats.json import segment_dict
+
+        path = self.path(f"results/{job_id}/{attempt}/{LIVE_SEGMENTS}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as out:
+            def append(segment: Segment) -> None:
+                out.write(json.dumps(segment_dict(segment), ensure_ascii=False) + "\n")
+                out.flush()
+
+            yield append
+
+    def read_live_segments(self, job_id: str, attempt: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """The whole segments appended after byte ``offset``, and the offset to read from next time."""
+        try:
+            with open(self.path(f"results/{job_id}/{attempt}/{LIVE_SEGMENTS}"), "rb") as live:
+                live.seek(offset)
+                data = live.read()
+        except FileNotFoundError:
+            return [], offset
+        complete = data.rfind(b"\n") + 1  # a line still being written waits for the next read
+        return [json.loads(line) for line in data[:complete].splitlines() if line], offset + complete
+
     def read_result(self, result_dir: str, fmt: str) -> str:
         from habla.formats import get_writer
 
@@ -97,6 +129,9 @@ class JobStorage:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+        if path.parent.parent == self.path("results"):  # an attempt's folder: its job's goes once empty
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
 
     def discard_job(self, job_id: str, upload: str | None) -> None:
         self.discard(upload)

@@ -12,7 +12,7 @@ import pytest
 
 from habla.asr.bench import Clip
 from tests.browser.conftest import PHONE, accessibility_problems, horizontal_overflow, screenshot
-from tests.conftest import HablaServer
+from tests.conftest import HablaServer, write_long_wav
 
 CLIP = "ast-en-queue-youarenext"  # "Your call is now first in line and will be answered by the next available ..."
 JOB_TIMEOUT_MS = 120_000
@@ -82,6 +82,10 @@ def test_upload_progress_segments_downloads_and_assistant(open_page: Any, clip: 
     job_id = page.get_attribute("#jobs li[data-job]", "data-job")
     phone = open_page(f"/#{job_id}", viewport=PHONE)  # a past job, opened by its link on a phone
     phone.wait_for_selector("#segments li button", timeout=30_000)
+    phone.wait_for_selector("#player:not([hidden])")  # the server's copy of the upload plays on another visit
+    assert phone.get_attribute("#player", "src") == f"/v1/jobs/{job_id}/audio"
+    phone.locator("#segments li button").last.click()
+    phone.wait_for_function("document.getElementById('player').currentTime > 0", timeout=10_000)
     assert horizontal_overflow(phone) == 0
     assert accessibility_problems(phone) == []
     screenshot(phone, "transcribe-phone")
@@ -120,3 +124,23 @@ def test_a_dropped_file_is_transcribed(open_page: Any, clips: list[Clip]) -> Non
     page.wait_for_selector("#segments li button", timeout=JOB_TIMEOUT_MS)
     assert "leave a message" in page.inner_text("#segments").lower()
     assert not page.is_hidden("#player")  # the dropped file plays in the page
+
+
+def test_segments_appear_while_a_long_file_is_transcribed(open_page: Any, tmp_path: Path) -> None:
+    long_wav = write_long_wav(tmp_path / "meeting.wav", 300)
+    page = open_page("/")
+    page.wait_for_selector("#model option:not([value=''])", state="attached")
+    page.set_input_files("#files", str(long_wav))
+    page.select_option("#language", "en")
+    page.click("#submit")
+    page.wait_for_selector("#segments li button", timeout=JOB_TIMEOUT_MS)
+    assert page.is_visible("#progress-box")
+    percent = int(re.match(r"running: (\d+) %", page.inner_text("#progress-text")).group(1))
+    assert 0 <= percent < 100 and abs(page.eval_on_selector("#progress", "p => p.position") * 100 - percent) <= 0.5
+    assert page.get_attribute("#segments", "aria-busy") == "true"
+    count = page.locator("#segments li button").count()
+    page.wait_for_function(f"document.querySelectorAll('#segments li button').length > {count}",
+                           timeout=JOB_TIMEOUT_MS)  # more arrive as the job goes on
+    screenshot(page, "transcribe-live")
+    page.click("#cancel")
+    page.wait_for_selector("#progress-text:text('cancelled')", timeout=30_000)

@@ -146,6 +146,34 @@ def test_events_stream_progress_until_done(server: Server, tmp_path: Path) -> No
     positions = [e["position_seconds"] for name, e in events if name == "progress" and e["status"] == "running"]
     assert any(0 < p < 60 for p in positions), events  # progress seen mid-way, not only the end
     assert positions == sorted(positions)
+    # Segments sent while it ran are the first of the result's (the result has them all once "done" comes).
+    live = [(e["segment"]["start"], e["segment"]["text"]) for name, e in events if name == "segment"]
+    result = server.http.get(f"/v1/jobs/{job['id']}/result", params={"format": "json"}).json()
+    assert live == [(s["start"], s["text"]) for s in result["segments"]][:len(live)]
+
+
+def test_segments_stream_while_a_long_job_runs(server: Server, long_wav: Path) -> None:
+    job = server.submit(long_wav, language="en").json()
+    seen: list[str] = []  # event names, in order
+    segments: list[dict[str, Any]] = []
+    with server.http.stream("GET", f"/v1/jobs/{job['id']}/events", timeout=180) as stream:
+        name = ""
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                seen.append(name)
+                if name == "segment":
+                    segments.append(json.loads(line[6:])["segment"])
+                # segments, then more progress, then more segments: they are decoded and sent as the job runs
+                if "segment" in seen and "progress" in seen[seen.index("segment"):] and seen[-1] == "segment":
+                    break
+    running = server.job(job["id"])
+    assert running["status"] == "running" and running["position_seconds"] < 600, seen
+    assert [s["id"] for s in segments] == list(range(len(segments)))
+    assert [s["start"] for s in segments] == sorted(s["start"] for s in segments) and segments[0]["text"].strip()
+    server.http.delete(f"/v1/jobs/{job['id']}")
+
 
 
 def test_cancel_stops_a_long_job_and_retry_runs_a_cancelled_one(server: Server, long_wav: Path) -> None:
@@ -184,3 +212,14 @@ def test_server_killed_mid_job_finishes_it_after_restart(tmp_path: Path) -> None
         assert segments[0]["start"] < 5 and segments[-1]["end"] > 225  # the whole file, not only after the kill
     finally:
         srv.stop()
+
+
+def test_the_uploaded_audio_plays_back_with_range_requests(server: Server) -> None:
+    job = server.submit(SHORT).json()
+    whole = server.http.get(f"/v1/jobs/{job['id']}/audio")
+    assert whole.status_code == 200 and whole.content == SHORT.read_bytes()
+    assert whole.headers["content-type"] == "audio/flac" and SHORT.name in whole.headers["content-disposition"]
+    part = server.http.get(f"/v1/jobs/{job['id']}/audio", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == SHORT.read_bytes()[100:200]
+    missing = server.http.get("/v1/jobs/job_0000/audio")
+    assert missing.status_code == 404 and missing.json()["error"]["code"]

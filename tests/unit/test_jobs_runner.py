@@ -26,29 +26,49 @@ from habla.jobs.storage import JobStorage
 
 
 class ScriptedTranscriber:
-    """Reports progress over ``steps`` × ``step_s``; honours cancel like the real pipeline."""
+    """Decodes one segment per step of ``step_s`` (``texts`` in turn), reporting progress and honouring cancel
+    like the real pipeline."""
 
-    def __init__(self, steps: int = 5, step_s: float = 0.01, fail: Exception | None = None) -> None:
-        self.steps, self.step_s, self.fail = steps, step_s, fail
+    def __init__(self, steps: int = 5, step_s: float = 0.01, fail: Exception | None = None,
+                 texts: tuple[str, ...] = (" hello world",)) -> None:
+        self.steps, self.step_s, self.fail, self.texts = steps, step_s, fail, texts
         self.calls: list[TranscribeOptions] = []
         self.started = threading.Event()
 
     def default_options(self, **overrides: object) -> TranscribeOptions:
         return TranscribeOptions(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
-    def transcribe(self, source, model=None, options=None, cancel=None, on_progress=None) -> Transcript:
+    def stream(self, source, model=None, options=None, cancel=None, on_progress=None) -> ScriptedRun:
         self.calls.append(options)
         self.started.set()
         if self.fail:
             raise self.fail
-        total = float(self.steps)
-        for i in range(self.steps):
-            time.sleep(self.step_s)
-            if cancel is not None and cancel.is_set():
+        return ScriptedRun(self, cancel, on_progress)
+
+
+class ScriptedRun:
+    def __init__(self, script: ScriptedTranscriber, cancel: threading.Event | None, on_progress) -> None:
+        self.script, self.cancel, self.on_progress = script, cancel, on_progress
+        self.segments: list[Segment] = []
+        self.closed = False
+
+    def __iter__(self):
+        total = float(self.script.steps)
+        for i in range(self.script.steps):
+            time.sleep(self.script.step_s)
+            if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("transcription cancelled")
-            on_progress(i + 1.0, total)
-        info = TranscriptInfo(language="en", language_probability=1.0, duration=total, model="base")
-        return Transcript.from_segments(info, [Segment(0, 0.0, total, " hello world")])
+            if i < len(self.script.texts):
+                self.segments.append(Segment(i, float(i), i + 1.0, self.script.texts[i]))
+                yield self.segments[-1]
+            self.on_progress(i + 1.0, total)
+
+    def result(self) -> Transcript:
+        info = TranscriptInfo(language="en", language_probability=1.0, duration=float(self.script.steps), model="base")
+        return Transcript.from_segments(info, self.segments)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 @pytest.fixture()
@@ -66,6 +86,28 @@ def settings(**kw: object) -> JobsSettings:
 def submit(store: SqlJobStore, storage: JobStorage, **options: object) -> str:
     upload = storage.save_upload(io.BytesIO(b"RIFF fake audio"), max_bytes=1 << 20)
     return store.create(JobSpec(upload=upload, filename="talk.wav", options=dict(options)))[0].id
+
+
+def test_segments_of_a_running_job_can_be_read_as_they_are_decoded(env) -> None:
+    store, storage = env
+    job_id = submit(store, storage)
+    fake = ScriptedTranscriber(steps=40, step_s=0.05, texts=tuple(f" part {i}." for i in range(40)))
+    runner = threading.Thread(target=JobRunner(store, storage, fake, settings()).run, args=(job_id,))
+    runner.start()
+    seen: list[dict] = []
+    offset, reads = 0, 0
+    while runner.is_alive():
+        segments, offset = storage.read_live_segments(job_id, 1, offset)
+        seen += segments
+        reads += bool(segments)
+        time.sleep(0.1)
+    runner.join()
+    assert reads > 3  # they came a few at a time, while the job ran
+    assert [s["text"] for s in seen] == [f" part {i}." for i in range(len(seen))] and len(seen) >= 30
+    assert {"id", "start", "end", "text", "avg_logprob"} <= seen[0].keys()  # the shape of the JSON result
+    job = store.get(job_id)
+    assert job.status == "succeeded" and len(json.loads(storage.read_result(job.result_dir, "json"))["segments"]) == 40
+    assert storage.read_live_segments(job_id, 1) == ([], 0)  # the finished folder holds only the result
 
 
 def test_job_succeeds_with_every_format_written(env) -> None:

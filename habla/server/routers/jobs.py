@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mimetypes
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from habla.errors import InvalidOption
+from habla.jobs.models import Job
 from habla.jobs.service import JobService
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -92,9 +94,18 @@ def job_result(request: Request, job_id: str, format: str = "json") -> Response:
                              headers={"Content-Disposition": f'inline; filename="{job_id}.{fmt}"'})
 
 
+@router.get("/{job_id}/audio")
+def job_audio(request: Request, job_id: str) -> FileResponse:
+    """The uploaded audio as sent (range requests, so a player can seek), to play along the transcript."""
+    path, filename = _service(request).audio(job_id)
+    return FileResponse(path, media_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
+                        filename=filename, content_disposition_type="inline")
+
+
 @router.get("/{job_id}/events")
 async def job_events(request: Request, job_id: str) -> StreamingResponse:
-    """Server-sent events: ``progress`` whenever status or position changes, then one ``done``."""
+    """Server-sent events: ``progress`` whenever status or position changes, ``segment`` for each segment as it is
+    decoded (``attempt`` says which run it belongs to: a retry starts again), then one ``done``."""
     service = _service(request)
     await run_in_threadpool(service.get, job_id)  # 404 before the stream starts
     return StreamingResponse(_events(request, service, job_id), media_type="text/event-stream",
@@ -104,20 +115,33 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
 async def _events(request: Request, service: JobService, job_id: str) -> AsyncIterator[str]:
     last: tuple[Any, ...] | None = None
     last_sent = time.monotonic()
+    attempt, offset = 0, 0
     while not await request.is_disconnected():
         job = await run_in_threadpool(service.get, job_id)
         state = (job.status, round(job.position, 1), job.attempt)
         if job.done:
-            yield _sse("done", job.public())
+            yield _sse("done", job.public(), _progress_id(job))
             return
         if state != last:
             last, last_sent = state, time.monotonic()
-            yield _sse("progress", job.public())
-        elif time.monotonic() - last_sent > SSE_PING_SECONDS:
+            yield _sse("progress", job.public(), _progress_id(job))
+        if job.status == "running":
+            if job.attempt != attempt:
+                attempt, offset = job.attempt, 0
+            segments, offset = await run_in_threadpool(service.live_segments, job, offset)
+            for segment in segments:
+                last_sent = time.monotonic()
+                yield _sse("segment", {"job_id": job.id, "attempt": attempt, "segment": segment},
+                           f"{job.id}:{attempt}:segment:{segment['id']}")
+        if time.monotonic() - last_sent > SSE_PING_SECONDS:
             last_sent = time.monotonic()
             yield ": ping\n\n"  # keeps proxies from closing an idle stream
         await asyncio.sleep(SSE_POLL_SECONDS)
 
 
-def _sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\nid: {data['id']}:{data['attempt']}:{data['position_seconds']}\ndata: {json.dumps(data)}\n\n"
+def _progress_id(job: Job) -> str:
+    return f"{job.id}:{job.attempt}:{round(job.position, 2)}"
+
+
+def _sse(event: str, data: dict[str, Any], event_id: str) -> str:
+    return f"event: {event}\nid: {event_id}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -1,6 +1,6 @@
 // The transcribe page: upload files as durable jobs (/v1/jobs), follow their progress over SSE, show the
 // segments against the audio, download each format, summarize and ask (/v1/jobs/{id}/summary, /ask).
-const { api, request, postJSON, events, el, status, download, clock } = window.habla;
+const { api, apiKey, request, postJSON, events, el, status, download, clock } = window.habla;
 const $ = (id) => document.getElementById(id);
 
 const FORMATS = ["txt", "srt", "vtt", "tsv", "json"];
@@ -8,7 +8,7 @@ const state = {
   job: null,  // the job on screen (its public JSON)
   segments: [],
   follow: null,  // AbortController of the SSE stream being followed
-  audio: new Map(),  // job id → object URL of a file uploaded from this page (the server keeps no audio link)
+  audio: new Map(),  // job id → what the player plays: an object URL (a file from this page) or the server copy
 };
 const say = (text, isError = false) => status($("status"), text, isError);
 
@@ -65,7 +65,7 @@ function showProgress(job) {
   $("progress").value = job.progress || 0;
   let text = job.status;
   if (job.status === "running") {
-    text = `running: ${Math.round((job.progress || 0) * 100)} %`;
+    text = `running: ${Math.round(job.progress || 0)} %`;
     if (job.duration_seconds) text += ` (${clock(job.position_seconds)} of ${clock(job.duration_seconds)})`;
     if (job.eta_seconds) text += `, about ${Math.ceil(job.eta_seconds)} s left`;
   } else if (job.status === "failed") {
@@ -85,13 +85,30 @@ async function show(job) {
   $("downloads").hidden = true;
   $("assistant").hidden = true;
   $("answer").replaceChildren();
-  const audio = state.audio.get(job.id);
-  $("player").hidden = !audio;
-  if (audio) $("player").src = audio;
-  else $("player").removeAttribute("src");
+  setPlayer(job);
   showProgress(job);
   if (job.status === "succeeded") return loadResult(job);
   if (job.status === "queued" || job.status === "running") follow(job);
+}
+
+// The audio under the transcript: the file picked on this page, else the server's copy of the upload (a plain
+// URL streams with range requests; with an API key it must be fetched, as an <audio> element sends no headers).
+async function setPlayer(job) {
+  const player = $("player");
+  let src = state.audio.get(job.id);
+  if (!src) {
+    const path = `/v1/jobs/${job.id}/audio`;
+    try {
+      src = apiKey() ? URL.createObjectURL(await (await request(path)).blob()) : path;
+      state.audio.set(job.id, src);
+    } catch {
+      src = null;  // no longer kept: the transcript shows without a player
+    }
+  }
+  if (!state.job || state.job.id !== job.id) return;
+  player.hidden = !src;
+  if (src) player.src = src;
+  else player.removeAttribute("src");
 }
 
 // Live progress over SSE; when the stream drops (server restart, proxy), the job is read once more.
@@ -99,10 +116,17 @@ async function follow(job) {
   const controller = new AbortController();
   state.follow = controller;
   try {
+    let attempt = 0;
     await events(`/v1/jobs/${job.id}/events`, (name, data) => {
+      if (name === "segment") {  // decoded so far; a new attempt (retry after a restart) starts over
+        if (data.attempt !== attempt) [attempt, state.segments] = [data.attempt, []];
+        state.segments.push(data.segment);
+        return renderSegments(true);
+      }
       if (state.job && data.id === state.job.id) state.job = data;
       showProgress(data);
       if (name === "done") {
+        $("segments").setAttribute("aria-busy", "false");
         refreshJobs();
         if (data.status === "succeeded") loadResult(data);
       }
@@ -126,7 +150,7 @@ async function loadResult(job) {
   }
 }
 
-function renderSegments() {
+function renderSegments(live = false) {
   const items = state.segments.map((segment, i) => {
     const button = el("button", { type: "button", "data-index": String(i) },
                       el("time", { dateTime: `PT${segment.start.toFixed(2)}S` }, clock(segment.start)),
@@ -136,6 +160,8 @@ function renderSegments() {
   });
   if (!items.length) items.push(el("li", { className: "muted" }, "No speech found."));
   $("segments").replaceChildren(...items);
+  $("segments").setAttribute("aria-busy", String(live));
+  if (live) items[items.length - 1].scrollIntoView({ block: "nearest" });
 }
 
 function seek(seconds) {
