@@ -27,6 +27,18 @@ ABBREVIATIONS = frozenset({
 _WAIT = -1  # the boundary depends on text not seen yet
 
 
+# What a chat model writes for the eye but a voice should not read out: emoji (espeak-ng names each one: "smiling
+# face with smiling eyes"), their joiners and modifiers, and markdown marks ("asterisk asterisk").
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0E\uFE0F\u200D\u20E3]+")
+_MARKDOWN = re.compile(r"^[ \t]*[-*+][ \t]+|^[ \t]{0,3}#{1,6}[ \t]+|\*+(?=\S)|(?<=\S)\*+|_{2,3}|`+", re.MULTILINE)
+_SPACES = re.compile(r"[ \t]{2,}")
+
+
+def speakable(text: str) -> str:
+    """The text without emoji and markdown marks, for a speech engine."""
+    return _SPACES.sub(" ", _MARKDOWN.sub("", _EMOJI.sub(" ", text))).strip()
+
+
 def has_words(text: str) -> bool:
     """Whether a piece has anything to say (not just punctuation or symbols)."""
     return any(c.isalnum() for c in text)

@@ -14,7 +14,7 @@ from habla.errors import InvalidOption
 from habla.models.manager import ModelManager
 from habla.models.store import ModelStore
 from habla.tts.protocol import AudioChunk, TTSEngine, Voice
-from habla.tts.sentences import has_words, split_sentences
+from habla.tts.sentences import has_words, speakable, split_sentences
 from habla.tts.voices import VoiceRegistry
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
@@ -104,7 +104,8 @@ class Speaker:
             for sentence in sentences:
                 if cancel is not None and cancel.is_set():
                     return
-                yield from engine.synthesize(sentence, voice, speed, cancel)
+                if has_words(spoken := speakable(sentence)):
+                    yield from engine.synthesize(spoken, voice, speed, cancel)
 
     def warm(self, options: SpeakOptions | None = None) -> Voice:
         """Load a voice now (e.g. at server start) rather than on the first request."""

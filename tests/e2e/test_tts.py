@@ -80,6 +80,13 @@ def test_speech_streams_sentence_by_sentence(speaker: Speaker) -> None:
     assert fast.duration < 0.8 * sum(c.duration for c in chunks)
 
 
+def test_emoji_and_markdown_add_no_speech(speaker: Speaker) -> None:
+    """A chat model's reply often carries them; espeak-ng would read each emoji's name and every asterisk."""
+    plain = speaker.speak("Sure! I can help you with that.").audio().duration
+    decorated = speaker.speak("**Sure!** 😊 I can *help* you with that. 🎉👍🏽").audio().duration
+    assert abs(decorated - plain) < 0.25, (plain, decorated)
+
+
 def speak_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([HABLA, "speak", *args], input=stdin, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "COLUMNS": "200"})
@@ -156,6 +163,7 @@ def test_openai_sdk_gets_every_format(client, fmt: str) -> None:  # noqa: ANN001
 
 
 def test_openai_sdk_streams_the_first_sentence_first(client) -> None:  # noqa: ANN001
+    client.audio.speech.create(model="tts-1", voice="echo", input="Hi.")  # the voice is loaded: time only speech
     started = time.perf_counter()
     arrivals: list[tuple[float, int]] = []
     with client.audio.speech.with_streaming_response.create(model="tts-1", voice="echo", input=PARAGRAPH,

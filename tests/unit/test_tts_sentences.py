@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from habla.tts.sentences import SentenceSplitter, iter_sentences, split_sentences
+from habla.tts.sentences import SentenceSplitter, iter_sentences, speakable, split_sentences
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -78,3 +78,15 @@ def test_streamed_and_whole_text_agree() -> None:
     text = "Good morning, everyone. The meeting starts at 9.30 a.m. sharp! Mr. Lee will talk first; then we vote."
     deltas = [text[i:i + 3] for i in range(0, len(text), 3)]
     assert list(iter_sentences(deltas, first_clause_chars=10)) == split_sentences(text, first_clause_chars=10)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("I do not have a ticket.😊🎉", "I do not have a ticket."),
+    ("👍🏽 Great job!", "Great job!"),
+    ("**Sure!** I can *help* with item #1.", "Sure! I can help with item #1."),
+    ("## Summary\n- point one\n* point two", "Summary\npoint one\npoint two"),
+    ("¡Muy bien! 👏 *Sigue así*.", "¡Muy bien! Sigue así."),
+    ("3 * 4 = 12, 25 °C, © 2024, snake_case", "3 * 4 = 12, 25 °C, © 2024, snake_case"),  # kept: they are read
+])
+def test_emoji_and_markdown_are_not_read_aloud(text: str, expected: str) -> None:
+    assert speakable(text) == expected
