@@ -1,28 +1,14 @@
 // The /tutor page: pick a persona, speak (MediaRecorder), upload or type a turn, see the transcript with unsure
 // words marked, the corrections, the tutor's reply (text and audio), the history and the report. Plain fetch
-// against /v1/tutor (docs/tutor.md); no framework, no CDN.
+// against /v1/tutor (docs/tutor.md) with the helpers every page shares (common.js); no framework, no CDN.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const state = { personas: [], session: null, threshold: 0.5, recorder: null, chunks: [] };
 
-  // An API key saved by the shared page script (common.js), when the server asks for one.
-  function authHeaders() {
-    const key = window.localStorage && localStorage.getItem("habla.apiKey");
-    return key ? { Authorization: `Bearer ${key}` } : {};
-  }
-
-  async function api(path, options = {}) {
-    const response = await fetch(path, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
-    const type = response.headers.get("content-type") || "";
-    const body = type.includes("json") ? await response.json() : await response.text();
-    if (!response.ok) {
-      const message = body && body.error ? body.error.message : `${response.status} ${response.statusText}`;
-      throw new Error(message);
-    }
-    return body;
-  }
+  const { api, authHeaders, postJSON, request, el } = window.habla;
+  const status = (text, isError = false) => window.habla.status($("status"), text, isError);
 
   // <audio src> cannot send an Authorization header: with an API key the audio is fetched and played as a blob.
   function audio(props, url) {
@@ -31,20 +17,8 @@
       node.src = url;
       return node;
     }
-    fetch(url, { headers: authHeaders() }).then((r) => r.blob()).then((b) => { node.src = URL.createObjectURL(b); });
-    return node;
-  }
-
-  function status(text, isError = false) {
-    const el = $("status");
-    el.textContent = text;
-    el.className = isError ? "error" : "";
-  }
-
-  function el(tag, props = {}, ...children) {
-    const node = document.createElement(tag);
-    Object.assign(node, props);
-    for (const child of children) node.append(child);
+    request(url).then((r) => r.blob()).then((b) => { node.src = URL.createObjectURL(b); })
+      .catch((err) => status(err.message, true));
     return node;
   }
 
@@ -146,8 +120,7 @@
   async function start() {
     status("Starting…");
     try {
-      const session = await api("/v1/tutor/sessions", { method: "POST", headers: { "Content-Type": "application/json" },
-                                                        body: JSON.stringify({ persona: $("persona").value }) });
+      const session = await postJSON("/v1/tutor/sessions", { persona: $("persona").value });
       useSession(session);
       const p = session.persona;
       status(p.greeting ? `${p.name}: ${p.greeting}` : "");
