@@ -113,3 +113,26 @@ def test_models_import_refuses_a_wrong_hash_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 3
     assert "not an official Whisper checkpoint" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "models").exists()
+
+
+def test_lora_adapters_are_merged_into_the_exported_model(tiny_whisper: Path, data_dir: Path, tmp_path: Path) -> None:
+    import ctranslate2
+    from transformers import WhisperForConditionalGeneration
+
+    from habla.config import load_settings
+    from habla.finetune.train import FinetuneOptions, finetune
+
+    settings = load_settings(home=tmp_path / "home", models={"dir": tmp_path / "models"})
+    opts = FinetuneOptions(output="tiny-lora", base=str(tiny_whisper), max_steps=4, batch_size=4, learning_rate=5e-3,
+                           warmup_steps=0, save_steps=10, work_dir=tmp_path / "work", lora=True, lora_rank=4,
+                           evaluate=False)
+    result = finetune(data_dir, opts, settings)
+    assert result.steps == 4
+    base = WhisperForConditionalGeneration.from_pretrained(tiny_whisper).state_dict()
+    tuned = WhisperForConditionalGeneration.from_pretrained(tmp_path / "work" / "hf").state_dict()
+    assert tuned.keys() == base.keys()  # merged: a plain Whisper, no adapter weights left
+    changed = [k for k in base if not torch.equal(base[k], tuned[k])]
+    adapted = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+    assert changed and all(any(m in k for m in adapted) and k.endswith(".weight") for k in changed), changed
+    for folder in result.registered.values():  # the merged model exports and loads
+        ctranslate2.models.Whisper(folder, device="cpu", compute_type="int8")
