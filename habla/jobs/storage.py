@@ -93,6 +93,9 @@ class JobStorage:
 
         path = self.path(f"results/{job_id}/{attempt}/{LIVE_SEGMENTS}")
         path.parent.mkdir(parents=True, exist_ok=True)
+        for earlier in path.parent.parent.iterdir():  # left by an attempt whose worker was killed mid-job
+            if earlier.name.isdigit() and int(earlier.name) < attempt:
+                shutil.rmtree(earlier, ignore_errors=True)
         with open(path, "w", encoding="utf-8") as out:
             def append(segment: Segment) -> None:
                 out.write(json.dumps(segment_dict(segment), ensure_ascii=False) + "\n")

@@ -4,65 +4,40 @@ after a reload. Screenshots go to test-artifacts/screenshots/ for review."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from habla.asr.bench import Clip
 from habla.audio.decode import decode
 from habla.audio.wav import write_wav
-from tests.conftest import ROOT, HablaServer
+from tests.browser.conftest import PHONE, accessibility_problems, horizontal_overflow, screenshot
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
-pytest.importorskip("cyllama", reason="needs habla[llm]")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 CLIP = "ast-es-confbridge-begin-glorious-c"  # "La conferencia iniciará cuando nuestro glorioso líder llegue."
 TURN_TIMEOUT_MS = 180_000
-
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
-    with HablaServer(tmp_path_factory.mktemp("tutor-page")).start() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
 def microphone(tmp_path_factory: pytest.TempPathFactory, clips: list[Clip]) -> Path:
     """What Chromium's fake microphone plays: a Spanish clip, once, with a second of silence after it."""
-    import numpy as np
-
     audio = decode(next(c for c in clips if c.id == CLIP).path)
     return write_wav(tmp_path_factory.mktemp("mic") / "mic.wav", np.concatenate([audio, np.zeros(16000, np.float32)]))
 
 
-@pytest.fixture
-def page(microphone: Path) -> Iterator[object]:
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone}%noloop", "--autoplay-policy=no-user-gesture-required"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield page
-        browser.close()
-        assert not errors, errors  # no uncaught JavaScript error on the page
+@pytest.fixture(scope="module")
+def browser_args(microphone: Path) -> list[str]:
+    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}%noloop"]
 
 
-def test_a_spoken_and_a_typed_tutor_turn_with_the_report(live: HablaServer, page: object) -> None:
-    if live.http.get("/tutor").status_code == 404:  # the web UI's router (habla/web) serves the page
-        pytest.skip("no /tutor route: the web UI router is not registered yet")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(f"{live.url}/tutor")
+def test_a_spoken_and_a_typed_tutor_turn_with_the_report(open_page: Any) -> None:
+    page = open_page("/tutor")
     page.wait_for_selector("#persona option[value=spanish-teacher]", state="attached")
     page.select_option("#persona", "spanish-teacher")
-    page.screenshot(path=str(SHOTS / "tutor-start.png"), full_page=True)
+    assert accessibility_problems(page) == []
+    screenshot(page, "tutor-start")
     page.click("#start")
     page.wait_for_selector("#say:not([hidden])")
 
@@ -85,9 +60,14 @@ def test_a_spoken_and_a_typed_tutor_turn_with_the_report(live: HablaServer, page
     page.click("#report-btn")
     page.wait_for_selector("#report h3")
     assert "2 turns" in page.inner_text("#report")
-    page.screenshot(path=str(SHOTS / "tutor.png"), full_page=True)
+    screenshot(page, "tutor")
 
     page.reload()  # the session comes back from the server: the history is persisted, not kept in the page
     page.wait_for_selector("#turn-2", timeout=30_000)
     assert page.inner_text("#turn-2 .user-text") == "Yo soy veinte años."
     assert page.locator("#sessions li").count() >= 1
+
+    phone = open_page(f"/tutor#{page.url.split('#')[1]}", viewport=PHONE)  # the same session on a phone
+    phone.wait_for_selector("#turn-2", timeout=30_000)
+    assert horizontal_overflow(phone) == 0 and accessibility_problems(phone) == []
+    screenshot(phone, "tutor-phone")

@@ -110,6 +110,17 @@ def test_segments_of_a_running_job_can_be_read_as_they_are_decoded(env) -> None:
     assert storage.read_live_segments(job_id, 1) == ([], 0)  # the finished folder holds only the result
 
 
+def test_a_retry_clears_what_a_killed_attempt_left(env) -> None:
+    store, storage = env
+    job_id = submit(store, storage)
+    store.claim(job_id, "host:1", lease_seconds=4)  # attempt 1: its worker dies mid-job, SIGKILL cleans nothing
+    with storage.live_segments(job_id, 1) as append:
+        append(Segment(0, 0.0, 1.0, " half a"))
+    assert store.requeue_stale(lambda worker: worker == "host:1", max_attempts=3) == [job_id]
+    assert JobRunner(store, storage, ScriptedTranscriber(), settings()).run(job_id) == "succeeded"
+    assert sorted(p.name for p in storage.path(f"results/{job_id}").iterdir()) == ["2"]
+
+
 def test_job_succeeds_with_every_format_written(env) -> None:
     store, storage = env
     job_id = submit(store, storage, language="en", word_timestamps=True)

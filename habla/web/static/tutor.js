@@ -74,7 +74,7 @@
     const p = state.personas.find((x) => x.id === $("persona").value);
     if (!p) return;
     $("persona-info").textContent = `${p.name}: ${p.language}, level ${p.level}, voice ${p.voice}`;
-    const sample = audio({ id: "sample", preload: "none" }, p.sample_url);
+    const sample = audio({ id: "sample", preload: "none", "aria-label": `${p.name}'s voice` }, p.sample_url);
     $("sample").replaceWith(sample);
   }
 
