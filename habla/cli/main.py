@@ -14,7 +14,8 @@ from rich.console import Console
 from habla.errors import HablaError
 
 app = typer.Typer(name="habla", help="Local-first speech AI: transcribe, serve, ask, speak, talk. Fully offline.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)  # help texts are plain: "[mm:ss]" and "habla[finetune]" stay as written
 err_console = Console(stderr=True)
 
 

@@ -14,7 +14,7 @@ from habla.errors import HablaError
 from habla.models.store import ModelStore
 
 models_app = typer.Typer(help="List, verify and locate models (offline; downloads only on request).",
-                         no_args_is_help=True)
+                         no_args_is_help=True, rich_markup_mode=None)
 console = Console()
 
 
@@ -25,11 +25,22 @@ def _store() -> ModelStore:
 @models_app.command("list")
 def list_models() -> None:
     """Every catalog model and whether it is available on this machine."""
-    table = Table("name", "family", "available", "source", "path / how to get it")
+    table = Table("name", "family", "status", "path")
+    table.columns[-1].overflow = "fold"  # a path is only useful whole
+    missing = []
     for st in _store().list():
-        where = str(st.path) if st.available else (st.problem or "")
-        table.add_row(st.name, st.family, "yes" if st.available else "no", st.source or "-", where)
+        if st.available:
+            table.add_row(st.name, st.family, f"[green]ok[/] ({st.source})", str(st.path))
+        elif st.corrupt:
+            table.add_row(st.name, st.family, "[red]corrupt[/]", st.problem or "")
+        else:
+            table.add_row(st.name, st.family, "[dim]not installed[/]", "")
+            missing.append(st.name)
     console.print(table)
+    if missing:
+        console.print("To add a model that is not installed: `habla transcribe --model /path/to/ct2-folder`, "
+                      "`habla models import FILE.pt`, or `habla models download NAME` (the one command that goes "
+                      "online).", soft_wrap=False, highlight=False)
 
 
 @models_app.command("verify")

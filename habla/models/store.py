@@ -41,7 +41,8 @@ class ModelStatus:
     available: bool
     source: str | None
     path: Path | None
-    problem: str | None = None
+    problem: str | None = None  # why it is not available
+    corrupt: bool = False  # present but failing verification (as opposed to not installed)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -113,7 +114,8 @@ class ModelStore:
         try:
             loc = self.locate(name)
         except (ModelNotFound, ModelCorrupt) as exc:
-            return ModelStatus(name, spec.family, spec.description, False, None, None, str(exc))
+            return ModelStatus(name, spec.family, spec.description, False, None, None, str(exc),
+                               corrupt=isinstance(exc, ModelCorrupt))
         return ModelStatus(name, spec.family, spec.description, True, loc.source, loc.path)
 
     def list(self) -> list[ModelStatus]:

@@ -107,7 +107,8 @@ def test_first_segment_arrives_quickly(clips, tmp_path: Path) -> None:
 
 def test_models_commands(tmp_path: Path) -> None:
     listed = habla("models", "list")
-    assert listed.returncode == 0 and "base" in listed.stdout.decode()
+    rows = {line.split("│")[1].strip(): line for line in listed.stdout.decode().splitlines() if line.count("│") > 2}
+    assert listed.returncode == 0 and "ok" in rows["base"] and "not installed" in rows["medium"]
     assert habla("models", "verify", "base").returncode == 0
     path = habla("models", "path", "base").stdout.decode().strip()
     assert (Path(path) / "model.bin").is_file()

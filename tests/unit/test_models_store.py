@@ -66,6 +66,8 @@ def test_a_part_missing_from_its_package_is_a_corrupt_model(fake_pip, store: Mod
     with pytest.raises(ModelCorrupt, match="lacks"):
         store.locate("fake")
     assert not (store.settings.cache_dir / "fake").exists()  # nothing half-written is left behind
+    status = store.status("fake")
+    assert not status.available and status.corrupt and "lacks" in (status.problem or "")
 
 
 def test_altered_weights_fail_verification(fake_pip, store: ModelStore) -> None:
@@ -87,6 +89,8 @@ def test_a_missing_model_names_what_to_install_and_never_downloads(store: ModelS
     with pytest.raises(ModelNotFound) as err:
         store.locate("small")
     assert "habla models download small" in (err.value.hint or "")
+    status = store.status("small")
+    assert not status.available and not status.corrupt  # not installed, which `habla models list` says apart
 
 
 def test_unknown_model_names_list_the_known_ones(store: ModelStore) -> None:
