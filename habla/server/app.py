@@ -24,6 +24,7 @@ from habla.server import errors
 from habla.server.auth import authenticate
 from habla.server.limits import ConcurrencyLimiter, RateLimiter
 from habla.server.metrics import Metrics, MetricsMiddleware
+from habla.server.request_id import RequestIdMiddleware
 from habla.server.routers import assistant, audio, chat, health, jobs, metrics, models, speech, tutor, voice_ws
 from habla.web import routes as web
 
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=server.cors_origins, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["Retry-After", "Location"])
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries it, early refusals too
     return app
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from habla.errors import HablaError
+from habla.server.request_id import HEADER, request_id
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,11 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal server error (see the server log)", "internal_error")
+    rid = request_id(request.scope)
+    log.exception("unexpected error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
+    # Starlette answers a 500 outside every middleware, so the request id is added here.
+    return error_response(500, "internal server error (see the server log)", "internal_error",
+                          headers={HEADER: rid} if rid else None)
 
 
 def install(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ resampled to one rate (24 kHz by default: what OpenAI's speech API returns, and 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,13 +78,17 @@ class _Buffer:
 
 class AudioEncoder:
     """``encode(chunk)`` returns the bytes ready so far and ``finish()`` the rest (both ``b""`` when writing
-    to a file). ``sample_rate`` 0 keeps the voice's own rate."""
+    to a file). ``sample_rate`` 0 keeps the voice's own rate. ``whole=True`` muxes into a seekable buffer and
+    returns everything from ``finish()``: the muxer then goes back and completes the header (FLAC's STREAMINFO
+    gets the total length and the MD5 of the audio, which a stream cannot have)."""
 
-    def __init__(self, fmt: str, sample_rate: int = 24000, path: str | Path | None = None) -> None:
+    def __init__(self, fmt: str, sample_rate: int = 24000, path: str | Path | None = None,
+                 whole: bool = False) -> None:
         self.format = audio_format(fmt)
         self.sample_rate = sample_rate
         self._path = path
         self._buffer = _Buffer()
+        self._whole = io.BytesIO() if whole else None
         self._container: Any = None
         self._stream: Any = None
         self._resampler: Any = None
@@ -104,7 +109,7 @@ class AudioEncoder:
             self._container.mux(packet)
         self._container.start_encoding()  # no-op after a packet; else writes the header of an empty file
         self._container.close()
-        return self._buffer.take()
+        return self._whole.getvalue() if self._whole is not None else self._buffer.take()
 
     def close(self) -> None:
         """Give up: release the container without finishing the stream."""
@@ -115,7 +120,7 @@ class AudioEncoder:
         rate = self.sample_rate or input_rate
         if self.format.codec == "libopus" and rate not in _OPUS_RATES:
             rate = 48000
-        target = str(self._path) if self._path is not None else self._buffer
+        target = str(self._path) if self._path is not None else self._whole or self._buffer
         self._container = av.open(target, "w", format=self.format.container, options=dict(self.format.options))
         self._stream = self._container.add_stream(self.format.codec, rate=rate, layout="mono")
         self._resampler = av.AudioResampler(format=self._stream.codec_context.format.name, layout="mono", rate=rate)
@@ -134,6 +139,14 @@ def encode_stream(chunks: Iterable[AudioChunk], fmt: str, sample_rate: int = 240
             yield data
     if data := encoder.finish():
         yield data
+
+
+def encode_whole(chunks: Iterable[AudioChunk], fmt: str, sample_rate: int = 24000) -> bytes:
+    """All the audio as one complete file (a header that states the length), for responses that are not streamed."""
+    encoder = AudioEncoder(fmt, sample_rate, whole=True)
+    for chunk in chunks:
+        encoder.encode(chunk)
+    return encoder.finish()
 
 
 def write_file(chunks: Iterable[AudioChunk], path: str | Path, fmt: str | None = None,

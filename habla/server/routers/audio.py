@@ -2,7 +2,9 @@
 response_format, SSE streaming of segments as they are decoded).
 
 The upload is copied to a temp file with a generated name (the client's filename is never a path), checked by
-decoding its header, and transcribed in a thread behind the app's ConcurrencyLimiter (429 when the queue is full).
+decoding its header (400 when it is not audio, as OpenAI answers), and transcribed in a thread behind the app's
+ConcurrencyLimiter (429 when the queue is full). As OpenAI's whisper-1: ``stream`` is ignored for formats that need
+the whole transcript, a prompt keeps its last 224 tokens, and timestamp granularities need ``verbose_json``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,11 +27,11 @@ from habla.asr.options import Task, TranscribeOptions
 from habla.asr.pipeline import TranscriptionRun
 from habla.asr.types import Transcript
 from habla.audio.decode import check_audio
-from habla.errors import HablaError, InvalidOption, ModelNotFound
+from habla.errors import AudioDecodeError, HablaError, InvalidOption, ModelNotFound
 from habla.formats import render
 from habla.server.errors import error_response
-from habla.server.routers.jobs import OPENAI_MODEL_ALIASES
-from habla.server.routers.openai_shapes import sse, text_encoder, usage, verbose_json
+from habla.server.openai_names import is_alias
+from habla.server.routers.openai_shapes import last_prompt_tokens, sse, text_encoder, token_usage, usage, verbose_json
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/translations")  # the app limits their body size
@@ -40,8 +42,9 @@ STREAMABLE = ("json", "text")  # as OpenAI: subtitles and verbose_json need the 
 TEXT_TYPES = {"text": "text/plain; charset=utf-8", "srt": "application/x-subrip; charset=utf-8",
               "vtt": "text/vtt; charset=utf-8"}
 FileField = Annotated[UploadFile, File(description="Audio or video in any format FFmpeg reads.")]
-ModelField = Annotated[str, Form(description="'whisper-1' (= the server's default model) or a model name.")]
-PromptField = Annotated[str | None, Form(max_length=2000, description="Text that guides spelling and style.")]
+ModelField = Annotated[str, Form(description="'whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe' (= the "
+                                             "server's default model) or a model name from GET /v1/models.")]
+PromptField = Annotated[str | None, Form(description="Text that guides spelling and style; its last 224 tokens.")]
 TemperatureField = Annotated[float, Form(ge=0, le=1)]
 
 
@@ -58,6 +61,8 @@ async def transcriptions(
     stream: Annotated[bool, Form()] = False,
 ) -> Response:
     """Speech to text in the spoken language."""
+    if timestamp_granularities and response_format != "verbose_json":
+        raise _invalid("timestamp_granularities[] needs response_format 'verbose_json'", "timestamp_granularities")
     return await _handle(request, file, "transcribe", model, language, prompt, response_format, temperature,
                          set(timestamp_granularities or ()), stream)
 
@@ -79,31 +84,61 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
                   prompt: str | None, fmt: str, temperature: float, granularities: set[str],
                   stream: bool) -> Response:
     state = request.app.state
-    options: TranscribeOptions = state.transcriber.default_options(
-        language=language, task=task, temperature=temperature, initial_prompt=prompt or None,
-        word_timestamps="word" in granularities or None)
-    if stream and fmt not in STREAMABLE:
-        raise InvalidOption(f"stream=true works with response_format json or text, not {fmt!r}")
     model_name = _model_name(state.settings, model)
+    model_dir = state.transcriber.store.locate(model_name or state.settings.asr.model).path
+    encode = text_encoder(model_dir)
+    prompt = last_prompt_tokens(prompt, model_dir) if prompt else None
+    options: TranscribeOptions = state.transcriber.default_options(
+        language=language, task=task, temperature=temperature, initial_prompt=prompt,
+        word_timestamps="word" in granularities or None)
+    stream = stream and fmt in STREAMABLE  # as OpenAI: the other formats need the whole transcript
     async with AsyncExitStack() as stack:
         path = await run_in_threadpool(_spool, file)
         stack.callback(path.unlink, missing_ok=True)
-        await run_in_threadpool(check_audio, path)  # 415 now, even when the server is busy
+        await run_in_threadpool(_check_upload, path)  # 400 now, even when the server is busy
         await stack.enter_async_context(state.limiter.slot())
         cancel = threading.Event()
         run: TranscriptionRun = await run_in_threadpool(state.transcriber.stream, str(path), model_name, options,
                                                         cancel)
         stack.callback(run.close)
         if stream:
-            events = _stream(request, run, cancel, stack.pop_all(), fmt)
+            events = _stream(request, run, cancel, stack.pop_all(), len(encode(prompt or "")), encode)
             return StreamingResponse(events, media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        transcript = await run_in_threadpool(run.result)
+        try:
+            transcript = await run_in_threadpool(run.result)
+        except AudioDecodeError as exc:  # the header was fine, the audio after it is not
+            raise _not_audio() from exc
     state.metrics.audio_seconds.labels(task).inc(transcript.duration)
     if fmt == "verbose_json":
-        model_dir = state.transcriber.store.locate(model_name or state.settings.asr.model).path
-        return JSONResponse(verbose_json(transcript, granularities, options.temperature, text_encoder(model_dir)))
+        return JSONResponse(verbose_json(transcript, granularities, options.temperature, encode))
     return _respond(transcript, fmt)
+
+
+class NotAudio(HablaError):
+    """An upload that does not decode. 400, as OpenAI answers (SDKs raise BadRequestError); jobs keep 415."""
+
+    code = "invalid_audio"
+    param = "file"
+
+
+def _not_audio() -> NotAudio:
+    """The decoder's own words (errno numbers, FFmpeg internals) stay in the log, not in the answer."""
+    return NotAudio("the uploaded file could not be decoded as audio or video",
+                    hint="send a file FFmpeg reads: flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav, webm, ...")
+
+
+def _check_upload(path: Path) -> None:
+    try:
+        check_audio(path)
+    except AudioDecodeError as exc:
+        raise _not_audio() from exc
+
+
+def _invalid(message: str, param: str) -> InvalidOption:
+    error = InvalidOption(message)
+    error.param = param  # type: ignore[attr-defined]  # errors.py puts it in the body
+    return error
 
 
 def _model_name(settings: Any, requested: str) -> str | None:
@@ -111,7 +146,7 @@ def _model_name(settings: Any, requested: str) -> str | None:
     from habla.models.store import ModelStore
 
     name = requested.strip()
-    if not name or name in OPENAI_MODEL_ALIASES or name == settings.asr.model:
+    if not name or is_alias(name, "transcription") or name == settings.asr.model:
         return None
     if "/" in name or "\\" in name or not ModelStore(settings.models).is_whisper(name):  # catalog or registered
         raise ModelNotFound(f"model {name!r} does not exist", hint="GET /v1/models lists the models served here")
@@ -137,14 +172,15 @@ def _spool(upload: UploadFile) -> Path:
 def _respond(transcript: Transcript, fmt: str) -> Response:
     if fmt == "json":
         return JSONResponse({"text": transcript.text, "usage": usage(transcript.duration)})
-    text = render(transcript, "txt" if fmt == "text" else fmt)
-    return PlainTextResponse(text, media_type=TEXT_TYPES[fmt])
+    if fmt == "text":  # as OpenAI: the whole text on one line
+        return PlainTextResponse(" ".join(transcript.text.split()) + "\n", media_type=TEXT_TYPES[fmt])
+    return PlainTextResponse(render(transcript, fmt), media_type=TEXT_TYPES[fmt])
 
 
 async def _stream(request: Request, run: TranscriptionRun, cancel: threading.Event, stack: AsyncExitStack,
-                  fmt: str) -> AsyncIterator[str]:
-    """``transcript.text.delta`` per segment as decoded, then ``transcript.text.done``; an error after the stream
-    started becomes an OpenAI error event (the status is already sent)."""
+                  prompt_tokens: int, encode: Callable[[str], list[int]]) -> AsyncIterator[str]:
+    """``transcript.text.delta`` per segment as decoded, then ``transcript.text.done`` with token usage; an error
+    after the stream started becomes an OpenAI error event (the status is already sent)."""
     async with stack:  # holds the slot and the temp file until the last event
         parts: list[str] = []
         try:
@@ -153,13 +189,13 @@ async def _stream(request: Request, run: TranscriptionRun, cancel: threading.Eve
                     cancel.set()
                     return
                 delta = segment.text if parts else segment.text.lstrip()
-                if fmt == "text":
-                    delta = " ".join(segment.text.split()) + "\n"
                 parts.append(delta)
                 yield sse({"type": "transcript.text.delta", "delta": delta})
         except HablaError as exc:
-            yield sse(json.loads(error_response(exc.http_status, str(exc), exc.code).body))
+            error = _not_audio() if isinstance(exc, AudioDecodeError) else exc
+            yield sse(json.loads(error_response(error.http_status, str(error), error.code).body))
             return
         request.app.state.metrics.audio_seconds.labels(run.options.task).inc(run.position)
-        text = "".join(parts).strip() if fmt == "json" else "".join(parts)
-        yield sse({"type": "transcript.text.done", "text": text, "usage": usage(run.position)})
+        text = "".join(parts).strip()
+        usage_ = token_usage(run.position, prompt_tokens, len(encode(text)))
+        yield sse({"type": "transcript.text.done", "text": text, "usage": usage_})

@@ -19,10 +19,10 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from habla.errors import InvalidOption, ModelNotFound
 from habla.llm.protocol import ChatMessage, ChatStream
 from habla.llm.service import LLMService
+from habla.server.openai_names import is_alias
 from habla.server.state import shared
 
 router = APIRouter(tags=["chat"])
-MODEL_ALIASES = frozenset({"default", "habla"})  # besides the configured model's own name
 
 
 def llm_service(request: Request) -> LLMService:
@@ -33,7 +33,7 @@ def llm_service(request: Request) -> LLMService:
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
 
     def to_message(self) -> ChatMessage:
@@ -42,6 +42,8 @@ class MessageIn(BaseModel):
             if any(part.get("type") != "text" for part in content):
                 raise InvalidOption("only text content parts are supported")
             content = "".join(str(part.get("text", "")) for part in content)
+        if self.role == "tool":  # a tool's result, sent back by a client that ran it: the model reads it as input
+            return ChatMessage("user", f"Tool result: {content or ''}")
         return ChatMessage("system" if self.role == "developer" else self.role, content or "")
 
 
@@ -63,8 +65,9 @@ class ChatRequest(BaseModel):
 
 def _check_model(service: LLMService, requested: str) -> str:
     name = service.model_name
-    if requested not in MODEL_ALIASES and requested != name:
-        raise ModelNotFound(f"model {requested!r} is not served here", hint=f"this server's LLM is {name!r}")
+    if not is_alias(requested, "chat") and requested != name:
+        raise ModelNotFound(f"model {requested!r} is not served here",
+                            hint=f"this server's LLM is {name!r}; OpenAI names such as gpt-4o-mini mean it too")
     return name
 
 
@@ -84,10 +87,11 @@ def _open(service: LLMService, body: ChatRequest, cancel: threading.Event) -> tu
         raise
 
 
-def _usage(stream: ChatStream) -> dict[str, int]:
+def _usage(stream: ChatStream) -> dict[str, Any]:
     u = stream.usage
     return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-            "total_tokens": u.prompt_tokens + u.completion_tokens}
+            "total_tokens": u.prompt_tokens + u.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": u.cached_tokens}}
 
 
 def _finish(stream: ChatStream) -> str:
@@ -107,8 +111,8 @@ async def chat_completions(request: Request, body: ChatRequest) -> dict[str, Any
         finally:
             stack.close()
         return {"id": reply_id, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": _finish(stream)}],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                             "logprobs": None, "finish_reason": _finish(stream)}],
                 "usage": _usage(stream)}
     include_usage = bool((body.stream_options or {}).get("include_usage"))
     events = _events(request, stream, stack, cancel, reply_id, created, model, include_usage)
@@ -141,7 +145,7 @@ async def _events(request: Request, stream: ChatStream, stack: ExitStack, cancel
                   created: int, model: str, include_usage: bool) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     release = _Release(stack)

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from habla.errors import InvalidOption
 from habla.jobs.models import Job
 from habla.jobs.service import JobService
+from habla.server.openai_names import is_alias
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -23,7 +24,6 @@ MEDIA_TYPES = {"json": "application/json", "txt": "text/plain; charset=utf-8", "
                "vtt": "text/vtt; charset=utf-8", "tsv": "text/tab-separated-values; charset=utf-8"}
 SSE_POLL_SECONDS = 0.5
 SSE_PING_SECONDS = 15.0
-OPENAI_MODEL_ALIASES = frozenset({"whisper-1"})  # OpenAI clients send this; it means "the default model"
 
 
 def _service(request: Request) -> JobService:
@@ -53,7 +53,7 @@ def create_job(
     options = {"language": language, "task": task, "initial_prompt": prompt, "temperature": temperature,
                "word_timestamps": word_timestamps or "word" in granularities or None}
     job, created = _service(request).submit(
-        file.file, filename=file.filename or "", model=None if model in OPENAI_MODEL_ALIASES else model,
+        file.file, filename=file.filename or "", model=None if model and is_alias(model, "transcription") else model,
         options=options, webhook_url=webhook_url, idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/jobs/{job.id}"

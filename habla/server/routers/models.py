@@ -1,35 +1,73 @@
-"""GET /v1/models and /v1/models/{id}: the models installed here, in OpenAI's list shape, plus ``whisper-1``
-(the default transcription model, under the name OpenAI clients send)."""
+"""GET /v1/models and /v1/models/{id}: the models this server can use, in OpenAI's list shape.
+
+Every listed id works where its kind is used: Whisper models at /v1/audio/transcriptions, Piper voices at
+/v1/audio/speech, the configured LLM at /v1/chat/completions. OpenAI's names (whisper-1, tts-1, gpt-4o-mini, ...)
+are listed too, each with ``alias_of`` naming the model it stands for (habla.server.openai_names).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from habla.errors import ModelNotFound
+from habla.errors import HablaError, ModelNotFound
 from habla.models.store import ModelStatus
-from habla.server.routers.jobs import OPENAI_MODEL_ALIASES
+from habla.server.openai_names import ALIASES, Kind
+from habla.server.routers.speech import speaker
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-def _entry(model_id: str, status: ModelStatus, alias_of: str | None = None) -> dict[str, Any]:
-    created = int(status.path.stat().st_mtime) if status.path and status.path.exists() else 0
-    entry = {"id": model_id, "object": "model", "created": created, "owned_by": "habla", "family": status.family,
-             "description": status.description}
+def _entry(model_id: str, family: str, description: str, path: Path | None,
+           alias_of: str | None = None) -> dict[str, Any]:
+    created = int(path.stat().st_mtime) if path and path.exists() else 0
+    entry = {"id": model_id, "object": "model", "created": created, "owned_by": "habla", "family": family,
+             "description": description}
     return {**entry, "alias_of": alias_of} if alias_of else entry
+
+
+def _of(status: ModelStatus, alias_of: str | None = None, model_id: str | None = None) -> dict[str, Any]:
+    return _entry(model_id or status.name, status.family, status.description, status.path, alias_of)
+
+
+def _aliases(kind: Kind, target: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{**target, "id": alias, "alias_of": target["id"]} for alias in sorted(ALIASES[kind])]
+
+
+def _default_voice(request: Request) -> dict[str, Any] | None:
+    try:
+        voice = speaker(request).registry.resolve(None)
+    except HablaError:  # no voice at all: speech cannot work, so no speech name is listed
+        return None
+    return _entry(voice.name, "tts", voice.description, None)
+
+
+def _chat_model(request: Request, available: list[ModelStatus]) -> dict[str, Any] | None:
+    """The configured LLM: a remote model id, an installed catalog model or a .gguf path."""
+    llm = request.app.state.settings.llm
+    if llm.backend == "remote":
+        return _entry(llm.model, "llm", "remote OpenAI-compatible model", None)
+    for status in available:
+        if status.name == llm.model:
+            return _of(status)
+    path = Path(llm.model)
+    return _entry(llm.model, "llm", "GGUF file", path) if path.suffix == ".gguf" and path.is_file() else None
 
 
 def _available(request: Request) -> list[dict[str, Any]]:
     """Checks the store each time (cheap: verifications are remembered), so a model installed later appears."""
     state = request.app.state
     available = [s for s in state.transcriber.store.list() if s.available]
-    entries = [_entry(s.name, s) for s in available]
-    default = state.settings.asr.model
-    for status in available:
-        if status.name == default:
-            entries += [_entry(alias, status, default) for alias in sorted(OPENAI_MODEL_ALIASES)]
+    entries = [_of(s) for s in available if s.family in ("whisper", "tts")]  # any of them can be asked for
+    default_asr = next((s for s in available if s.name == state.settings.asr.model), None)
+    if default_asr is not None:
+        entries += _aliases("transcription", _of(default_asr))
+    if (voice := _default_voice(request)) is not None:
+        entries += _aliases("speech", voice)
+    if (chat := _chat_model(request, available)) is not None:
+        entries += [chat, *_aliases("chat", chat)]
     return entries
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from habla.asr.types import Segment, Transcript
 
 SEEK_FRAMES_PER_SECOND = 100  # Whisper's seek unit: 10 ms mel frames
+AUDIO_TOKENS_PER_SECOND = 50  # Whisper's encoder: 1500 positions per 30 s window
+PROMPT_TOKENS = 224  # OpenAI: "the model only considers the final 224 tokens of the prompt"
 
 
 @lru_cache(maxsize=256)
@@ -45,6 +47,24 @@ def text_encoder(model_dir: Path) -> Callable[[str], list[int]]:
 
 def usage(seconds: float) -> dict[str, Any]:
     return {"type": "duration", "seconds": math.ceil(seconds)}
+
+
+def token_usage(seconds: float, prompt_tokens: int, output_tokens: int) -> dict[str, Any]:
+    """OpenAI's token usage (the final stream event's shape): audio tokens are Whisper encoder positions."""
+    audio_tokens = math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
+    return {"type": "tokens", "input_tokens": audio_tokens + prompt_tokens,
+            "input_token_details": {"text_tokens": prompt_tokens, "audio_tokens": audio_tokens},
+            "output_tokens": output_tokens, "total_tokens": audio_tokens + prompt_tokens + output_tokens}
+
+
+def last_prompt_tokens(prompt: str, model_dir: Path, limit: int = PROMPT_TOKENS) -> str:
+    """The prompt's last ``limit`` tokens, as Whisper keeps them (a longer prompt is cut, never refused)."""
+    if not (model_dir / "tokenizer.json").is_file():
+        return prompt[-limit * 4:]  # no tokenizer: about 4 characters per token in English
+    ids = _tokenizer(model_dir).encode(prompt, add_special_tokens=False).ids
+    if len(ids) <= limit:
+        return prompt
+    return str(_tokenizer(model_dir).decode(ids[-limit:])).lstrip()
 
 
 def _segment(segment: Segment, temperature: float, encode: Callable[[str], list[int]]) -> dict[str, Any]:

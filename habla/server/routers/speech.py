@@ -2,31 +2,37 @@
 
 Audio streams as it is made: the first sentence is synthesised and encoded before the response starts (so a bad
 voice or a missing model is still an error body, not a broken stream), and each further sentence follows in its
-own chunk. OpenAI voice names (alloy, nova, ...) mean the best voice for the language.
+own chunk. OpenAI voice names (alloy, nova, ...) mean the best voice for the language. FLAC is the exception: it
+is sent whole, so that its header can state the length.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.errors import HablaError, InvalidOption
 from habla.server.limits import ConcurrencyLimiter
+from habla.server.openai_names import ALIASES, HABLA_NAMES, is_alias
 from habla.server.state import shared
-from habla.tts.encode import FORMATS, encode_stream
+from habla.tts.encode import FORMATS, encode_stream, encode_whole
 from habla.tts.speaker import MAX_SPEED, MIN_SPEED, Speaker, SpeechRun
-from habla.tts.voices import OPENAI_VOICES
+from habla.tts.voices import OPENAI_VOICES, PIPER_VOICES
+
+SSE_PING_SECONDS = 15  # keeps proxies from closing a quiet stream (a long sentence takes seconds on a small CPU)
+WHOLE_FORMATS = ("flac",)  # the header states the length and MD5: sent once all audio is made
 
 router = APIRouter(tags=["speech"])
-# OpenAI's speech models and habla's own names; all of them mean "habla's voices".
-MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "habla", "default", "piper", "espeak"})
 SPEECH_CONCURRENCY = 2  # Piper already uses every core per sentence; two runs interleave sentence by sentence
 
 
@@ -42,27 +48,46 @@ def speech_limiter(request: Request) -> ConcurrencyLimiter:
                   lambda state: ConcurrencyLimiter(SPEECH_CONCURRENCY, state.settings.server.max_queue))
 
 
+class VoiceId(BaseModel):
+    """OpenAI's custom-voice object; here ``id`` is any voice name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+
+
 class SpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")  # e.g. OpenAI's `instructions`, which a Piper voice cannot follow
 
     model: str = "tts-1"
     input: str
-    voice: str | None = Field(None, description="A habla voice, or an OpenAI name for the language's best voice.")
+    voice: str | VoiceId | None = Field(None, description="A habla voice, or an OpenAI name for the language's best "
+                                                          "voice; also as OpenAI's object {\"id\": ...}.")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float | None = Field(None, ge=MIN_SPEED, le=MAX_SPEED)
     language: str | None = Field(None, description="habla extension: the language when the voice does not say.")
-    stream_format: Literal["audio"] = "audio"
+    stream_format: Literal["audio", "sse"] = "audio"
+
+    def voice_name(self) -> str | None:
+        return self.voice.id if isinstance(self.voice, VoiceId) else self.voice
 
 
-def _check_model(model: str) -> None:
-    if model not in MODELS:
-        raise InvalidOption(f"model {model!r} is not a speech model served here",
-                            hint=f"use one of: {', '.join(sorted(MODELS))}")
+def _voice_for(spk: Speaker, body: SpeechRequest) -> str | None:
+    """The voice a request names. The model may name one too (a Piper voice listed in /v1/models): it is used
+    when the voice field is empty or an OpenAI name, which only means "the best voice"."""
+    voice = body.voice_name()
+    if is_alias(body.model, "speech"):
+        return voice
+    if body.model in PIPER_VOICES and spk.registry.piper_installed(body.model):
+        return body.model if not voice or voice.lower() in OPENAI_VOICES else voice
+    known = sorted(ALIASES["speech"] | HABLA_NAMES["speech"]) + [n for n in PIPER_VOICES]
+    raise InvalidOption(f"model {body.model!r} is not a speech model served here",
+                        hint=f"use one of: {', '.join(known)} (GET /v1/models lists them)")
 
 
 def _start(spk: Speaker, body: SpeechRequest, cancel: threading.Event) -> tuple[SpeechRun, Iterator[bytes], bytes]:
     """Check the request, load the voice and encode the first sentence, all before any byte is sent."""
-    options = spk.options(voice=body.voice, language=body.language, speed=body.speed)
+    options = spk.options(voice=_voice_for(spk, body), language=body.language, speed=body.speed)
     run = spk.speak(body.input, options, cancel)
     encoded = encode_stream(run, body.response_format, spk.settings.tts.sample_rate)
     try:
@@ -73,24 +98,50 @@ def _start(spk: Speaker, body: SpeechRequest, cancel: threading.Event) -> tuple[
     return run, encoded, first
 
 
+def _whole(spk: Speaker, body: SpeechRequest, cancel: threading.Event) -> tuple[str, bytes]:
+    """All the audio as one file with a complete header; returns the voice's name and the bytes."""
+    options = spk.options(voice=_voice_for(spk, body), language=body.language, speed=body.speed)
+    run = spk.speak(body.input, options, cancel)
+    try:
+        return run.voice.name, encode_whole(run, body.response_format, spk.settings.tts.sample_rate)
+    finally:
+        run.close()
+
+
 @router.post("/v1/audio/speech", response_model=None)
-async def create_speech(request: Request, body: SpeechRequest) -> StreamingResponse:
-    _check_model(body.model)
+async def create_speech(request: Request, body: SpeechRequest) -> Response:
+    """Audio streams sentence by sentence, except FLAC: its header must state the length, so FLAC is sent whole
+    (``stream_format: "sse"`` streams any format, as base64 ``speech.audio.delta`` events)."""
     spk = speaker(request)
+    media_type = FORMATS[body.response_format].media_type
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(speech_limiter(request).slot())
         cancel = threading.Event()
+        if body.response_format in WHOLE_FORMATS and body.stream_format == "audio":
+            voice, data = await run_in_threadpool(_whole, spk, body, cancel)
+            return Response(data, media_type=media_type, headers={"X-Habla-Voice": voice})
         run, encoded, first = await run_in_threadpool(_start, spk, body, cancel)
         headers = {"X-Habla-Voice": run.voice.name, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         body_stream = _body(request, first, encoded, run, cancel, stack.pop_all())
-    return StreamingResponse(body_stream, media_type=FORMATS[body.response_format].media_type, headers=headers)
+    if body.stream_format == "sse":
+        return EventSourceResponse(_sse_events(body_stream, len(body.input)), headers=headers, ping=SSE_PING_SECONDS)
+    return StreamingResponse(body_stream, media_type=media_type, headers=headers)
+
+
+async def _sse_events(audio: AsyncIterator[bytes], input_chars: int) -> AsyncIterator[dict[str, str]]:
+    """OpenAI's speech events. Piper has no tokens: usage counts the input's characters as input tokens."""
+    async for data in audio:
+        yield {"data": json.dumps({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})}
+    usage = {"input_tokens": input_chars, "output_tokens": 0, "total_tokens": input_chars}
+    yield {"data": json.dumps({"type": "speech.audio.done", "usage": usage})}
 
 
 async def _body(request: Request, first: bytes, encoded: Iterator[bytes], run: SpeechRun,
                 cancel: threading.Event, slot: AsyncExitStack) -> AsyncIterator[bytes]:
     async with slot:  # the slot is held until the last byte
         try:
-            yield first
+            if first:
+                yield first
             async for data in iterate_in_threadpool(encoded):
                 if await request.is_disconnected():
                     break
