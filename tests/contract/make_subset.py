@@ -31,6 +31,8 @@ def _strip(node: Any, names: bool = False) -> Any:
         out = {k: _strip(v, k == "properties" and not names) for k, v in node.items() if names or k not in DROP}
         if not names and out.pop("nullable", False) is True and isinstance(out.get("type"), str):
             out["type"] = [out["type"], "null"]  # OpenAPI 3.0's nullable, left in the 3.1 spec: 3.1 spells it so
+            if "enum" in out:
+                out["enum"] = [*out["enum"], None]
         return out
     if isinstance(node, list):
         return [_strip(v) for v in node]
