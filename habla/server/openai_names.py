@@ -26,8 +26,8 @@ HABLA_NAMES: dict[Kind, frozenset[str]] = {
 }
 ALIASES: dict[Kind, frozenset[str]] = {"transcription": TRANSCRIPTION_ALIASES, "speech": SPEECH_ALIASES,
                                        "chat": CHAT_ALIASES}
-# A snapshot suffix: -2025-12-15 (current style) or -1106 / -0125 (2023 style).
-_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+# A snapshot suffix: -2025-12-15 (current style) or -1106 / -0125 (2023 style: month and day).
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|(0[1-9]|1[0-2])\d{2})$")
 
 
 def undated(name: str) -> str:
