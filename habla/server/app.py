@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UploadLimit, max_bytes=server.max_upload_mb << 20, paths=audio.UPLOAD_PATHS)
     if server.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=server.cors_origins, allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["Retry-After", "Location"])
+                           allow_headers=["*"], expose_headers=["Retry-After", "Location", "X-Request-Id"])
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries it, early refusals too
     return app

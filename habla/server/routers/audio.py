@@ -193,7 +193,7 @@ async def _stream(request: Request, run: TranscriptionRun, cancel: threading.Eve
                 yield sse({"type": "transcript.text.delta", "delta": delta})
         except HablaError as exc:
             error = _not_audio() if isinstance(exc, AudioDecodeError) else exc
-            yield sse(json.loads(error_response(error.http_status, str(error), error.code).body))
+            yield sse(json.loads(bytes(error_response(error.http_status, str(error), error.code).body)))
             return
         request.app.state.metrics.audio_seconds.labels(run.options.task).inc(run.position)
         text = "".join(parts).strip()

@@ -156,7 +156,7 @@ def _close(encoded: Iterator[bytes], run: SpeechRun) -> None:
     cannot be closed from here; it stops at the cancel and releases the voice when collected."""
     for generator in (encoded, run):
         try:
-            generator.close()  # type: ignore[attr-defined]
+            generator.close()  # type: ignore[union-attr]
         except ValueError:  # "generator already executing"
             pass
 
