@@ -10,6 +10,7 @@ the whole transcript, a prompt keeps its last 224 tokens, and timestamp granular
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from habla.server.errors import error_response
 from habla.server.openai_names import is_alias
 from habla.server.routers.openai_shapes import last_prompt_tokens, sse, text_encoder, token_usage, usage, verbose_json
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/translations")  # the app limits their body size
 
@@ -92,6 +94,22 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
         language=language, task=task, temperature=temperature, initial_prompt=prompt,
         word_timestamps="word" in granularities or None)
     stream = stream and fmt in STREAMABLE  # as OpenAI: the other formats need the whole transcript
+    try:
+        transcript = await _transcribe(request, file, model_name, options, stream, len(encode(prompt or "")), encode)
+    except AudioDecodeError as exc:  # the header was fine, the audio after it is not
+        raise _not_audio(exc) from exc
+    if isinstance(transcript, Response):
+        return transcript
+    state.metrics.audio_seconds.labels(task).inc(transcript.duration)
+    if fmt == "verbose_json":
+        return JSONResponse(verbose_json(transcript, granularities, options.temperature, encode))
+    return _respond(transcript, fmt)
+
+
+async def _transcribe(request: Request, file: UploadFile, model_name: str | None, options: TranscribeOptions,
+                      stream: bool, prompt_tokens: int, encode: Callable[[str], list[int]]) -> Transcript | Response:
+    """The finished transcript, or the streaming response that will send it."""
+    state = request.app.state
     async with AsyncExitStack() as stack:
         path = await run_in_threadpool(_spool, file)
         stack.callback(path.unlink, missing_ok=True)
@@ -102,17 +120,11 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
                                                         cancel)
         stack.callback(run.close)
         if stream:
-            events = _stream(request, run, cancel, stack.pop_all(), len(encode(prompt or "")), encode)
+            events = _stream(request, run, cancel, stack.pop_all(), prompt_tokens, encode)
             return StreamingResponse(events, media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        try:
-            transcript = await run_in_threadpool(run.result)
-        except AudioDecodeError as exc:  # the header was fine, the audio after it is not
-            raise _not_audio() from exc
-    state.metrics.audio_seconds.labels(task).inc(transcript.duration)
-    if fmt == "verbose_json":
-        return JSONResponse(verbose_json(transcript, granularities, options.temperature, encode))
-    return _respond(transcript, fmt)
+        result: Transcript = await run_in_threadpool(run.result)
+        return result
 
 
 class NotAudio(HablaError):
@@ -122,8 +134,9 @@ class NotAudio(HablaError):
     param = "file"
 
 
-def _not_audio() -> NotAudio:
-    """The decoder's own words (errno numbers, FFmpeg internals) stay in the log, not in the answer."""
+def _not_audio(cause: Exception) -> NotAudio:
+    """The decoder's own words (errno numbers, FFmpeg internals) go to the log, not into the answer."""
+    log.info("upload is not audio: %s", cause)
     return NotAudio("the uploaded file could not be decoded as audio or video",
                     hint="send a file FFmpeg reads: flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav, webm, ...")
 
@@ -132,7 +145,7 @@ def _check_upload(path: Path) -> None:
     try:
         check_audio(path)
     except AudioDecodeError as exc:
-        raise _not_audio() from exc
+        raise _not_audio(exc) from exc
 
 
 def _invalid(message: str, param: str) -> InvalidOption:
@@ -192,7 +205,7 @@ async def _stream(request: Request, run: TranscriptionRun, cancel: threading.Eve
                 parts.append(delta)
                 yield sse({"type": "transcript.text.delta", "delta": delta})
         except HablaError as exc:
-            error = _not_audio() if isinstance(exc, AudioDecodeError) else exc
+            error = _not_audio(exc) if isinstance(exc, AudioDecodeError) else exc
             yield sse(json.loads(bytes(error_response(error.http_status, str(error), error.code).body)))
             return
         request.app.state.metrics.audio_seconds.labels(run.options.task).inc(run.position)
