@@ -257,7 +257,7 @@ async function refreshJobs() {
 async function loadModels() {
   try {
     const models = await api("/v1/models");
-    const names = models.data.filter((m) => !m.alias_of && m.family !== "llm").map((m) => m.id);
+    const names = models.data.filter((m) => !m.alias_of && m.family === "whisper").map((m) => m.id);
     $("model").append(...names.map((name) => el("option", { value: name }, name)));
   } catch (err) {
     say(err.message, true);
