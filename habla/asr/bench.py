@@ -224,7 +224,7 @@ def _run_child(engine: str, model: str, clips: list[Clip]) -> EngineRun:
             break
         except Empty:
             if not proc.is_alive():
-                raise HablaError(f"the {engine} benchmark process died (exit code {proc.exitcode})")
+                raise HablaError(f"the {engine} benchmark process died (exit code {proc.exitcode})") from None
     proc.join()
     return result
 
@@ -249,7 +249,7 @@ def run_engine(engine: str, model: str, clips: list[Clip], cache_dir: Path | Non
     if todo:
         fresh = _run_child(engine, model, [clips[i] for i in todo])
         cache_dir.mkdir(parents=True, exist_ok=True)
-        for i, text, seconds in zip(todo, fresh.texts, fresh.seconds):
+        for i, text, seconds in zip(todo, fresh.texts, fresh.seconds, strict=True):
             entries[i] = {"text": text, "seconds": seconds, "load_seconds": fresh.load_seconds,
                           "peak_rss_mb": fresh.peak_rss_mb}
             path = cache_dir / f"{_cache_key(engine, model, clips[i])}.json"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from dataclasses import replace
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import replace
 
 import numpy as np
 
@@ -240,7 +240,8 @@ class TranscriptionRun:
             self._check_cancel()
             options = replace(self.options, temperature=temperature)
             spans = [(results[i].span[0] - offset, results[i].span[1] - offset) for i in todo]
-            for i, redone in zip(todo, self.engine.decode_chunks(audio, spans, self.info.language, options, offset)):
+            redone_all = self.engine.decode_chunks(audio, spans, self.info.language, options, offset)
+            for i, redone in zip(todo, redone_all, strict=True):
                 tries[i].append(redone)
                 if not suspect(redone, "", guards):
                     fixed[i] = redone

@@ -42,7 +42,8 @@ def bench(
     try:
         if target == VOICE and not folder.is_dir():
             if speech is None:
-                raise InvalidOption("bench voice needs --speech DIR", hint="a folder of recorded turns with manifest.tsv")
+                raise InvalidOption("bench voice needs --speech DIR",
+                                    hint="a folder of recorded turns with manifest.tsv")
             _bench_voice(speech, turns, language, json_path or Path("bench-results/voice.json"))
         else:
             _bench_asr(folder, model, long_minutes, variants, seeds, clip_set, compare,
