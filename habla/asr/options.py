@@ -20,7 +20,7 @@ class DecodeGuards:
     redecode_suspect: bool
     prompt_overlap: float
     max_compression_ratio: float
-    min_avg_logprob: float
+    min_avg_logprob: float | None
     fallback_temperatures: tuple[float, ...]
     resume_incomplete: bool
     drop_repeated_redecodes: bool

@@ -136,7 +136,7 @@ def suspect(result: ChunkText, prompt: str, guards: DecodeGuards) -> str | None:
         return "prompt copy"
     if result.compression_ratio > guards.max_compression_ratio:
         return "loop"
-    if result.avg_logprob < guards.min_avg_logprob:
+    if guards.min_avg_logprob is not None and result.avg_logprob < guards.min_avg_logprob:
         return "unlikely"
     return None
 

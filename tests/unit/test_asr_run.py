@@ -114,9 +114,11 @@ def test_a_chunk_that_copies_its_prompt_is_decoded_again_without_it() -> None:
     assert second[0].prompt and second[1].prompt is None
 
     unguarded, _, _ = run(script, 60.0, condition_on_previous_text=True,
-                          guards=DecodeGuards.from_settings().__class__(**{
-                              **DecodeGuards.from_settings().__dict__, "redecode_suspect": False}))
+                          guards=DecodeGuards(**{**DecodeGuards.from_settings().__dict__, "redecode_suspect": False}))
     assert unguarded.result().text.split() == words_of((0, 30)).split() * 2  # the guard is what fixes it
+
+
+UNLIKELY_REDECODED = DecodeGuards(**{**DecodeGuards.from_settings().__dict__, "min_avg_logprob": -1.0})
 
 
 def test_an_unlikely_chunk_falls_back_to_a_higher_temperature_and_says_so() -> None:
@@ -125,7 +127,7 @@ def test_an_unlikely_chunk_falls_back_to_a_higher_temperature_and_says_so() -> N
             return Reply(words_of((99, 99)), avg_logprob=-2.5)
         return Reply(words_of(span))
 
-    transcription, engine, _ = run(script, 30.0)
+    transcription, engine, _ = run(script, 30.0, guards=UNLIKELY_REDECODED)
     transcript = transcription.result()
     assert transcript.text.split() == words_of((0, 30)).split()
     assert [c.temperature for c in engine.calls] == [0.0, 0.0, 0.2, 0.4]
@@ -136,8 +138,16 @@ def test_a_chunk_bad_at_every_temperature_keeps_its_most_likely_decode() -> None
     def script(span: Span, options: TranscribeOptions) -> Reply:
         return Reply(words_of((options.temperature, 0)), avg_logprob=-3.0 + options.temperature)
 
-    transcript = run(script, 30.0)[0].result()
+    transcript = run(script, 30.0, guards=UNLIKELY_REDECODED)[0].result()
     assert transcript.text == words_of((0.6, 0))
+
+
+def test_unlikely_chunks_are_kept_by_default() -> None:
+    def script(span: Span, options: TranscribeOptions) -> Reply:
+        return Reply(words_of(span), avg_logprob=-2.5)
+
+    transcription, engine, _ = run(script, 30.0)
+    assert transcription.result().text.split() == words_of((0, 30)).split() and len(engine.calls) == 1
 
 
 def test_a_re_decoded_tail_that_repeats_its_chunk_is_dropped() -> None:
