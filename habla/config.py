@@ -46,6 +46,26 @@ class ASRSettings(BaseModel):
     beam_size: int = Field(0, ge=0, le=10, description="0 = per language: 1 for English, 5 otherwise (see docs).")
     vad: bool = Field(True, description="Skip non-speech with Silero VAD, so silence yields no words.")
     block_seconds: float = Field(600.0, ge=60, description="Audio decoded and processed per block: bounds memory on long files.")
+    condition_on_previous_text: bool | None = Field(
+        None, description="Prompt each batch with the text decoded before it; unset = with beam search only.")
+    # Re-decoding guards (habla/asr/pipeline.py); the figures that chose them are in docs/asr.md.
+    redecode_suspect: bool = Field(True, description="Decode again, without the previous-text prompt and then with "
+                                   "temperature fallback, a chunk that repeats its prompt or looks like a bad decode.")
+    prompt_overlap: float = Field(0.5, gt=0, le=1, description="A chunk whose word 3-grams are at least this share "
+                                  "copied from its prompt is decoded again without it.")
+    max_compression_ratio: float = Field(2.4, gt=1, description="Text more compressible than this (gzip ratio) is a "
+                                         "loop: decode again (Whisper's own threshold).")
+    # Off by default: on the tuning variants (4 min each, en + es, ordered and noise-bed) re-decoding chunks under
+    # Whisper's -1.0 changed no English word, cost Spanish noise-bed +0.23 WER points, and made the noise-bed files
+    # 30-50 % slower (temperature sampling of noisy chunks); prompt copies and loops are caught by the other rules.
+    min_avg_logprob: float | None = Field(None, le=0, description="If set, a decode less likely than this (mean token "
+                                          "log-probability; Whisper uses -1.0) is decoded again.")
+    fallback_temperatures: tuple[float, ...] = Field(
+        (0.2, 0.4, 0.6), description="Sampling temperatures tried, in order, when a chunk is still bad without prompt.")
+    resume_incomplete: bool = Field(True, description="Decode again the speech after a chunk's last word, and a chunk "
+                                    "with too little text for its speech in smaller pieces.")
+    drop_repeated_redecodes: bool = Field(True, description="Discard a re-decoded piece whose text repeats what its "
+                                          "chunk already said (the words were timed too early, not missing).")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
 
 

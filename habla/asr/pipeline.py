@@ -8,14 +8,15 @@ into the next block, so no word is cut at a block boundary.
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from dataclasses import replace
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import replace
 
 import numpy as np
 
-from habla.asr.options import TranscribeOptions
+from habla.asr.options import DecodeGuards, TranscribeOptions
 from habla.asr.protocol import ASREngine, ChunkText, Span
 from habla.asr.segmenter import chunk_segments
 from habla.asr.types import Segment, Transcript, TranscriptInfo
@@ -104,6 +105,42 @@ def split_chunk(result: ChunkText, spans: list[Span], offset: float) -> list[Spa
     return group_spans(inside, window=WINDOW_SECONDS / 2, max_gap=MAX_INNER_GAP_SECONDS / 2)
 
 
+_WORD = re.compile(r"\w+")
+NGRAM = 3  # word 3-grams: long enough that common phrases ("press 5 to") rarely match by chance
+
+
+def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def ngram_overlap(text: str, source: str, n: int = NGRAM) -> float:
+    """The share of ``text``'s word n-grams that also occur in ``source`` (0 when ``text`` is shorter than n)."""
+    words = _WORD.findall(text.lower())
+    grams = _ngrams(words, n)
+    return len(grams & _ngrams(_WORD.findall(source.lower()), n)) / len(grams) if grams else 0.0
+
+
+def repeats(new: str, old: str, threshold: float) -> bool:
+    """Whether ``new`` says again what ``old`` said: most of its 3-grams, or (1-2 words) the same closing words."""
+    words = _WORD.findall(new.lower())
+    if len(words) >= NGRAM:
+        return ngram_overlap(new, old) >= threshold
+    return bool(words) and _WORD.findall(old.lower())[-len(words):] == words
+
+
+def suspect(result: ChunkText, prompt: str, guards: DecodeGuards) -> str | None:
+    """Why a decoded chunk should be decoded again, or None: it copies its prompt, loops, or is unlikely."""
+    if not result.text.strip():
+        return None  # silence, as the engine judged it: nothing to fix
+    if prompt and ngram_overlap(result.text, prompt) >= guards.prompt_overlap:
+        return "prompt copy"
+    if result.compression_ratio > guards.max_compression_ratio:
+        return "loop"
+    if guards.min_avg_logprob is not None and result.avg_logprob < guards.min_avg_logprob:
+        return "unlikely"
+    return None
+
+
 class TranscriptionRun:
     """A transcription in progress: ``info`` is known at once; iterate to get segments as they are decoded."""
 
@@ -158,9 +195,14 @@ class TranscriptionRun:
             size = self._next_batch_size()
             batch, chunks = chunks[:size], chunks[size:]
             self._check_cancel()
-            results = list(self.engine.decode_chunks(audio, batch, self.info.language, self._with_context(), offset))
+            prompted = self._with_context()
+            results = list(self.engine.decode_chunks(audio, batch, self.info.language, prompted, offset))
+            if self.options.guards.redecode_suspect:
+                context = prompted.initial_prompt if prompted is not self.options else None
+                results = self._redecode_suspects(audio, offset, results, context or "")
             latest = results
-            for _ in range(MAX_RESUME_PASSES):  # only the latest pass can still be incomplete
+            for _ in range(MAX_RESUME_PASSES if self.options.guards.resume_incomplete else 0):
+                # only the latest pass can still be incomplete
                 latest, results = self._redecode_incomplete(audio, offset, spans, latest, results)
                 if not latest:
                     break
@@ -178,6 +220,36 @@ class TranscriptionRun:
         previous = history[-CONTEXT_CHARS:].strip()
         return replace(self.options, initial_prompt=" " + previous) if previous else self.options
 
+    def _redecode_suspects(self, audio: np.ndarray, offset: float, results: list[ChunkText],
+                           prompt: str) -> list[ChunkText]:
+        """Decode again the chunks that copy their prompt, loop or are unlikely: first without the previous-text
+        prompt, then at each fallback temperature (sequential Whisper's rule). A chunk still bad after every try
+        keeps its most likely unprompted decode."""
+        guards = self.options.guards
+        bad = {i: r for i, r in enumerate(results) if suspect(r, prompt, guards)}
+        if not bad:
+            return results
+        log.debug("re-decoding %d of %d chunks: %s", len(bad), len(results),
+                  [suspect(r, prompt, guards) for r in bad.values()])
+        tries: dict[int, list[ChunkText]] = {i: [] for i in bad}
+        fixed: dict[int, ChunkText] = {}
+        for temperature in (self.options.temperature, *guards.fallback_temperatures):
+            todo = [i for i in bad if i not in fixed]
+            if not todo:
+                break
+            self._check_cancel()
+            options = replace(self.options, temperature=temperature)
+            spans = [(results[i].span[0] - offset, results[i].span[1] - offset) for i in todo]
+            redone_all = self.engine.decode_chunks(audio, spans, self.info.language, options, offset)
+            for i, redone in zip(todo, redone_all, strict=True):
+                tries[i].append(redone)
+                if not suspect(redone, "", guards):
+                    fixed[i] = redone
+        for i in bad:
+            if i not in fixed:
+                fixed[i] = max(tries[i], key=lambda r: r.avg_logprob)
+        return [fixed.get(i, r) for i, r in enumerate(results)]
+
     def _redecode_incomplete(self, audio: np.ndarray, offset: float, spans: list[Span], latest: list[ChunkText],
                              results: list[ChunkText]) -> tuple[list[ChunkText], list[ChunkText]]:
         """Decode again what ``latest`` missed: sparse chunks in halves, and undecoded tails.
@@ -192,6 +264,9 @@ class TranscriptionRun:
         if not todo:
             return [], results
         decoded = list(self.engine.decode_chunks(audio, todo, self.info.language, self.options, offset))
+        if self.options.guards.drop_repeated_redecodes:  # sparse chunks' parts replace them; tails add to them
+            parts_done = len(todo) - len(tails)
+            decoded = decoded[:parts_done] + [d for d in decoded[parts_done:] if not self._already_said(d, results)]
         replaced = []
         for r in sparse:
             own = [d for d in decoded if r.span[0] <= d.span[0] < r.span[1]]
@@ -201,6 +276,14 @@ class TranscriptionRun:
                 decoded = [d for d in decoded if not any(d is o for o in own)]
         results = [r for r in results if not any(r is x for x in replaced)] + decoded
         return decoded, results
+
+    def _already_said(self, redone: ChunkText, results: list[ChunkText]) -> bool:
+        """A re-decoded piece that repeats the text of the chunks around it: their words were timed too early
+        (noise, music), so the "missing" speech was in fact transcribed. Keeping it writes the passage twice."""
+        nearby = " ".join(r.text for r in sorted(results, key=lambda r: r.span[0])
+                          if r.span[0] < redone.span[1] and r.span[1] > redone.span[0] - WINDOW_SECONDS
+                          and r is not redone)
+        return repeats(redone.text, nearby, self.options.guards.prompt_overlap)
 
     def _next_batch_size(self) -> int:
         # Small first batches put the first segments on screen quickly; full batches are faster after that.

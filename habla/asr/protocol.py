@@ -25,6 +25,7 @@ class ChunkText:
     no_speech_prob: float = 0.0
     compression_ratio: float = 0.0
     tokens: tuple[int, ...] = ()
+    temperature: float = 0.0  # the sampling temperature this text was decoded at
 
 
 class ASREngine(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 
-from habla.asr.options import TranscribeOptions
+from habla.asr.options import DecodeGuards, TranscribeOptions
 from habla.asr.pipeline import ProgressCallback, TranscriptionRun
 from habla.asr.types import Transcript
 from habla.asr.whisper import WhisperEngine
@@ -28,7 +28,8 @@ class Transcriber:
     def default_options(self, **overrides: object) -> TranscribeOptions:
         asr = self.settings.asr
         values = dict(beam_size=asr.beam_size, batch_size=asr.batch_size, vad=asr.vad,
-                      block_seconds=asr.block_seconds)
+                      block_seconds=asr.block_seconds, condition_on_previous_text=asr.condition_on_previous_text,
+                      guards=DecodeGuards.from_settings(asr))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return TranscribeOptions(**values)  # type: ignore[arg-type]
 

@@ -25,6 +25,7 @@ class Segment:
     no_speech_prob: float = 0.0
     compression_ratio: float = 0.0
     tokens: tuple[int, ...] = ()
+    temperature: float = 0.0  # the sampling temperature the segment's text was decoded at
 
 
 @dataclass(frozen=True)

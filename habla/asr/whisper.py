@@ -95,4 +95,5 @@ class WhisperEngine:
             yield ChunkText(span=(span[0] + offset, span[1] + offset), text="" if silent else seg.text,
                             words=words, avg_logprob=round(seg.avg_logprob, 4),
                             no_speech_prob=round(seg.no_speech_prob, 4),
-                            compression_ratio=round(seg.compression_ratio, 4), tokens=tuple(seg.tokens))
+                            compression_ratio=round(seg.compression_ratio, 4), tokens=tuple(seg.tokens),
+                            temperature=options.temperature)

@@ -9,11 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from habla.errors import HablaError
+from habla.errors import HablaError, InvalidOption
 
 console = Console()
 VOICE = "voice"
-DEFAULT_SPEECH = Path("../shared/testdata/speech")  # the test recordings next to a checkout
 
 
 def bench(
@@ -21,9 +20,16 @@ def bench(
                                  help="Folder with audio files and manifest.tsv (id, lang, seconds, text), "
                                       "or `voice` for the talk pipeline's latency."),
     model: str = typer.Option("base", "--model", "-m"),
-    long_minutes: float = typer.Option(10.0, "--long-minutes", help="Length of the joined long-form file per language; 0 skips it."),
+    long_minutes: float = typer.Option(10.0, "--long-minutes",
+                                       help="Length of each long-form variant per language (the 45-min one excepted); "
+                                            "0 skips the variants."),
+    variants: str = typer.Option("all", "--variants",
+                                 help="Long-form variants, comma-separated: shuffled, ordered, long-pauses, noise-bed, "
+                                      "45-min, or all."),
+    seeds: str = typer.Option("held-out", "--seeds", help="Seed set of the variants: held-out (report) or tuning."),
+    clip_set: bool = typer.Option(True, "--clips/--no-clips", help="Also score every clip on its own."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Also run plain faster-whisper with its defaults."),
-    speech: Path = typer.Option(DEFAULT_SPEECH, "--speech", help="voice: folder of recorded turns (manifest.tsv)."),
+    speech: Path | None = typer.Option(None, "--speech", help="voice: folder of recorded turns (manifest.tsv)."),
     turns: int = typer.Option(20, "--turns", min=1, help="voice: scripted turns, streamed in real time."),
     language: str = typer.Option("en", "--language", "-l", help="voice: language of the turns."),
     json_path: Path | None = typer.Option(None, "--json", help="Where the JSON report goes "
@@ -35,18 +41,25 @@ def bench(
     folder = Path(target)
     try:
         if target == VOICE and not folder.is_dir():
+            if speech is None:
+                raise InvalidOption("bench voice needs --speech DIR",
+                                    hint="a folder of recorded turns with manifest.tsv")
             _bench_voice(speech, turns, language, json_path or Path("bench-results/voice.json"))
         else:
-            _bench_asr(folder, model, long_minutes, compare, json_path or Path("bench-results/bench.json"))
+            _bench_asr(folder, model, long_minutes, variants, seeds, clip_set, compare,
+                       json_path or Path("bench-results/bench.json"))
     except HablaError as exc:
         raise fail(exc) from None
 
 
-def _bench_asr(folder: Path, model: str, long_minutes: float, compare: bool, json_path: Path) -> None:
-    from habla.asr.bench import benchmark, write_report
+def _bench_asr(folder: Path, model: str, long_minutes: float, variants: str, seeds: str, clip_set: bool,
+               compare: bool, json_path: Path) -> None:
+    from habla.asr.bench import VARIANTS, benchmark, parse_variants, write_report
 
+    chosen = list(VARIANTS.values()) if variants == "all" else parse_variants(variants)
     report = benchmark(folder, model, long_minutes, compare, json_path.parent,
-                       on_step=lambda msg: console.print(f"[dim]{msg}[/]"))
+                       on_step=lambda msg: console.print(f"[dim]{msg}[/]"),
+                       variants=chosen if long_minutes > 0 else [], seed_set=seeds, clip_set=clip_set)
     write_report(report, json_path)
     _print_asr(report)
     console.print(f"report: {json_path}")
@@ -72,21 +85,24 @@ def _bench_voice(speech: Path, turns: int, language: str, json_path: Path) -> No
 
 
 def _print_asr(report: dict) -> None:
-    table = Table(title=f"habla bench — model {report['model']}, {report['clips']} clips "
-                        "(fw = plain faster-whisper defaults)")
-    for col in ("set", "lang", "audio s", "WER %", "fw WER %", "ΔWER", "RTF", "fw RTF", "speed-up"):
+    table = Table(title=f"habla bench — model {report['model']}, {report['clips']} clips, {report['seed_set']} "
+                        "variants (fw = plain faster-whisper defaults)")
+    for col in ("set", "lang", "audio s", "WER %", "fw WER %", "ΔWER", "RTF", "fw RTF", "speed-up", "peak MB"):
         table.add_column(col, justify="right")
-    for name in ("clip_results", "long_results"):
-        for row in report.get(name, []):
-            table.add_row(name.split("_")[0], row["lang"], f"{row['audio_seconds']:.0f}",
-                          _fmt(row["wer"].get("habla")), _fmt(row["wer"].get("faster-whisper")), _fmt(row["wer_delta"]),
-                          _fmt(row["rtf"].get("habla"), 3), _fmt(row["rtf"].get("faster-whisper"), 3),
-                          f"{row['speedup']}×" if row.get("speedup") else "-")
+    for row in report.get("clip_results", []) + report.get("variant_results", []):
+        table.add_row(row["group"], row["lang"], f"{row['audio_seconds']:.0f}",
+                      _fmt(row["wer"].get("habla")), _fmt(row["wer"].get("faster-whisper")), _fmt(row["wer_delta"]),
+                      _fmt(row["rtf"].get("habla"), 3), _fmt(row["rtf"].get("faster-whisper"), 3),
+                      f"{row['speedup']}×" if row.get("speedup") else "-", _fmt(row["peak_rss_mb"].get("habla"), 0))
+    for row in report.get("worst_case", []):
+        table.add_row(f"[bold]worst[/] ({row['wer_set']})", row["lang"], "", _fmt(row["wer"].get("habla")),
+                      _fmt(row["wer"].get("faster-whisper")),
+                      _fmt(row.get("wer_delta")) + (f" ({row['wer_delta_set']})" if "wer_delta_set" in row else ""),
+                      "", "", f"{row['speedup']}× ({row['speedup_set']})" if row.get("speedup") else "-", "")
     console.print(table)
     for engine, figs in report["engines"].items():
-        console.print(f"{engine}: load {figs['load_seconds']} s, peak RSS {figs['peak_rss_mb']} MB"
-                      + (f" (long-form {figs['long_peak_rss_mb']} MB)" if "long_peak_rss_mb" in figs else "")
-                      + f", words on silence clips: {report['silence_words'][engine]}")
+        console.print(f"{engine}: load {figs['load_seconds']} s, peak RSS {figs['peak_rss_mb']} MB, "
+                      f"words on silence clips: {report['silence_words'][engine]}")
 
 
 def _fmt(value, digits: int = 2) -> str:

@@ -37,7 +37,7 @@ def transcribe(
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where the transcript files go."),
     output_format: str = typer.Option("all", "--output-format", "-f",
                                       help="txt, vtt, srt, tsv, json, all, or a comma-separated list."),
-    word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Include word timings in the outputs."),
+    word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Write word timings: json words, word-highlighted srt/vtt, a tsv row per word."),
     beam_size: Optional[int] = typer.Option(None, "--beam-size", help="0 = per language (1 for English, 5 otherwise)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Speech chunks decoded together."),
     vad: bool = typer.Option(True, "--vad/--no-vad", help="Skip non-speech (no words are made up on silence)."),
@@ -76,6 +76,7 @@ def transcribe(
 def _transcribe_one(transcriber, name: str, model: str | None, options, output_dir: Path, formats: list[str],
                     verbose: bool, quiet: bool) -> None:
     from habla.formats import verbose_line, write_files
+    from habla.formats.protocol import WriterOptions
 
     source = sys.stdin.buffer if name == STDIN else name
     basename = "stdin" if name == STDIN else Path(name).stem
@@ -95,7 +96,7 @@ def _transcribe_one(transcriber, name: str, model: str | None, options, output_d
             if verbose:
                 progress.console.print(verbose_line(segment), highlight=False, markup=False, soft_wrap=True)
     transcript = run.result()
-    paths = write_files(transcript, output_dir, basename, formats)
+    paths = write_files(transcript, output_dir, basename, formats, WriterOptions(word_timestamps=options.word_timestamps))
     exts = ",".join(p.suffix.lstrip(".") for p in paths)
     console.print(f"[green]✓[/] {name} → {output_dir / basename}.{{{exts}}}", highlight=False, soft_wrap=True)
 

@@ -31,8 +31,31 @@ class _Piece:
     spaced: bool = True
 
 
+# Marks around the word being said in a highlighted cue; each writer turns them into its own markup.
+HIGHLIGHT_START, HIGHLIGHT_END = "\x01", "\x02"
+
+
 def transcript_cues(transcript: Transcript, options: WriterOptions) -> list[Cue]:
+    if options.word_timestamps:
+        return [cue for segment in transcript.segments for cue in highlighted_cues(segment, options)]
     return [cue for segment in transcript.segments for cue in segment_cues(segment, options)]
+
+
+def highlighted_cues(segment: Segment, options: WriterOptions) -> list[Cue]:
+    """One cue per word, its text the word's whole cue with that word marked, from the word's start to the next
+    word's start (openai-whisper's --highlight_words). A segment without word timings keeps its plain cues."""
+    pieces = _word_pieces(segment, options.max_line_width)
+    if not pieces:
+        return segment_cues(segment, options)
+    cues = []
+    for group in _chunks(_wrap(pieces, options.max_line_width), options.max_line_count):
+        flat = [p for line in group for p in line]
+        for i, said in enumerate(flat):
+            end = flat[i + 1].start if i + 1 < len(flat) else said.end
+            marked = [[_Piece(HIGHLIGHT_START + p.text + HIGHLIGHT_END, p.start, p.end, p.spaced) if p is said
+                       else p for p in line] for line in group]
+            cues.append(_cue(marked, said.start, end))
+    return cues
 
 
 def segment_cues(segment: Segment, options: WriterOptions) -> list[Cue]:

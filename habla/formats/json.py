@@ -12,7 +12,7 @@ from habla.formats.protocol import WriterOptions
 _FRAMES_PER_SECOND = 100
 
 
-def segment_dict(segment: Segment) -> dict[str, Any]:
+def segment_dict(segment: Segment, words: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": segment.id,
         "seek": round(segment.start * _FRAMES_PER_SECOND),
@@ -20,21 +20,21 @@ def segment_dict(segment: Segment) -> dict[str, Any]:
         "end": segment.end,
         "text": segment.text,
         "tokens": list(segment.tokens),
-        "temperature": getattr(segment, "temperature", 0.0),
+        "temperature": segment.temperature,
         "avg_logprob": segment.avg_logprob,
         "compression_ratio": segment.compression_ratio,
         "no_speech_prob": segment.no_speech_prob,
     }
-    if segment.words:
+    if words and segment.words:
         data["words"] = [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
                          for w in segment.words]
     return data
 
 
-def transcript_dict(transcript: Transcript) -> dict[str, Any]:
+def transcript_dict(transcript: Transcript, words: bool = True) -> dict[str, Any]:
     return {
         "text": transcript.text,
-        "segments": [segment_dict(s) for s in transcript.segments],
+        "segments": [segment_dict(s, words) for s in transcript.segments],
         "language": transcript.language,
         "language_probability": transcript.language_probability,
         "duration": transcript.duration,
@@ -47,5 +47,5 @@ class JsonWriter:
     extension = "json"
 
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
-        json.dump(transcript_dict(transcript), stream, ensure_ascii=False)
+        json.dump(transcript_dict(transcript, options.word_timestamps), stream, ensure_ascii=False)
         stream.write("\n")

@@ -11,10 +11,13 @@ from habla.errors import InvalidOption
 
 @dataclass(frozen=True)
 class WriterOptions:
-    """Layout of subtitle cues (srt, vtt); the other formats ignore these."""
+    """Layout of subtitle cues (srt, vtt), and whether word timings are written (``--word-timestamps``)."""
 
     max_line_width: int = 42
     max_line_count: int = 2
+    # Transcripts always carry word timings (segmenting needs them); they appear in the outputs only when asked:
+    # json "words", srt/vtt word-by-word highlighting (as openai-whisper's --highlight_words), tsv rows per word.
+    word_timestamps: bool = False
 
     def __post_init__(self) -> None:
         if self.max_line_width < 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from habla.asr.types import Transcript
-from habla.formats.cues import transcript_cues
+from habla.formats.cues import HIGHLIGHT_END, HIGHLIGHT_START, transcript_cues
 from habla.formats.protocol import WriterOptions
 from habla.formats.timestamps import format_timestamp
 
@@ -19,4 +19,5 @@ class SrtWriter:
 
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
         for number, cue in enumerate(transcript_cues(transcript, options), start=1):
-            stream.write(f"{number}\n{_srt_time(cue.start)} --> {_srt_time(cue.end)}\n{cue.text}\n\n")
+            text = cue.text.replace(HIGHLIGHT_START, "<u>").replace(HIGHLIGHT_END, "</u>")
+            stream.write(f"{number}\n{_srt_time(cue.start)} --> {_srt_time(cue.end)}\n{text}\n\n")

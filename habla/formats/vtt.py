@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from habla.asr.types import Transcript
-from habla.formats.cues import transcript_cues
+from habla.formats.cues import HIGHLIGHT_END, HIGHLIGHT_START, transcript_cues
 from habla.formats.protocol import WriterOptions
 from habla.formats.timestamps import format_timestamp
 
@@ -21,4 +21,5 @@ class VttWriter:
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
         stream.write("WEBVTT\n\n")
         for cue in transcript_cues(transcript, options):
-            stream.write(f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n{_escape(cue.text)}\n\n")
+            text = _escape(cue.text).replace(HIGHLIGHT_START, "<u>").replace(HIGHLIGHT_END, "</u>")
+            stream.write(f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n{text}\n\n")

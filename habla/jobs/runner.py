@@ -106,7 +106,8 @@ class JobRunner:
             log.exception("job %s failed", job.id)
             done = self.store.fail(job.id, job.attempt, f"internal error: {type(exc).__name__}: {exc}")
             return ("failed" if done else "cancelled"), None
-        result_dir = self.storage.write_results(job.id, job.attempt, transcript)
+        result_dir = self.storage.write_results(job.id, job.attempt, transcript,
+                                                bool(job.spec.options.get("word_timestamps")))
         if not self.store.finish(job.id, job.attempt, result_dir, transcript.language, transcript.duration):
             self.storage.discard(result_dir)  # cancelled meanwhile, or another attempt owns the job now
             return "cancelled", None

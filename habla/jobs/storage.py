@@ -75,14 +75,15 @@ class JobStorage:
             raise JobConflict(f"invalid storage path {name!r}")
         return path
 
-    def write_results(self, job_id: str, attempt: int, transcript: Transcript) -> str:
+    def write_results(self, job_id: str, attempt: int, transcript: Transcript, word_timestamps: bool = False) -> str:
         """Write every format for one attempt; returns the folder's storage-relative name."""
         from habla.formats import write_files
+        from habla.formats.protocol import WriterOptions
 
         name = f"results/{job_id}/{attempt}"
         folder = self.path(name)
         shutil.rmtree(folder, ignore_errors=True)  # a half-written folder of this same attempt
-        write_files(transcript, folder, RESULT_BASENAME, "all")
+        write_files(transcript, folder, RESULT_BASENAME, "all", WriterOptions(word_timestamps=word_timestamps))
         return name
 
     @contextmanager

@@ -124,9 +124,33 @@ def test_json_round_trips_to_the_same_transcript() -> None:
                   avg_logprob=-0.25, no_speech_prob=0.01, compression_ratio=1.3, tokens=(1, 2, 3))
     original = make(seg, Segment(1, 2.25, 3600.5, LONG, avg_logprob=-0.5))
     original.task = "translate"
-    data = json.load(io.StringIO(render(original, "json")))
+    data = json.load(io.StringIO(render(original, "json", WriterOptions(word_timestamps=True))))
     assert "words" in data["segments"][0] and "words" not in data["segments"][1]
     assert Transcript.from_dict(data) == original
+
+
+WORDY = make(Segment(0, 0.5, 2.25, " Buenos días, señora.", words=words_for("Buenos días, señora.", 0.5, 0.5)))
+
+
+def test_word_timings_appear_only_when_asked() -> None:
+    plain = {fmt: render(WORDY, fmt) for fmt in ("json", "srt", "vtt", "tsv")}
+    asked = {fmt: render(WORDY, fmt, WriterOptions(word_timestamps=True)) for fmt in ("json", "srt", "vtt", "tsv")}
+    assert "words" not in json.loads(plain["json"])["segments"][0]
+    assert [w["word"] for w in json.loads(asked["json"])["segments"][0]["words"]] == [" Buenos", " días,", " señora."]
+    assert "<u>" not in plain["srt"] + plain["vtt"] and len(plain["tsv"].splitlines()) == 2
+    assert asked["tsv"].splitlines()[1:] == ["500\t950\tBuenos", "1000\t1450\tdías,", "1500\t1950\tseñora."]
+
+
+def test_highlighted_cues_mark_each_word_in_turn() -> None:
+    blocks = cue_blocks(render(WORDY, "srt", WriterOptions(word_timestamps=True)))
+    assert [b[1] for b in blocks] == [["<u>Buenos</u> días, señora."], ["Buenos <u>días,</u> señora."],
+                                      ["Buenos días, <u>señora.</u>"]]
+    # each word's cue runs to the next word's start, so the highlight never blinks off between words
+    assert [b[0] for b in blocks] == ["00:00:00,500 --> 00:00:01,000", "00:00:01,000 --> 00:00:01,500",
+                                      "00:00:01,500 --> 00:00:01,950"]
+    vtt = render(make(Segment(0, 0.0, 1.0, " a < b", words=words_for("a < b", 0.0, 0.3))), "vtt",
+                 WriterOptions(word_timestamps=True))
+    assert "<u>&lt;</u>" in vtt  # the text is escaped, the highlight markup is not
 
 
 def test_spanish_text_is_untouched_in_every_format() -> None:
