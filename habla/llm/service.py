@@ -57,6 +57,11 @@ def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
     return ChatOptions(**values)  # type: ignore[arg-type]
 
 
+def assistant_options(settings: Settings) -> AssistantOptions:
+    a, llm = settings.assistant, settings.llm
+    return AssistantOptions(**a.model_dump(), repeat_penalty=llm.repeat_penalty, temperature=llm.temperature)
+
+
 class LLMService:
     """Thread-safe. ``with service.engine() as llm:`` holds the model while in use."""
 
@@ -83,9 +88,7 @@ class LLMService:
         return chat_options(self.settings.llm, **overrides)
 
     def assistant_options(self) -> AssistantOptions:
-        llm = self.settings.llm
-        return AssistantOptions(chunk_tokens=llm.summary_chunk_tokens, repeat_penalty=llm.repeat_penalty,
-                                temperature=llm.temperature)
+        return assistant_options(self.settings)
 
     @contextmanager
     def assistant(self) -> Iterator[Assistant]:
