@@ -83,8 +83,8 @@ class AssistantOptions:
     def defaults(cls, **overrides: object) -> AssistantOptions:
         from habla.config import AssistantSettings, LLMSettings
 
-        llm = LLMSettings()
-        values = {**AssistantSettings().model_dump(), "repeat_penalty": llm.repeat_penalty,
+        llm = LLMSettings.model_validate({})
+        values = {**AssistantSettings.model_validate({}).model_dump(), "repeat_penalty": llm.repeat_penalty,
                   "temperature": llm.temperature, **overrides}
         return cls(**values)  # type: ignore[arg-type]
 

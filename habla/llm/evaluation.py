@@ -48,7 +48,8 @@ def _timed(rows: Sequence[Any], offset: float = 0.0) -> list[tuple[float, str]]:
 
 def make_transcript(rows: Sequence[tuple[float, str]], language: str) -> Transcript:
     ends = [s for s, _ in rows[1:]] + [rows[-1][0] + len(rows[-1][1].split()) / WORDS_PER_SECOND]
-    segments = [Segment(i, start, end, f" {text}") for i, ((start, text), end) in enumerate(zip(rows, ends))]
+    segments = [Segment(i, start, end, f" {text}")
+                for i, ((start, text), end) in enumerate(zip(rows, ends, strict=True))]
     return Transcript(text=" ".join(t for _, t in rows), language=language, language_probability=1.0,
                       duration=ends[-1], segments=segments)
 
@@ -111,6 +112,8 @@ class Scores:
     answer_seconds: list[float] = field(default_factory=list)
     llm_fallbacks: int = 0
     llm_calls: int = 0
+    summary_words: int = 0
+    transcript_words: int = 0
 
     def add(self, other: Scores) -> None:
         for name, value in vars(other).items():
@@ -126,6 +129,7 @@ class Scores:
                 "fact+segment": pct(self.right_both, self.answerable),
                 "refused (unanswerable)": pct(self.refused, self.unanswerable),
                 "false refusals": pct(self.false_refusals, self.answerable),
+                "summary/transcript words": f"{self.summary_words / max(self.transcript_words, 1):.2f}",
                 "summary s (max)": f"{max(self.summary_seconds, default=0):.2f}",
                 "answer s (max)": f"{max(self.answer_seconds, default=0):.2f}"}
 
@@ -135,6 +139,8 @@ def score_summary(case: Case, answer: Answer, scores: Scores) -> None:
     starts: dict[int, list[int]] = {}
     for i, s in enumerate(segments):
         starts.setdefault(int(s.start), []).append(i)
+    scores.summary_words += len(TIMESTAMP.sub(" ", answer.text).split())
+    scores.transcript_words += sum(len(s.text.split()) for s in segments)
     for fact in case.facts:
         scores.facts += 1
         scores.facts_found += _has(answer.text, fact["keywords"])

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from habla.llm.protocol import ChatMessage
 
+
 def merge_roles(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     """Fold system text into the first user turn and join consecutive turns of one role (Gemma alternates)."""
     system = "\n\n".join(m.content.strip() for m in messages if m.role == "system")
@@ -65,7 +66,8 @@ def parse_timestamp(match: re.Match[str]) -> int:
 # the reply must be one line (a newline stops generation).
 COMPRESS = {
     "en": "Rewrite this as one short sentence. Keep every name, number and date. Write only the sentence.",
-    "es": "Reescribe esto en una sola frase corta. Conserva todos los nombres, números y fechas. Escribe solo la frase.",
+    "es": "Reescribe esto en una sola frase corta. Conserva todos los nombres, números y fechas. "
+          "Escribe solo la frase.",
 }
 TITLE = {
     "en": "Write a title of at most five words for this text. Write only the title.",

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from habla.llm.citations import TranscriptLines
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")
-NUMBER = re.compile(r"\d+(?:[.,:]\d+)*\w*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
-                    r"fifty|hundred|thousand|million|billion|percent|uno|dos|tres|cuatro|cinco|seis|siete|ocho|"
+NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\w*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                    r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|percent|uno|dos|tres|cuatro|cinco|seis|siete|ocho|"
                     r"nueve|diez|veinte|treinta|cuarenta|cincuenta|cien|mil|millones|por ciento)\b", re.IGNORECASE)
 NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÁÉÍÓÚÑ][\wáéíóúñ]+")
 WEEKDAY_OR_MONTH = re.compile(
@@ -140,7 +140,7 @@ def find_topics(lines: TranscriptLines, *, window: int, min_size: int, max_topic
     bags = [Counter(lines.index.terms(s.text)) for s in sentences]
     starts = boundaries(bags, window, min_size, max_topics)
     topics = []
-    for a, b in zip(starts, [*starts[1:], len(sentences)]):
+    for a, b in zip(starts, [*starts[1:], len(sentences)], strict=True):
         part = sentences[a:b]
         topics.append(Topic(part, pick_salient(lines, part, per_topic, min_share)))
     return topics
@@ -148,7 +148,7 @@ def find_topics(lines: TranscriptLines, *, window: int, min_size: int, max_topic
 
 def top_words(lines: TranscriptLines, topic: Topic, n: int) -> list[str]:
     """The topic's most telling words as spoken (not stemmed), for a title when the LLM gives none."""
-    weights: Counter[str] = Counter()
+    weights: dict[str, float] = {}
     spoken: dict[str, str] = {}
     for s in topic.sentences:
         for word in re.findall(r"[\wÁÉÍÓÚÑáéíóúñ]+", s.text):
@@ -156,6 +156,6 @@ def top_words(lines: TranscriptLines, topic: Topic, n: int) -> list[str]:
             if len(terms) != 1 or word.isdigit():
                 continue
             term = next(iter(terms))
-            weights[term] += lines.index.idf(term)
+            weights[term] = weights.get(term, 0.0) + lines.index.idf(term)
             spoken.setdefault(term, word)
-    return [spoken[t] for t, _ in weights.most_common(n)]
+    return [spoken[t] for t in sorted(weights, key=lambda t: -weights[t])[:n]]
