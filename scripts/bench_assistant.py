@@ -56,7 +56,7 @@ def quality(assistant: Assistant, cases: list[Case], show: bool) -> dict[str, di
         scores = run_case(assistant, case, show)
         groups[f"{case.language} {case.split}"].add(scores)
     for language in sorted({c.language for c in cases}):
-        for split in ("tune", "heldout"):
+        for split in sorted({c.split for c in cases}):
             part = [c for c in cases if c.language == language and c.split == split]
             if len(part) > 1:
                 long = compose(part, f"{language}-{split}-composed")
@@ -90,7 +90,7 @@ def main() -> int:
     parser.add_argument("--llm", action="append", help="catalog LLM(s) to compare (default: the configured one)")
     parser.add_argument("--speed", action="store_true", help="also time 10-minute and 1-hour transcripts")
     parser.add_argument("--show", action="store_true", help="print every summary and answer")
-    parser.add_argument("--split", choices=("tune", "heldout", "all"), default="all")
+    parser.add_argument("--split", choices=("tune", "heldout", "heldout2", "all"), default="all")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
     settings = load_settings()

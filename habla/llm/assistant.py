@@ -35,7 +35,7 @@ SummaryStyle = Literal["bullets", "paragraph", "actions", "chapters"]
 STYLES: tuple[str, ...] = ("bullets", "paragraph", "actions", "chapters")
 # Words that shape a question but are not what it asks about (matched before stemming, accents folded).
 QUESTION_WORDS = re.compile(
-    r"\b(?:what|when|who|whom|whose|how|where|which|why|much|many|does|did|do|is|are|was|were|can|could|would|"
+    r"\bhow (?:long|often|far|old)\b|\b(?:what|when|who|whom|whose|how|where|which|why|much|many|does|did|do|is|are|was|were|can|could|would|"
     r"will|should|now|make|get|happen|go|say|said|tell|que|cuando|quien|quienes|como|donde|adonde|cual|cuales|"
     r"cuanto|cuanta|cuantos|cuantas|por que|dice|dijo|hace|pasa)\b")
 # The kind of words an answer holds, by the question's first words: a tie-breaker between matching segments.
@@ -271,6 +271,8 @@ class Assistant:
             run.answer.text = NOT_FOUND.get(lines.language, NOT_FOUND["en"])
             run.answer.refused = True
             return run.answer
+        if lines.segments[best].text.rstrip().endswith("?") and best + 1 < len(lines.segments):
+            best += 1  # the segment asks what the question asks (an interview): the answer follows it
         said = lines.segments[best].text.strip()
         if not self.options.answer_with_llm:
             run.answer.text = f"{said} {lines.stamp(lines.segments[best].start)}"

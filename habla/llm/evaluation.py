@@ -28,7 +28,7 @@ PAUSE_SECONDS = 0.6
 class Case:
     id: str
     language: str
-    split: str  # "tune" (prompts and constants were chosen on these) or "heldout"
+    split: str  # "tune" (constants chosen on these), "heldout" (seen once, then fixed), "heldout2" (never tuned on)
     transcript: Transcript
     facts: list[dict[str, Any]]
     questions: list[dict[str, Any]]

@@ -29,6 +29,9 @@ WEEKDAY_OR_MONTH = re.compile(
     re.IGNORECASE)
 
 
+MIN_TERMS = 4  # fewer content words and no number: an agenda marker or a greeting, not a fact
+
+
 @dataclass(frozen=True)
 class Sentence:
     segment: int  # index into TranscriptLines.segments
@@ -116,6 +119,13 @@ def salience(sentence: str, centrality: float, first: bool) -> float:
     return centrality + facts + names + (0.2 if first else 0.0)
 
 
+def states_something(lines: TranscriptLines, sentence: str) -> bool:
+    """Not a question ("When did you open?") nor a bare announcement ("Next, the library."): those carry no fact."""
+    if sentence.rstrip().endswith("?"):
+        return False
+    return len(lines.index.terms(sentence)) >= MIN_TERMS or bool(NUMBER.search(sentence))
+
+
 def pick_salient(lines: TranscriptLines, sentences: Sequence[Sentence], per_topic: int,
                  min_share: float) -> list[int]:
     """The ``per_topic`` best sentences of a topic (those scoring at least ``min_share`` of the best)."""
@@ -126,7 +136,10 @@ def pick_salient(lines: TranscriptLines, sentences: Sequence[Sentence], per_topi
         weight = sum(topic_terms[t] * lines.index.idf(t) for t in terms)
         scored.append((i, weight / (1.0 + len(terms))))  # per word: a long sentence is not central for length
     top_weight = max((w for _, w in scored), default=0.0) or 1.0
-    ranked = sorted(((salience(sentences[i].text, w / top_weight, i == 0), i) for i, w in scored), reverse=True)
+    ranked = sorted(((salience(sentences[i].text, w / top_weight, i == 0), i) for i, w in scored
+                     if states_something(lines, sentences[i].text)), reverse=True)
+    if not ranked:  # nothing but questions and agenda words: the topic's first sentence stands for it
+        return [0]
     best = ranked[0][0] if ranked else 0.0
     keep = [i for score, i in ranked[:per_topic] if score >= min_share * best]
     return sorted(keep)
