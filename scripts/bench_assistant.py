@@ -50,7 +50,7 @@ def run_case(assistant: Assistant, case: Case, show: bool) -> Scores:
     return scores
 
 
-def quality(assistant: Assistant, cases: list[Case], show: bool) -> dict[str, dict[str, object]]:
+def quality(assistant: Assistant, cases: list[Case], show: bool, composed: bool = True) -> dict[str, dict[str, object]]:
     groups: dict[str, Scores] = defaultdict(Scores)
     for case in cases:
         scores = run_case(assistant, case, show)
@@ -58,7 +58,7 @@ def quality(assistant: Assistant, cases: list[Case], show: bool) -> dict[str, di
     for language in sorted({c.language for c in cases}):
         for split in sorted({c.split for c in cases}):
             part = [c for c in cases if c.language == language and c.split == split]
-            if len(part) > 1:
+            if composed and len(part) > 1:
                 long = compose(part, f"{language}-{split}-composed")
                 groups[f"{language} {split} composed ({long.transcript.duration / 60:.0f} min)"].add(
                     run_case(assistant, long, show))
@@ -91,6 +91,7 @@ def main() -> int:
     parser.add_argument("--speed", action="store_true", help="also time 10-minute and 1-hour transcripts")
     parser.add_argument("--show", action="store_true", help="print every summary and answer")
     parser.add_argument("--split", choices=("tune", "heldout", "heldout2", "all"), default="all")
+    parser.add_argument("--no-composed", action="store_true", help="skip the composed (longer) recordings")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
     settings = load_settings()
@@ -100,7 +101,7 @@ def main() -> int:
         config = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": name})})
         engine = open_engine(config)
         assistant = Assistant(engine, assistant_options(config))
-        result: dict[str, object] = {"quality": quality(assistant, cases, args.show)}
+        result: dict[str, object] = {"quality": quality(assistant, cases, args.show, not args.no_composed)}
         if args.speed:
             result["speed"] = speed(assistant, cases)
         results[name] = result
