@@ -114,7 +114,8 @@ class AssistantSettings(BaseModel):
     title_tokens: int = Field(16, ge=4, le=64, description="Longest chapter title, in tokens.")
     answer_tokens: int = Field(64, ge=8, le=512, description="Longest answer, in tokens.")
     context_segments: int = Field(8, ge=1, le=100, description="Segments retrieved as candidates for a question.")
-    neighbours: int = Field(1, ge=0, le=10, description="Segments either side of the best one shown to the LLM.")
+    neighbours: int = Field(0, ge=0, le=10, description="Segments either side of the best one shown to the LLM "
+                            "(answer_with_llm). 0: with 1, SmolLM2-135M merged a neighbour's fact into the answer.")
     min_coverage: float = Field(0.45, ge=0, le=1, description="IDF-weighted share of a question's words the best "
                                 "segment (and, at half weight, its neighbours) must say; else 'not in the transcript'.")
 

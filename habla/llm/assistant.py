@@ -283,7 +283,9 @@ class Assistant:
         messages = prompts.ask_messages("\n".join(lines.lines[i] for i in shown), question, lines.language)
         reply = _one_line(run.call(messages)) if run.fits(messages) else ""
         grounded = ground_answer(reply, lines, shown, best) if reply else None
-        if grounded is None or not self._answers(lines, grounded.text, best, shown, question):
+        cites_best = grounded is not None and bool(grounded.citations) and grounded.citations[0].segment_id == \
+            lines.segments[best].id
+        if grounded is None or not cites_best or not self._answers(lines, grounded.text, best, shown, question):
             if reply:
                 run.answer.fallbacks += 1
             run.answer.text = f"{said} {lines.stamp(lines.segments[best].start)}"
