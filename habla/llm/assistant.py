@@ -1,35 +1,92 @@
-"""The transcript assistant: summaries (map-reduce when the transcript exceeds the context) and cited answers.
+"""The transcript assistant: summaries that cover every topic, and cited answers that refuse without evidence.
 
+Summaries are built extractively first (``topics``): the transcript is cut into topics by lexical cohesion and each
+topic's salient sentences are picked, so no topic can be dropped and long transcripts need no map-reduce. The LLM
+only compresses a topic's long picks into one sentence (or titles a chapter); its sentence is kept only when the
+cited segments support it and it keeps every number, date and name of what it compressed, else the picked sentences
+stand as they were said. Answers come from the best-matching segment and its neighbours; when too little of the
+question is found in the transcript the answer is "not in the transcript", without calling the LLM.
 Every prompt is measured with the engine's own tokenizer before it is sent, so no call exceeds the context.
-Answers only cite timestamps where a segment really starts (see ``citations``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from habla.asr.types import Transcript
 from habla.errors import Cancelled, InvalidOption
 from habla.llm import prompts
-from habla.llm.citations import Citation, TranscriptLines, ground_answer, ground_bullets
+from habla.llm.citations import Citation, TranscriptLines, ground_answer
 from habla.llm.protocol import ChatMessage, ChatOptions, LLMEngine
+from habla.llm.retrieval import fold
+from habla.llm.topics import NAME, NUMBER, WEEKDAY_OR_MONTH, Topic, find_topics, top_words
 
 log = logging.getLogger(__name__)
 MARGIN_TOKENS = 16  # a template may add a token or two that counting the parts apart misses
-MIN_RELATIVE_SCORE = 0.5  # a retrieved segment is shown when its BM25 score is at least this share of the best
+MIN_SUPPORT = 0.6  # share of an LLM sentence's words its source sentences must contain
+SummaryStyle = Literal["bullets", "paragraph", "actions", "chapters"]
+STYLES: tuple[str, ...] = ("bullets", "paragraph", "actions", "chapters")
+# Words that shape a question but are not what it asks about (matched before stemming, accents folded).
+QUESTION_WORDS = re.compile(
+    r"\bhow (?:long|often|far|old)\b|\b(?:what|when|who|whom|whose|how|where|which|why|much|many|does|did|do|is|are|was|were|can|could|would|"
+    r"will|should|now|make|get|happen|go|say|said|tell|que|cuando|quien|quienes|como|donde|adonde|cual|cuales|"
+    r"cuanto|cuanta|cuantos|cuantas|por que|dice|dijo|hace|pasa)\b")
+# The kind of words an answer holds, by the question's first words: a tie-breaker between matching segments.
+ANSWER_TYPES = ((re.compile(r"\b(?:how (?:much|many|long)|cuant[oa]s?|what time|a que hora)\b"), NUMBER),
+                (re.compile(r"\b(?:when|cuando)\b"), re.compile(NUMBER.pattern + "|" + WEEKDAY_OR_MONTH.pattern,
+                                                            re.IGNORECASE)),
+                (re.compile(r"\b(?:who|quien|quienes|where|donde|adonde)\b"), NAME))
+TYPE_BONUS = 0.25  # share of the question's weight a segment of the right kind gains when candidates are compared
+ACTION = re.compile(
+    r"\b(?:will|'ll|must|needs? to|has to|have to|is going to|are going to|should|by (?:monday|tuesday|wednesday|"
+    r"thursday|friday|tomorrow|next week|the end of)|deadline|se encargar[áa]|va a|van a|vamos a|tiene que|tienen que|"
+    r"debe|deber[áa]|hay que|para el (?:lunes|martes|mi[ée]rcoles|jueves|viernes))\b", re.IGNORECASE)
+WHEN = re.compile(r"\b(?:by|before|on|until|next|this|antes del?|el|para el|hasta el)\s+(?:the\s+)?"
+                  r"(?:end of \w+|\w+day|tomorrow|week|month|\w+ \d+\w*|lunes|martes|mi[ée]rcoles|jueves|viernes|"
+                  r"\d+ de \w+|semana que viene|próxima semana|proxima semana)\b", re.IGNORECASE)
+NOT_FOUND = {"en": "The transcript does not say.", "es": "La transcripción no lo dice."}
+PRONOUNS = {"We", "I", "You", "They", "He", "She", "It", "The", "This", "That", "Next", "So", "And", "Nosotros",
+            "Yo", "El", "La", "Los", "Las", "Hay", "Vamos", "Ella", "Ellos"}
+CACHE_SIZE = 8  # prepared transcripts kept, so follow-up questions reuse the index
 
 
 @dataclass(frozen=True)
 class AssistantOptions:
-    summary_tokens: int = 320  # longest reply of one summary call
-    answer_tokens: int = 160
-    chunk_tokens: int = 2048  # transcript tokens per map step
-    context_segments: int = 8  # retrieved segments shown for a question
-    repeat_penalty: float = 1.15
-    temperature: float = 0.0
+    """Built from ``AssistantSettings`` (habla/config.py, where every default and its reason lives)."""
+
+    style: str
+    topic_window: int
+    topic_min_sentences: int
+    max_topics: int
+    salient_per_topic: int
+    salient_min_share: float
+    compress_with_llm: bool
+    compress_min_words: int
+    answer_with_llm: bool
+    summary_tokens: int
+    title_tokens: int
+    answer_tokens: int
+    context_segments: int
+    neighbours: int
+    min_coverage: float
+    repeat_penalty: float
+    temperature: float
+
+    @classmethod
+    def defaults(cls, **overrides: object) -> AssistantOptions:
+        from habla.config import AssistantSettings, LLMSettings
+
+        llm = LLMSettings.model_validate({})
+        values = {**AssistantSettings.model_validate({}).model_dump(), "repeat_penalty": llm.repeat_penalty,
+                  "temperature": llm.temperature, **overrides}
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -39,11 +96,14 @@ class Answer:
     model: str = ""
     calls: int = 0  # LLM calls made
     max_prompt_tokens: int = 0  # the largest prompt sent, in the model's tokens
-    chunks: int = 0  # transcript pieces summarised separately (1 = no map-reduce)
+    chunks: int = 0  # topics summarised (summaries); 1 for answers
+    fallbacks: int = 0  # LLM sentences refused by the checks and replaced by what was said
+    refused: bool = False  # a question the transcript does not answer
 
     def to_dict(self) -> dict[str, object]:
         return {"text": self.text, "model": self.model, "citations": [c.__dict__ for c in self.citations],
-                "calls": self.calls, "max_prompt_tokens": self.max_prompt_tokens, "chunks": self.chunks}
+                "calls": self.calls, "max_prompt_tokens": self.max_prompt_tokens, "chunks": self.chunks,
+                "fallbacks": self.fallbacks, "refused": self.refused}
 
 
 @dataclass
@@ -53,122 +113,235 @@ class _Run:
     cancel: threading.Event | None
     answer: Answer = field(default_factory=lambda: Answer("", []))
 
-    def call(self, messages: list[ChatMessage]) -> str:
+    def fits(self, messages: list[ChatMessage]) -> bool:
+        return self.engine.count_chat_tokens(messages) + self.options.max_tokens + MARGIN_TOKENS \
+            <= self.engine.context_size
+
+    def call(self, messages: list[ChatMessage], options: ChatOptions | None = None) -> str:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("cancelled")
+        options = options or self.options
         used = self.engine.count_chat_tokens(messages)
-        if used + self.options.max_tokens > self.engine.context_size:  # a bug in the budgeting, never the user's
+        if used + options.max_tokens > self.engine.context_size:  # a bug in the budgeting, never the user's
             raise InvalidOption(f"prompt of {used} tokens does not fit the context of {self.engine.context_size}")
         self.answer.calls += 1
         self.answer.max_prompt_tokens = max(self.answer.max_prompt_tokens, used)
-        return self.engine.chat(messages, self.options, self.cancel).text()
+        return self.engine.chat(messages, options, self.cancel).text()
+
+
+_prepared: OrderedDict[str, TranscriptLines] = OrderedDict()
+_prepared_lock = threading.Lock()
+
+
+def prepare(transcript: Transcript) -> TranscriptLines:
+    """The transcript's lines and index, built once per distinct transcript (several questions, one index)."""
+    digest = hashlib.sha1(transcript.language.encode())
+    for s in transcript.segments:
+        digest.update(f"{s.start:.2f}\x00{s.text}\x01".encode())
+    key = digest.hexdigest()
+    with _prepared_lock:
+        if key in _prepared:
+            _prepared.move_to_end(key)
+            return _prepared[key]
+    lines = TranscriptLines(transcript)
+    with _prepared_lock:
+        _prepared[key] = lines
+        while len(_prepared) > CACHE_SIZE:
+            _prepared.popitem(last=False)
+    return lines
+
+
+def fact_tokens(text: str) -> set[str]:
+    """Numbers, dates and names a sentence states (folded): what a compression must neither drop nor add."""
+    found = {fold(m.group(0)) for m in NUMBER.finditer(text)} | {fold(m) for m in WEEKDAY_OR_MONTH.findall(text)}
+    return found | {fold(m) for m in NAME.findall(text)}
 
 
 class Assistant:
     def __init__(self, engine: LLMEngine, options: AssistantOptions | None = None) -> None:
         self.engine = engine
-        self.options = options or AssistantOptions()
+        self.options = options or AssistantOptions.defaults()
 
     # -- summaries --------------------------------------------------------------------------------------
-    def summarize(self, transcript: Transcript, cancel: threading.Event | None = None) -> Answer:
-        lines = TranscriptLines(transcript)
+    def summarize(self, transcript: Transcript, cancel: threading.Event | None = None,
+                  style: str | None = None) -> Answer:
+        style = style or self.options.style
+        if style not in STYLES:
+            raise InvalidOption(f"unknown summary style {style!r}", hint=f"one of: {', '.join(STYLES)}")
+        lines = prepare(transcript)
         if not lines.lines:
             raise InvalidOption("the transcript has no speech to summarise")
-        run = _Run(self.engine, self._chat_options(self.options.summary_tokens), cancel)
-        budget = self._budget(prompts.summary_messages(""), run.options.max_tokens)
-        chunks = self._pack(lines.lines, budget)
-        run.answer.chunks = len(chunks)
-        partials = []
-        for chunk in chunks:  # map: each piece on its own, citations checked against that piece only
-            ids = set(chunk)
-            text = run.call(prompts.summary_messages("\n".join(lines.lines[i] for i in chunk)))
-            partials.append(ground_bullets(text, lines, ids).text)
-        result = ground_bullets(partials[0], lines) if len(partials) == 1 else self._reduce(run, lines, partials)
-        run.answer.text, run.answer.citations, run.answer.model = result.text, result.citations, self.engine.name
+        o = self.options
+        topics = find_topics(lines, window=o.topic_window, min_size=o.topic_min_sentences, max_topics=o.max_topics,
+                             per_topic=o.salient_per_topic, min_share=o.salient_min_share)
+        run = _Run(self.engine, self._chat_options(o.summary_tokens, stop=("\n",)), cancel)
+        run.answer.chunks = len(topics)
+        if style == "actions":
+            text, cited = self._actions(lines)
+        elif style == "chapters":
+            text, cited = self._chapters(run, lines, topics)
+        else:
+            bullets = [self._bullet(run, lines, topic) for topic in topics]
+            cited = sorted({i for _, ids in bullets for i in ids})
+            if style == "paragraph":
+                text = " ".join(f"{sentence} {self._stamps(lines, ids)}" for sentence, ids in bullets)
+            else:
+                text = "\n".join(f"- {sentence} {self._stamps(lines, ids)}" for sentence, ids in bullets)
+        run.answer.text, run.answer.model = text, self.engine.name
+        run.answer.citations = [lines.citation(i) for i in cited]
         return run.answer
 
-    def _reduce(self, run: _Run, lines: TranscriptLines, partials: list[str]):  # noqa: ANN202 - Grounded
-        """Merge partial summaries level by level until one prompt holds them all."""
-        budget = self._budget(prompts.merge_messages(""), run.options.max_tokens)
-        while True:
-            items = [p for p in partials if p.strip()]
-            groups = self._pack(items, budget)
-            if len(groups) == 1 and len(items) == 1:
-                return ground_bullets(items[0], lines)
-            if len(groups) == len(items):  # no two fit together: keep each one's first half so the next level merges
-                items = ["\n".join(p.splitlines()[: max(1, len(p.splitlines()) // 2)]) for p in items]
-                groups = self._pack(items, budget)
-            merged = []
-            for group in groups:
-                text = run.call(prompts.merge_messages("\n".join(items[i] for i in group)))
-                merged.append(ground_bullets(text, lines).text or "\n".join(items[i] for i in group[:1]))
-            if len(groups) == 1:
-                return ground_bullets(merged[0], lines)
-            partials = merged
+    def _bullet(self, run: _Run, lines: TranscriptLines, topic: Topic) -> tuple[str, list[int]]:
+        """One sentence for a topic and the segments it cites: the LLM's compression if it passes the checks."""
+        picked = topic.picked()
+        source = " ".join(s.text for s in picked)
+        ids = sorted({s.segment for s in picked})
+        if not self.options.compress_with_llm or len(source.split()) < self.options.compress_min_words:
+            return source, ids
+        messages = prompts.compress_messages(source, lines.language)
+        if not run.fits(messages):
+            return source, ids
+        sentence = _one_line(run.call(messages))
+        if self._faithful(lines, sentence, source, ids):
+            return sentence, ids
+        run.answer.fallbacks += 1
+        return source, ids
+
+    @staticmethod
+    def _faithful(lines: TranscriptLines, sentence: str, source: str, ids: Sequence[int]) -> bool:
+        """Supported by the cited segments, no fact dropped from the source, none added."""
+        if not sentence or len(sentence) >= len(source):
+            return False
+        if lines.support(sentence, ids) < MIN_SUPPORT:
+            return False
+        said, kept = fact_tokens(source), fact_tokens(sentence)
+        return said <= kept | _folded_words(sentence) and kept <= said | _folded_words(source)
+
+    def _chapters(self, run: _Run, lines: TranscriptLines, topics: list[Topic]) -> tuple[str, list[int]]:
+        options = self._chat_options(self.options.title_tokens, stop=("\n",))
+        rows, cited = [], []
+        for topic in topics:
+            first = topic.first_segment
+            source = " ".join(s.text for s in topic.picked())
+            messages = prompts.title_messages(source, lines.language)
+            title = _one_line(run.call(messages, options)).strip(" .\"'*#") if run.fits(messages) else ""
+            ids = sorted({s.segment for s in topic.sentences})
+            if not title or len(title.split()) > 8 or lines.support(title, ids) < MIN_SUPPORT:
+                if title:
+                    run.answer.fallbacks += 1
+                title = " ".join(top_words(lines, topic, 4)).capitalize() or lines.segments[first].text.strip()
+            rows.append(f"{lines.stamp(lines.segments[first].start)} {title}")
+            cited.append(first)
+        return "\n".join(rows), cited
+
+    @staticmethod
+    def _actions(lines: TranscriptLines) -> tuple[str, list[int]]:
+        """Sentences that commit someone to something, as ``- who: what (when) [mm:ss]``."""
+        rows, cited = [], []
+        for i, seg in enumerate(lines.segments):
+            text = seg.text.strip()
+            if not ACTION.search(text):
+                continue
+            who = re.match(r"^([A-ZÁÉÍÓÚÑ][a-záéíóúñ]+)(?: (?:and|y) ([A-ZÁÉÍÓÚÑ][a-záéíóúñ]+))?\b", text)
+            when = WHEN.search(text)
+            name = " & ".join(g for g in who.groups() if g) if who and who.group(1) not in PRONOUNS else ""
+            label = f"{name}: " if name else ""
+            due = f" (when: {when.group(0)})" if when else ""
+            rows.append(f"- {label}{text}{due} {lines.stamp(seg.start)}")
+            cited.append(i)
+        if not rows:
+            rows = ["- " + {"es": "No hay tareas en la transcripción."}.get(lines.language, "No action items.")]
+        return "\n".join(rows), cited
+
+    @staticmethod
+    def _stamps(lines: TranscriptLines, ids: Sequence[int]) -> str:
+        return " ".join(lines.stamp(lines.segments[i].start) for i in sorted(ids))
 
     # -- questions --------------------------------------------------------------------------------------
     def ask(self, transcript: Transcript, question: str, cancel: threading.Event | None = None) -> Answer:
         if not question.strip():
             raise InvalidOption("the question is empty")
-        lines = TranscriptLines(transcript)
+        lines = prepare(transcript)
         if not lines.lines:
             raise InvalidOption("the transcript has no speech to ask about")
-        run = _Run(self.engine, self._chat_options(self.options.answer_tokens, stop=("\n\n", "\n[", "\nQuestion:")),
-                   cancel)
-        budget = self._budget(prompts.ask_messages("", question), run.options.max_tokens)
-        hits = lines.index.top(question, self.options.context_segments)
-        # Only lines that match about as well as the best: a small model copies whichever line it sees.
-        ranked = [i for i, score in hits if score >= MIN_RELATIVE_SCORE * hits[0][1]]
-        shown = self._context(lines, ranked, budget)
-        text = run.call(prompts.ask_messages("\n".join(lines.lines[i] for i in shown), question))
-        grounded = ground_answer(text, lines, shown, ranked[0] if ranked else None)
-        run.answer.text, run.answer.citations, run.answer.model = grounded.text, grounded.citations, self.engine.name
-        run.answer.chunks = 1
+        run = _Run(self.engine, self._chat_options(self.options.answer_tokens, stop=("\n\n", "\nQuestion:")), cancel)
+        run.answer.chunks, run.answer.model = 1, self.engine.name
+        best = self._evidence(lines, question)
+        if best is None:
+            run.answer.text = NOT_FOUND.get(lines.language, NOT_FOUND["en"])
+            run.answer.refused = True
+            return run.answer
+        if lines.segments[best].text.rstrip().endswith("?") and best + 1 < len(lines.segments):
+            best += 1  # the segment asks what the question asks (an interview): the answer follows it
+        said = lines.segments[best].text.strip()
+        if not self.options.answer_with_llm:
+            run.answer.text = f"{said} {lines.stamp(lines.segments[best].start)}"
+            run.answer.citations = [lines.citation(best)]
+            return run.answer
+        n = self.options.neighbours
+        shown = list(range(max(0, best - n), min(len(lines.lines), best + n + 1)))
+        messages = prompts.ask_messages("\n".join(lines.lines[i] for i in shown), question, lines.language)
+        reply = _one_line(run.call(messages)) if run.fits(messages) else ""
+        grounded = ground_answer(reply, lines, shown, best) if reply else None
+        cites_best = grounded is not None and bool(grounded.citations) and grounded.citations[0].segment_id == \
+            lines.segments[best].id
+        if grounded is None or not cites_best or not self._answers(lines, grounded.text, best, shown, question):
+            if reply:
+                run.answer.fallbacks += 1
+            run.answer.text = f"{said} {lines.stamp(lines.segments[best].start)}"
+            run.answer.citations = [lines.citation(best)]
+            return run.answer
+        run.answer.text, run.answer.citations = grounded.text, grounded.citations
         return run.answer
 
-    def _context(self, lines: TranscriptLines, ranked: list[int], budget: int) -> list[int]:
-        """The best-matching segments, best first, within the token budget.
+    def _evidence(self, lines: TranscriptLines, question: str) -> int | None:
+        """The segment that best answers, or None when no segment says enough of what the question asks."""
+        index = lines.index
+        asked = QUESTION_WORDS.sub(" ", fold(question))
+        wanted = index.terms(asked)
+        if not wanted:
+            return None
+        total = sum(index.idf(t) for t in wanted)
+        kind = next((pattern for cue, pattern in ANSWER_TYPES if cue.search(fold(question))), None)
+        best, best_rank, best_cover = None, 0.0, 0.0
+        for i, _ in index.top(asked, self.options.context_segments):
+            lo, hi = max(0, i - 1), min(len(lines.lines), i + 2)
+            near = set().union(*(lines.terms[j] for j in range(lo, hi)))
+            cover = sum(index.idf(t) for t in wanted if t in lines.terms[i]) + 0.5 * sum(
+                index.idf(t) for t in wanted if t in near and t not in lines.terms[i])
+            typed = kind is not None and kind.search(_without_first_word(lines.segments[i].text)) is not None
+            rank = cover + (TYPE_BONUS * total if typed else 0.0)
+            if rank > best_rank:
+                best, best_rank, best_cover = i, rank, cover
+        return best if best is not None and best_cover >= self.options.min_coverage * total else None
 
-        Neighbours are not added: a small model tends to copy whichever line it sees, so every line shown
-        should be one that matches the question.
-        """
-        chosen: list[int] = []
-        used = 0
-        for i in ranked or range(len(lines.lines)):  # no word matches: the start of the transcript
-            cost = self.engine.count_tokens(lines.lines[i]) + 1
-            if used + cost > budget:
-                break
-            chosen.append(i)
-            used += cost
-        return chosen or [(ranked or [0])[0]]
+    @staticmethod
+    def _answers(lines: TranscriptLines, text: str, best: int, shown: Sequence[int], question: str) -> bool:
+        """The LLM's answer is kept when it cites the best segment and says something of it the question did not."""
+        bare = prompts.TIMESTAMP.sub(" ", text)
+        new_terms = lines.index.terms(bare) - lines.index.terms(question)
+        if not new_terms & lines.terms[best] or lines.support(bare, shown) < MIN_SUPPORT:
+            return False
+        return fact_tokens(bare) <= fact_tokens(" ".join(lines.segments[i].text for i in shown)) | \
+            _folded_words(" ".join(lines.segments[i].text for i in shown))
 
     # -- budgeting --------------------------------------------------------------------------------------
     def _chat_options(self, max_tokens: int, stop: tuple[str, ...] = ()) -> ChatOptions:
         # A reply may not take more than a quarter of the context, so the input always has room.
-        limit = max(32, min(max_tokens, self.engine.context_size // 4))
+        limit = max(8, min(max_tokens, self.engine.context_size // 4))
         return ChatOptions(max_tokens=limit, temperature=self.options.temperature,
                            repeat_penalty=self.options.repeat_penalty, stop=stop)
 
-    def _budget(self, empty_prompt: list[ChatMessage], reply_tokens: int) -> int:
-        """Transcript tokens one call may carry: the context less the prompt's fixed text and the reply."""
-        fixed = self.engine.count_chat_tokens(empty_prompt) + MARGIN_TOKENS
-        room = self.engine.context_size - fixed - reply_tokens
-        if room < 64:
-            raise InvalidOption(f"the model's context ({self.engine.context_size} tokens) is too small")
-        return min(room, self.options.chunk_tokens)
 
-    def _pack(self, texts: Sequence[str], budget: int) -> list[list[int]]:
-        """Consecutive texts grouped so each group's tokens fit the budget; an over-long text is cut to fit."""
-        groups: list[list[int]] = [[]]
-        used = 0
-        for i, text in enumerate(texts):
-            cost = self.engine.count_tokens(text) + 1
-            if cost > budget:
-                raise InvalidOption(f"one transcript segment has {cost} tokens, more than a call can carry ({budget})",
-                                    hint="re-transcribe with VAD so segments stay short, or raise the context size")
-            if used + cost > budget and groups[-1]:
-                groups.append([])
-                used = 0
-            groups[-1].append(i)
-            used += cost
-        return groups
+def _without_first_word(text: str) -> str:
+    """A sentence's first word is capitalised anyway: it says nothing about names."""
+    return text.strip().split(" ", 1)[-1]
+
+
+def _one_line(text: str) -> str:
+    first = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
+    return re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", first).strip()
+
+
+def _folded_words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", fold(text)))

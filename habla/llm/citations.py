@@ -40,8 +40,9 @@ class TranscriptLines:
         self.by_second: dict[int, list[int]] = {}
         for i, s in enumerate(self.segments):
             self.by_second.setdefault(int(s.start), []).append(i)
-        self.index = SegmentIndex([s.text for s in self.segments])
-        self.terms = [self.index.terms(s.text) for s in self.segments]
+        self.language = transcript.language or "en"
+        self.index = SegmentIndex([s.text for s in self.segments], self.language)
+        self.terms = self.index.doc_terms
 
     def support(self, sentence: str, cited: Sequence[int]) -> float:
         """How much of a sentence the cited segments say: the share of its words found in them."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from habla.llm.protocol import ChatMessage
 
+
 def merge_roles(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     """Fold system text into the first user turn and join consecutive turns of one role (Gemma alternates)."""
     system = "\n\n".join(m.content.strip() for m in messages if m.role == "system")
@@ -60,25 +61,36 @@ def parse_timestamp(match: re.Match[str]) -> int:
 
 
 # -- the assistant's prompts -------------------------------------------------------------------------------
-# Chosen by trying several on the shipped model (a pretrained 270M, see docs/llm.md): with the transcript first
-# and a short instruction last it goes on with lines of key facts; a leading "Transcript:" header or a long
-# instruction made it echo the instruction or invent text. Instruction-tuned models do well with these too.
-SUMMARY_INSTRUCTION = "Summarize the key facts of this transcript as bullet points, each with its timestamp."
-MERGE_INSTRUCTION = "Merge these notes into one list of the key facts as bullet points, each with its timestamp."
-ASK_SYSTEM = (
-    "You answer questions about a transcript using only the excerpt given. Answer in one or two sentences and cite "
-    "the timestamp of the line that answers it, copied exactly, like [12:04]. If the excerpt does not answer the "
-    "question, say that the transcript does not say.")
+# The LLM never sees a whole transcript: it compresses a topic's picked sentences, titles a chapter, or answers from
+# a few lines. Short, one-task prompts with the text last worked best for SmolLM2-135M-Instruct (docs/llm.md);
+# the reply must be one line (a newline stops generation).
+COMPRESS = {
+    "en": "Rewrite this as one short sentence. Keep every name, number and date. Write only the sentence.",
+    "es": "Reescribe esto en una sola frase corta. Conserva todos los nombres, números y fechas. "
+          "Escribe solo la frase.",
+}
+TITLE = {
+    "en": "Write a title of at most five words for this text. Write only the title.",
+    "es": "Escribe un título de cinco palabras como máximo para este texto. Escribe solo el título.",
+}
+ASK_SYSTEM = {
+    "en": "Answer the question in one short sentence using only the transcript lines given.",
+    "es": "Responde a la pregunta en una frase corta usando solo las líneas de la transcripción.",
+}
 
 
-def summary_messages(lines: str) -> list[ChatMessage]:
-    return [ChatMessage("user", f"{lines}\n\n{SUMMARY_INSTRUCTION}")]
+def _lang(table: dict[str, str], language: str) -> str:
+    return table.get(language, table["en"])
 
 
-def merge_messages(partials: str) -> list[ChatMessage]:
-    return [ChatMessage("user", f"{partials}\n\n{MERGE_INSTRUCTION}")]
+def compress_messages(text: str, language: str = "en") -> list[ChatMessage]:
+    return [ChatMessage("system", _lang(COMPRESS, language)), ChatMessage("user", text.strip())]
 
 
-def ask_messages(excerpt: str, question: str) -> list[ChatMessage]:
-    return [ChatMessage("system", ASK_SYSTEM),
-            ChatMessage("user", f"Transcript excerpt:\n{excerpt}\n\nQuestion: {question.strip()}")]
+def title_messages(text: str, language: str = "en") -> list[ChatMessage]:
+    return [ChatMessage("system", _lang(TITLE, language)), ChatMessage("user", text.strip())]
+
+
+def ask_messages(excerpt: str, question: str, language: str = "en") -> list[ChatMessage]:
+    return [ChatMessage("system", _lang(ASK_SYSTEM, language)),
+            ChatMessage("user", f"{excerpt}\n\nQuestion: {question.strip()}")]

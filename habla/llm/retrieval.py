@@ -1,13 +1,24 @@
-"""BM25 over transcript segments (bm25s): which segments a question is about, and which segment supports a sentence."""
+"""BM25 over transcript segments (bm25s): which segments a question is about, and which segment supports a sentence.
+
+Words are folded (lower case, accents stripped: Whisper writes "cerrará", a user types "cerrara"), stop words of
+the transcript's language removed, and stemmed with Snowball (PyStemmer) so "closes" matches "close" and
+"presupuestos" matches "presupuesto".
+"""
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from habla.errors import LLMUnavailable
+
+# ISO 639-1 code -> (bm25s stop-word list, Snowball stemmer); other languages: no stop words, no stemming.
+LANGUAGES = {"en": ("en", "english"), "es": ("es", "spanish"), "fr": ("fr", "french"), "de": ("de", "german"),
+             "it": ("it", "italian"), "pt": ("pt", "portuguese"), "nl": ("nl", "dutch")}
 
 
 def _bm25s():  # noqa: ANN202 - a module
@@ -19,25 +30,50 @@ def _bm25s():  # noqa: ANN202 - a module
     return bm25s
 
 
-class SegmentIndex:
-    """Ranks texts (one per segment) against a query. English stop words are ignored."""
+def _stemmer(language: str) -> Any:
+    try:
+        import Stemmer
+    except ImportError:  # stemming helps recall; without it matching is exact
+        return None
+    return Stemmer.Stemmer(LANGUAGES[language][1]) if language in LANGUAGES else None
 
-    def __init__(self, texts: Sequence[str]) -> None:
+
+def fold(text: str) -> str:
+    """Lower case without accents."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+class SegmentIndex:
+    """Ranks texts (one per segment) against a query, in the transcript's language."""
+
+    def __init__(self, texts: Sequence[str], language: str = "en") -> None:
         bm25s = _bm25s()
         self.size = len(texts)
-        self._tokenize = lambda items: bm25s.tokenize(list(items), stopwords="en", return_ids=False,
-                                                      show_progress=False)
+        code = (language or "en").split("-")[0].lower()
+        stopwords = LANGUAGES[code][0] if code in LANGUAGES else None
+        stemmer = _stemmer(code)
+        self._tokenize = lambda items: bm25s.tokenize([fold(t) for t in items], stopwords=stopwords,
+                                                      stemmer=stemmer, return_ids=False, show_progress=False)
         docs = self._tokenize(texts) if texts else []
+        self.doc_terms: list[set[str]] = [set(doc) for doc in docs]
         self._vocab = {t for doc in docs for t in doc}
+        self._df: dict[str, int] = {}
+        for terms in self.doc_terms:
+            for t in terms:
+                self._df[t] = self._df.get(t, 0) + 1
         self._retriever = None
         if self._vocab:
             self._retriever = bm25s.BM25()
-            self._retriever.index(bm25s.tokenize(list(texts), stopwords="en", show_progress=False),
-                                  show_progress=False)
+            self._retriever.index(bm25s.tokenize([fold(t) for t in texts], stopwords=stopwords, stemmer=stemmer,
+                                                 show_progress=False), show_progress=False)
 
     def terms(self, text: str) -> set[str]:
-        """The words BM25 matches on (lower case, stop words removed)."""
+        """The words BM25 matches on (folded, stemmed, stop words removed)."""
         return set(self._tokenize([text])[0])
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency; a word the transcript never says weighs as much as the rarest one."""
+        return float(np.log(1 + (self.size + 1) / (self._df.get(term, 0) + 0.5)))
 
     def scores(self, query: str) -> np.ndarray:
         terms = [t for t in self._tokenize([query])[0] if t in self._vocab]

@@ -3,14 +3,15 @@ unloaded when idle (embedded), with the defaults of every chat and assistant cal
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from habla.config import LLMSettings, Settings
 from habla.errors import InvalidOption, ModelNotFound
 from habla.llm.assistant import Assistant, AssistantOptions
-from habla.llm.protocol import ChatOptions, LLMEngine
+from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, LLMEngine
 from habla.models.catalog import ALL_MODELS
 from habla.models.manager import ModelManager
 from habla.models.store import ModelStore
@@ -57,6 +58,40 @@ def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
     return ChatOptions(**values)  # type: ignore[arg-type]
 
 
+def assistant_options(settings: Settings) -> AssistantOptions:
+    a, llm = settings.assistant, settings.llm
+    return AssistantOptions(**a.model_dump(), repeat_penalty=llm.repeat_penalty, temperature=llm.temperature)
+
+
+class LazyEngine:
+    """The service's engine, taken (and held until ``stack`` closes) when first needed."""
+
+    def __init__(self, service: LLMService, stack: ExitStack) -> None:
+        self._service, self._stack = service, stack
+        self._engine: LLMEngine | None = None
+        self.name = service.model_name
+        self.context_size = service.settings.llm.context_size  # the model's own once loaded (it may be smaller)
+
+    def _get(self) -> LLMEngine:
+        if self._engine is None:
+            self._engine = self._stack.enter_context(self._service.engine())
+            self.context_size = self._engine.context_size
+        return self._engine
+
+    def chat(self, messages: Sequence[ChatMessage], options: ChatOptions,
+             cancel: threading.Event | None = None) -> ChatStream:
+        return self._get().chat(messages, options, cancel)
+
+    def count_tokens(self, text: str) -> int:
+        return self._get().count_tokens(text)
+
+    def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return self._get().count_chat_tokens(messages)
+
+    def close(self) -> None:  # the service owns the engine
+        pass
+
+
 class LLMService:
     """Thread-safe. ``with service.engine() as llm:`` holds the model while in use."""
 
@@ -83,14 +118,14 @@ class LLMService:
         return chat_options(self.settings.llm, **overrides)
 
     def assistant_options(self) -> AssistantOptions:
-        llm = self.settings.llm
-        return AssistantOptions(chunk_tokens=llm.summary_chunk_tokens, repeat_penalty=llm.repeat_penalty,
-                                temperature=llm.temperature)
+        return assistant_options(self.settings)
 
     @contextmanager
     def assistant(self) -> Iterator[Assistant]:
-        with self.engine() as engine:
-            yield Assistant(engine, self.assistant_options())
+        """An assistant whose engine is loaded on its first LLM call: extractive summaries and quoted answers
+        need none, and then cost no model load."""
+        with ExitStack() as stack:
+            yield Assistant(LazyEngine(self, stack), self.assistant_options())
 
     def close(self) -> None:
         self.models.unload_all()

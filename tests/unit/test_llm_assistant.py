@@ -1,4 +1,4 @@
-"""Citations are checked against real segment starts; long transcripts are map-reduced within the context.
+"""Citations are checked against real segment starts; summaries cover every topic; answers refuse without evidence.
 
 The engine here is a fake (unit tests only): it counts words as tokens and answers by copying lines of its
 prompt with shifted (invented) timestamps, as small models do. tests/e2e runs the real model.
@@ -10,8 +10,11 @@ import re
 import threading
 from collections.abc import Sequence
 
+import pytest
+
 from habla.asr.types import Segment, Transcript
-from habla.llm.assistant import Assistant, AssistantOptions
+from habla.errors import InvalidOption
+from habla.llm.assistant import Assistant, AssistantOptions, prepare
 from habla.llm.citations import TranscriptLines, ground_answer, ground_bullets
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream
 
@@ -80,23 +83,117 @@ def test_summary_bullets_drop_repeats_and_invented_facts() -> None:
                                           "- The office moves to Alfama in September [01:20]"]
 
 
-def test_ask_shows_the_matching_segment_and_cites_it() -> None:
+def test_ask_quotes_the_matching_segment_and_cites_it() -> None:
     engine = CopyingEngine()
     answer = Assistant(engine).ask(transcript(LINES), "Who is the new security officer?")
-    starts = {int(s.start) for s in transcript(LINES).segments}
+    assert answer.citations[0].segment_id == 3 and answer.text.endswith("[01:00]")
+    assert "Ana Costa" in answer.text and not answer.refused
+
+
+def test_question_the_transcript_does_not_answer_is_refused_without_an_llm_call() -> None:
+    engine = CopyingEngine()
+    answer = Assistant(engine).ask(transcript(LINES), "What is the salary of the chief executive?")
+    assert answer.refused and answer.text == "The transcript does not say." and not answer.citations
+    assert engine.prompts == []
+
+
+def test_spanish_question_matches_inflected_and_unaccented_words() -> None:
+    lines = ["Buenos días, empezamos la reunión.", "El presupuesto crece un diez por ciento.",
+             "Nos mudamos a la oficina de la calle Goya en julio.", "La próxima reunión será el martes."]
+    t = transcript(lines)
+    t.language = "es"
+    answer = Assistant(CopyingEngine()).ask(t, "¿Cuándo se mudan a la oficina nueva?")
+    assert answer.citations[0].segment_id == 2
+    refused = Assistant(CopyingEngine()).ask(t, "¿Quién escribió el Quijote?")
+    assert refused.refused and refused.text == "La transcripción no lo dice."
+
+
+def test_several_questions_reuse_one_prepared_transcript() -> None:
+    t = transcript(LINES)
+    assert prepare(t) is prepare(t)
+    assert prepare(t) is not prepare(transcript(LINES[:4]))
+
+
+TOPICS = [
+    ["The first topic is the budget for next year.", "The budget grows by ten percent to 110,000 euros.",
+     "Most of the budget increase goes to online advertising.", "Finance will check the budget every month."],
+    ["Now the office move.", "We move the office to Goya street in July.",
+     "The new office has two more meeting rooms near the metro.", "Movers will pack the office on a Friday."],
+    ["Last, the product launch.", "The launch of the app slips to March 3rd because of payment bugs.",
+     "Carmen will tell the customers about the launch before Friday.", "The launch party is cancelled."],
+]
+
+
+def test_every_topic_gets_a_bullet_with_its_facts_and_real_citations() -> None:
+    t = transcript([s for topic in TOPICS for s in topic], step=8.0)
+    answer = Assistant(CopyingEngine()).summarize(t)
+    bullets = answer.text.splitlines()
+    assert answer.chunks == 3 and len(bullets) == 3, answer.text
+    for bullet, fact in zip(bullets, ["110,000", "Goya", "March 3rd"], strict=True):
+        assert fact in bullet and re.search(r"\[\d\d:\d\d\]$", bullet), answer.text
+    starts = {int(s.start) for s in t.segments}
     assert answer.citations and all(int(c.start) in starts for c in answer.citations)
-    assert answer.citations[0].segment_id == 3
+    assert answer.calls == 0  # compression is off by default (docs/llm.md)
 
 
-def test_two_hour_transcript_is_map_reduced_within_the_context() -> None:
+class CompressingEngine(CopyingEngine):
+    """Answers every compression with a fixed sentence."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__()
+        self.reply = reply
+
+    def chat(self, messages: Sequence[ChatMessage], options: ChatOptions,
+             cancel: threading.Event | None = None) -> ChatStream:
+        self.prompts.append(self.count_chat_tokens(messages))
+        return ChatStream(iter([self.reply]))
+
+
+def long_topic_transcript() -> Transcript:
+    return transcript([s for topic in TOPICS for s in topic], step=8.0)
+
+
+def test_a_compression_that_keeps_the_facts_is_used() -> None:
+    engine = CompressingEngine("The budget grows by ten percent to 110,000 euros, mostly for online advertising.")
+    options = AssistantOptions.defaults(compress_with_llm=True, compress_min_words=5)
+    answer = Assistant(engine, options).summarize(long_topic_transcript())
+    first = answer.text.splitlines()[0]
+    assert first.startswith("- The budget grows by ten percent to 110,000 euros, mostly for online advertising.")
+    assert answer.calls == 3 and answer.fallbacks == 2  # the same sentence for the other topics is refused
+
+
+def test_a_compression_that_invents_a_number_falls_back_to_what_was_said() -> None:
+    engine = CompressingEngine("The budget grows by twenty percent to 500,000 euros.")
+    options = AssistantOptions.defaults(compress_with_llm=True, compress_min_words=5)
+    answer = Assistant(engine, options).summarize(long_topic_transcript())
+    assert "500,000" not in answer.text and "110,000" in answer.text
+    assert answer.fallbacks == 3
+
+
+def test_summary_styles() -> None:
+    t = long_topic_transcript()
+    assistant = Assistant(CompressingEngine("Budget"))
+    chapters = assistant.summarize(t, style="chapters").text.splitlines()
+    assert [c.split(" ", 1)[0] for c in chapters] == ["[00:00]", "[00:32]", "[01:04]"]
+    assert chapters[0] == "[00:00] Budget"  # a title the topic supports is kept
+    actions = assistant.summarize(t, style="actions").text
+    assert "- Carmen: Carmen will tell the customers about the launch before Friday. (when: before Friday)" in actions
+    paragraph = assistant.summarize(t, style="paragraph").text
+    assert "\n" not in paragraph and "110,000" in paragraph and "Goya" in paragraph
+    with pytest.raises(InvalidOption, match="unknown summary style"):
+        assistant.summarize(t, style="haiku")
+
+
+def test_two_hour_transcript_is_summarised_topic_by_topic_without_the_llm() -> None:
     topics = ["budget", "hiring", "roadmap", "security", "marketing", "support", "legal", "travel"]
-    texts = [f"In part {i} we talked about {topics[i % 8]} item {i} and agreed on next steps for team {i % 13}."
-             for i in range(720)]  # one segment every 10 s for two hours
+    texts = [f"In part {i} we talked about {topics[(i // 90) % 8]} item {i} and agreed on next steps."
+             for i in range(720)]  # one segment every 10 s for two hours, a new subject every 15 minutes
+    t = transcript(texts, step=10.0)
     engine = CopyingEngine(context_size=1024)
-    answer = Assistant(engine, AssistantOptions(summary_tokens=96, chunk_tokens=800)).summarize(
-        transcript(texts, step=10.0))
-    assert answer.chunks > 10 and answer.calls > answer.chunks  # map steps, then at least one reduce
-    assert max(engine.prompts) + 96 <= 1024 and answer.max_prompt_tokens == max(engine.prompts)
-    starts = {int(s.start) for s in transcript(texts, step=10.0).segments}
+    answer = Assistant(engine).summarize(t)
+    assert 8 <= answer.chunks <= 40 and answer.calls == 0
+    starts = {int(s.start) for s in t.segments}
     assert answer.citations and all(int(c.start) in starts for c in answer.citations)
     assert all(re.search(r"\[\d:\d\d:\d\d\]$", b) for b in answer.text.splitlines())  # h:mm:ss past an hour
+    said = {t for t in topics if t in answer.text}
+    assert said == set(topics)  # no subject dropped

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +13,13 @@ from habla.llm.assistant import Answer
 from habla.server.routers.chat import llm_service
 
 router = APIRouter(prefix="/v1/jobs", tags=["assistant"])
+
+
+class SummaryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    style: Literal["bullets", "paragraph", "actions", "chapters"] | None = Field(
+        None, description="bullets (default), paragraph, action items, or chapters with [mm:ss] titles.")
 
 
 class AskRequest(BaseModel):
@@ -32,12 +39,13 @@ def _body(answer: Answer, job_id: str, kind: str, **extra: Any) -> dict[str, Any
 
 
 @router.post("/{job_id}/summary")
-def summarize_job(request: Request, job_id: str) -> dict[str, Any]:
-    """Bullet points of the transcript's key facts, each citing the [mm:ss] of a real segment."""
+def summarize_job(request: Request, job_id: str, body: SummaryRequest | None = None) -> dict[str, Any]:
+    """Every topic of the transcript, each line citing the [mm:ss] of a real segment (body optional)."""
     transcript = _transcript(request, job_id)
+    style = body.style if body else None
     with llm_service(request).assistant() as assistant:
-        answer = assistant.summarize(transcript)
-    return _body(answer, job_id, "transcript.summary")
+        answer = assistant.summarize(transcript, style=style)
+    return _body(answer, job_id, "transcript.summary", style=style or assistant.options.style)
 
 
 @router.post("/{job_id}/ask")
@@ -46,4 +54,4 @@ def ask_job(request: Request, job_id: str, body: AskRequest) -> dict[str, Any]:
     transcript = _transcript(request, job_id)
     with llm_service(request).assistant() as assistant:
         answer = assistant.ask(transcript, body.question)
-    return _body(answer, job_id, "transcript.answer", question=body.question)
+    return _body(answer, job_id, "transcript.answer", question=body.question, refused=answer.refused)

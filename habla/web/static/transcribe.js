@@ -217,7 +217,9 @@ function renderAnswer(title, body) {
     button.addEventListener("click", () => seek(c.start));
     return button;
   });
-  $("answer").replaceChildren(el("h3", {}, title), el("p", {}, body.text.trim() || "(no answer)"),
+  // Bullets, action items and chapters are one per line: keep the lines.
+  const text = el("p", { style: "white-space: pre-line" }, body.text.trim() || "(no answer)");
+  $("answer").replaceChildren(el("h3", {}, title), text,
                               citations.length ? el("div", { className: "row" }, "Sources:", ...citations) : "");
 }
 
@@ -289,7 +291,11 @@ function init() {
     }
   });
   $("refresh").addEventListener("click", refreshJobs);
-  $("summarize").addEventListener("click", (event) => assist(event.target, "Summary", "summary", {}));
+  $("summarize").addEventListener("click", (event) => {
+    const style = $("summary-style");
+    assist(event.target, `Summary (${style.selectedOptions[0].textContent.toLowerCase()})`, "summary",
+           { style: style.value });
+  });
   $("ask").addEventListener("submit", (event) => {
     event.preventDefault();
     assist($("ask-button"), $("question").value.trim(), "ask", { question: $("question").value.trim() });

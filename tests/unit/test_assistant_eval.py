@@ -1,0 +1,70 @@
+"""The assistant's extractive path (the default: no LLM call) against the evaluation set, per language.
+
+Bounds sit a little under what scripts/bench_assistant.py measured (docs/llm.md) so that a change which loses
+facts, invents one, cites the wrong moment or stops refusing fails here. The data: tests/data/assistant_eval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from habla.llm.assistant import Assistant
+from habla.llm.evaluation import Scores, compose, load_cases, score_answer, score_summary
+from habla.llm.protocol import ChatMessage
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "assistant_eval"
+
+
+class NoLLM:
+    """The default assistant settings make no LLM call; any call fails the test."""
+
+    name = "none"
+    context_size = 8192
+
+    def chat(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("the extractive path called the LLM")
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return sum(len(m.content.split()) for m in messages)
+
+    def close(self) -> None:
+        pass
+
+
+def scores_for(language: str) -> Scores:
+    cases = [c for c in load_cases(DATA) if c.language == language]
+    long = [compose([c for c in cases if c.split == split], f"{language}-{split}") for split in ("tune", "heldout")]
+    assistant = Assistant(NoLLM())  # type: ignore[arg-type]
+    total = Scores()
+    for case in cases + long:
+        score_summary(case, assistant.summarize(case.transcript), total)
+        for question in case.questions:
+            score_answer(question, assistant.ask(case.transcript, question["q"]), total)
+    return total
+
+
+def test_the_set_has_both_languages_and_held_out_cases() -> None:
+    cases = load_cases(DATA)
+    assert len(cases) >= 12 and {c.language for c in cases} == {"en", "es"}
+    assert {c.split for c in cases} >= {"tune", "heldout"}
+    assert all(len([q for q in c.questions if not q.get("unanswerable")]) >= 5 for c in cases)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_summaries_keep_the_key_facts_and_invent_none(language: str) -> None:
+    s = scores_for(language)
+    assert s.invented == 0
+    assert s.facts_found >= 0.9 * s.facts, s.row()
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_answers_cite_the_right_moment_and_refuse_what_is_not_there(language: str) -> None:
+    s = scores_for(language)
+    assert s.right_both >= 0.8 * s.answerable, s.row()
+    assert s.refused >= 0.85 * s.unanswerable, s.row()
