@@ -24,8 +24,12 @@ def bench(
     long_minutes: float = typer.Option(10.0, "--long-minutes", help="Length of the joined long-form file per language; 0 skips it."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Also run plain faster-whisper with its defaults."),
     speech: Path = typer.Option(DEFAULT_SPEECH, "--speech", help="voice: folder of recorded turns (manifest.tsv)."),
-    turns: int = typer.Option(20, "--turns", min=1, help="voice: scripted turns, streamed in real time."),
-    language: str = typer.Option("en", "--language", "-l", help="voice: language of the turns."),
+    turns: int = typer.Option(20, "--turns", min=1, help="voice: complete turns per language, streamed in real time."),
+    paused: int = typer.Option(20, "--paused", min=0, help="voice: turns with a 400-1200 ms pause inserted "
+                               "mid-sentence, per language."),
+    language: str = typer.Option("en,es", "--language", "-l", help="voice: languages of the turns, comma-separated."),
+    turn_detection: str | None = typer.Option(None, "--turn-detection", help="voice: semantic or silence "
+                                              "[default: the setting]."),
     json_path: Path | None = typer.Option(None, "--json", help="Where the JSON report goes "
                                           "[default: bench-results/bench.json, or voice.json]."),
 ) -> None:
@@ -35,7 +39,7 @@ def bench(
     folder = Path(target)
     try:
         if target == VOICE and not folder.is_dir():
-            _bench_voice(speech, turns, language, json_path or Path("bench-results/voice.json"))
+            _bench_voice(speech, turns, paused, language, turn_detection, json_path or Path("bench-results/voice.json"))
         else:
             _bench_asr(folder, model, long_minutes, compare, json_path or Path("bench-results/bench.json"))
     except HablaError as exc:
@@ -52,21 +56,29 @@ def _bench_asr(folder: Path, model: str, long_minutes: float, compare: bool, jso
     console.print(f"report: {json_path}")
 
 
-def _bench_voice(speech: Path, turns: int, language: str, json_path: Path) -> None:
+def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_detection: str | None,
+                 json_path: Path) -> None:
     from habla.asr.bench import write_report
     from habla.config import load_settings
-    from habla.voice.bench import STAGES, benchmark
+    from habla.voice.bench import benchmark
 
-    report = benchmark(load_settings(), speech, turns, language, on_step=lambda msg: console.print(f"[dim]{msg}[/]"))
+    report = benchmark(load_settings(), speech, turns, language, paused, turn_detection,
+                       on_step=lambda msg: console.print(f"[dim]{msg}[/]"))
     write_report(report, json_path)
+    detection = report["turn_detection"]
     table = Table(title=f"habla bench voice — {report['answered']}/{report['turns']} turns answered; "
                         f"{report['asr_model']} + {report['llm_model']} + {report['voice']} "
-                        f"(load {report['load_seconds']} s, end silence {report['end_silence_ms']} ms)")
-    for col in ("seconds after the end of speech", "p50", "p95", "max"):
+                        f"(load {report['load_seconds']} s, turn detection {detection['type']} "
+                        f"{detection['eagerness']})")
+    for col in ("turns", "n", "first audio from last voiced sample p50", "p95", "max", "premature ends",
+                "fixed 500 ms: premature"):
         table.add_column(col, justify="right")
-    for stage in (*STAGES, "from_last_voiced_sample"):
-        row = report["latency"].get(stage) or {}
-        table.add_row(stage, *(_fmt(row.get(k), 3) for k in ("p50", "p95", "max")))
+    for name, row in report["latency"].items():
+        latency = row.get("from_last_voiced_sample") or {}
+        premature = f"{row['premature']}/{row['turns']}" if "premature" in row else ""
+        fixed = f"{row['silence_500ms_premature_rate'] * 100:.0f} %" if "premature" in row else ""
+        table.add_row(name, str(row["turns"]), str(latency.get("n", 0)),
+                      *(_fmt(latency.get(k), 3) for k in ("p50", "p95", "max")), premature, fixed)
     console.print(table)
     console.print(f"report: {json_path}")
 

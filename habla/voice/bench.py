@@ -1,27 +1,59 @@
 """The voice latency benchmark: scripted turns from recorded speech, streamed in real time through a VoiceSession
-(the same code /v1/talk and `habla chat` run), with each stage's time from the end of the user's speech."""
+(the same code /v1/talk and `habla chat` run).
+
+Two kinds of turn: complete clips, and clips with a pause inserted mid-sentence (cut between two words of one
+sentence, at the middle of the gap between them, by Whisper's word timestamps; 400-1200 ms of silence). Per kind:
+first reply audio from the user's last voiced sample, and the premature-end rate (the turn was ended, and a reply
+started, heard or not, at the inserted pause). Clips are split by a hash of their id into a tuning half and a held-out
+half, reported separately: nothing was tuned on the held-out half."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import statistics
 import time
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from habla.asr.bench import Clip, read_manifest
+from habla.asr.transcriber import Transcriber
 from habla.audio.decode import SAMPLE_RATE, decode
 from habla.config import Settings
+from habla.voice.endpoint import Endpointer
 from habla.voice.engines import VoiceEngines
-from habla.voice.frames import ReplyDone, Timings, TranscriptFinal, TurnTimings
+from habla.voice.frames import ReplyDone, SpeechStopped, Timings, TranscriptFinal, TurnDiscarded
 from habla.voice.options import VoiceOptions
 from habla.voice.session import VoiceSession
 
 FRAME = SAMPLE_RATE // 50
 STAGES = ("final_transcript", "first_token", "first_sentence", "first_audio")
+PAUSE_MS = (400, 1200)  # inserted mid-sentence pauses
+MAX_WORD_GAP = 0.25  # seconds: a longer gap between two words is a pause the speaker made already
+SETTLE_SECONDS = 30.0  # a turn with no reply after this much streamed silence is given up
+
+
+@dataclass(frozen=True)
+class ScriptedTurn:
+    clip: str
+    language: str
+    audio: np.ndarray
+    resume: int | None = None  # paused turns: sample where speech resumes after the inserted pause
+    cut: int | None = None  # paused turns: sample where the pause was inserted
+    pause_ms: int = 0
+
+    @property
+    def held_out(self) -> bool:
+        return zlib.crc32(self.clip.encode()) % 2 == 0
+
+    @property
+    def kind(self) -> str:
+        return "complete" if self.resume is None else "paused"
 
 
 def pick_clips(folder: Path, language: str, turns: int, max_seconds: float = 8.0) -> list[Clip]:
@@ -29,74 +61,178 @@ def pick_clips(folder: Path, language: str, turns: int, max_seconds: float = 8.0
     return (clips * (turns // max(len(clips), 1) + 1))[:turns]
 
 
-async def _stream(session: VoiceSession, audio: np.ndarray, clock: list[float]) -> None:
-    """Feed in 20 ms frames on a real-time schedule (``clock[0]`` is when the stream started)."""
-    for i in range(0, len(audio), FRAME):
-        await session.feed(audio[i:i + FRAME])
-        clock[1] += FRAME
-        await asyncio.sleep(max(0.0, clock[0] + clock[1] / SAMPLE_RATE - time.perf_counter()))
+def paused_turn(transcriber: Transcriber, clip: Clip, rng: random.Random) -> ScriptedTurn | None:
+    """The clip with a 400-1200 ms pause between two words of one sentence, or None when it has no such gap."""
+    audio = decode(clip.path)
+    options = transcriber.default_options(language=clip.lang, word_timestamps=True, vad=False)
+    words = [w for s in transcriber.transcribe(audio, options=options).segments for w in s.words]
+    gaps = [i for i in range(len(words) - 1)
+            if words[i].word.strip()[-1:] not in ".?!;:" and words[i + 1].start - words[i].end < MAX_WORD_GAP]
+    if not gaps:
+        return None
+    i = rng.choice(gaps)
+    cut = int((words[i].end + words[i + 1].start) / 2 * SAMPLE_RATE)
+    pause_ms = rng.randint(*PAUSE_MS)
+    pause = np.zeros(pause_ms * SAMPLE_RATE // 1000, np.float32)
+    return ScriptedTurn(clip.id, clip.lang, np.concatenate([audio[:cut], pause, audio[cut:]]), cut + len(pause), cut,
+                        pause_ms)
 
 
-async def _conversation(session: VoiceSession, clips: list[Clip], on_turn: Callable[[str], None]) -> list[dict]:
-    rows: list[dict[str, Any]] = []
-    clock = [time.perf_counter(), 0.0]
+def build_turns(transcriber: Transcriber, folder: Path, language: str, complete: int, paused: int,
+                seed: int = 16) -> list[ScriptedTurn]:
+    """``complete`` whole clips and ``paused`` clips with a mid-sentence pause, interleaved (distinct clips where the
+    set has enough)."""
+    rng = random.Random(f"{seed}-{language}")
+    clips = pick_clips(folder, language, max(complete, paused) * 2)
+    rng.shuffle(clips)
+    whole = [ScriptedTurn(c.id, c.lang, decode(c.path)) for c in clips[:complete]]
+    cut: list[ScriptedTurn] = []
+    for clip in clips[complete:] + clips[:complete]:
+        if len(cut) >= paused:
+            break
+        turn = paused_turn(transcriber, clip, rng)
+        if turn is not None:
+            cut.append(turn)
+    turns = whole + cut
+    rng.shuffle(turns)
+    return turns
+
+
+def silence_premature(turn: ScriptedTurn, options: VoiceOptions) -> bool:
+    """Whether `silence` turn detection (the VAD alone decides) ends this paused turn at its inserted pause."""
+    endpointer = Endpointer(options.with_(turn_detection=replace(options.turn_detection, type="silence")).endpoint())
+    for i in range(0, len(turn.audio), FRAME):
+        if any(e.kind == "end" for e in endpointer.feed(turn.audio[i:i + FRAME])):
+            return endpointer.position <= (turn.resume or 0)
+    return False
+
+
+class _Stream:
+    """Feeds a session in 20 ms frames on a real-time schedule and collects its events."""
+
+    def __init__(self, session: VoiceSession) -> None:
+        self.session, self.started, self.fed = session, time.perf_counter(), 0
+        self.events: list[Any] = []
+
+    async def play(self, audio: np.ndarray, on_event: Callable[[Any], None]) -> None:
+        for i in range(0, len(audio), FRAME):
+            await self.session.feed(audio[i:i + FRAME])
+            self.fed += len(audio[i:i + FRAME])
+            await asyncio.sleep(max(0.0, self.started + self.fed / SAMPLE_RATE - time.perf_counter()))
+            while not self.session.events.empty():
+                on_event(self.session.events.get_nowait())
+
+
+async def _run_turn(stream: _Stream, turn: ScriptedTurn) -> dict[str, Any]:
+    session = stream.session
+    offset = stream.fed + FRAME * 10
+    row: dict[str, Any] = {"clip": turn.clip, "language": turn.language, "kind": turn.kind,
+                           "held_out": turn.held_out, "pause_ms": turn.pause_ms, "premature": False}
+    first_turn = session.turn + 1
+    done: set[int] = set()
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, SpeechStopped) and turn.resume is not None and event.turn == first_turn \
+                and stream.fed < offset + turn.resume:
+            row["premature"] = True  # ended (and a reply started) inside the inserted pause
+        elif isinstance(event, TranscriptFinal):
+            row.setdefault("transcripts", []).append(event.text)
+        elif isinstance(event, Timings) and event.timings.turn == session.turn:
+            row["timings"] = event.timings.__dict__
+        elif isinstance(event, ReplyDone | TurnDiscarded):
+            done.add(event.turn)
+            if isinstance(event, ReplyDone):
+                row["reply"] = event.text
+
     gap = np.zeros(FRAME * 10, np.float32)
-    for clip in clips:
-        await _stream(session, np.concatenate([gap, decode(clip.path)]), clock)
-        row: dict[str, Any] = {"clip": clip.id, "reference": clip.text}
-        while "reply" not in row:  # the user listens: the microphone keeps streaming silence
-            await _stream(session, gap, clock)
-            while not session.events.empty():
-                event = session.events.get_nowait()
-                if isinstance(event, TranscriptFinal):
-                    row["transcript"] = event.text
-                elif isinstance(event, Timings):
-                    row["timings"] = event.timings
-                elif isinstance(event, ReplyDone):
-                    row["reply"] = event.text
-        rows.append(row)
-        on_turn(f"{clip.id}: {row.get('transcript', '')!r} → {row['reply']!r}")
-    return rows
+    await stream.play(np.concatenate([gap, turn.audio]), on_event)
+    waited = 0.0
+    while (session.turn < first_turn or session.turn not in done or session.endpointer.speaking) \
+            and waited < SETTLE_SECONDS:
+        await stream.play(gap, on_event)  # the user listens: the microphone keeps streaming silence
+        waited += len(gap) / SAMPLE_RATE
+    return row
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     q = statistics.quantiles(values, n=20, method="inclusive") if len(values) > 1 else [values[0]] * 19
-    return {"p50": round(statistics.median(values), 3), "p95": round(q[18], 3), "max": round(max(values), 3)}
+    return {"n": len(values), "p50": round(statistics.median(values), 3), "p95": round(q[18], 3),
+            "max": round(max(values), 3)}
 
 
-def summarize(timings: list[TurnTimings]) -> dict[str, Any]:
-    out: dict[str, Any] = {s: _percentiles([getattr(t, s) for t in timings if getattr(t, s) is not None])
-                           for s in STAGES}
-    out["from_last_voiced_sample"] = _percentiles([t.endpoint_wait + t.first_audio for t in timings
-                                                   if t.first_audio is not None])
-    out["endpoint_wait"] = _percentiles([t.endpoint_wait for t in timings])
+def from_last_voiced(row: dict[str, Any]) -> float | None:
+    """Seconds from the user's last voiced sample to the first reply audio (silence waited + time after)."""
+    t = row.get("timings")
+    if not t or t.get("first_audio") is None:
+        return None
+    return float(t["endpoint_wait"] + t["first_audio"])
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per kind (complete / paused) and split (tune / held-out): latency and premature ends."""
+    out: dict[str, Any] = {}
+    for kind in ("complete", "paused"):
+        for split, held in (("tune", False), ("held_out", True), ("all", None)):
+            group = [r for r in rows if r["kind"] == kind and (held is None or r["held_out"] == held)]
+            if not group:
+                continue
+            latency = [v for r in group if not r["premature"] and (v := from_last_voiced(r)) is not None]
+            entry: dict[str, Any] = {"turns": len(group), "from_last_voiced_sample": _percentiles(latency)}
+            if kind == "paused":
+                entry["premature"] = sum(r["premature"] for r in group)
+                entry["premature_rate"] = round(entry["premature"] / len(group), 3)
+                entry["silence_500ms_premature_rate"] = round(sum(r["silence_premature"] for r in group) / len(group), 3)
+            else:
+                entry["stages"] = {s: _percentiles([r["timings"][s] for r in group
+                                                    if r.get("timings") and r["timings"].get(s) is not None])
+                                   for s in (*STAGES, "endpoint_wait")}
+            out[f"{kind}_{split}"] = entry
     return out
 
 
-def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str = "en",
-              on_step: Callable[[str], None] = print) -> dict[str, Any]:
-    options = VoiceOptions.from_settings(settings, language=language)
+def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str = "en", paused: int = 20,
+              turn_detection: str | None = None, on_step: Callable[[str], None] = print) -> dict[str, Any]:
+    """``turns`` complete and ``paused`` mid-sentence-pause turns per language (comma-separated), one conversation
+    per language."""
     engines = VoiceEngines(settings)
-    started = time.perf_counter()
-    held = engines.hold(options)
-    load_seconds = time.perf_counter() - started
-    try:
-        async def run() -> list[dict]:
-            session = VoiceSession(held, options)
-            try:
-                return await _conversation(session, pick_clips(folder, language, turns), on_step)
-            finally:
-                await session.close()
+    rows: list[dict[str, Any]] = []
+    load_seconds, voices = 0.0, []
+    options = VoiceOptions.from_settings(settings)
+    for lang in [x.strip() for x in language.split(",") if x.strip()]:
+        overrides: dict[str, Any] = {"language": lang}
+        if turn_detection:
+            overrides["turn_detection"] = {"type": turn_detection}
+        options = VoiceOptions.from_settings(settings, **overrides)
+        script = build_turns(engines.transcriber, folder, lang, turns, paused)
+        started = time.perf_counter()
+        held = engines.hold(options)
+        load_seconds += time.perf_counter() - started
+        voices.append(held.voice.name)
+        try:
+            async def run(opts: VoiceOptions = options, held_now: Any = held,
+                          script_now: list[ScriptedTurn] = script) -> list[dict[str, Any]]:
+                session = VoiceSession(held_now, opts)
+                stream, out = _Stream(session), []
+                try:
+                    for turn in script_now:
+                        row = await _run_turn(stream, turn)
+                        out.append(row)
+                        on_step(f"{lang} {turn.kind:8} {turn.clip}: {' | '.join(row.get('transcripts', []))!r} "
+                                f"→ {row.get('reply', '')!r}{'  PREMATURE' if row['premature'] else ''}")
+                    return out
+                finally:
+                    await session.close()
 
-        rows = asyncio.run(run())
-    finally:
-        held.close()
-    timings = [r["timings"] for r in rows if "timings" in r]
-    return {"turns": len(rows), "answered": len(timings), "load_seconds": round(load_seconds, 2),
-            "asr_model": settings.asr.model, "llm_model": settings.llm.model, "voice": held.voice.name,
+            lang_rows = asyncio.run(run())
+        finally:
+            held.close()
+        for row, turn in zip(lang_rows, script):
+            row["silence_premature"] = turn.resume is not None and silence_premature(turn, options)
+        rows += lang_rows
+    return {"turns": len(rows), "answered": sum(1 for r in rows if r.get("timings")),
+            "load_seconds": round(load_seconds, 2), "asr_model": settings.asr.model, "llm_model": settings.llm.model,
+            "voice": ", ".join(voices), "language": language, "turn_detection": options.turn_detection.__dict__,
             "end_silence_ms": options.end_silence_ms, "pause_ms": options.pause_ms,
-            "latency": summarize(timings),
-            "rows": [{**r, "timings": r["timings"].__dict__ if "timings" in r else None} for r in rows]}
-
+            "latency": summarize(rows), "rows": rows}

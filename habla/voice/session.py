@@ -30,6 +30,7 @@ from habla.voice.memory import Conversation
 from habla.voice.options import VoiceOptions
 from habla.voice.recording import Recording
 from habla.voice.reply import ReplyOptions, ReplyProgress, reply_sentences, resample, synthesize
+from habla.voice.turn import text_completeness
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class VoiceSession:
         self._input_done = True
         self._tick.set()
         if self._listener is not None:
-            end = self.endpointer._last_voiced_end  # noqa: SLF001 - the endpointer's own record of the turn
+            end = self.endpointer.last_voiced_end
             self.endpointer.reset()
             await self._on_vad(VadEvent("end", end))
         while self._answer is not None and not self._answer.done():
@@ -150,6 +151,8 @@ class VoiceSession:
             self._emit(SpeechStarted(self.turn, event.sample / SAMPLE_RATE))
         elif event.kind == "pause" and self._listener is not None:
             self._spawn(self._listener.commit(event.sample))
+            if self.options.semantic:
+                self._spawn(self._judge_pause(self._listener, event.sample))
             if self.options.speculative_reply:
                 self._drop_speculation()
                 ended: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
@@ -172,6 +175,20 @@ class VoiceSession:
             ended = asyncio.get_running_loop().create_future()
             ended.set_result(timing)
             self._answer = asyncio.create_task(self._respond(self.turn, listener, event.sample, ended, self._answer))
+
+    async def _judge_pause(self, listener: TurnListener, pause: int) -> None:
+        """Semantic turn detection: once the speech before the pause is transcribed, how long a silence ends the
+        turn there (at once if it has already lasted that long)."""
+        with contextlib.suppress(HablaError):
+            await listener.commit(pause)
+        if listener is not self._listener:
+            return  # the turn ended meanwhile
+        probability = text_completeness(listener.text, self.options.language)
+        wait = self.options.turn_detection.end_silence_ms(probability)
+        log.debug("turn %d pause at %.2f s: %r -> p=%.2f, end after %d ms", self.turn, pause / SAMPLE_RATE,
+                  listener.text[-40:], probability, wait)
+        for event in self.endpointer.adapt_end_silence(pause, wait):
+            await self._on_vad(event)
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
