@@ -30,6 +30,8 @@ def bench(
     language: str = typer.Option("en,es", "--language", "-l", help="voice: languages of the turns, comma-separated."),
     turn_detection: str | None = typer.Option(None, "--turn-detection", help="voice: semantic or silence "
                                               "[default: the setting]."),
+    live: bool = typer.Option(True, "--live/--decisions-only", help="voice: also stream the turns through the "
+                              "whole pipeline in real time (LLM, TTS), not only the turn detection's decisions."),
     json_path: Path | None = typer.Option(None, "--json", help="Where the JSON report goes "
                                           "[default: bench-results/bench.json, or voice.json]."),
 ) -> None:
@@ -39,7 +41,7 @@ def bench(
     folder = Path(target)
     try:
         if target == VOICE and not folder.is_dir():
-            _bench_voice(speech, turns, paused, language, turn_detection, json_path or Path("bench-results/voice.json"))
+            _bench_voice(speech, turns, paused, language, turn_detection, live, json_path or Path("bench-results/voice.json"))
         else:
             _bench_asr(folder, model, long_minutes, compare, json_path or Path("bench-results/bench.json"))
     except HablaError as exc:
@@ -56,13 +58,13 @@ def _bench_asr(folder: Path, model: str, long_minutes: float, compare: bool, jso
     console.print(f"report: {json_path}")
 
 
-def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_detection: str | None,
+def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_detection: str | None, live: bool,
                  json_path: Path) -> None:
     from habla.asr.bench import write_report
     from habla.config import load_settings
     from habla.voice.bench import benchmark
 
-    report = benchmark(load_settings(), speech, turns, language, paused, turn_detection,
+    report = benchmark(load_settings(), speech, turns, language, paused, turn_detection, live,
                        on_step=lambda msg: console.print(f"[dim]{msg}[/]"))
     write_report(report, json_path)
     detection = report["turn_detection"]
@@ -70,7 +72,7 @@ def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_dete
                         f"{report['asr_model']} + {report['llm_model']} + {report['voice']} "
                         f"(load {report['load_seconds']} s, turn detection {detection['type']} "
                         f"{detection['eagerness']})")
-    for col in ("turns", "n", "first audio from last voiced sample p50", "p95", "max", "premature ends",
+    for col in ("set", "turns", "n", "first audio from last voiced sample p50", "p95", "max", "premature ends",
                 "fixed 500 ms: premature"):
         table.add_column(col, justify="right")
     for name, row in report["latency"].items():
@@ -79,7 +81,19 @@ def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_dete
         fixed = f"{row['silence_500ms_premature_rate'] * 100:.0f} %" if "premature" in row else ""
         table.add_row(name, str(row["turns"]), str(latency.get("n", 0)),
                       *(_fmt(latency.get(k), 3) for k in ("p50", "p95", "max")), premature, fixed)
-    console.print(table)
+    if report["latency"]:
+        console.print(table)
+    decisions = Table(title="turn detection alone (instant decoding): premature ends, silence waited after a "
+                            "complete turn")
+    for col in ("set", "turns", f"{detection['type']}: premature", "waited ms p50", "p95",
+                f"silence {report['end_silence_ms']} ms: premature"):
+        decisions.add_column(col, justify="right")
+    chosen, fixed_silence = report["decisions"]["chosen"], report["decisions"]["silence"]
+    for name, row in chosen.items():
+        waited = row["waited_ms"]
+        decisions.add_row(name, str(row["turns"]), f"{row['premature']}", _fmt(waited.get("p50"), 0),
+                          _fmt(waited.get("p95"), 0), f"{fixed_silence[name]['premature']}")
+    console.print(decisions)
     console.print(f"report: {json_path}")
 
 

@@ -29,7 +29,9 @@ from habla.voice.endpoint import Endpointer
 from habla.voice.engines import VoiceEngines
 from habla.voice.frames import ReplyDone, SpeechStopped, Timings, TranscriptFinal, TurnDiscarded
 from habla.voice.options import VoiceOptions
+from habla.voice.listener import Decode, InputTrack, TurnListener, whisper_decoder
 from habla.voice.session import VoiceSession
+from habla.voice.turn import text_completeness
 
 FRAME = SAMPLE_RATE // 50
 STAGES = ("final_transcript", "first_token", "first_sentence", "first_audio")
@@ -105,6 +107,60 @@ def silence_premature(turn: ScriptedTurn, options: VoiceOptions) -> bool:
         if any(e.kind == "end" for e in endpointer.feed(turn.audio[i:i + FRAME])):
             return endpointer.position <= (turn.resume or 0)
     return False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where the endpointing alone ended a turn, decoding being instant (no load, no race with the user)."""
+
+    end: int | None  # sample of the first end (the last voiced sample before it), None = never
+    waited_ms: int  # silence waited after it
+    text: str  # transcript at that point
+    probability: float | None  # end-of-turn probability of the last judged pause
+
+
+def decide(turn: ScriptedTurn, options: VoiceOptions, decode_piece: Decode) -> Decision:
+    """The first end of turn `options` make on this turn's audio, with every pause judged before the next frame.
+    A premature end here is one the detection would make on an idle machine; in the live pipeline a slow decode can
+    come after the user went on and hide it."""
+    endpointer, track = Endpointer(options.endpoint()), InputTrack()
+    listener: TurnListener | None = None
+    probability: float | None = None
+    audio = np.concatenate([turn.audio, np.zeros(3 * SAMPLE_RATE, np.float32)])
+    for i in range(0, len(audio), FRAME):
+        track.append(audio[i:i + FRAME])
+        events = endpointer.feed(audio[i:i + FRAME])
+        while events:
+            event = events.pop(0)
+            if event.kind == "start":
+                listener = TurnListener(track, event.sample, decode_piece)
+            elif event.kind == "pause" and listener is not None and options.semantic:
+                asyncio.run(listener.commit(event.sample))
+                probability = text_completeness(listener.text, options.language)
+                events += endpointer.adapt_end_silence(event.sample, options.turn_detection.end_silence_ms(probability))
+            elif event.kind == "end" and listener is not None:
+                asyncio.run(listener.commit(event.sample))
+                return Decision(event.sample, (endpointer.position - event.sample) * 1000 // SAMPLE_RATE,
+                                listener.text, probability)
+    return Decision(None, 0, listener.text if listener else "", probability)
+
+
+def decision_summary(turns: list[ScriptedTurn], decisions: list[Decision]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind in ("complete", "paused"):
+        for split, held in (("tune", False), ("held_out", True), ("all", None)):
+            group = [(t, d) for t, d in zip(turns, decisions)
+                     if t.kind == kind and (held is None or t.held_out == held)]
+            if not group:
+                continue
+            premature = sum(1 for t, d in group if d.end is not None and d.end < (t.resume or d.end + 1)
+                            and t.resume is not None)
+            out[f"{kind}_{split}"] = {"turns": len(group), "premature": premature,
+                                      "premature_rate": round(premature / len(group), 3),
+                                      "waited_ms": _percentiles([d.waited_ms for t, d in group
+                                                                 if t.resume is None or d.end is None
+                                                                 or d.end >= t.resume])}
+    return out
 
 
 class _Stream:
@@ -193,11 +249,15 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str = "en", paused: int = 20,
-              turn_detection: str | None = None, on_step: Callable[[str], None] = print) -> dict[str, Any]:
-    """``turns`` complete and ``paused`` mid-sentence-pause turns per language (comma-separated), one conversation
-    per language."""
+              turn_detection: str | None = None, live: bool = True,
+              on_step: Callable[[str], None] = print) -> dict[str, Any]:
+    """``turns`` complete and ``paused`` mid-sentence-pause turns per language (comma-separated): one live
+    conversation per language streamed in real time (``live``), and the turn detection's decisions on the same
+    turns with instant decoding, for the chosen detection and for `silence` (fixed ``end_silence_ms``)."""
     engines = VoiceEngines(settings)
     rows: list[dict[str, Any]] = []
+    script_all: list[ScriptedTurn] = []
+    decisions: dict[str, list[Decision]] = {"chosen": [], "silence": []}
     load_seconds, voices = 0.0, []
     options = VoiceOptions.from_settings(settings)
     for lang in [x.strip() for x in language.split(",") if x.strip()]:
@@ -205,34 +265,57 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
         if turn_detection:
             overrides["turn_detection"] = {"type": turn_detection}
         options = VoiceOptions.from_settings(settings, **overrides)
+        silence = options.with_(turn_detection=replace(options.turn_detection, type="silence"))
         script = build_turns(engines.transcriber, folder, lang, turns, paused)
-        started = time.perf_counter()
-        held = engines.hold(options)
-        load_seconds += time.perf_counter() - started
-        voices.append(held.voice.name)
-        try:
-            async def run(opts: VoiceOptions = options, held_now: Any = held,
-                          script_now: list[ScriptedTurn] = script) -> list[dict[str, Any]]:
-                session = VoiceSession(held_now, opts)
-                stream, out = _Stream(session), []
-                try:
-                    for turn in script_now:
-                        row = await _run_turn(stream, turn)
-                        out.append(row)
-                        on_step(f"{lang} {turn.kind:8} {turn.clip}: {' | '.join(row.get('transcripts', []))!r} "
-                                f"→ {row.get('reply', '')!r}{'  PREMATURE' if row['premature'] else ''}")
-                    return out
-                finally:
-                    await session.close()
-
-            lang_rows = asyncio.run(run())
-        finally:
-            held.close()
-        for row, turn in zip(lang_rows, script):
-            row["silence_premature"] = turn.resume is not None and silence_premature(turn, options)
-        rows += lang_rows
-    return {"turns": len(rows), "answered": sum(1 for r in rows if r.get("timings")),
+        script_all += script
+        with engines.transcriber.models.use(settings.asr.model) as whisper:
+            decode_piece = whisper_decoder(whisper.model, lang)
+            for turn in script:
+                decisions["chosen"].append(decide(turn, options, decode_piece))
+                decisions["silence"].append(decide(turn, silence, decode_piece))
+                d = decisions["chosen"][-1]
+                on_step(f"{lang} {turn.kind:8} {turn.clip}: ended at {d.end and d.end / SAMPLE_RATE:.2f} s "
+                        f"(resumes {turn.resume and turn.resume / SAMPLE_RATE}) after {d.waited_ms} ms, "
+                        f"p={d.probability}, {d.text!r}")
+        if live:
+            load, voice, lang_rows = _live(engines, options, script, on_step)
+            load_seconds += load
+            voices.append(voice)
+            for row, turn in zip(lang_rows, script):
+                row["silence_premature"] = turn.resume is not None and silence_premature(turn, options)
+            rows += lang_rows
+    return {"turns": len(script_all), "answered": sum(1 for r in rows if r.get("timings")),
             "load_seconds": round(load_seconds, 2), "asr_model": settings.asr.model, "llm_model": settings.llm.model,
             "voice": ", ".join(voices), "language": language, "turn_detection": options.turn_detection.__dict__,
             "end_silence_ms": options.end_silence_ms, "pause_ms": options.pause_ms,
-            "latency": summarize(rows), "rows": rows}
+            "latency": summarize(rows) if rows else {},
+            "decisions": {name: decision_summary(script_all, found) for name, found in decisions.items()},
+            "decision_rows": [{"clip": t.clip, "kind": t.kind, "held_out": t.held_out, "pause_ms": t.pause_ms,
+                               "cut": t.cut, "resume": t.resume, **d.__dict__, "silence_end": ds.end}
+                              for t, d, ds in zip(script_all, decisions["chosen"], decisions["silence"])],
+            "rows": rows}
+
+
+def _live(engines: VoiceEngines, options: VoiceOptions, script: list[ScriptedTurn],
+          on_step: Callable[[str], None]) -> tuple[float, str, list[dict[str, Any]]]:
+    started = time.perf_counter()
+    held = engines.hold(options)
+    load_seconds = time.perf_counter() - started
+
+    async def run() -> list[dict[str, Any]]:
+        session = VoiceSession(held, options)
+        stream, out = _Stream(session), []
+        try:
+            for turn in script:
+                row = await _run_turn(stream, turn)
+                out.append(row)
+                on_step(f"{options.language} {turn.kind:8} {turn.clip}: {' | '.join(row.get('transcripts', []))!r} "
+                        f"→ {row.get('reply', '')!r}{'  PREMATURE' if row['premature'] else ''}")
+            return out
+        finally:
+            await session.close()
+
+    try:
+        return load_seconds, held.voice.name, asyncio.run(run())
+    finally:
+        held.close()
