@@ -77,8 +77,8 @@ def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_dete
         table.add_column(col, justify="right")
     for name, row in report["latency"].items():
         latency = row.get("from_last_voiced_sample") or {}
-        premature = f"{row['premature']}/{row['turns']}" if "premature" in row else ""
-        fixed = f"{row['silence_500ms_premature_rate'] * 100:.0f} %" if "premature" in row else ""
+        premature = f"{row['premature']}/{row['turns']}"
+        fixed = f"{row['silence_500ms_premature_rate'] * 100:.0f} %"
         table.add_row(name, str(row["turns"]), str(latency.get("n", 0)),
                       *(_fmt(latency.get(k), 3) for k in ("p50", "p95", "max")), premature, fixed)
     if report["latency"]:

@@ -25,19 +25,26 @@ from habla.asr.bench import Clip, read_manifest
 from habla.asr.transcriber import Transcriber
 from habla.audio.decode import SAMPLE_RATE, decode
 from habla.config import Settings
-from habla.voice.endpoint import Endpointer
+from habla.voice.endpoint import Endpointer, EndpointOptions
 from habla.voice.engines import VoiceEngines
-from habla.voice.frames import ReplyDone, SpeechStopped, Timings, TranscriptFinal, TurnDiscarded
-from habla.voice.options import VoiceOptions
+from habla.voice.frames import (
+    ReplyDone,
+    SpeechStopped,
+    Timings,
+    TranscriptFinal,
+    TurnDiscarded,
+)
 from habla.voice.listener import Decode, InputTrack, TurnListener, whisper_decoder
+from habla.voice.options import VoiceOptions
 from habla.voice.session import VoiceSession
-from habla.voice.turn import text_completeness
+from habla.voice.turn import end_of_turn_probability, final_pitch_drop
 
 FRAME = SAMPLE_RATE // 50
 STAGES = ("final_transcript", "first_token", "first_sentence", "first_audio")
 PAUSE_MS = (400, 1200)  # inserted mid-sentence pauses
 MAX_WORD_GAP = 0.25  # seconds: a longer gap between two words is a pause the speaker made already
-SETTLE_SECONDS = 30.0  # a turn with no reply after this much streamed silence is given up
+SETTLE_SECONDS = 30.0
+PREMATURE_SLACK = SAMPLE_RATE // 10  # an end this close to the last voiced sample is the real one (VAD jitter)  # a turn with no reply after this much streamed silence is given up
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class ScriptedTurn:
     clip: str
     language: str
     audio: np.ndarray
+    speech_end: int  # the turn's real end: its last voiced sample
     resume: int | None = None  # paused turns: sample where speech resumes after the inserted pause
     cut: int | None = None  # paused turns: sample where the pause was inserted
     pause_ms: int = 0
@@ -76,8 +84,15 @@ def paused_turn(transcriber: Transcriber, clip: Clip, rng: random.Random) -> Scr
     cut = int((words[i].end + words[i + 1].start) / 2 * SAMPLE_RATE)
     pause_ms = rng.randint(*PAUSE_MS)
     pause = np.zeros(pause_ms * SAMPLE_RATE // 1000, np.float32)
-    return ScriptedTurn(clip.id, clip.lang, np.concatenate([audio[:cut], pause, audio[cut:]]), cut + len(pause), cut,
-                        pause_ms)
+    joined = np.concatenate([audio[:cut], pause, audio[cut:]])
+    return ScriptedTurn(clip.id, clip.lang, joined, last_voiced(joined), cut + len(pause), cut, pause_ms)
+
+
+def last_voiced(audio: np.ndarray) -> int:
+    """The last voiced sample, by the talk VAD with an end silence no turn's pause reaches."""
+    endpointer = Endpointer(EndpointOptions(end_silence_ms=5000))
+    endpointer.feed(np.concatenate([audio, np.zeros(6 * SAMPLE_RATE, np.float32)]))
+    return endpointer.last_voiced_end
 
 
 def build_turns(transcriber: Transcriber, folder: Path, language: str, complete: int, paused: int,
@@ -87,7 +102,8 @@ def build_turns(transcriber: Transcriber, folder: Path, language: str, complete:
     rng = random.Random(f"{seed}-{language}")
     clips = pick_clips(folder, language, max(complete, paused) * 2)
     rng.shuffle(clips)
-    whole = [ScriptedTurn(c.id, c.lang, decode(c.path)) for c in clips[:complete]]
+    whole = [ScriptedTurn(c.id, c.lang, audio, last_voiced(audio)) for c in clips[:complete]
+             if len(audio := decode(c.path))]
     cut: list[ScriptedTurn] = []
     for clip in clips[complete:] + clips[:complete]:
         if len(cut) >= paused:
@@ -104,8 +120,9 @@ def silence_premature(turn: ScriptedTurn, options: VoiceOptions) -> bool:
     """Whether `silence` turn detection (the VAD alone decides) ends this paused turn at its inserted pause."""
     endpointer = Endpointer(options.with_(turn_detection=replace(options.turn_detection, type="silence")).endpoint())
     for i in range(0, len(turn.audio), FRAME):
-        if any(e.kind == "end" for e in endpointer.feed(turn.audio[i:i + FRAME])):
-            return endpointer.position <= (turn.resume or 0)
+        for event in endpointer.feed(turn.audio[i:i + FRAME]):
+            if event.kind == "end":
+                return event.sample < turn.speech_end - PREMATURE_SLACK
     return False
 
 
@@ -136,7 +153,8 @@ def decide(turn: ScriptedTurn, options: VoiceOptions, decode_piece: Decode) -> D
                 listener = TurnListener(track, event.sample, decode_piece)
             elif event.kind == "pause" and listener is not None and options.semantic:
                 asyncio.run(listener.commit(event.sample))
-                probability = text_completeness(listener.text, options.language)
+                drop = final_pitch_drop(track.slice(listener.start, event.sample))
+                probability = end_of_turn_probability(listener.text, options.language, drop)
                 events += endpointer.adapt_end_silence(event.sample, options.turn_detection.end_silence_ms(probability))
             elif event.kind == "end" and listener is not None:
                 asyncio.run(listener.commit(event.sample))
@@ -153,13 +171,12 @@ def decision_summary(turns: list[ScriptedTurn], decisions: list[Decision]) -> di
                      if t.kind == kind and (held is None or t.held_out == held)]
             if not group:
                 continue
-            premature = sum(1 for t, d in group if d.end is not None and d.end < (t.resume or d.end + 1)
-                            and t.resume is not None)
+            premature = sum(1 for t, d in group if d.end is not None and d.end < t.speech_end - PREMATURE_SLACK)
             out[f"{kind}_{split}"] = {"turns": len(group), "premature": premature,
                                       "premature_rate": round(premature / len(group), 3),
                                       "waited_ms": _percentiles([d.waited_ms for t, d in group
-                                                                 if t.resume is None or d.end is None
-                                                                 or d.end >= t.resume])}
+                                                                 if d.end is not None
+                                                                 and d.end >= t.speech_end - PREMATURE_SLACK])}
     return out
 
 
@@ -188,9 +205,8 @@ async def _run_turn(stream: _Stream, turn: ScriptedTurn) -> dict[str, Any]:
     done: set[int] = set()
 
     def on_event(event: Any) -> None:
-        if isinstance(event, SpeechStopped) and turn.resume is not None and event.turn == first_turn \
-                and stream.fed < offset + turn.resume:
-            row["premature"] = True  # ended (and a reply started) inside the inserted pause
+        if isinstance(event, SpeechStopped) and event.turn == first_turn and stream.fed < offset + turn.speech_end:
+            row["premature"] = True  # ended (and a reply started) before the user had finished
         elif isinstance(event, TranscriptFinal):
             row.setdefault("transcripts", []).append(event.text)
         elif isinstance(event, Timings) and event.timings.turn == session.turn:
@@ -236,11 +252,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 continue
             latency = [v for r in group if not r["premature"] and (v := from_last_voiced(r)) is not None]
             entry: dict[str, Any] = {"turns": len(group), "from_last_voiced_sample": _percentiles(latency)}
-            if kind == "paused":
-                entry["premature"] = sum(r["premature"] for r in group)
-                entry["premature_rate"] = round(entry["premature"] / len(group), 3)
-                entry["silence_500ms_premature_rate"] = round(sum(r["silence_premature"] for r in group) / len(group), 3)
-            else:
+            entry["premature"] = sum(r["premature"] for r in group)
+            entry["premature_rate"] = round(entry["premature"] / len(group), 3)
+            entry["silence_500ms_premature_rate"] = round(sum(r["silence_premature"] for r in group) / len(group), 3)
+            if kind == "complete":
                 entry["stages"] = {s: _percentiles([r["timings"][s] for r in group
                                                     if r.get("timings") and r["timings"].get(s) is not None])
                                    for s in (*STAGES, "endpoint_wait")}
@@ -282,7 +297,7 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
             load_seconds += load
             voices.append(voice)
             for row, turn in zip(lang_rows, script):
-                row["silence_premature"] = turn.resume is not None and silence_premature(turn, options)
+                row["silence_premature"] = silence_premature(turn, options)
             rows += lang_rows
     return {"turns": len(script_all), "answered": sum(1 for r in rows if r.get("timings")),
             "load_seconds": round(load_seconds, 2), "asr_model": settings.asr.model, "llm_model": settings.llm.model,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from habla.config import Settings
@@ -33,7 +33,7 @@ class VoiceOptions:
     context_tokens: int = 1536
     output_sample_rate: int = 16000
     speculative_reply: bool = True
-    turn_detection: TurnDetection = TurnDetection()
+    turn_detection: TurnDetection = field(default_factory=TurnDetection)
 
     def __post_init__(self) -> None:
         if not 100 <= self.end_silence_ms <= 5000:

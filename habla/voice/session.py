@@ -23,14 +23,32 @@ from habla.llm.service import chat_options
 from habla.tts.sentences import has_words
 from habla.voice.endpoint import Endpointer, VadEvent
 from habla.voice.engines import Held
-from habla.voice.frames import (ErrorEvent, Event, ReplyAudio, ReplyDelta, ReplyDone, SpeechStarted, SpeechStopped,
-                                Timings, TranscriptFinal, TranscriptPartial, TurnDiscarded, TurnTimings)
+from habla.voice.frames import (
+    ErrorEvent,
+    Event,
+    ReplyAudio,
+    ReplyDelta,
+    ReplyDone,
+    SpeechStarted,
+    SpeechStopped,
+    Timings,
+    TranscriptFinal,
+    TranscriptPartial,
+    TurnDiscarded,
+    TurnTimings,
+)
 from habla.voice.listener import InputTrack, TurnListener, whisper_decoder
 from habla.voice.memory import Conversation
 from habla.voice.options import VoiceOptions
 from habla.voice.recording import Recording
-from habla.voice.reply import ReplyOptions, ReplyProgress, reply_sentences, resample, synthesize
-from habla.voice.turn import text_completeness
+from habla.voice.reply import (
+    ReplyOptions,
+    ReplyProgress,
+    reply_sentences,
+    resample,
+    synthesize,
+)
+from habla.voice.turn import end_of_turn_probability, final_pitch_drop
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +155,7 @@ class VoiceSession:
     def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
 
-    def _spawn(self, coro) -> None:  # noqa: ANN001 - any coroutine
+    def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -179,14 +197,16 @@ class VoiceSession:
     async def _judge_pause(self, listener: TurnListener, pause: int) -> None:
         """Semantic turn detection: once the speech before the pause is transcribed, how long a silence ends the
         turn there (at once if it has already lasted that long)."""
+        pitch = asyncio.ensure_future(asyncio.to_thread(final_pitch_drop, self.track.slice(listener.start, pause)))
         with contextlib.suppress(HablaError):
             await listener.commit(pause)
+        drop = await pitch
         if listener is not self._listener:
             return  # the turn ended meanwhile
-        probability = text_completeness(listener.text, self.options.language)
+        probability = end_of_turn_probability(listener.text, self.options.language, drop)
         wait = self.options.turn_detection.end_silence_ms(probability)
-        log.debug("turn %d pause at %.2f s: %r -> p=%.2f, end after %d ms", self.turn, pause / SAMPLE_RATE,
-                  listener.text[-40:], probability, wait)
+        log.debug("turn %d pause at %.2f s: %r, pitch drop %s -> p=%.2f, end after %d ms", self.turn,
+                  pause / SAMPLE_RATE, listener.text[-40:], drop, probability, wait)
         for event in self.endpointer.adapt_end_silence(pause, wait):
             await self._on_vad(event)
 
