@@ -110,6 +110,7 @@ PITCH_FRAME = 640  # 40 ms at 16 kHz: two periods of a 50 Hz voice
 PITCH_HOP = 160
 PITCH_RANGE_HZ = (70.0, 400.0)
 PITCH_CLARITY = 0.5  # normalised autocorrelation peak below this: unvoiced frame
+PITCH_OCTAVE_MARGIN = 0.9  # a lag within this share of the best peak's correlation is preferred if shorter
 
 
 def pitch_track(audio: np.ndarray, rate: int = 16000) -> np.ndarray:
@@ -124,8 +125,13 @@ def pitch_track(audio: np.ndarray, rate: int = 16000) -> np.ndarray:
     energy = np.maximum(corr[:, 0], 1e-12)
     lags = np.arange(lo, hi)
     norm = corr[:, lo:hi] / energy[:, None] * PITCH_FRAME / (PITCH_FRAME - lags)[None, :]
-    best = norm.argmax(axis=1)
-    clarity = norm[np.arange(len(norm)), best]
+    # The shortest lag near the best peak: a multiple of the period correlates as well (octave errors).
+    peak = norm.max(axis=1, keepdims=True)
+    first = (norm >= PITCH_OCTAVE_MARGIN * peak).argmax(axis=1)
+    rows = np.arange(len(norm))
+    span = np.minimum(first[:, None] + np.arange(lo)[None, :], norm.shape[1] - 1)
+    best = span[rows, norm[rows[:, None], span].argmax(axis=1)]
+    clarity = norm[rows, best]
     loud = energy > energy.max() * 1e-3
     return np.where((clarity >= PITCH_CLARITY) & loud, rate / (best + lo), 0.0)
 
