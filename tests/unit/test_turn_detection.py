@@ -10,10 +10,16 @@ from habla.audio.decode import decode
 from habla.config import load_settings
 from habla.errors import InvalidOption
 from habla.voice.bench import ScriptedTurn, decide, last_voiced
-from habla.voice.endpoint import EndpointOptions, Endpointer
+from habla.voice.endpoint import Endpointer, EndpointOptions
 from habla.voice.options import VoiceOptions
-from habla.voice.turn import (PITCH_NEUTRAL, TurnDetection, end_of_turn_probability, final_pitch_drop, pitch_track,
-                              text_completeness)
+from habla.voice.turn import (
+    PITCH_NEUTRAL,
+    TurnDetection,
+    end_of_turn_probability,
+    final_pitch_drop,
+    pitch_track,
+    text_completeness,
+)
 from tests.conftest import RATE, SPEECH_DIR
 
 
