@@ -100,6 +100,7 @@ class VoiceSession:
         # A reply started at a pause: (task, future of the turn's end, the pause's sample).
         self._speculation: tuple[asyncio.Task[None], asyncio.Future[tuple[float, float]], int] | None = None
         self._input_done = False
+        self._judging: asyncio.Future[None] | None = None  # semantic turn detection: the last pause's judgement
 
     # -- input ----------------------------------------------------------------------------------------------
     async def feed(self, audio: np.ndarray) -> None:
@@ -148,6 +149,11 @@ class VoiceSession:
         return self._current is None or self._current.generated is None
 
     @property
+    def judging(self) -> bool:
+        """Semantic turn detection is still deciding whether the user's last pause ends the turn."""
+        return self._judging is not None and not self._judging.done()
+
+    @property
     def busy(self) -> bool:
         return bool(self._answer and not self._answer.done()) or bool(self._tasks)
 
@@ -170,7 +176,9 @@ class VoiceSession:
         elif event.kind == "pause" and self._listener is not None:
             self._spawn(self._listener.commit(event.sample))
             if self.options.semantic:
-                self._spawn(self._judge_pause(self._listener, event.sample))
+                self._judging = asyncio.ensure_future(self._judge_pause(self._listener, event.sample))
+                self._tasks.add(self._judging)
+                self._judging.add_done_callback(self._tasks.discard)
             if self.options.speculative_reply:
                 self._drop_speculation()
                 ended: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
