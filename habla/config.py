@@ -160,6 +160,26 @@ class TTSSettings(BaseModel):
     idle_unload_seconds: float = Field(600.0, description="Unload an unused voice after this long; -1 never, 0 at once.")
 
 
+class TurnDetectionSettings(BaseModel):
+    """When the user's turn is over (OpenAI Realtime's `turn_detection`): after a fixed silence, or sooner or later
+    by what was said (semantic)."""
+
+    type: Literal["semantic", "silence"] = Field("semantic", description="`silence`: the turn ends after "
+                                                  "`end_silence_ms` of silence. `semantic`: at each pause the "
+                                                  "transcript so far and the pitch at its end decide how long to "
+                                                  "wait: `short_silence_ms` after a finished sentence, up to "
+                                                  "`long_silence_ms` after an unfinished one.")
+    eagerness: Literal["low", "medium", "high"] = Field("medium", description="Semantic only: `high` ends turns "
+                                                        "sooner (waits x0.75 short, x0.67 long), `low` later "
+                                                        "(x1.5, x1.33).")
+    short_silence_ms: int = Field(200, ge=60, le=2000, description="Semantic, medium: silence that ends a turn "
+                                  "that sounds finished.")
+    long_silence_ms: int = Field(1500, ge=200, le=5000, description="Semantic, medium: silence that ends a turn "
+                                 "that sounds unfinished (a pause mid-sentence is usually shorter).")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Semantic: a turn whose end-of-turn probability is at "
+                             "least this sounds finished.")
+
+
 class VoiceSettings(BaseModel):
     """`habla chat` and the /v1/talk WebSocket: turn-taking, the assistant's persona and reply length."""
 
@@ -167,7 +187,8 @@ class VoiceSettings(BaseModel):
     persona: str = Field("You are Habla, a friendly voice assistant. Reply in one short spoken sentence.",
                          description="System prompt of the conversation.")
     voice: str | None = Field(None, description="TTS voice of the assistant; unset = the best voice for `language`.")
-    end_silence_ms: int = Field(500, ge=100, le=5000, description="Silence that ends the user's turn.")
+    end_silence_ms: int = Field(500, ge=100, le=5000, description="Silence that ends the user's turn "
+                                "(`turn_detection` `silence`).")
     pause_ms: int = Field(200, ge=60, le=2000, description="A shorter pause inside a turn: the speech before it is "
                           "decoded at once, so little is left to decode when the turn ends.")
     min_speech_ms: int = Field(250, ge=60, description="Shorter sounds (clicks, breaths) never make a turn or a barge-in.")
@@ -183,6 +204,7 @@ class VoiceSettings(BaseModel):
     max_sessions: int = Field(4, ge=1, le=64, description="Concurrent /v1/talk sessions of one server.")
     speculative_reply: bool = Field(True, description="Start the reply at a pause, before the turn is known to be "
                                     "over; it is heard only if the turn ends there, and dropped if the user goes on.")
+    turn_detection: TurnDetectionSettings = Field(default_factory=TurnDetectionSettings)
 
 
 class TutorSettings(BaseModel):

@@ -30,8 +30,14 @@ def bench(
     clip_set: bool = typer.Option(True, "--clips/--no-clips", help="Also score every clip on its own."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Also run plain faster-whisper with its defaults."),
     speech: Path | None = typer.Option(None, "--speech", help="voice: folder of recorded turns (manifest.tsv)."),
-    turns: int = typer.Option(20, "--turns", min=1, help="voice: scripted turns, streamed in real time."),
-    language: str = typer.Option("en", "--language", "-l", help="voice: language of the turns."),
+    turns: int = typer.Option(20, "--turns", min=1, help="voice: complete turns per language, streamed in real time."),
+    paused: int = typer.Option(20, "--paused", min=0, help="voice: turns with a 400-1200 ms pause inserted "
+                               "mid-sentence, per language."),
+    language: str = typer.Option("en,es", "--language", "-l", help="voice: languages of the turns, comma-separated."),
+    turn_detection: str | None = typer.Option(None, "--turn-detection", help="voice: semantic or silence "
+                                              "[default: the setting]."),
+    live: bool = typer.Option(True, "--live/--decisions-only", help="voice: also stream the turns through the "
+                              "whole pipeline in real time (LLM, TTS), not only the turn detection's decisions."),
     json_path: Path | None = typer.Option(None, "--json", help="Where the JSON report goes "
                                           "[default: bench-results/bench.json, or voice.json]."),
 ) -> None:
@@ -44,7 +50,8 @@ def bench(
             if speech is None:
                 raise InvalidOption("bench voice needs --speech DIR",
                                     hint="a folder of recorded turns with manifest.tsv")
-            _bench_voice(speech, turns, language, json_path or Path("bench-results/voice.json"))
+            _bench_voice(speech, turns, paused, language, turn_detection, live,
+                         json_path or Path("bench-results/voice.json"))
         else:
             _bench_asr(folder, model, long_minutes, variants, seeds, clip_set, compare,
                        json_path or Path("bench-results/bench.json"))
@@ -65,22 +72,42 @@ def _bench_asr(folder: Path, model: str, long_minutes: float, variants: str, see
     console.print(f"report: {json_path}")
 
 
-def _bench_voice(speech: Path, turns: int, language: str, json_path: Path) -> None:
+def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_detection: str | None, live: bool,
+                 json_path: Path) -> None:
     from habla.asr.bench import write_report
     from habla.config import load_settings
-    from habla.voice.bench import STAGES, benchmark
+    from habla.voice.bench import benchmark
 
-    report = benchmark(load_settings(), speech, turns, language, on_step=lambda msg: console.print(f"[dim]{msg}[/]"))
+    report = benchmark(load_settings(), speech, turns, language, paused, turn_detection, live,
+                       on_step=lambda msg: console.print(f"[dim]{msg}[/]"))
     write_report(report, json_path)
+    detection = report["turn_detection"]
     table = Table(title=f"habla bench voice — {report['answered']}/{report['turns']} turns answered; "
                         f"{report['asr_model']} + {report['llm_model']} + {report['voice']} "
-                        f"(load {report['load_seconds']} s, end silence {report['end_silence_ms']} ms)")
-    for col in ("seconds after the end of speech", "p50", "p95", "max"):
+                        f"(load {report['load_seconds']} s, turn detection {detection['type']} "
+                        f"{detection['eagerness']})")
+    for col in ("set", "turns", "n", "first audio from last voiced sample p50", "p95", "max", "premature ends",
+                "fixed 500 ms: premature"):
         table.add_column(col, justify="right")
-    for stage in (*STAGES, "from_last_voiced_sample"):
-        row = report["latency"].get(stage) or {}
-        table.add_row(stage, *(_fmt(row.get(k), 3) for k in ("p50", "p95", "max")))
-    console.print(table)
+    for name, row in report["latency"].items():
+        latency = row.get("from_last_voiced_sample") or {}
+        premature = f"{row['premature']}/{row['turns']}"
+        fixed = f"{row['silence_500ms_premature_rate'] * 100:.0f} %"
+        table.add_row(name, str(row["turns"]), str(latency.get("n", 0)),
+                      *(_fmt(latency.get(k), 3) for k in ("p50", "p95", "max")), premature, fixed)
+    if report["latency"]:
+        console.print(table)
+    decisions = Table(title="turn detection alone (instant decoding): premature ends, silence waited after a "
+                            "complete turn")
+    for col in ("set", "turns", f"{detection['type']}: premature", "waited ms p50", "p95",
+                f"silence {report['end_silence_ms']} ms: premature"):
+        decisions.add_column(col, justify="right")
+    chosen, fixed_silence = report["decisions"]["chosen"], report["decisions"]["silence"]
+    for name, row in chosen.items():
+        waited = row["waited_ms"]
+        decisions.add_row(name, str(row["turns"]), f"{row['premature']}", _fmt(waited.get("p50"), 0),
+                          _fmt(waited.get("p95"), 0), f"{fixed_silence[name]['premature']}")
+    console.print(decisions)
     console.print(f"report: {json_path}")
 
 

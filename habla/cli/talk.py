@@ -110,8 +110,9 @@ async def _feed_file(session, audio: np.ndarray, realtime: bool) -> None:  # noq
         if realtime:
             await asyncio.sleep(max(0.0, started + (i + FRAME) / 16000 - loop.time()))
         else:
-            # As if replies were made instantly: the file's timeline decides what overlaps (barge-in included).
-            while session.thinking:
+            # As if replies (and turn-end decisions) were made instantly: the file's timeline decides what overlaps
+            # (barge-in included) and which pauses end a turn.
+            while session.thinking or session.judging:
                 await asyncio.sleep(0.005)
 
 

@@ -60,6 +60,7 @@ class Endpointer:
         self._last_voiced_end = 0
         self._turn_start = 0
         self._paused = False
+        self._end_silence = options.end_silence_ms  # this pause's end silence (adapted by semantic turn detection)
 
     def feed(self, audio: np.ndarray) -> list[VadEvent]:
         self._pending = np.concatenate([self._pending, audio.astype(np.float32, copy=False)])
@@ -72,6 +73,24 @@ class Endpointer:
     def reset(self) -> None:
         """Forget the open turn (the caller ended it)."""
         self.speaking, self._candidate, self._voiced, self._paused = False, None, 0, False
+        self._end_silence = self.options.end_silence_ms
+
+    @property
+    def last_voiced_end(self) -> int:
+        """Sample after the last voiced window."""
+        return self._last_voiced_end
+
+    def adapt_end_silence(self, pause: int, end_silence_ms: int) -> list[VadEvent]:
+        """The silence that ends the turn at the pause after ``pause`` (a pause event's sample), at most the
+        options' ``end_silence_ms``; the turn ends now if that much silence has already passed. No effect once the
+        user went on (a new pause has its own)."""
+        if not (self.speaking and self._paused and self._last_voiced_end == pause):
+            return []
+        self._end_silence = min(end_silence_ms, self.options.end_silence_ms)
+        if self.position - self._last_voiced_end >= self._end_silence * SAMPLE_RATE // 1000:
+            self.reset()
+            return [VadEvent("end", pause)]
+        return []
 
     def _probability(self, window: np.ndarray) -> float:
         x = np.concatenate([self._context, window])[None, :]
@@ -112,11 +131,12 @@ class Endpointer:
         silence = self.position - self._last_voiced_end
         if voiced:
             resumed, self._paused = self._paused, False
+            self._end_silence = opts.end_silence_ms
             if self.position - self._turn_start >= opts.max_turn_seconds * SAMPLE_RATE:
                 self.reset()
                 return [VadEvent("end", self.position)]
             return [VadEvent("resume", self.position)] if resumed else []
-        if silence >= opts.end_silence_ms * SAMPLE_RATE // 1000:
+        if silence >= self._end_silence * SAMPLE_RATE // 1000:
             self.reset()
             return [VadEvent("end", self._last_voiced_end)]
         if not self._paused and silence >= opts.pause_ms * SAMPLE_RATE // 1000:

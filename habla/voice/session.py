@@ -23,13 +23,32 @@ from habla.llm.service import chat_options
 from habla.tts.sentences import has_words
 from habla.voice.endpoint import Endpointer, VadEvent
 from habla.voice.engines import Held
-from habla.voice.frames import (ErrorEvent, Event, ReplyAudio, ReplyDelta, ReplyDone, SpeechStarted, SpeechStopped,
-                                Timings, TranscriptFinal, TranscriptPartial, TurnDiscarded, TurnTimings)
+from habla.voice.frames import (
+    ErrorEvent,
+    Event,
+    ReplyAudio,
+    ReplyDelta,
+    ReplyDone,
+    SpeechStarted,
+    SpeechStopped,
+    Timings,
+    TranscriptFinal,
+    TranscriptPartial,
+    TurnDiscarded,
+    TurnTimings,
+)
 from habla.voice.listener import InputTrack, TurnListener, whisper_decoder
 from habla.voice.memory import Conversation
 from habla.voice.options import VoiceOptions
 from habla.voice.recording import Recording
-from habla.voice.reply import ReplyOptions, ReplyProgress, reply_sentences, resample, synthesize
+from habla.voice.reply import (
+    ReplyOptions,
+    ReplyProgress,
+    reply_sentences,
+    resample,
+    synthesize,
+)
+from habla.voice.turn import end_of_turn_probability, final_pitch_drop
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +100,7 @@ class VoiceSession:
         # A reply started at a pause: (task, future of the turn's end, the pause's sample).
         self._speculation: tuple[asyncio.Task[None], asyncio.Future[tuple[float, float]], int] | None = None
         self._input_done = False
+        self._judging: asyncio.Future[None] | None = None  # semantic turn detection: the last pause's judgement
 
     # -- input ----------------------------------------------------------------------------------------------
     async def feed(self, audio: np.ndarray) -> None:
@@ -101,7 +121,7 @@ class VoiceSession:
         self._input_done = True
         self._tick.set()
         if self._listener is not None:
-            end = self.endpointer._last_voiced_end  # noqa: SLF001 - the endpointer's own record of the turn
+            end = self.endpointer.last_voiced_end
             self.endpointer.reset()
             await self._on_vad(VadEvent("end", end))
         while self._answer is not None and not self._answer.done():
@@ -129,6 +149,11 @@ class VoiceSession:
         return self._current is None or self._current.generated is None
 
     @property
+    def judging(self) -> bool:
+        """Semantic turn detection is still deciding whether the user's last pause ends the turn."""
+        return self._judging is not None and not self._judging.done()
+
+    @property
     def busy(self) -> bool:
         return bool(self._answer and not self._answer.done()) or bool(self._tasks)
 
@@ -136,7 +161,7 @@ class VoiceSession:
     def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
 
-    def _spawn(self, coro) -> None:  # noqa: ANN001 - any coroutine
+    def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -150,6 +175,10 @@ class VoiceSession:
             self._emit(SpeechStarted(self.turn, event.sample / SAMPLE_RATE))
         elif event.kind == "pause" and self._listener is not None:
             self._spawn(self._listener.commit(event.sample))
+            if self.options.semantic:
+                self._judging = asyncio.ensure_future(self._judge_pause(self._listener, event.sample))
+                self._tasks.add(self._judging)
+                self._judging.add_done_callback(self._tasks.discard)
             if self.options.speculative_reply:
                 self._drop_speculation()
                 ended: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
@@ -172,6 +201,22 @@ class VoiceSession:
             ended = asyncio.get_running_loop().create_future()
             ended.set_result(timing)
             self._answer = asyncio.create_task(self._respond(self.turn, listener, event.sample, ended, self._answer))
+
+    async def _judge_pause(self, listener: TurnListener, pause: int) -> None:
+        """Semantic turn detection: once the speech before the pause is transcribed, how long a silence ends the
+        turn there (at once if it has already lasted that long)."""
+        pitch = asyncio.ensure_future(asyncio.to_thread(final_pitch_drop, self.track.slice(listener.start, pause)))
+        with contextlib.suppress(HablaError):
+            await listener.commit(pause)
+        drop = await pitch
+        if listener is not self._listener:
+            return  # the turn ended meanwhile
+        probability = end_of_turn_probability(listener.text, self.options.language, drop)
+        wait = self.options.turn_detection.end_silence_ms(probability)
+        log.debug("turn %d pause at %.2f s: %r, pitch drop %s -> p=%.2f, end after %d ms", self.turn,
+                  pause / SAMPLE_RATE, listener.text[-40:], drop, probability, wait)
+        for event in self.endpointer.adapt_end_silence(pause, wait):
+            await self._on_vad(event)
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:

@@ -1,37 +1,62 @@
-"""Barge-in from the browser: the fake microphone repeats a clip with only 1.5 s between repeats, so the user
-speaks again while a reply is playing. The page keeps streaming the microphone during playback, so the server
-hears it: the reply is cut (marked interrupted), its audio stops and the page goes from speaking to hearing."""
+"""Barge-in from the browser: a scripted microphone streams real time audio (silence, or the clip when the test says
+so). The user speaks, waits until the reply is *speaking*, then speaks over it: the page keeps streaming the
+microphone during playback, so the server hears it, the reply is cut (marked interrupted), its audio stops and the
+page goes from speaking to hearing. Speaking only once the reply plays makes the test independent of how fast the
+machine answers (a fixed gap in a looping recording once came before the reply)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from habla.asr.bench import Clip
 from habla.audio.decode import decode
-from habla.audio.wav import write_wav
 from tests.browser.conftest import screenshot
 from tests.browser.test_talk_page import CLIP, in_order, record_states
 
-GAP_SECONDS = 1.5  # longer than the 0.5 s end of turn, shorter than a reply
+# Replaces the page's Microphone (getUserMedia + worklet, covered by test_talk_page) with one that sends 20 ms
+# frames on the wall clock: silence, or the queued clips. Same interface: onFrame(ArrayBuffer int16, level).
+SCRIPTED_MIC = """(samples) => {
+  const speech = Int16Array.from(samples);
+  window.fakeMic = { queue: [], say() { this.queue.push(speech); } };
+  window.habla.Microphone = class {
+    constructor(onFrame) { this.onFrame = onFrame; this.timer = null; this.offset = 0; }
+    get running() { return this.timer !== null; }
+    async start() {
+      const started = performance.now();
+      let sent = 0;
+      this.timer = setInterval(() => {
+        while (sent * 20 <= performance.now() - started) {
+          const frame = new Int16Array(320);
+          const clip = window.fakeMic.queue[0];
+          if (clip) {
+            frame.set(clip.subarray(this.offset, this.offset + 320));
+            this.offset += 320;
+            if (this.offset >= clip.length) { window.fakeMic.queue.shift(); this.offset = 0; }
+          }
+          let energy = 0;
+          for (const s of frame) energy += (s / 32768) ** 2;
+          this.onFrame(frame.buffer, Math.sqrt(energy / 320));
+          sent += 1;
+        }
+      }, 20);
+    }
+    stop() { clearInterval(this.timer); this.timer = null; }
+  };
+}"""
 
 
-@pytest.fixture(scope="module")
-def browser_args(tmp_path_factory: pytest.TempPathFactory, clips: list[Clip]) -> list[str]:
+def test_speaking_over_the_reply_interrupts_it(open_page: Any, clips: list[Clip]) -> None:
     speech = decode(next(c for c in clips if c.id == CLIP).path)
-    mic = write_wav(tmp_path_factory.mktemp("mic") / "repeats.wav",
-                    np.concatenate([speech, np.zeros(int(16000 * GAP_SECONDS), np.float32)]))
-    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={Path(mic)}"]
-
-
-def test_speaking_over_the_reply_interrupts_it(open_page: Any) -> None:
     page = open_page("/talk")
+    page.evaluate(SCRIPTED_MIC, (np.clip(speech, -1, 1) * 32767).astype(np.int16).tolist())
     record_states(page)
     page.click("#start")
+    page.wait_for_function("document.getElementById('state').dataset.state === 'listening'", timeout=90_000)
+    page.evaluate("fakeMic.say()")
+    page.wait_for_function("document.getElementById('state').dataset.state === 'speaking'", timeout=90_000)
+    page.evaluate("fakeMic.say()")  # talk over the reply while it plays
     page.wait_for_selector("#conversation li.assistant .text.interrupted", state="attached", timeout=90_000)
     states = page.evaluate("window.states")
     assert in_order(states, ["speaking", "hearing"]), states

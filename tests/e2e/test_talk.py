@@ -302,16 +302,44 @@ def test_pauses_inside_a_turn_give_one_transcript_and_one_reply(talk: Callable[.
     assert len(client.of("reply.done")) == 1
 
 
-def test_bench_voice_reports_every_stage(tmp_path) -> None:  # noqa: ANN001
+def test_a_pause_mid_sentence_does_not_end_a_semantic_turn(talk: Callable[..., TalkClient]) -> None:
+    """ "To leave a message, please enter a | mailbox number." with 1.2 s of silence at the bar, in real time: a
+    fixed 500 ms silence would answer at the pause; semantic turn detection waits, then answers the whole turn."""
+    client = talk(turn_detection={"type": "semantic", "eagerness": "medium"})
+    assert client.ready["turn_detection"] == {"type": "semantic", "eagerness": "medium"}
+    speech = clip("mailbox")
+    cut = int(1.92 * RATE)  # between "a" and "mailbox" (Whisper's word timestamps)
+    client.send_audio(np.concatenate([silence(0.3), speech[:cut], silence(1.2), speech[cut:], silence(0.5)]),
+                      speed=1.0)
+    assert_reply(client, 1)
+    client.end_input()
+    assert len(client.of("speech.stopped")) == len(client.of("transcript.final")) == 1, client.types()
+    assert word_error_rate([SPEECH["mailbox"][1]], [client.of("transcript.final")[0]["text"]]).wer <= 0.15
+
+
+def test_turn_detection_options_are_checked(server: HablaServer) -> None:
+    for bad in ({"type": "server_vad"}, {"eagerness": "auto"}, {"type": "semantic", "threshold": 0.9}, "semantic"):
+        ws = websockets.connect(f"ws://127.0.0.1:{server.port}/v1/talk", close_timeout=5)
+        ws.send(json.dumps({"type": "session.start", "turn_detection": bad}))
+        error = json.loads(ws.recv(timeout=30))
+        assert error["type"] == "error" and error["code"] == "invalid_option" and "turn_detection" in error["message"]
+        ws.close()
+
+
+def test_bench_voice_reports_complete_and_paused_turns(tmp_path) -> None:  # noqa: ANN001
     import subprocess
 
     from tests.conftest import HABLA
 
     report_path = tmp_path / "voice.json"
-    run = subprocess.run([HABLA, "bench", "voice", "--speech", str(SPEECH_DIR), "--turns", "2",
-                          "--json", str(report_path)], capture_output=True, text=True, timeout=180)
+    run = subprocess.run([HABLA, "bench", "voice", "--speech", str(SPEECH_DIR), "--turns", "2", "--paused", "2",
+                          "--language", "en", "--json", str(report_path)], capture_output=True, text=True,
+                         timeout=300)
     assert run.returncode == 0, run.stderr
     report = json.loads(report_path.read_text())
-    assert report["answered"] == 2 and "first_audio" in run.stdout
-    first_audio = report["latency"]["first_audio"]
-    assert 0 <= first_audio["p50"] <= first_audio["max"] < 5, first_audio
+    assert report["turns"] == 4 and report["answered"] >= 2 and "premature" in run.stdout
+    complete = report["latency"]["complete_all"]
+    assert complete["turns"] == 2 and 0 <= complete["from_last_voiced_sample"]["p50"] < 10
+    paused = report["decisions"]["chosen"]["paused_all"]
+    assert paused["turns"] == 2 and 0 <= paused["premature"] <= 2
+    assert {r["kind"] for r in report["decision_rows"]} == {"complete", "paused"}

@@ -124,7 +124,9 @@ async def _converse(ws: WebSocket, session: VoiceSession, held: Held, first_audi
     opts = session.options
     await ws.send_json({"type": "session.ready", "input_sample_rate": 16000,
                         "output_sample_rate": opts.output_sample_rate, "voice": held.voice.name,
-                        "language": opts.language, "end_silence_ms": opts.end_silence_ms})
+                        "language": opts.language, "end_silence_ms": opts.end_silence_ms,
+                        "turn_detection": {"type": opts.turn_detection.type,
+                                           "eagerness": opts.turn_detection.eagerness}})
     sender = asyncio.create_task(_send_events(ws, session))
     try:
         if first_audio:

@@ -170,6 +170,11 @@ async function start() {
     });
     const options = { type: "session.start", language: $("language").value };
     if ($("voice").value) options.voice = $("voice").value;
+    // turn_detection as in OpenAI Realtime; unset fields keep the server's settings
+    const turn = {};
+    if ($("turn-type").value) turn.type = $("turn-type").value;
+    if ($("eagerness").value) turn.eagerness = $("eagerness").value;
+    if (Object.keys(turn).length) options.turn_detection = turn;
     ws.send(JSON.stringify(options));
     state.mic = new window.habla.Microphone((pcm, level) => {
       $("level").value = Math.min(1, level * 4);
