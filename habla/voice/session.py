@@ -23,31 +23,13 @@ from habla.llm.service import chat_options
 from habla.tts.sentences import has_words
 from habla.voice.endpoint import Endpointer, VadEvent
 from habla.voice.engines import Held
-from habla.voice.frames import (
-    ErrorEvent,
-    Event,
-    ReplyAudio,
-    ReplyDelta,
-    ReplyDone,
-    SpeechStarted,
-    SpeechStopped,
-    Timings,
-    TranscriptFinal,
-    TranscriptPartial,
-    TurnDiscarded,
-    TurnTimings,
-)
+from habla.voice.frames import (ErrorEvent, Event, ReplyAudio, ReplyDelta, ReplyDone, SpeechStarted, SpeechStopped,
+                                Timings, TranscriptFinal, TranscriptPartial, TurnDiscarded, TurnTimings)
 from habla.voice.listener import InputTrack, TurnListener, whisper_decoder
 from habla.voice.memory import Conversation
 from habla.voice.options import VoiceOptions
 from habla.voice.recording import Recording
-from habla.voice.reply import (
-    ReplyOptions,
-    ReplyProgress,
-    reply_sentences,
-    resample,
-    synthesize,
-)
+from habla.voice.reply import ReplyOptions, ReplyProgress, reply_sentences, resample, synthesize
 from habla.voice.turn import end_of_turn_probability, final_pitch_drop
 
 log = logging.getLogger(__name__)
@@ -161,7 +143,7 @@ class VoiceSession:
     def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> None:  # noqa: ANN001 - any coroutine
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
