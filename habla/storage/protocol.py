@@ -49,7 +49,13 @@ class LimitedReader:
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
-        data = self.stream.read(n if n is not None and n >= 0 else CHUNK)
+        """Up to ``n`` bytes, fewer only at the end (boto3 takes a short read for the end of the stream)."""
+        want = n if n is not None and n >= 0 else CHUNK
+        parts, got = [], 0
+        while got < want and (part := self.stream.read(want - got)):
+            parts.append(part)
+            got += len(part)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
         self.size += len(data)
         if self.max_bytes is not None and self.size > self.max_bytes:
             raise UploadTooLarge(f"the upload is larger than {self.max_bytes >> 20} MB", hint=self.hint)

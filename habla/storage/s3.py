@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
@@ -61,6 +61,9 @@ class S3ObjectStore:
         self.transfer.max_in_memory_upload_chunks = 1
         self.transfer.max_in_memory_download_chunks = concurrency
 
+    def _errors(self, name: str) -> AbstractContextManager[None]:
+        return _errors(name, self.bucket)
+
     def key(self, name: str) -> str:
         check_name(name)
         return f"{self.prefix}/{name}" if self.prefix else name
@@ -70,23 +73,23 @@ class S3ObjectStore:
 
     def put(self, name: str, stream: BinaryIO, max_bytes: int | None = None, hint: str = "") -> int:
         reader = LimitedReader(stream, max_bytes, hint)  # not seekable: parts are read once, in order
-        with _errors(name):
+        with self._errors(name):
             self.client.upload_fileobj(reader, self.bucket, self.key(name), Config=self.transfer)
         return reader.size
 
     def put_bytes(self, name: str, data: bytes) -> None:
-        with _errors(name):
+        with self._errors(name):
             self.client.put_object(Bucket=self.bucket, Key=self.key(name), Body=data)
 
     def put_file(self, name: str, path: Path) -> None:
-        with _errors(name):
+        with self._errors(name):
             self.client.upload_file(str(path), self.bucket, self.key(name), Config=self.transfer)
 
     def open(self, name: str, start: int = 0, end: int | None = None) -> ObjectRead:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(name)}
         if start or end is not None:
             args["Range"] = f"bytes={start}-{'' if end is None else end}"
-        with _errors(name):
+        with self._errors(name):
             reply = self.client.get_object(**args)
         body = reply["Body"]
         length = int(reply["ContentLength"])
@@ -94,7 +97,7 @@ class S3ObjectStore:
 
         def chunks() -> Iterator[bytes]:
             try:
-                with _errors(name):
+                with self._errors(name):
                     yield from body.iter_chunks(CHUNK)
             finally:
                 body.close()
@@ -112,7 +115,7 @@ class S3ObjectStore:
 
     def exists(self, name: str) -> bool:
         try:
-            with _errors(name):
+            with self._errors(name):
                 self.client.head_object(Bucket=self.bucket, Key=self.key(name))
         except ObjectMissing:
             return False
@@ -121,7 +124,7 @@ class S3ObjectStore:
     def list(self, prefix: str) -> list[str]:
         key_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
         names = []
-        with _errors(prefix):
+        with self._errors(prefix):
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=key_prefix):
                 names += [self._name(item["Key"]) for item in page.get("Contents", ())]
         return sorted(names)
@@ -130,7 +133,7 @@ class S3ObjectStore:
         keys = [self.key(name) for name in names if name]
         for i in range(0, len(keys), DELETE_BATCH):
             batch = [{"Key": key} for key in keys[i:i + DELETE_BATCH]]
-            with _errors(keys[i]):
+            with self._errors(keys[i]):
                 reply = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             if reply.get("Errors"):
                 first = reply["Errors"][0]
@@ -149,7 +152,7 @@ class S3ObjectStore:
         handle, tmp = tempfile.mkstemp(prefix="habla-", suffix="-" + name.rsplit("/", 1)[-1])
         os.close(handle)
         try:
-            with _errors(name):
+            with self._errors(name):
                 self.client.download_file(self.bucket, self.key(name), tmp, Config=self.transfer)
             yield Path(tmp)
         finally:
@@ -162,11 +165,11 @@ class S3ObjectStore:
             params["ResponseContentType"] = media_type
         if filename:
             params["ResponseContentDisposition"] = f'inline; filename="{_quote_safe(filename)}"'
-        with _errors(name):
+        with self._errors(name):
             return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_seconds))
 
     def check(self) -> None:
-        with _errors(""):
+        with self._errors(""):
             self.client.head_bucket(Bucket=self.bucket)
 
 
@@ -175,7 +178,7 @@ def _quote_safe(filename: str) -> str:
 
 
 @contextmanager
-def _errors(name: str) -> Iterator[None]:
+def _errors(name: str, bucket: str) -> Iterator[None]:
     """botocore's exceptions → habla's: missing object, refused (credentials, bucket) or unavailable."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
@@ -194,11 +197,13 @@ def _errors(name: str) -> Iterator[None]:
         message = error.get("Message") or code
         if code in _MISSING and name:
             raise ObjectMissing(f"no stored object {name!r}") from None
-        if code in _REFUSED or code in _MISSING or status in (301, 400, 403, 404):
-            what = "the bucket does not exist" if code in ("NoSuchBucket", "404", "NotFound") else message
-            raise StorageMisconfigured(f"the object store refused habla: {what} ({code})",
-                                       hint="check the bucket in HABLA_JOBS__STORAGE_URL and the credentials"
-                                       ) from None
+        if code in ("NoSuchBucket", "404", "NotFound"):
+            raise StorageMisconfigured(f"the bucket {bucket!r} does not exist",
+                                       hint="create it, or fix HABLA_JOBS__STORAGE_URL") from None
+        if code in _REFUSED or status in (301, 400, 403):
+            raise StorageMisconfigured(f"the object store refused access to bucket {bucket!r}: {message} ({code})",
+                                       hint="wrong credentials, or no permission on the bucket: check "
+                                       "HABLA_JOBS__STORAGE_ACCESS_KEY_ID / _SECRET_ACCESS_KEY or AWS_*") from None
         raise StorageUnavailable(f"the object store failed: {message} ({code})",
                                  hint="try again later") from None
     except (BotoCoreError, OSError) as exc:
