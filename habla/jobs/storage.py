@@ -27,6 +27,9 @@ T = TypeVar("T")
 
 RESULT_BASENAME = "transcript"
 LIVE_SEGMENTS = "live-segments.jsonl"
+# After a failed write of the live segments, the next try waits this long: each try against a store that does
+# not answer costs a timeout, and the live view is only a preview.
+LIVE_RETRY_SECONDS = 10.0
 
 
 def retry_store(seconds: float, work: Callable[[], T], what: str) -> T:
@@ -105,6 +108,7 @@ class JobStorage:
                 state["flushed"], state["dirty"] = time.monotonic(), False
             except StorageUnavailable as exc:
                 log.warning("job %s: live segments not stored: %s", job_id, exc)
+                state["flushed"] = time.monotonic() + LIVE_RETRY_SECONDS  # don't stall the decoding on each one
 
         def append(segment: Segment) -> None:
             lines.append(json.dumps(segment_dict(segment), ensure_ascii=False).encode() + b"\n")
