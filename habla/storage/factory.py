@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from habla.errors import StorageMisconfigured
 from habla.storage.protocol import ObjectStore
 
 if TYPE_CHECKING:
@@ -16,6 +17,10 @@ def open_store(settings: Settings) -> ObjectStore:
     if jobs.storage_url:
         from habla.storage.s3 import S3ObjectStore
 
+        try:
+            import boto3  # noqa: F401 - only to say what is missing
+        except ImportError:
+            raise StorageMisconfigured("S3 storage needs boto3", hint="pip install 'habla[s3]'") from None
         secret = jobs.storage_secret_access_key.get_secret_value() if jobs.storage_secret_access_key else None
         return S3ObjectStore(jobs.storage_url, endpoint_url=jobs.storage_endpoint_url, region=jobs.storage_region,
                              access_key_id=jobs.storage_access_key_id, secret_access_key=secret,
