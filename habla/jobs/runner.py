@@ -103,6 +103,7 @@ class JobRunner:
         except (StorageUnavailable, StorageMisconfigured) as exc:
             # Never lost: the job goes back to the queue and upkeep sends it again (the store may be back).
             log.error("job %s: attempt %d handed back to the queue: %s", job.id, job.attempt, exc)
+            self._discard_quietly(f"results/{job.id}/{job.attempt}")  # else the next attempt clears it
             return ("released" if self.store.release(job.id, job.attempt) else "cancelled"), None
         except Cancelled:
             if self.stopping.is_set() and self.store.release(job.id, job.attempt):

@@ -128,3 +128,26 @@ def test_a_writer_killed_mid_upload_leaves_no_object(moto: MotoS3, tmp_path: Pat
     proc.wait()
     assert moto.keys("contract", "killed/") == []
     assert "killed/uploads/half" in moto.multipart_uploads("contract")  # invisible; a lifecycle rule frees it
+
+
+def test_tutor_files_go_to_the_store_and_come_back_through_the_cache(moto: MotoS3, tmp_path: Path) -> None:
+    from habla.tutor.files import TutorFiles
+
+    store = s3_store(f"s3://contract/{tmp_path.name}", moto.url)
+    files = TutorFiles(store, tmp_path / "scratch")
+    part = files.save_upload(io.BytesIO(b"RIFF turn audio"), "tut_1", 1, max_bytes=100)
+    kept = files.keep(part, "wav")
+    stored = files.write_json("user_audios/tut_1/1.json", {"text": "hola"})
+    reply = files.reply_audio("tut_1", 1)
+    files.path(reply).parent.mkdir(parents=True, exist_ok=True)
+    files.path(reply).write_bytes(b"RIFF reply")
+    files.publish(reply)
+    assert store.list("") == sorted([kept, stored, reply]) and kept == "user_audios/tut_1/1.wav"
+    assert not any(p.is_file() for p in (tmp_path / "scratch" / "work").rglob("*"))  # all moved to the store
+    fetched = files.fetch(kept)
+    assert fetched is not None and fetched.read_bytes() == b"RIFF turn audio"
+    assert files.fetch("speakers/nobody.wav") is None
+    with pytest.raises(UploadTooLarge):
+        files.save_upload(io.BytesIO(b"x" * 101), "tut_1", 2, max_bytes=100)
+    files.discard(kept, stored, reply)
+    assert store.list("") == []
