@@ -122,10 +122,11 @@ def test_a_store_stopped_mid_job_finishes_the_job_once_it_is_back(s3_cluster: An
     _, log = start_worker(tmp_path, "worker", procs)
     with api(tmp_path) as server:
         job_id = submit(server, write_long_wav(tmp_path / "long.wav", 60))
-        wait_for(lambda: job(server, job_id)["status"] == "running", 180, "the job to start")
+        wait_for(lambda: job(server, job_id)["position_seconds"] > 0, 180, "the job to make progress")
         moto.pause()  # the store stops answering while the job runs (its audio is already on the worker)
         try:
-            wait_for(lambda: b"store unavailable" in log.read_bytes(), 240, "the worker to retry the store")
+            wait_for(lambda: f"(job {job_id} results), try 2".encode() in log.read_bytes(), 240,
+                     "the worker to retry writing the results")
             assert job(server, job_id)["status"] == "running"  # waiting with backoff, not failed
         finally:
             moto.resume()

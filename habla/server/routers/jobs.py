@@ -91,7 +91,7 @@ def job_result(request: Request, job_id: str, format: str = "json",  # noqa: A00
                ) -> Response:
     fmt = format.strip().lower()
     service = _service(request)
-    if redirect:
+    if redirect and service.settings.jobs.storage_redirects:
         name = service.result_name(job_id, fmt)
         url = service.presigned_url(name, f"{job_id}.{fmt}", MEDIA_TYPES.get(fmt, "text/plain; charset=utf-8"))
         if url:
