@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -48,6 +49,7 @@ class JobStorage:
     def __init__(self, objects: ObjectStore | Path, live_flush_seconds: float = 0.0) -> None:
         self.objects: ObjectStore = LocalObjectStore(objects) if isinstance(objects, Path) else objects
         self.live_flush_seconds = live_flush_seconds
+        self._live_written: dict[tuple[str, int], bool] = {}  # (job, attempt) → a live object may exist
 
     @property
     def root(self) -> Path:
@@ -84,27 +86,38 @@ class JobStorage:
         from habla.formats.registry import render, resolve_formats
 
         name = f"results/{job_id}/{attempt}"
-        for ext in resolve_formats("all"):
-            self.objects.put_bytes(f"{name}/{RESULT_BASENAME}.{ext}", render(transcript, ext, None).encode())
-        self.objects.delete(f"{name}/{LIVE_SEGMENTS}")
+        files = {f"{name}/{RESULT_BASENAME}.{ext}": render(transcript, ext, None).encode()
+                 for ext in resolve_formats("all")}
+        # At once, not one after another: with S3 each is a round trip (~25 ms to moto on a busy machine).
+        with ThreadPoolExecutor(len(files) + 1, thread_name_prefix="habla-results") as pool:
+            work = [pool.submit(self.objects.put_bytes, key, data) for key, data in files.items()]
+            if self._live_written.pop((job_id, attempt), True):
+                work.append(pool.submit(self.objects.delete, f"{name}/{LIVE_SEGMENTS}"))
+            for done in work:
+                done.result()
         return name
 
     @contextmanager
     def live_segments(self, job_id: str, attempt: int) -> Iterator[Callable[[Segment], None]]:
         """An appender for the segments of a running attempt, one JSON line each. An object cannot be appended
-        to, so the whole list is rewritten, at most every ``live_flush_seconds`` (the last one when it ends).
+        to, so the whole list is rewritten, at most every ``live_flush_seconds``.
         Earlier attempts' objects (a worker killed mid-job) are removed first. A store that fails here only
         costs the live view: the result is what counts."""
         from habla.formats.json import segment_dict
 
         name = f"results/{job_id}/{attempt}/{LIVE_SEGMENTS}"
-        self._forget_earlier_attempts(job_id, attempt)
+        if attempt > 1:
+            self._forget_earlier_attempts(job_id, attempt)
         lines: list[bytes] = []
-        state = {"flushed": 0.0, "dirty": False}
+        # The first write waits a flush interval too: a short job writes no live object at all (and its result
+        # needs no delete of one), which keeps the job overhead with S3 low.
+        state = {"flushed": time.monotonic(), "dirty": False}
+        self._live_written[(job_id, attempt)] = False
 
         def flush() -> None:
             try:
                 self.objects.put_bytes(name, b"".join(lines))
+                self._live_written[(job_id, attempt)] = True
                 state["flushed"], state["dirty"] = time.monotonic(), False
             except StorageUnavailable as exc:
                 log.warning("job %s: live segments not stored: %s", job_id, exc)
@@ -116,10 +129,11 @@ class JobStorage:
             if time.monotonic() - state["flushed"] >= self.live_flush_seconds:
                 flush()
 
-        flush()  # an empty list: readers know the attempt started
-        yield append
-        if state["dirty"]:
-            flush()
+        try:
+            yield append  # what is still unflushed at the end is in the result, written next
+        except BaseException:
+            self._live_written.pop((job_id, attempt), None)  # the runner discards the attempt's objects
+            raise
 
     def _forget_earlier_attempts(self, job_id: str, attempt: int) -> None:
         try:

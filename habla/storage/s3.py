@@ -73,8 +73,12 @@ class S3ObjectStore:
 
     def put(self, name: str, stream: BinaryIO, max_bytes: int | None = None, hint: str = "") -> int:
         reader = LimitedReader(stream, max_bytes, hint)  # not seekable: parts are read once, in order
+        first = reader.read(self.transfer.multipart_threshold)
+        if len(first) < self.transfer.multipart_threshold:  # all of it: one PutObject, no transfer threads
+            self.put_bytes(name, first)
+            return reader.size
         with self._errors(name):
-            self.client.upload_fileobj(reader, self.bucket, self.key(name), Config=self.transfer)
+            self.client.upload_fileobj(_Prepend(first, reader), self.bucket, self.key(name), Config=self.transfer)
         return reader.size
 
     def put_bytes(self, name: str, data: bytes) -> None:
@@ -149,13 +153,18 @@ class S3ObjectStore:
 
     @contextmanager
     def local_copy(self, name: str) -> Iterator[Path]:
+        """One streamed GET into a temporary file (no HEAD, no transfer threads: a short clip costs one request)."""
         handle, tmp = tempfile.mkstemp(prefix="habla-", suffix="-" + name.rsplit("/", 1)[-1])
-        os.close(handle)
         try:
-            with self._errors(name):
-                self.client.download_file(self.bucket, self.key(name), tmp, Config=self.transfer)
+            read = self.open(name)
+            with os.fdopen(handle, "wb") as out:
+                handle = -1
+                for chunk in read.chunks:
+                    out.write(chunk)
             yield Path(tmp)
         finally:
+            if handle >= 0:
+                os.close(handle)
             Path(tmp).unlink(missing_ok=True)
 
     def presigned_url(self, name: str, expires_seconds: int, filename: str | None = None,
@@ -171,6 +180,22 @@ class S3ObjectStore:
     def check(self) -> None:
         with self._errors(""):
             self.client.head_bucket(Bucket=self.bucket)
+
+
+class _Prepend:
+    """``first`` (already read to tell a small upload from a large one), then the rest of ``reader``."""
+
+    def __init__(self, first: bytes, reader: LimitedReader) -> None:
+        self.first, self.reader = first, reader
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.first:
+            return self.reader.read(n)
+        if 0 <= n < len(self.first):
+            data, self.first = self.first[:n], self.first[n:]
+            return data
+        data, self.first = self.first, b""
+        return data + self.reader.read(n - len(data)) if n > len(data) else data
 
 
 def _quote_safe(filename: str) -> str:
