@@ -64,7 +64,10 @@ def upload(mb: int) -> dict[str, Any]:
         moto.client().upload_file(str(wav), "bench", "ceiling")
         ceiling = size / (time.perf_counter() - start) / 1e6
         moto.client().delete_object(Bucket="bench", Key="ceiling")
-        with HablaServer(tmp / "home", env=moto.settings_env("bench")) as server:
+        # A long timeout: moto answers slowly on a busy machine, and a retried part trips a moto bug (a part
+        # whose buffer it closed, "seek of closed file" → 500 on CompleteMultipartUpload).
+        env = {**moto.settings_env("bench"), "HABLA_JOBS__STORAGE_TIMEOUT_SECONDS": "300"}
+        with HablaServer(tmp / "home", env=env) as server:
             (tmp / "home").mkdir(exist_ok=True)
             server.start()
             proc = psutil.Process(server.proc.pid)  # type: ignore[union-attr]

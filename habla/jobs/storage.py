@@ -111,21 +111,20 @@ class JobStorage:
         lines: list[bytes] = []
         # The first write waits a flush interval too: a short job writes no live object at all (and its result
         # needs no delete of one), which keeps the job overhead with S3 low.
-        state = {"flushed": time.monotonic(), "dirty": False}
+        state = {"flushed": time.monotonic()}
         self._live_written[(job_id, attempt)] = False
 
         def flush() -> None:
             try:
                 self.objects.put_bytes(name, b"".join(lines))
                 self._live_written[(job_id, attempt)] = True
-                state["flushed"], state["dirty"] = time.monotonic(), False
+                state["flushed"] = time.monotonic()
             except StorageUnavailable as exc:
                 log.warning("job %s: live segments not stored: %s", job_id, exc)
                 state["flushed"] = time.monotonic() + LIVE_RETRY_SECONDS  # don't stall the decoding on each one
 
         def append(segment: Segment) -> None:
             lines.append(json.dumps(segment_dict(segment), ensure_ascii=False).encode() + b"\n")
-            state["dirty"] = True
             if time.monotonic() - state["flushed"] >= self.live_flush_seconds:
                 flush()
 
