@@ -23,7 +23,8 @@ FORMATS = ("json", "txt", "srt", "vtt", "tsv")
 
 
 @pytest.fixture()
-def s3_cluster(cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MotoS3, list]]:
+def s3_cluster(cluster: Any, tmp_path: Path,  # noqa: F811 - the fixture imported above
+               monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MotoS3, list]]:
     """The cluster's Postgres schema and Redis database, files in S3 instead of a folder."""
     _, procs = cluster
     with MotoS3(tmp_path / "moto.log") as moto:
