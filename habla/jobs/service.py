@@ -91,7 +91,7 @@ class JobService:
             raise InvalidOption("Idempotency-Key must be 1 to 255 characters")
         if idempotency_key and (existing := self.store.find_by_key(idempotency_key)) is not None:
             return existing, False
-        start = audio.tell() if audio.seekable() else None
+        start = _position(audio)
         upload = self.storage.save_upload(audio, self.settings.jobs.max_upload_mb << 20)
         try:
             self._check_audio(upload, audio, start)
@@ -181,6 +181,14 @@ class JobService:
             raise JobConflict(f"job {job_id} is {job.status}; it has no result",
                               hint="wait until its status is 'succeeded'")
         return self.storage.read_result(job.result_dir, fmt)
+
+
+def _position(stream: BinaryIO) -> int | None:
+    """Where a stream that can seek back is now (a request's spooled file); None for one that cannot."""
+    try:
+        return stream.tell()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
 
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
