@@ -78,6 +78,29 @@ class JobsSettings(BaseModel):
         None, description="SQLAlchemy URL of the job store; default SQLite at <home>/jobs/jobs.db.")
     broker_url: str = Field("redis://127.0.0.1:6390/0", description="Celery broker for distributed mode.")
     storage_dir: Path | None = Field(None, description="Uploads and results; default <home>/jobs/files.")
+    storage_url: str | None = Field(
+        None, description="Object store for uploads, results and tutor files instead of storage_dir: "
+        "s3://bucket/prefix (AWS S3, MinIO, Ceph...). Unset = the local folder.")
+    storage_endpoint_url: str | None = Field(
+        None, description="S3 endpoint, e.g. http://minio:9000; unset = AWS (or AWS_ENDPOINT_URL).")
+    storage_region: str | None = Field(None, description="S3 region; unset = AWS_REGION / the profile's.")
+    storage_access_key_id: str | None = Field(
+        None, description="S3 access key; unset = the usual AWS chain (AWS_* variables, AWS_PROFILE, instance role).")
+    storage_secret_access_key: SecretStr | None = Field(None, description="S3 secret key (with the access key).")
+    storage_part_mb: int = Field(8, ge=5, le=512, description="S3 multipart part size. Memory per upload is about "
+                                 "part × (storage_concurrency + 1); 8 MB × 4 measured ~40 MB (docs/storage.md).")
+    storage_concurrency: int = Field(4, ge=1, le=32, description="Parts of one S3 upload or download sent at once.")
+    storage_timeout_seconds: float = Field(10.0, gt=0, description="S3 connect and read timeout of one request.")
+    storage_retry_seconds: float = Field(
+        60.0, ge=0, description="A worker retries a failing store this long (exponential backoff) before it "
+        "hands the job back to the queue, which runs it again later.")
+    storage_redirects: bool = Field(
+        False, description="Answer /v1/jobs/{id}/audio and /result with a redirect to a presigned S3 URL "
+        "(clients must reach the store; ?redirect=false still streams through the API).")
+    storage_presign_seconds: int = Field(300, ge=10, le=604800, description="Lifetime of a presigned URL.")
+    live_flush_seconds: float = Field(
+        0.5, ge=0, description="Live segments of a running job are rewritten in the store at most this often "
+        "(an S3 object cannot be appended to; each write is one PUT).")
     workers: int = Field(1, ge=1, le=64, description="Jobs run at once by the embedded pool.")
     max_upload_mb: int = Field(2048, ge=1, description="Largest accepted upload.")
     retention_days: float = Field(7.0, ge=0, description="Finished jobs and their files are deleted after this; 0 = keep.")

@@ -81,3 +81,26 @@ class VoiceNotFound(HablaError):
     exit_code = 3
     http_status = 404
     code = "voice_not_found"
+
+
+class StorageUnavailable(HablaError):
+    """The object store (S3, MinIO, ...) cannot be reached or failed: try again later; nothing was lost."""
+
+    exit_code = 7
+    http_status = 503
+    code = "storage_unavailable"
+
+
+class StorageMisconfigured(HablaError):
+    """The object store answers but refuses habla: wrong credentials, a missing bucket, a bad URL."""
+
+    exit_code = 7
+    http_status = 503
+    code = "storage_misconfigured"
+
+
+class ObjectMissing(HablaError):
+    """A stored object (an upload, a result) that does not exist."""
+
+    http_status = 404
+    code = "object_missing"

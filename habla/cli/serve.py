@@ -24,6 +24,9 @@ def serve(
     try:
         settings = load_settings()
         from habla.server.app import create_app
+        from habla.storage import open_store
+
+        open_store(settings).check()  # wrong credentials, a missing bucket: one error line now, not per request
 
         app = create_app(settings) if workers == 1 else None
     except HablaError as exc:

@@ -28,7 +28,8 @@ def worker(
     except HablaError as exc:
         raise fail(exc) from None
     logging.getLogger("habla").setLevel(getattr(logging, loglevel.upper(), logging.INFO))
-    typer.echo(f"habla worker: broker {settings.jobs.broker_url}, job store {_safe(settings)}", err=True)
+    typer.echo(f"habla worker: broker {settings.jobs.broker_url}, job store {_safe(settings)}, "
+               f"files in {upkeep.storage.objects.description}", err=True)
     upkeep.start()  # re-queues jobs of dead workers and (re)sends queued jobs the broker may have lost
     try:
         from habla.jobs.celery_app import QUEUE
@@ -43,14 +44,14 @@ def worker(
 def _build(settings):  # -> (Celery, Maintenance)
     from habla.jobs.celery_app import CeleryQueue, make_celery
     from habla.jobs.maintenance import Maintenance
-    from habla.jobs.service import BROKER_RESEND_SECONDS, database_url, storage_root
+    from habla.jobs.service import BROKER_RESEND_SECONDS, database_url, job_storage
     from habla.jobs.sql import SqlJobStore
-    from habla.jobs.storage import JobStorage
 
+    storage = job_storage(settings)  # wrong credentials or a missing bucket: one error now, not per job
     app = make_celery(settings)
     # No pooled connections in this process: prefork children are forked from it and build their own.
     store = SqlJobStore(database_url(settings), pooled=False)
-    upkeep = Maintenance(store, JobStorage(storage_root(settings)), CeleryQueue(settings, app), settings.jobs,
+    upkeep = Maintenance(store, storage, CeleryQueue(settings, app), settings.jobs,
                          resend_after=BROKER_RESEND_SECONDS)
     return app, upkeep
 

@@ -68,14 +68,14 @@ def process_runner() -> JobRunner:
             from habla.asr.transcriber import Transcriber
             from habla.config import load_settings
             from habla.jobs.runner import JobRunner
-            from habla.jobs.service import database_url, storage_root
+            from habla.jobs.service import database_url, job_storage
             from habla.jobs.sql import SqlJobStore
-            from habla.jobs.storage import JobStorage
 
             settings = load_settings()
             store = SqlJobStore(database_url(settings))
-            _runner = (os.getpid(), JobRunner(store, JobStorage(storage_root(settings)), Transcriber(settings),
-                                              settings.jobs))
+            # Checked by `habla worker` at start; a store down now is retried by the runner, job by job.
+            storage = job_storage(settings, check=False)
+            _runner = (os.getpid(), JobRunner(store, storage, Transcriber(settings), settings.jobs))
         return _runner[1]
 
 

@@ -12,13 +12,14 @@ import os
 import socket
 import threading
 import time
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Literal
 
-from habla.errors import Cancelled, HablaError, JobNotFound
+from habla.errors import Cancelled, HablaError, JobNotFound, StorageMisconfigured, StorageUnavailable
 from habla.jobs import webhooks
 from habla.jobs.models import Job
 from habla.jobs.protocol import JobStore
-from habla.jobs.storage import JobStorage
+from habla.jobs.storage import JobStorage, retry_store
 
 if TYPE_CHECKING:
     from habla.asr.transcriber import Transcriber
@@ -96,6 +97,15 @@ class JobRunner:
     def _execute(self, job: Job, cancel: threading.Event) -> tuple[Outcome, Transcript | None]:
         try:
             transcript = self._transcribe(job, cancel)
+            result_dir = retry_store(self.settings.storage_retry_seconds,
+                                     lambda: self.storage.write_results(job.id, job.attempt, transcript,
+                                                                       bool(job.spec.options.get("word_timestamps"))),
+                                     f"job {job.id} results")
+        except (StorageUnavailable, StorageMisconfigured) as exc:
+            # Never lost: the job goes back to the queue and upkeep sends it again (the store may be back).
+            log.error("job %s: attempt %d handed back to the queue: %s", job.id, job.attempt, exc)
+            self._discard_quietly(f"results/{job.id}/{job.attempt}")  # else the next attempt clears it
+            return ("released" if self.store.release(job.id, job.attempt) else "cancelled"), None
         except Cancelled:
             if self.stopping.is_set() and self.store.release(job.id, job.attempt):
                 return "released", None
@@ -106,28 +116,35 @@ class JobRunner:
             log.exception("job %s failed", job.id)
             done = self.store.fail(job.id, job.attempt, f"internal error: {type(exc).__name__}: {exc}")
             return ("failed" if done else "cancelled"), None
-        result_dir = self.storage.write_results(job.id, job.attempt, transcript,
-                                                bool(job.spec.options.get("word_timestamps")))
         if not self.store.finish(job.id, job.attempt, result_dir, transcript.language, transcript.duration):
-            self.storage.discard(result_dir)  # cancelled meanwhile, or another attempt owns the job now
+            self._discard_quietly(result_dir)  # cancelled meanwhile, or another attempt owns the job now
             return "cancelled", None
         return "succeeded", transcript
 
     def _transcribe(self, job: Job, cancel: threading.Event) -> Transcript:
         options = self.transcriber.default_options(**job.spec.options)
         report = _ProgressWriter(self.store, job, self.settings.progress_seconds, cancel)
-        run = self.transcriber.stream(self.storage.path(job.spec.upload), job.spec.model, options,
-                                      cancel=cancel, on_progress=report)
+        with ExitStack() as stack:
+            audio = retry_store(self.settings.storage_retry_seconds,
+                                lambda: stack.enter_context(self.storage.audio_file(job.spec.upload)),
+                                f"job {job.id} audio")
+            run = self.transcriber.stream(audio, job.spec.model, options, cancel=cancel, on_progress=report)
+            try:
+                with self.storage.live_segments(job.id, job.attempt) as append:
+                    for segment in run:
+                        append(segment)
+                return run.result()
+            except BaseException:
+                self._discard_quietly(f"results/{job.id}/{job.attempt}")  # the attempt's live segments
+                raise
+            finally:
+                run.close()
+
+    def _discard_quietly(self, name: str) -> None:
         try:
-            with self.storage.live_segments(job.id, job.attempt) as append:
-                for segment in run:
-                    append(segment)
-            return run.result()
-        except BaseException:
-            self.storage.discard(f"results/{job.id}/{job.attempt}")  # the attempt's live segments; no result
-            raise
-        finally:
-            run.close()
+            self.storage.discard(name)
+        except HablaError as exc:  # the next attempt, or retention, removes it
+            log.warning("could not remove %s: %s", name, exc)
 
     def _notify(self, job_id: str, url: str, transcript: Transcript | None) -> None:
         payload = {"event": "job.completed", **self.store.get(job_id).public()}

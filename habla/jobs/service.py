@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from habla.audio.decode import check_audio
-from habla.errors import InvalidOption, JobConflict
+from habla.errors import HablaError, InvalidOption, JobConflict
 from habla.jobs.maintenance import Maintenance
 from habla.jobs.models import OPTION_KEYS, Job, JobSpec
 from habla.jobs.protocol import JobPage, JobQueue
 from habla.jobs.sql import SqlJobStore
 from habla.jobs.storage import JobStorage
 from habla.jobs.webhooks import check_url
+from habla.storage import open_store
 
 if TYPE_CHECKING:
     from habla.asr.transcriber import Transcriber
@@ -30,15 +32,25 @@ def database_url(settings: Settings) -> str:
     return settings.jobs.database_url or f"sqlite:///{Path(settings.home) / 'jobs' / 'jobs.db'}"
 
 
-def storage_root(settings: Settings) -> Path:
-    return Path(settings.jobs.storage_dir or Path(settings.home) / "jobs" / "files")
+# /healthz checks the store at most this often (one HEAD request), so a probe every second costs little.
+STORAGE_CHECK_SECONDS = 5.0
+
+
+def job_storage(settings: Settings, check: bool = True) -> JobStorage:
+    """The configured store for job files. With ``check``, wrong credentials, a missing bucket or an
+    unreachable store fail here, at start-up, with one clear error."""
+    objects = open_store(settings)
+    if check:
+        objects.check()
+    return JobStorage(objects, settings.jobs.live_flush_seconds)
 
 
 class JobService:
     def __init__(self, settings: Settings, transcriber: Transcriber | None = None) -> None:
         self.settings = settings
         self.store = SqlJobStore(database_url(settings))
-        self.storage = JobStorage(storage_root(settings))
+        self.storage = job_storage(settings)
+        self._storage_health: tuple[float, dict[str, Any]] = (0.0, {})
         self.queue = self._make_queue(transcriber)
         resend = None if settings.jobs.mode == "embedded" else BROKER_RESEND_SECONDS
         self.maintenance = Maintenance(self.store, self.storage, self.queue, settings.jobs, resend_after=resend)
@@ -79,9 +91,10 @@ class JobService:
             raise InvalidOption("Idempotency-Key must be 1 to 255 characters")
         if idempotency_key and (existing := self.store.find_by_key(idempotency_key)) is not None:
             return existing, False
+        start = _position(audio)
         upload = self.storage.save_upload(audio, self.settings.jobs.max_upload_mb << 20)
         try:
-            check_audio(self.storage.path(upload))
+            self._check_audio(upload, audio, start)
             spec = JobSpec(upload=upload, filename=PurePath(filename or "").name[:255], model=model or None,
                            options=options, webhook_url=webhook_url or None)
             job, created = self.store.create(spec, idempotency_key)
@@ -112,13 +125,51 @@ class JobService:
         self.maintenance.send([job.id])
         return job
 
-    def audio(self, job_id: str) -> tuple[Path, str]:
-        """The job's uploaded audio as sent, and the client's file name for it."""
+    def _check_audio(self, upload: str, audio: BinaryIO, start: int | None) -> None:
+        """The upload must open as audio: read again from the request's spooled file where it can seek (an S3
+        upload is not downloaded again), else from the store."""
+        if start is not None:
+            audio.seek(start)
+            check_audio(audio)
+            return
+        with self.storage.audio_file(upload) as path:
+            check_audio(path)
+
+    def audio(self, job_id: str) -> tuple[str, str]:
+        """The stored name of the job's uploaded audio, and the client's file name for it."""
         job = self.get(job_id)
-        path = self.storage.path(job.spec.upload)
-        if not path.is_file():
+        if not self.storage.objects.exists(job.spec.upload):
             raise JobConflict("the job's audio is no longer kept", hint="retention removes it with the job")
-        return path, PurePath(job.spec.filename or f"{job.id}.audio").name
+        return job.spec.upload, PurePath(job.spec.filename or f"{job.id}.audio").name
+
+    def presigned_url(self, name: str, filename: str | None = None, media_type: str | None = None) -> str | None:
+        """A direct URL to a stored object when redirects are enabled and the store can presign; else None."""
+        jobs = self.settings.jobs
+        if not jobs.storage_redirects:
+            return None
+        return self.storage.objects.presigned_url(name, jobs.storage_presign_seconds, filename, media_type)
+
+    def result_name(self, job_id: str, fmt: str = "json") -> str:
+        """The stored name of one format of a succeeded job's result."""
+        job = self.store.get(job_id)
+        if job.status != "succeeded" or not job.result_dir:
+            raise JobConflict(f"job {job_id} is {job.status}; it has no result",
+                              hint="wait until its status is 'succeeded'")
+        return self.storage.result_name(job.result_dir, fmt)
+
+    def storage_health(self) -> dict[str, Any]:
+        """For /healthz: which store, and whether it answers (checked at most every STORAGE_CHECK_SECONDS)."""
+        checked, health = self._storage_health
+        if time.monotonic() - checked < STORAGE_CHECK_SECONDS and health:
+            return health
+        health = {"backend": "s3" if self.settings.jobs.storage_url else "local",
+                  "location": self.storage.objects.description, "ok": True}
+        try:
+            self.storage.objects.check()
+        except HablaError as exc:
+            health.update(ok=False, error=str(exc), code=exc.code)
+        self._storage_health = (time.monotonic(), health)
+        return health
 
     def live_segments(self, job: Job, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Segments of the job's current attempt decoded after byte ``offset`` (see JobStorage)."""
@@ -130,6 +181,14 @@ class JobService:
             raise JobConflict(f"job {job_id} is {job.status}; it has no result",
                               hint="wait until its status is 'succeeded'")
         return self.storage.read_result(job.result_dir, fmt)
+
+
+def _position(stream: BinaryIO) -> int | None:
+    """Where a stream that can seek back is now (a request's spooled file); None for one that cannot."""
+    try:
+        return stream.tell()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
 
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -1,142 +1,182 @@
-"""Uploads and results on disk, under one root shared by the API and every worker.
+"""Job uploads and results in the configured object store (a local folder, or S3 shared by API and workers).
 
-Uploads get generated names (the client's file name never touches the file system). Results go to a folder
-per attempt, ``results/<job>/<attempt>/``, and the store records which attempt won, so a late write by a
-lost worker can never overwrite the accepted result. While an attempt runs, the same folder holds the segments
-decoded so far as JSON lines, so any API process (local or distributed) can stream them to clients.
+Uploads get generated names (the client's file name never becomes a key). Results go under a prefix per
+attempt, ``results/<job>/<attempt>/``, and the job store records which attempt won, so a late write by a lost
+worker can never overwrite the accepted result. While an attempt runs, the same prefix holds the segments decoded
+so far as JSON lines, so any API process (local or distributed) can stream them to clients.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
+import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from habla.asr.types import Segment, Transcript
-from habla.errors import JobConflict, UploadTooLarge
+from habla.errors import HablaError, JobConflict, ObjectMissing, StorageUnavailable
+from habla.storage.local import LocalObjectStore
+from habla.storage.protocol import ObjectStore
 
-CHUNK = 1 << 20
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 RESULT_BASENAME = "transcript"
 LIVE_SEGMENTS = "live-segments.jsonl"
+# After a failed write of the live segments, the next try waits this long: each try against a store that does
+# not answer costs a timeout, and the live view is only a preview.
+LIVE_RETRY_SECONDS = 10.0
 
 
-def copy_limited(stream: BinaryIO, path: Path, max_bytes: int, hint: str, sync: bool = False) -> int:
-    """Copy ``stream`` to ``path`` in chunks, refusing more than ``max_bytes``; returns the size written.
+def retry_store(seconds: float, work: Callable[[], T], what: str) -> T:
+    """Run ``work``, retrying while the store is unavailable: exponential backoff (0.5 s doubling to 10 s)
+    for up to ``seconds``, then StorageUnavailable goes to the caller."""
+    from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-    With ``sync`` the file is on disk before this returns (a database row that points at it is committed next).
-    On any error the partial file is removed.
-    """
-    size = 0
-    try:
-        with open(path, "wb") as out:
-            while chunk := stream.read(CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise UploadTooLarge(f"the upload is larger than {max_bytes >> 20} MB", hint=hint)
-                out.write(chunk)
-            if sync:
-                out.flush()
-                os.fsync(out.fileno())
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return size
+    retrying = Retrying(retry=retry_if_exception_type(StorageUnavailable), stop=stop_after_delay(seconds),
+                        wait=wait_exponential(multiplier=0.5, max=10), reraise=True,
+                        before_sleep=lambda state: log.warning("store unavailable (%s), try %d: retrying",
+                                                               what, state.attempt_number))
+    return retrying(work)
 
 
 class JobStorage:
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        (self.root / "uploads").mkdir(parents=True, exist_ok=True)
-        (self.root / "results").mkdir(parents=True, exist_ok=True)
+    def __init__(self, objects: ObjectStore | Path, live_flush_seconds: float = 0.0) -> None:
+        self.objects: ObjectStore = LocalObjectStore(objects) if isinstance(objects, Path) else objects
+        self.live_flush_seconds = live_flush_seconds
+        self._live_written: dict[tuple[str, int], bool] = {}  # (job, attempt) → a live object may exist
+
+    @property
+    def root(self) -> Path:
+        """The folder of a local store (tests and tools that look at files)."""
+        path = self.objects.local_path("uploads")
+        if path is None:
+            raise JobConflict("the job storage is not a local folder")
+        return path.parent
 
     def save_upload(self, stream: BinaryIO, max_bytes: int) -> str:
-        """Copy an upload to a new file; returns its storage-relative name. Nothing is left behind on error."""
+        """Stream an upload into the store under a new name; returns the name. Nothing is left behind on error."""
         name = f"uploads/{uuid.uuid4().hex}"
-        path = self.root / name
-        tmp = path.with_suffix(".part")
-        try:
-            copy_limited(stream, tmp, max_bytes, hint="raise HABLA_JOBS__MAX_UPLOAD_MB", sync=True)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        self.objects.put(name, stream, max_bytes, hint="raise HABLA_JOBS__MAX_UPLOAD_MB")
         return name
 
     def path(self, name: str) -> Path:
-        """Resolve a storage-relative name, refusing anything that points outside the root."""
-        root = self.root.resolve()
-        path = (root / name).resolve()
-        if root not in path.parents:
-            raise JobConflict(f"invalid storage path {name!r}")
+        """A local store's file for ``name``, refusing anything that points outside the root."""
+        try:
+            path = self.objects.local_path(name)
+        except HablaError:
+            raise JobConflict(f"invalid storage path {name!r}") from None
+        if path is None:
+            raise JobConflict("the job storage is not a local folder")
         return path
 
+    @contextmanager
+    def audio_file(self, name: str) -> Iterator[Path]:
+        """The upload as a file on this machine for the decoder (an S3 object is downloaded, then removed)."""
+        with self.objects.local_copy(name) as path:
+            yield path
+
     def write_results(self, job_id: str, attempt: int, transcript: Transcript, word_timestamps: bool = False) -> str:
-        """Write every format for one attempt; returns the folder's storage-relative name."""
-        from habla.formats import write_files
+        """Write every format for one attempt; returns the attempt's prefix. The live segments go."""
         from habla.formats.protocol import WriterOptions
+        from habla.formats.registry import render, resolve_formats
 
         name = f"results/{job_id}/{attempt}"
-        folder = self.path(name)
-        shutil.rmtree(folder, ignore_errors=True)  # a half-written folder of this same attempt
-        write_files(transcript, folder, RESULT_BASENAME, "all", WriterOptions(word_timestamps=word_timestamps))
+        options = WriterOptions(word_timestamps=word_timestamps)
+        files = {f"{name}/{RESULT_BASENAME}.{ext}": render(transcript, ext, options).encode()
+                 for ext in resolve_formats("all")}
+        # At once, not one after another: with S3 each is a round trip (~25 ms to moto on a busy machine).
+        with ThreadPoolExecutor(len(files) + 1, thread_name_prefix="habla-results") as pool:
+            work = [pool.submit(self.objects.put_bytes, key, data) for key, data in files.items()]
+            if self._live_written.pop((job_id, attempt), True):
+                work.append(pool.submit(self.objects.delete, f"{name}/{LIVE_SEGMENTS}"))
+            for done in work:
+                done.result()
         return name
 
     @contextmanager
     def live_segments(self, job_id: str, attempt: int) -> Iterator[Callable[[Segment], None]]:
-        """An appender for the segments of a running attempt, one JSON line each, flushed at once. The final
-        ``write_results`` of the attempt replaces the folder, so a finished job serves only its result."""
+        """An appender for the segments of a running attempt, one JSON line each. An object cannot be appended
+        to, so the whole list is rewritten, at most every ``live_flush_seconds``.
+        Earlier attempts' objects (a worker killed mid-job) are removed first. A store that fails here only
+        costs the live view: the result is what counts."""
         from habla.formats.json import segment_dict
 
-        path = self.path(f"results/{job_id}/{attempt}/{LIVE_SEGMENTS}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for earlier in path.parent.parent.iterdir():  # left by an attempt whose worker was killed mid-job
-            if earlier.name.isdigit() and int(earlier.name) < attempt:
-                shutil.rmtree(earlier, ignore_errors=True)
-        with open(path, "w", encoding="utf-8") as out:
-            def append(segment: Segment) -> None:
-                out.write(json.dumps(segment_dict(segment), ensure_ascii=False) + "\n")
-                out.flush()
+        name = f"results/{job_id}/{attempt}/{LIVE_SEGMENTS}"
+        if attempt > 1:
+            self._forget_earlier_attempts(job_id, attempt)
+        lines: list[bytes] = []
+        # The first write waits a flush interval too: a short job writes no live object at all (and its result
+        # needs no delete of one), which keeps the job overhead with S3 low.
+        state = {"flushed": time.monotonic()}
+        self._live_written[(job_id, attempt)] = False
 
-            yield append
+        def flush() -> None:
+            try:
+                self.objects.put_bytes(name, b"".join(lines))
+                self._live_written[(job_id, attempt)] = True
+                state["flushed"] = time.monotonic()
+            except StorageUnavailable as exc:
+                log.warning("job %s: live segments not stored: %s", job_id, exc)
+                state["flushed"] = time.monotonic() + LIVE_RETRY_SECONDS  # don't stall the decoding on each one
+
+        def append(segment: Segment) -> None:
+            lines.append(json.dumps(segment_dict(segment), ensure_ascii=False).encode() + b"\n")
+            if time.monotonic() - state["flushed"] >= self.live_flush_seconds:
+                flush()
+
+        try:
+            yield append  # what is still unflushed at the end is in the result, written next
+        except BaseException:
+            self._live_written.pop((job_id, attempt), None)  # the runner discards the attempt's objects
+            raise
+
+    def _forget_earlier_attempts(self, job_id: str, attempt: int) -> None:
+        try:
+            for name in self.objects.list(f"results/{job_id}/"):
+                number = name.split("/")[2]
+                if number.isdigit() and int(number) < attempt:
+                    self.objects.delete(name)
+        except StorageUnavailable as exc:
+            log.warning("job %s: earlier attempts not cleared: %s", job_id, exc)
 
     def read_live_segments(self, job_id: str, attempt: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """The whole segments appended after byte ``offset``, and the offset to read from next time."""
         try:
-            with open(self.path(f"results/{job_id}/{attempt}/{LIVE_SEGMENTS}"), "rb") as live:
-                live.seek(offset)
-                data = live.read()
-        except FileNotFoundError:
+            data = self.objects.read_bytes(f"results/{job_id}/{attempt}/{LIVE_SEGMENTS}", offset)
+        except ObjectMissing:
             return [], offset
         complete = data.rfind(b"\n") + 1  # a line still being written waits for the next read
         return [json.loads(line) for line in data[:complete].splitlines() if line], offset + complete
 
-    def read_result(self, result_dir: str, fmt: str) -> str:
+    def result_name(self, result_dir: str, fmt: str) -> str:
         from habla.formats import get_writer
 
-        ext = get_writer(fmt).extension
-        path = self.path(f"{result_dir}/{RESULT_BASENAME}.{ext}")
-        if not path.is_file():
-            raise JobConflict(f"the {ext} result is missing", hint="retention may have removed it")
-        return path.read_text(encoding="utf-8")
+        return f"{result_dir}/{RESULT_BASENAME}.{get_writer(fmt).extension}"
+
+    def read_result(self, result_dir: str, fmt: str) -> str:
+        name = self.result_name(result_dir, fmt)
+        try:
+            return self.objects.read_bytes(name).decode("utf-8")
+        except ObjectMissing:
+            raise JobConflict(f"the {name.rsplit('.', 1)[-1]} result is missing",
+                              hint="retention may have removed it") from None
 
     def discard(self, name: str | None) -> None:
-        """Remove an upload or a results folder (missing is fine)."""
+        """Remove an upload or an attempt's results (missing is fine)."""
         if not name:
             return
-        path = self.path(name)
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
+        if name.startswith("results/"):
+            self.objects.delete_prefix(name)
         else:
-            path.unlink(missing_ok=True)
-        if path.parent.parent == self.path("results"):  # an attempt's folder: its job's goes once empty
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()
+            self.objects.delete(name)
 
     def discard_job(self, job_id: str, upload: str | None) -> None:
-        self.discard(upload)
-        self.discard(f"results/{job_id}")
+        if upload:
+            self.objects.delete(upload)
+        self.objects.delete_prefix(f"results/{job_id}")

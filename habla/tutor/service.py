@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from habla.asr.transcriber import Transcriber
     from habla.config import Settings
     from habla.llm.service import LLMService
+    from habla.storage import ObjectStore
     from habla.tts.speaker import Speaker
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,14 @@ class NoSpeech(InvalidOption):
 class TutorService:
     """Thread-safe. Turns of one session run one at a time (their numbers and history depend on the last)."""
 
-    def __init__(self, settings: Settings, store: TutorStore, root: Path, transcriber: Transcriber,
+    def __init__(self, settings: Settings, store: TutorStore, objects: ObjectStore | Path, transcriber: Transcriber,
                  llm: LLMService, speaker: Speaker) -> None:
-        self.settings, self.store, self.files = settings, store, TutorFiles(root)
+        if isinstance(objects, Path):
+            from habla.storage.local import LocalObjectStore
+
+            objects = LocalObjectStore(objects)
+        self.settings, self.store = settings, store
+        self.files = TutorFiles(objects, Path(settings.home) / "tutor" / "scratch")
         self.transcriber, self.llm, self.speaker = transcriber, llm, speaker
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -80,21 +86,25 @@ class TutorService:
 
     def speaker_sample(self, persona: Persona) -> Path:
         """The persona's reference audio: its greeting in its voice, synthesised once and kept."""
-        path = self.files.path(self.files.speaker_sample(persona.id))
-        if not path.is_file():
+        path = self.files.fetch(self.files.speaker_sample(persona.id))
+        if path is None:
             self._write_sample(persona)
+            path = self.files.fetch(self.files.speaker_sample(persona.id))
+        assert path is not None
         return path
 
     def _write_sample(self, persona: Persona) -> None:
         from habla.tts.encode import write_file
 
-        path = self.files.path(self.files.speaker_sample(persona.id))
+        name = self.files.speaker_sample(persona.id)
+        path = self.files.path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{threading.get_ident()}.wav")  # never a half-written sample
         run = self.speaker.speak(persona.sample_text(), self.speaker.options(voice=persona.voice,
                                                                               language=persona.language))
         write_file(run, tmp, "wav", self.settings.tts.sample_rate)
         os.replace(tmp, path)
+        self.files.publish(name)
 
     # -- sessions ---------------------------------------------------------------------------------------
     def start(self, persona_id: str) -> Session:
@@ -115,10 +125,11 @@ class TutorService:
     def audio_path(self, session_id: str, number: int, which: str) -> Path:
         turn = self.store.turn(session_id, number)
         name = turn.user_audio if which == "user" else turn.reply_audio
-        if not name or not self.files.path(name).is_file():
+        path = self.files.fetch(name) if name else None
+        if path is None:
             raise TurnNotFound(f"turn {number} of session {session_id} has no {which} audio",
                                hint="a typed turn has no user audio")
-        return self.files.path(name)
+        return path
 
     # -- turns ------------------------------------------------------------------------------------------
     def turn(self, session_id: str, audio: BinaryIO | None = None, text: str | None = None) -> Turn:
@@ -239,6 +250,7 @@ class TutorService:
         path.parent.mkdir(parents=True, exist_ok=True)
         run = self.speaker.speak(text, self.speaker.options(voice=persona.voice, language=persona.language))
         write_file(run, path, "wav", self.settings.tts.sample_rate)
+        self.files.publish(name)
 
     def _session_lock(self, session_id: str) -> threading.Lock:
         with self._guard:

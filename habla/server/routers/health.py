@@ -13,7 +13,10 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(request: Request) -> dict[str, Any]:
+    """``status`` is "degraded" while the job storage refuses or cannot be reached (``storage.error`` says why)."""
     state = request.app.state
-    return {"status": "ok", "version": __version__, "models_loaded": [str(k) for k in state.transcriber.models.loaded()],
+    storage = state.jobs.storage_health()
+    return {"status": "ok" if storage["ok"] else "degraded", "version": __version__,
+            "models_loaded": [str(k) for k in state.transcriber.models.loaded()],
             "transcriptions_in_flight": state.limiter.in_flight, "transcriptions_waiting": state.limiter.waiting,
-            "jobs_mode": state.settings.jobs.mode}
+            "jobs_mode": state.settings.jobs.mode, "storage": storage}

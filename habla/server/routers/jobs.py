@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from habla.errors import InvalidOption
 from habla.jobs.models import Job
 from habla.jobs.service import JobService
 from habla.server.openai_names import is_alias
+from habla.storage import ObjectRead
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -84,22 +85,64 @@ def retry_job(request: Request, job_id: str) -> dict[str, Any]:
     return _service(request).retry(job_id).public()
 
 
-@router.get("/{job_id}/result")
-def job_result(request: Request, job_id: str, format: str = "json") -> Response:  # noqa: A002 - API name
+@router.get("/{job_id}/result", response_model=None)
+def job_result(request: Request, job_id: str, format: str = "json",  # noqa: A002 - API name
+               redirect: Annotated[bool, Query(description="Allow a redirect to the object store.")] = True
+               ) -> Response:
     fmt = format.strip().lower()
-    text = _service(request).result(job_id, fmt)
+    service = _service(request)
+    if redirect and service.settings.jobs.storage_redirects:
+        name = service.result_name(job_id, fmt)
+        url = service.presigned_url(name, f"{job_id}.{fmt}", MEDIA_TYPES.get(fmt, "text/plain; charset=utf-8"))
+        if url:
+            return RedirectResponse(url, status_code=307)
+    text = service.result(job_id, fmt)
     if fmt == "json":
         return JSONResponse(json.loads(text))
     return PlainTextResponse(text, media_type=MEDIA_TYPES.get(fmt, "text/plain; charset=utf-8"),
                              headers={"Content-Disposition": f'inline; filename="{job_id}.{fmt}"'})
 
 
-@router.get("/{job_id}/audio")
-def job_audio(request: Request, job_id: str) -> FileResponse:
-    """The uploaded audio as sent (range requests, so a player can seek), to play along the transcript."""
-    path, filename = _service(request).audio(job_id)
-    return FileResponse(path, media_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
-                        filename=filename, content_disposition_type="inline")
+@router.get("/{job_id}/audio", response_model=None)
+def job_audio(request: Request, job_id: str,
+              redirect: Annotated[bool, Query(description="Allow a redirect to the object store.")] = True,
+              byte_range: Annotated[str | None, Header(alias="Range")] = None) -> Response:
+    """The uploaded audio as sent (range requests, so a player can seek), to play along the transcript: from
+    the local folder, a presigned URL of the object store (HABLA_JOBS__STORAGE_REDIRECTS), or streamed from it."""
+    service = _service(request)
+    name, filename = service.audio(job_id)
+    media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    local = service.storage.objects.local_path(name)
+    if local is not None:
+        return FileResponse(local, media_type=media_type, filename=filename, content_disposition_type="inline")
+    url = service.presigned_url(name, filename, media_type) if redirect else None
+    if url:
+        return RedirectResponse(url, status_code=307)
+    start, end = _parse_range(byte_range)
+    return _stream(service.storage.objects.open(name, start, end), media_type, filename)
+
+
+def _parse_range(header: str | None) -> tuple[int, int | None]:
+    """One ``bytes=start-[end]`` range (what players send); anything else gets the whole object."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return 0, None
+    first, _, last = header[6:].strip().partition("-")
+    if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
+        return 0, None
+    return int(first), int(last) if last else None
+
+
+def _stream(read: ObjectRead, media_type: str, filename: str) -> StreamingResponse:
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(read.end - read.start + 1),
+               "Content-Disposition": f'inline; filename="{_ascii(filename)}"'}
+    if read.partial:
+        headers["Content-Range"] = f"bytes {read.start}-{read.end}/{read.size}"
+    return StreamingResponse(read.chunks, status_code=206 if read.partial else 200, media_type=media_type,
+                             headers=headers)
+
+
+def _ascii(filename: str) -> str:
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
 
 
 @router.get("/{job_id}/events")

@@ -24,10 +24,9 @@ def tutor_service(request: Request) -> TutorService:
     """The app's TutorService, made on first use: its tables live in the jobs database, its files in the jobs
     storage, and it shares the server's Transcriber, LLM and Speaker."""
     def make(state: Any) -> TutorService:
-        from habla.jobs.service import storage_root
         from habla.tutor.history import TutorStore
 
-        return TutorService(state.settings, TutorStore(state.jobs.store.engine), storage_root(state.settings),
+        return TutorService(state.settings, TutorStore(state.jobs.store.engine), state.jobs.storage.objects,
                             state.transcriber, llm_service(request), speaker(request))
 
     return shared(request, "tutor", make)
