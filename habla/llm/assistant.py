@@ -35,7 +35,8 @@ SummaryStyle = Literal["bullets", "paragraph", "actions", "chapters"]
 STYLES: tuple[str, ...] = ("bullets", "paragraph", "actions", "chapters")
 # Words that shape a question but are not what it asks about (matched before stemming, accents folded).
 QUESTION_WORDS = re.compile(
-    r"\bhow (?:long|often|far|old)\b|\b(?:what|when|who|whom|whose|how|where|which|why|much|many|does|did|do|is|are|was|were|can|could|would|"
+    r"\bhow (?:long|often|far|old)\b|"
+    r"\b(?:what|when|who|whom|whose|how|where|which|why|much|many|does|did|do|is|are|was|were|can|could|would|"
     r"will|should|now|make|get|happen|go|say|said|tell|que|cuando|quien|quienes|como|donde|adonde|cual|cuales|"
     r"cuanto|cuanta|cuantos|cuantas|por que|dice|dijo|hace|pasa)\b")
 # The kind of words an answer holds, by the question's first words: a tie-breaker between matching segments.
