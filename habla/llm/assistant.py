@@ -55,6 +55,7 @@ WHEN = re.compile(r"\b(?:by|before|on|until|next|this|antes del?|el|para el|hast
 NOT_FOUND = {"en": "The transcript does not say.", "es": "La transcripción no lo dice."}
 PRONOUNS = {"We", "I", "You", "They", "He", "She", "It", "The", "This", "That", "Next", "So", "And", "Nosotros",
             "Yo", "El", "La", "Los", "Las", "Hay", "Vamos", "Ella", "Ellos"}
+CAPITALISED = re.compile(r"\b[A-ZÁÉÍÓÚÑ][\wáéíóúñ]+")
 CACHE_SIZE = 8  # prepared transcripts kept, so follow-up questions reuse the index
 
 
@@ -152,6 +153,12 @@ def prepare(transcript: Transcript) -> TranscriptLines:
     return lines
 
 
+def new_names(lines: TranscriptLines, text: str, source: str) -> set[str]:
+    """Capitalised content words of ``text`` (the first word too) that ``source`` never says: invented names."""
+    said = _folded_words(source)
+    return {fold(w) for w in CAPITALISED.findall(text) if lines.index.terms(w) and fold(w) not in said}
+
+
 def fact_tokens(text: str) -> set[str]:
     """Numbers, dates and names a sentence states (folded): what a compression must neither drop nor add."""
     found = {fold(m.group(0)) for m in NUMBER.finditer(text)} | {fold(m) for m in WEEKDAY_OR_MONTH.findall(text)}
@@ -216,7 +223,8 @@ class Assistant:
         if lines.support(sentence, ids) < MIN_SUPPORT:
             return False
         said, kept = fact_tokens(source), fact_tokens(sentence)
-        return said <= kept | _folded_words(sentence) and kept <= said | _folded_words(source)
+        return said <= kept | _folded_words(sentence) and kept <= said | _folded_words(source) and \
+            not new_names(lines, sentence, source)
 
     def _chapters(self, run: _Run, lines: TranscriptLines, topics: list[Topic]) -> tuple[str, list[int]]:
         options = self._chat_options(self.options.title_tokens, stop=("\n",))
@@ -323,8 +331,9 @@ class Assistant:
         new_terms = lines.index.terms(bare) - lines.index.terms(question)
         if not new_terms & lines.terms[best] or lines.support(bare, shown) < MIN_SUPPORT:
             return False
-        return fact_tokens(bare) <= fact_tokens(" ".join(lines.segments[i].text for i in shown)) | \
-            _folded_words(" ".join(lines.segments[i].text for i in shown))
+        window = " ".join(lines.segments[i].text for i in shown)
+        return fact_tokens(bare) <= fact_tokens(window) | _folded_words(window) and \
+            not new_names(lines, bare, f"{window} {question}")
 
     # -- budgeting --------------------------------------------------------------------------------------
     def _chat_options(self, max_tokens: int, stop: tuple[str, ...] = ()) -> ChatOptions:
