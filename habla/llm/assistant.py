@@ -35,7 +35,8 @@ SummaryStyle = Literal["bullets", "paragraph", "actions", "chapters"]
 STYLES: tuple[str, ...] = ("bullets", "paragraph", "actions", "chapters")
 # Words that shape a question but are not what it asks about (matched before stemming, accents folded).
 QUESTION_WORDS = re.compile(
-    r"\bhow (?:long|often|far|old)\b|\b(?:what|when|who|whom|whose|how|where|which|why|much|many|does|did|do|is|are|was|were|can|could|would|"
+    r"\bhow (?:long|often|far|old)\b|"
+    r"\b(?:what|when|who|whom|whose|how|where|which|why|much|many|does|did|do|is|are|was|were|can|could|would|"
     r"will|should|now|make|get|happen|go|say|said|tell|que|cuando|quien|quienes|como|donde|adonde|cual|cuales|"
     r"cuanto|cuanta|cuantos|cuantas|por que|dice|dijo|hace|pasa)\b")
 # The kind of words an answer holds, by the question's first words: a tie-breaker between matching segments.
@@ -54,6 +55,7 @@ WHEN = re.compile(r"\b(?:by|before|on|until|next|this|antes del?|el|para el|hast
 NOT_FOUND = {"en": "The transcript does not say.", "es": "La transcripción no lo dice."}
 PRONOUNS = {"We", "I", "You", "They", "He", "She", "It", "The", "This", "That", "Next", "So", "And", "Nosotros",
             "Yo", "El", "La", "Los", "Las", "Hay", "Vamos", "Ella", "Ellos"}
+CAPITALISED = re.compile(r"\b[A-ZÁÉÍÓÚÑ][\wáéíóúñ]+")
 CACHE_SIZE = 8  # prepared transcripts kept, so follow-up questions reuse the index
 
 
@@ -151,6 +153,12 @@ def prepare(transcript: Transcript) -> TranscriptLines:
     return lines
 
 
+def new_names(lines: TranscriptLines, text: str, source: str) -> set[str]:
+    """Capitalised content words of ``text`` (the first word too) that ``source`` never says: invented names."""
+    said = _folded_words(source)
+    return {fold(w) for w in CAPITALISED.findall(text) if lines.index.terms(w) and fold(w) not in said}
+
+
 def fact_tokens(text: str) -> set[str]:
     """Numbers, dates and names a sentence states (folded): what a compression must neither drop nor add."""
     found = {fold(m.group(0)) for m in NUMBER.finditer(text)} | {fold(m) for m in WEEKDAY_OR_MONTH.findall(text)}
@@ -215,7 +223,8 @@ class Assistant:
         if lines.support(sentence, ids) < MIN_SUPPORT:
             return False
         said, kept = fact_tokens(source), fact_tokens(sentence)
-        return said <= kept | _folded_words(sentence) and kept <= said | _folded_words(source)
+        return said <= kept | _folded_words(sentence) and kept <= said | _folded_words(source) and \
+            not new_names(lines, sentence, source)
 
     def _chapters(self, run: _Run, lines: TranscriptLines, topics: list[Topic]) -> tuple[str, list[int]]:
         options = self._chat_options(self.options.title_tokens, stop=("\n",))
@@ -322,8 +331,9 @@ class Assistant:
         new_terms = lines.index.terms(bare) - lines.index.terms(question)
         if not new_terms & lines.terms[best] or lines.support(bare, shown) < MIN_SUPPORT:
             return False
-        return fact_tokens(bare) <= fact_tokens(" ".join(lines.segments[i].text for i in shown)) | \
-            _folded_words(" ".join(lines.segments[i].text for i in shown))
+        window = " ".join(lines.segments[i].text for i in shown)
+        return fact_tokens(bare) <= fact_tokens(window) | _folded_words(window) and \
+            not new_names(lines, bare, f"{window} {question}")
 
     # -- budgeting --------------------------------------------------------------------------------------
     def _chat_options(self, max_tokens: int, stop: tuple[str, ...] = ()) -> ChatOptions:

@@ -4,6 +4,7 @@ official openai SDK. One server for the module; replies are kept short."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,14 +108,14 @@ def test_remote_engine_with_a_prompt_over_the_context_is_invalid_input(remote: R
 
 # -- the official openai SDK -----------------------------------------------------------------------------
 def test_sdk_chat_completion_streaming_and_not_give_the_same_greedy_text(client: openai.OpenAI) -> None:
-    messages: list[Any] = [{"role": "user", "content": CAPITAL[0].content}]
-    whole = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=24, temperature=0)
+    messages: list[Any] = [{"role": "user", "content": "What is the capital of France?"}]
+    whole = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=48, temperature=0)
     text = whole.choices[0].message.content or ""
-    # The catalog's Gemma is the base checkpoint: it continues the pattern rather than answering (docs/llm.md).
-    assert any(city in text for city in CAPITALS), text
-    assert whole.choices[0].finish_reason in ("stop", "length") and whole.model == MODEL
-    assert whole.usage is not None and 1 <= whole.usage.completion_tokens <= 24
-    chunks = list(client.chat.completions.create(model="default", messages=messages, max_tokens=24, temperature=0,
+    # The default model is instruction-tuned and has its chat template: an answer that ends, no prompt echoed.
+    assert "Paris" in text and "<|im_" not in text and "capital of France?" not in text, text
+    assert whole.choices[0].finish_reason == "stop" and whole.model == MODEL
+    assert whole.usage is not None and 1 <= whole.usage.completion_tokens < 48
+    chunks = list(client.chat.completions.create(model="default", messages=messages, max_tokens=48, temperature=0,
                                                  stream=True, stream_options={"include_usage": True}))
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == text
@@ -155,6 +156,23 @@ def test_summary_of_a_finished_job_cites_its_segments(server: Server, job_id: st
     assert any(word in summary["text"].lower() for word in ("mute", "lock", "conference")), summary["text"]
 
 
+@pytest.mark.parametrize("style", ["chapters", "actions", "paragraph"])
+def test_summary_styles_of_a_finished_job(server: Server, job_id: str, style: str) -> None:
+    response = server.http.post(f"/v1/jobs/{job_id}/summary", json={"style": style})
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    assert summary["style"] == style and summary["text"].strip()
+    if style == "chapters":
+        assert all(re.match(r"^\[\d\d:\d\d\] \S", row) for row in summary["text"].splitlines()), summary["text"]
+
+
+def test_ask_about_something_not_said_is_refused(server: Server, job_id: str) -> None:
+    response = server.http.post(f"/v1/jobs/{job_id}/ask", json={"question": "What is the price of a pizza?"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["refused"] and answer["text"] == "The transcript does not say." and not answer["citations"]
+
+
 def test_ask_on_a_finished_job_points_at_the_segment_that_says_it(server: Server, job_id: str) -> None:
     transcript = server.http.get(f"/v1/jobs/{job_id}/result", params={"format": "json"}).json()
     response = server.http.post(f"/v1/jobs/{job_id}/ask", json={"question": "How do I lock the conference?"})
@@ -170,6 +188,8 @@ def test_ask_on_a_finished_job_points_at_the_segment_that_says_it(server: Server
     ("ask", {"question": "   "}, 400, "empty"),
     ("ask", {"question": "why? " * 20_000}, 400, "question"),  # 100 k characters
     ("ask", {}, 400, "question"),
+    ("summary", {"style": "haiku"}, 400, "style"),
+    ("summary", {"style": "bullets", "extra": 1}, 400, "extra"),
 ])
 def test_bad_questions_are_clear_400s(server: Server, job_id: str, path: str, body: dict[str, Any], status: int,
                                       expected: str) -> None:

@@ -197,3 +197,18 @@ def test_two_hour_transcript_is_summarised_topic_by_topic_without_the_llm() -> N
     assert all(re.search(r"\[\d:\d\d:\d\d\]$", b) for b in answer.text.splitlines())  # h:mm:ss past an hour
     said = {t for t in topics if t in answer.text}
     assert said == set(topics)  # no subject dropped
+
+
+class AnsweringEngine(CompressingEngine):
+    pass
+
+
+def test_an_llm_answer_with_a_name_the_segment_never_says_falls_back_to_the_quote() -> None:
+    t = transcript(LINES)
+    options = AssistantOptions.defaults(answer_with_llm=True)
+    wrong = Assistant(AnsweringEngine("Amina Costa is the new security officer [01:00]."), options).ask(
+        t, "Who is the new security officer?")
+    assert wrong.text == "Ana Costa is our new security officer starting in May. [01:00]" and wrong.fallbacks == 1
+    right = Assistant(AnsweringEngine("Ana Costa, starting in May [01:00]."), options).ask(
+        t, "Who is the new security officer?")
+    assert right.text == "Ana Costa, starting in May [01:00]." and right.fallbacks == 0
