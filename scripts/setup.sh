@@ -6,9 +6,13 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python3}
 VENV=${VENV:-.venv}
 
-APT_PACKAGES=(espeak-ng sox chromium nodejs npm)  # node: the OpenAI Node SDK contract test
+APT_PACKAGES=(espeak-ng sox chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+# Node.js + npm for the OpenAI Node SDK contract test. A Node.js that brings its own npm (NodeSource's package)
+# conflicts with Debian's npm, so only the commands are checked.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing Debian packages: ${missing[*]}"
