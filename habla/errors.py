@@ -81,3 +81,22 @@ class VoiceNotFound(HablaError):
     exit_code = 3
     http_status = 404
     code = "voice_not_found"
+
+
+class QueueFull(HablaError):
+    """Too much work is already waiting (queued jobs); the client should come back after ``retry_after`` s."""
+
+    http_status = 429
+    code = "queue_full"
+
+    def __init__(self, message: str, retry_after: float, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.retry_after = max(1, round(retry_after))
+
+
+class StorageFull(HablaError):
+    """The disk (or the database) holding uploads is full: nothing was accepted, nothing is left half-made."""
+
+    exit_code = 7
+    http_status = 507
+    code = "insufficient_storage"

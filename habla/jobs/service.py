@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from sqlalchemy.exc import OperationalError
+
 from habla.audio.decode import check_audio
-from habla.errors import InvalidOption, JobConflict
+from habla.errors import InvalidOption, JobConflict, QueueFull, StorageFull
 from habla.jobs.maintenance import Maintenance
 from habla.jobs.models import OPTION_KEYS, Job, JobSpec
 from habla.jobs.protocol import JobPage, JobQueue
 from habla.jobs.sql import SqlJobStore
 from habla.jobs.storage import JobStorage
 from habla.jobs.webhooks import check_url
+from habla.models.access import client_model
 
 if TYPE_CHECKING:
     from habla.asr.transcriber import Transcriber
@@ -68,23 +74,28 @@ class JobService:
         self.store.close()
 
     # -- API operations ---------------------------------------------------------------------------------
+    # ``owner`` is the calling principal's id (server/auth.py): a job is visible only to its owner; None = all.
     def submit(self, audio: BinaryIO, *, filename: str = "", model: str | None = None,
                options: dict[str, Any] | None = None, webhook_url: str | None = None,
-               idempotency_key: str | None = None) -> tuple[Job, bool]:
-        """Save the upload and queue a job. With a known idempotency key, returns that job (created = False)."""
+               idempotency_key: str | None = None, owner: str | None = None) -> tuple[Job, bool]:
+        """Save the upload and queue a job. With a key this owner already used, returns that job (created = False)."""
         options = _check_options(options or {})
+        model = client_model(self.settings, model)
         if webhook_url:
-            check_url(webhook_url)
+            check_url(webhook_url, self.settings.jobs.webhook_allow_hosts)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
             raise InvalidOption("Idempotency-Key must be 1 to 255 characters")
-        if idempotency_key and (existing := self.store.find_by_key(idempotency_key)) is not None:
+        if (existing := self.store.find_key(idempotency_key, owner)) is not None:
             return existing, False
-        upload = self.storage.save_upload(audio, self.settings.jobs.max_upload_mb << 20)
+        self._check_room()
+        with _storage_errors():
+            upload = self.storage.save_upload(audio, self.settings.jobs.max_upload_mb << 20)
         try:
             check_audio(self.storage.path(upload))
             spec = JobSpec(upload=upload, filename=PurePath(filename or "").name[:255], model=model or None,
                            options=options, webhook_url=webhook_url or None)
-            job, created = self.store.create(spec, idempotency_key)
+            with _storage_errors():
+                job, created = self.store.create(spec, idempotency_key, owner)
         except BaseException:
             self.storage.discard(upload)
             raise
@@ -94,27 +105,36 @@ class JobService:
             self.storage.discard(upload)  # lost an idempotency race: the first request's job stands
         return job, created
 
-    def get(self, job_id: str) -> Job:
-        return self.store.get(job_id)
+    def _check_room(self) -> None:
+        """Refuse a job beyond the pending bound before its upload is spooled."""
+        pending = self.store.count(("queued", "running"))
+        if pending >= self.settings.jobs.max_pending:
+            raise QueueFull(f"{pending} jobs are already queued or running (the limit is "
+                            f"{self.settings.jobs.max_pending})", retry_after=self.settings.jobs.retry_after_seconds,
+                            hint="retry after the delay in the Retry-After header")
 
-    def list(self, limit: int = 20, after: str | None = None, status: str | None = None) -> JobPage:
+    def get(self, job_id: str, owner: str | None = None) -> Job:
+        return self.store.get(job_id, owner)
+
+    def list(self, limit: int = 20, after: str | None = None, status: str | None = None,
+             owner: str | None = None) -> JobPage:
         if not 1 <= limit <= 100:
             raise InvalidOption("limit must be between 1 and 100")
         if status and status not in ("queued", "running", "succeeded", "failed", "cancelled"):
             raise InvalidOption(f"unknown status {status!r}")
-        return self.store.list(limit, after, status)
+        return self.store.list(limit, after, status, owner)
 
-    def cancel(self, job_id: str) -> Job:
-        return self.store.cancel(job_id)
+    def cancel(self, job_id: str, owner: str | None = None) -> Job:
+        return self.store.cancel(job_id, owner)
 
-    def retry(self, job_id: str) -> Job:
-        job = self.store.retry(job_id)
+    def retry(self, job_id: str, owner: str | None = None) -> Job:
+        job = self.store.retry(job_id, owner)
         self.maintenance.send([job.id])
         return job
 
-    def audio(self, job_id: str) -> tuple[Path, str]:
+    def audio(self, job_id: str, owner: str | None = None) -> tuple[Path, str]:
         """The job's uploaded audio as sent, and the client's file name for it."""
-        job = self.get(job_id)
+        job = self.get(job_id, owner)
         path = self.storage.path(job.spec.upload)
         if not path.is_file():
             raise JobConflict("the job's audio is no longer kept", hint="retention removes it with the job")
@@ -124,12 +144,29 @@ class JobService:
         """Segments of the job's current attempt decoded after byte ``offset`` (see JobStorage)."""
         return self.storage.read_live_segments(job.id, job.attempt, offset)
 
-    def result(self, job_id: str, fmt: str = "json") -> str:
-        job = self.store.get(job_id)
+    def result(self, job_id: str, fmt: str = "json", owner: str | None = None) -> str:
+        job = self.store.get(job_id, owner)
         if job.status != "succeeded" or not job.result_dir:
             raise JobConflict(f"job {job_id} is {job.status}; it has no result",
                               hint="wait until its status is 'succeeded'")
         return self.storage.read_result(job.result_dir, fmt)
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """A full disk (or a database that cannot grow) becomes a clear 507; nothing half-made is kept."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise StorageFull("the server's job storage is full; the job was not accepted",
+                          hint="free space on the server, then submit again") from None
+    except OperationalError as exc:
+        if "full" not in str(exc.orig).lower():
+            raise
+        raise StorageFull("the server's job database is full; the job was not accepted",
+                          hint="free space on the server, then submit again") from None
 
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from habla.asr.types import Transcript
 from habla.llm.assistant import Answer
+from habla.server.auth import owner_scope
 from habla.server.routers.chat import llm_service
 
 router = APIRouter(prefix="/v1/jobs", tags=["assistant"])
@@ -22,8 +23,8 @@ class AskRequest(BaseModel):
 
 
 def _transcript(request: Request, job_id: str) -> Transcript:
-    """The job's JSON result through the jobs service: 404 for an unknown job, 409 while it is unfinished."""
-    return Transcript.from_dict(json.loads(request.app.state.jobs.result(job_id, "json")))
+    """The job's JSON result through the jobs service: 404 for an unknown job (or another key's), 409 while it is unfinished."""
+    return Transcript.from_dict(json.loads(request.app.state.jobs.result(job_id, "json", owner_scope(request))))
 
 
 def _body(answer: Answer, job_id: str, kind: str, **extra: Any) -> dict[str, Any]:

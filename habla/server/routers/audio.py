@@ -18,17 +18,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.asr.options import Task, TranscribeOptions
 from habla.asr.pipeline import TranscriptionRun
 from habla.asr.types import Transcript
 from habla.audio.decode import check_audio
-from habla.errors import HablaError, InvalidOption, ModelNotFound
+from habla.errors import HablaError, InvalidOption
 from habla.formats import render
+from habla.models.access import client_model
 from habla.server.errors import error_response
-from habla.server.routers.jobs import OPENAI_MODEL_ALIASES
 from habla.server.routers.openai_shapes import sse, text_encoder, usage, verbose_json
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
@@ -108,14 +113,7 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
 
 def _model_name(settings: Any, requested: str) -> str | None:
     """Only catalog or registered names (or the configured model): a client must not probe server paths."""
-    from habla.models.store import ModelStore
-
-    name = requested.strip()
-    if not name or name in OPENAI_MODEL_ALIASES or name == settings.asr.model:
-        return None
-    if "/" in name or "\\" in name or not ModelStore(settings.models).is_whisper(name):  # catalog or registered
-        raise ModelNotFound(f"model {name!r} does not exist", hint="GET /v1/models lists the models served here")
-    return name
+    return client_model(settings, requested)
 
 
 def _spool(upload: UploadFile) -> Path:

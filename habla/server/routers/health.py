@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from habla import __version__
+from habla.models.access import display_name
 
 router = APIRouter(tags=["health"])
 
@@ -14,6 +15,6 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 def healthz(request: Request) -> dict[str, Any]:
     state = request.app.state
-    return {"status": "ok", "version": __version__, "models_loaded": [str(k) for k in state.transcriber.models.loaded()],
+    return {"status": "ok", "version": __version__, "models_loaded": [display_name(k) for k in state.transcriber.models.loaded()],
             "transcriptions_in_flight": state.limiter.in_flight, "transcriptions_waiting": state.limiter.waiting,
             "jobs_mode": state.settings.jobs.mode}

@@ -10,12 +10,19 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    StreamingResponse,
+)
 from starlette.concurrency import run_in_threadpool
 
 from habla.errors import InvalidOption
 from habla.jobs.models import Job
 from habla.jobs.service import JobService
+from habla.models.access import OPENAI_MODEL_ALIASES
+from habla.server.auth import owner_scope
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -23,11 +30,15 @@ MEDIA_TYPES = {"json": "application/json", "txt": "text/plain; charset=utf-8", "
                "vtt": "text/vtt; charset=utf-8", "tsv": "text/tab-separated-values; charset=utf-8"}
 SSE_POLL_SECONDS = 0.5
 SSE_PING_SECONDS = 15.0
-OPENAI_MODEL_ALIASES = frozenset({"whisper-1"})  # OpenAI clients send this; it means "the default model"
 
 
 def _service(request: Request) -> JobService:
     return request.app.state.jobs
+
+
+def _owner(request: Request) -> str | None:
+    """Jobs are scoped to the caller's principal (an admin key sees every job); another's job is a 404."""
+    return owner_scope(request)
 
 
 @router.post("", status_code=201)
@@ -54,7 +65,7 @@ def create_job(
                "word_timestamps": word_timestamps or "word" in granularities or None}
     job, created = _service(request).submit(
         file.file, filename=file.filename or "", model=None if model in OPENAI_MODEL_ALIASES else model,
-        options=options, webhook_url=webhook_url, idempotency_key=idempotency_key)
+        options=options, webhook_url=webhook_url, idempotency_key=idempotency_key, owner=_owner(request))
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job.public()
@@ -63,7 +74,7 @@ def create_job(
 @router.get("")
 def list_jobs(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20, after: str | None = None,
               status: str | None = None) -> dict[str, Any]:
-    page = _service(request).list(limit, after, status)
+    page = _service(request).list(limit, after, status, _owner(request))
     data = [j.public() for j in page.jobs]
     return {"object": "list", "data": data, "has_more": page.has_more,
             "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
@@ -71,23 +82,23 @@ def list_jobs(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20,
 
 @router.get("/{job_id}")
 def get_job(request: Request, job_id: str) -> dict[str, Any]:
-    return _service(request).get(job_id).public()
+    return _service(request).get(job_id, _owner(request)).public()
 
 
 @router.delete("/{job_id}")
 def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
-    return _service(request).cancel(job_id).public()
+    return _service(request).cancel(job_id, _owner(request)).public()
 
 
 @router.post("/{job_id}/retry")
 def retry_job(request: Request, job_id: str) -> dict[str, Any]:
-    return _service(request).retry(job_id).public()
+    return _service(request).retry(job_id, _owner(request)).public()
 
 
 @router.get("/{job_id}/result")
-def job_result(request: Request, job_id: str, format: str = "json") -> Response:  # noqa: A002 - API name
+def job_result(request: Request, job_id: str, format: str = "json") -> Response:
     fmt = format.strip().lower()
-    text = _service(request).result(job_id, fmt)
+    text = _service(request).result(job_id, fmt, _owner(request))
     if fmt == "json":
         return JSONResponse(json.loads(text))
     return PlainTextResponse(text, media_type=MEDIA_TYPES.get(fmt, "text/plain; charset=utf-8"),
@@ -97,7 +108,7 @@ def job_result(request: Request, job_id: str, format: str = "json") -> Response:
 @router.get("/{job_id}/audio")
 def job_audio(request: Request, job_id: str) -> FileResponse:
     """The uploaded audio as sent (range requests, so a player can seek), to play along the transcript."""
-    path, filename = _service(request).audio(job_id)
+    path, filename = _service(request).audio(job_id, _owner(request))
     return FileResponse(path, media_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
                         filename=filename, content_disposition_type="inline")
 
@@ -106,8 +117,8 @@ def job_audio(request: Request, job_id: str) -> FileResponse:
 async def job_events(request: Request, job_id: str) -> StreamingResponse:
     """Server-sent events: ``progress`` whenever status or position changes, ``segment`` for each segment as it is
     decoded (``attempt`` says which run it belongs to: a retry starts again), then one ``done``."""
-    service = _service(request)
-    await run_in_threadpool(service.get, job_id)  # 404 before the stream starts
+    service, owner = _service(request), _owner(request)
+    await run_in_threadpool(service.get, job_id, owner)  # 404 before the stream starts (another's job too)
     return StreamingResponse(_events(request, service, job_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 from typing import Any
@@ -16,6 +15,7 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from habla.errors import HablaError, InvalidOption
+from habla.server.auth import bearer_token
 from habla.server.errors import Unauthorized
 from habla.server.routers.chat import llm_service
 from habla.server.routers.speech import speaker
@@ -43,12 +43,8 @@ def _engines(ws: WebSocket) -> VoiceEngines:
 
 def _authorized(ws: WebSocket | Request) -> bool:
     """API keys as on every /v1 route; browsers cannot set headers on a WebSocket, so ``?api_key=`` also works."""
-    keys = [k.get_secret_value() for k in ws.app.state.settings.server.api_keys]
-    if not keys:
-        return True
-    scheme, _, token = ws.headers.get("authorization", "").partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ws.query_params.get("api_key", "")
-    return any([hmac.compare_digest(token.encode(), k.encode()) for k in keys]) and bool(token)
+    token = bearer_token(ws.headers) or ws.query_params.get("api_key", "")
+    return ws.app.state.keyring.principal(token) is not None
 
 
 @router.get("/v1/talk/sessions")
