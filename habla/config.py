@@ -95,6 +95,8 @@ class LLMSettings(BaseModel):
     threads: int = Field(0, ge=0, description="Embedded CPU threads; 0 = one per physical core.")
     batch_size: int = Field(512, ge=32, description="Embedded prompt tokens evaluated per llama.cpp batch.")
     max_tokens: int = Field(512, ge=1, description="Default longest reply.")
+    max_messages: int = Field(256, ge=1, description="Most messages in one chat request (the prompt must also fit "
+                              "the context, and the body HABLA_SERVER__MAX_BODY_KB).")
     temperature: float = Field(0.0, ge=0, le=2, description="Default sampling temperature; 0 = greedy (reproducible).")
     repeat_penalty: float = Field(1.15, ge=1, le=2, description="Default repetition penalty (small models loop without it).")
     summary_chunk_tokens: int = Field(2048, ge=256, description="Transcript tokens per map step of a long summary.")

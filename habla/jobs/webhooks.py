@@ -161,7 +161,13 @@ def deliver(url: str, payload: dict[str, Any], *, timeout: float, retries: int, 
     """POST ``payload``; retry connection errors, timeouts and 5xx/429 with doubling waits. Returns a short status.
     The address is checked before every try."""
     import httpx
-    from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+    from tenacity import (
+        RetryError,
+        Retrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        wait_exponential,
+    )
 
     body = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "habla-jobs"}

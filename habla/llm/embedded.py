@@ -250,7 +250,8 @@ class EmbeddedEngine:
             s.add_top_k(options.top_k)
             s.add_top_p(options.top_p, 1)
             s.add_temp(options.temperature)
-            s.add_dist(options.seed if options.seed is not None else random.getrandbits(31))
+            # llama.cpp seeds are 32-bit; any 64-bit seed maps onto one, the same one every time.
+            s.add_dist(options.seed % 2**32 if options.seed is not None else random.getrandbits(31))
         return s
 
     def _decode_loop(self, tokens: list[int], options: ChatOptions, usage: ChatUsage, cancel: threading.Event,
