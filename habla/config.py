@@ -144,6 +144,8 @@ class VoiceSettings(BaseModel):
     context_tokens: int = Field(1536, ge=256, description="Conversation memory: older turns are dropped beyond this.")
     output_sample_rate: int = Field(16000, ge=8000, le=48000, description="Rate of the reply audio sent to clients.")
     max_sessions: int = Field(4, ge=1, le=64, description="Concurrent /v1/talk sessions of one server.")
+    send_timeout_seconds: float = Field(15.0, gt=0, description="A /v1/talk client that takes no data for this long "
+                                        "is gone: its session ends (a real client reads 32 KB/s of reply audio).")
     speculative_reply: bool = Field(True, description="Start the reply at a pause, before the turn is known to be "
                                     "over; it is heard only if the turn ends there, and dropped if the user goes on.")
 

@@ -8,6 +8,7 @@ requests are bounded and stop when their client leaves, and a full job queue say
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.conftest import HablaServer, WebhookReceiver, write_long_wav
@@ -285,3 +287,69 @@ def test_a_full_job_queue_answers_429_with_retry_after(server: HablaServer, tmp_
             server.http.delete(f"/v1/jobs/{jid}", headers=bearer(K1))
     accepted = submit(server, K2, SHORT)
     assert accepted.status_code == 201, accepted.text
+
+
+# -- 6. talk sessions of clients that never read are released ----------------------------------------------
+class DeafTalkClient:
+    """A /v1/talk client on a raw socket: it streams audio as fast as the server takes it and never reads a byte
+    of what the server sends, then hangs up (what a crashed or hostile client does)."""
+
+    def __init__(self, server: HablaServer, key: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once: the server must wait
+        self.sock.sendall((f"GET /v1/talk?api_key={key} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += self.sock.recv(1)  # the handshake only, byte by byte: nothing after it is read
+        assert answer.startswith(b"HTTP/1.1 101"), answer
+
+    def send(self, payload: bytes, opcode: int) -> None:
+        mask = os.urandom(4)
+        size = len(payload)
+        head = bytes([0x80 | opcode])
+        if size < 126:
+            head += bytes([0x80 | size])
+        elif size < 1 << 16:
+            head += bytes([0x80 | 126]) + size.to_bytes(2, "big")
+        else:
+            head += bytes([0x80 | 127]) + size.to_bytes(8, "big")
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def start(self) -> None:
+        self.send(json.dumps({"type": "session.start"}).encode(), 0x1)
+
+    def stream(self, pcm: bytes) -> None:
+        self.sock.settimeout(1)
+        for start in range(0, len(pcm), 32000):
+            try:
+                self.send(pcm[start:start + 32000], 0x2)
+            except OSError:  # the server stopped reading (or hung up): enough
+                return
+        with contextlib.suppress(OSError):
+            self.send(json.dumps({"type": "input.end"}).encode(), 0x1)  # and waits for replies it never reads
+
+    def hang_up(self) -> None:
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.sock.close()
+
+
+def test_talk_clients_that_never_read_and_hang_up_are_released(server: HablaServer) -> None:
+    from habla.audio.decode import decode
+
+    speech = decode(SPEECH / "ast-en-privacy-incorrect.flac")
+    pcm = (np.clip(np.concatenate([speech, np.zeros(16000, np.float32)] * 3), -1, 1) * 32767).astype("<i2").tobytes()
+    clients = [DeafTalkClient(server, K1) for _ in range(4)]
+    sessions = lambda: server.http.get("/v1/talk/sessions").json()  # noqa: E731
+    try:
+        for client in clients:
+            client.start()
+        wait_for(lambda: sessions()["active"] == 4, 180, "four sessions (the server's limit) to be held")
+        for client in clients:
+            client.stream(pcm)
+        wait_for(lambda: sessions()["busy"] > 0, 60, "the sessions to be answering")
+    finally:
+        for client in clients:
+            client.hang_up()
+    wait_for(lambda: sessions()["active"] == 0, 60, "the deaf clients' sessions to be released")
