@@ -39,10 +39,16 @@ def one_token(client: httpx.Client) -> float:
 
 
 def abandon(url: str, body: dict, after: float) -> None:
-    try:
-        httpx.post(f"{url}/v1/chat/completions", json=body, timeout=after)
-    except httpx.TimeoutException:
-        return
+    """Ask, then hang up ``after`` seconds later (a streamed reply is read until then: tokens keep coming)."""
+    start = time.monotonic()
+    with httpx.Client(timeout=after) as client:
+        try:
+            with client.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
+                for _ in response.iter_raw():
+                    if time.monotonic() - start > after:
+                        return  # leaving the blocks closes the connection
+        except httpx.TimeoutException:
+            return
     raise RuntimeError("the long request finished before the client hung up; lower --after")
 
 

@@ -353,3 +353,51 @@ def test_talk_clients_that_never_read_and_hang_up_are_released(server: HablaServ
         for client in clients:
             client.hang_up()
     wait_for(lambda: sessions()["active"] == 0, 60, "the deaf clients' sessions to be released")
+
+
+# -- a full disk ------------------------------------------------------------------------------------------------
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 48 MB tmpfs: a disk that can really fill up (needs root, as in the project's test machines)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_refuses_jobs_with_507_and_leaves_none_stuck(small_disk: Path) -> None:
+    home = small_disk / "home"
+    home.mkdir()
+    with HablaServer(home, {"HABLA_JOBS__WEBHOOK_RETRIES": "0"}) as srv:
+        srv.start()
+
+        def post() -> httpx.Response:
+            with open(SHORT, "rb") as f:
+                return srv.http.post("/v1/jobs", files={"file": (SHORT.name, f)})
+
+        filler = small_disk / "filler"
+        with open(filler, "wb", buffering=0) as out:
+            for block in (1 << 20, 4096, 64):  # until not even 64 bytes fit
+                with contextlib.suppress(OSError):
+                    while out.write(b"\0" * block):
+                        pass
+        refused = [post() for _ in range(5)]
+        assert [r.status_code for r in refused] == [507] * 5, [r.text for r in refused]
+        assert refused[0].json()["error"]["code"] == "insufficient_storage"
+        filler.unlink()  # space comes back
+        accepted = post()
+        assert accepted.status_code == 201, accepted.text
+
+        def settled() -> bool:
+            jobs = srv.http.get("/v1/jobs?limit=100").json()["data"]
+            return bool(jobs) and all(j["status"] in ("succeeded", "failed", "cancelled") for j in jobs)
+
+        wait_for(settled, 180, "every job to finish (none stuck in the queue)")
+        assert srv.http.get(f"/v1/jobs/{accepted.json()['id']}").json()["status"] == "succeeded"
