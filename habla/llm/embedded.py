@@ -62,23 +62,26 @@ ABORT_POLL_SECONDS = 0.05  # how often a prefill's cancel event is passed on to 
 
 @contextmanager
 def _abort_on(cancel: threading.Event, ctx: Any) -> Iterator[None]:
-    """While the block runs, a set ``cancel`` raises llama.cpp's abort flag (checked between graph ops)."""
-    done = threading.Event()
+    """While the block runs, a set ``cancel`` raises llama.cpp's abort flag (checked between graph ops). The relay
+    thread is not waited for at the end (that would add up to a poll interval to every reply): the lock makes sure
+    it can no longer raise the flag once the block is over."""
+    done, lock = threading.Event(), threading.Lock()
 
     def relay() -> None:
         while not done.is_set():
             if cancel.wait(ABORT_POLL_SECONDS):
-                ctx.cancel = True
+                with lock:
+                    if not done.is_set():
+                        ctx.cancel = True
                 return
 
-    relay_thread = threading.Thread(target=relay, name="habla-llm-abort", daemon=True)
-    relay_thread.start()
+    threading.Thread(target=relay, name="habla-llm-abort", daemon=True).start()
     try:
         yield
     finally:
-        done.set()
-        relay_thread.join()
-        ctx.cancel = False
+        with lock:
+            done.set()
+            ctx.cancel = False
 
 
 @dataclass
