@@ -21,7 +21,13 @@ from typing import Any
 
 from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt
 from habla.llm.prompts import gemma3_prompt
-from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, ChatUsage, stop_filter
+from habla.llm.protocol import (
+    ChatMessage,
+    ChatOptions,
+    ChatStream,
+    ChatUsage,
+    stop_filter,
+)
 
 log = logging.getLogger(__name__)
 PENALTY_WINDOW = 64  # tokens the repetition penalty looks back over

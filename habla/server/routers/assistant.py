@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from habla.asr.types import Transcript
-from habla.llm.assistant import Answer
+from habla.llm.assistant import Answer, Assistant
 from habla.server.auth import owner_scope
-from habla.server.routers.chat import llm_service
+from habla.server.routers.chat import cancel_on_disconnect, llm_service
 
 router = APIRouter(prefix="/v1/jobs", tags=["assistant"])
 
@@ -32,19 +36,34 @@ def _body(answer: Answer, job_id: str, kind: str, **extra: Any) -> dict[str, Any
             "citations": [c.__dict__ for c in answer.citations], "llm_calls": answer.calls}
 
 
+async def _answer(request: Request, job_id: str, work: Callable[[Assistant, Transcript, threading.Event], Answer],
+                  ) -> Answer:
+    """Run ``work`` on the job's transcript in a thread; a client that hangs up cancels it (between LLM calls and
+    tokens), so an abandoned summary of a long transcript does not keep the LLM busy."""
+    transcript = await run_in_threadpool(_transcript, request, job_id)
+    cancel = threading.Event()
+    watch = asyncio.create_task(cancel_on_disconnect(request, cancel))
+
+    def run() -> Answer:
+        with llm_service(request).assistant() as assistant:
+            return work(assistant, transcript, cancel)
+
+    try:
+        return await run_in_threadpool(run)
+    finally:
+        cancel.set()
+        watch.cancel()
+
+
 @router.post("/{job_id}/summary")
-def summarize_job(request: Request, job_id: str) -> dict[str, Any]:
+async def summarize_job(request: Request, job_id: str) -> dict[str, Any]:
     """Bullet points of the transcript's key facts, each citing the [mm:ss] of a real segment."""
-    transcript = _transcript(request, job_id)
-    with llm_service(request).assistant() as assistant:
-        answer = assistant.summarize(transcript)
+    answer = await _answer(request, job_id, lambda a, t, cancel: a.summarize(t, cancel))
     return _body(answer, job_id, "transcript.summary")
 
 
 @router.post("/{job_id}/ask")
-def ask_job(request: Request, job_id: str, body: AskRequest) -> dict[str, Any]:
+async def ask_job(request: Request, job_id: str, body: AskRequest) -> dict[str, Any]:
     """An answer from the segments that match the question, citing where it is said."""
-    transcript = _transcript(request, job_id)
-    with llm_service(request).assistant() as assistant:
-        answer = assistant.ask(transcript, body.question)
+    answer = await _answer(request, job_id, lambda a, t, cancel: a.ask(t, body.question, cancel))
     return _body(answer, job_id, "transcript.answer", question=body.question)
