@@ -22,7 +22,7 @@ from habla.errors import InvalidOption
 from habla.jobs.models import Job
 from habla.jobs.service import JobService
 from habla.models.access import OPENAI_MODEL_ALIASES
-from habla.server.auth import owner_scope
+from habla.server.auth import authenticate, owner_scope
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -65,7 +65,8 @@ def create_job(
                "word_timestamps": word_timestamps or "word" in granularities or None}
     job, created = _service(request).submit(
         file.file, filename=file.filename or "", model=None if model in OPENAI_MODEL_ALIASES else model,
-        options=options, webhook_url=webhook_url, idempotency_key=idempotency_key, owner=_owner(request))
+        options=options, webhook_url=webhook_url, idempotency_key=idempotency_key,
+        owner=authenticate(request).id)  # the creator owns it, an admin too
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job.public()

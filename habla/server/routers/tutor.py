@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from habla.server.auth import owner_scope
+from habla.server.auth import authenticate, owner_scope
 from habla.server.routers.chat import llm_service
 from habla.server.routers.speech import speaker
 from habla.server.state import shared
@@ -100,7 +100,7 @@ async def persona_sample(request: Request, persona_id: str) -> FileResponse:
 
 @router.post("/sessions", status_code=201)
 async def create_session(request: Request, body: SessionIn) -> dict[str, Any]:
-    session = await run_in_threadpool(tutor_service(request).start, body.persona, owner_scope(request))
+    session = await run_in_threadpool(tutor_service(request).start, body.persona, authenticate(request).id)
     return _session(session, [])
 
 
