@@ -29,6 +29,8 @@ class ModelSettings(BaseModel):
     cache_dir: Path = Field(default_factory=lambda: _default_home() / "models",
                             description="Where split pip packages are reassembled and opt-in downloads are kept.")
     allow_download: bool = Field(False, description="Allow fetching a missing model from its hub URL (opt-in only).")
+    client_dirs: list[Path] = Field(default_factory=list, description="Folders whose model sub-folders a client "
+                                    "may name by path (jobs, transcriptions); none = catalog and registered names only.")
     verify: Literal["size", "full"] = Field(
         "full", description="'full' hashes every file once and remembers the result by size+mtime; 'size' checks sizes only.")
 
@@ -103,12 +105,21 @@ class JobsSettings(BaseModel):
         "(an S3 object cannot be appended to; each write is one PUT).")
     workers: int = Field(1, ge=1, le=64, description="Jobs run at once by the embedded pool.")
     max_upload_mb: int = Field(2048, ge=1, description="Largest accepted upload.")
+    max_pending: int = Field(100, ge=1, description="Queued and running jobs at most; a submit beyond gets 429 + "
+                             "Retry-After (each one holds an upload on disk).")
+    retry_after_seconds: float = Field(30.0, gt=0, description="Retry-After sent with a full job queue.")
     retention_days: float = Field(7.0, ge=0, description="Finished jobs and their files are deleted after this; 0 = keep.")
     sweep_seconds: float = Field(600.0, gt=0, description="How often the retention sweep runs.")
     lease_seconds: float = Field(30.0, ge=2, description="A running job whose worker stops renewing this long is re-queued.")
     max_attempts: int = Field(3, ge=1, description="Runs (lost workers included) before a job is marked failed.")
     progress_seconds: float = Field(0.5, gt=0, description="Least interval between progress writes.")
-    webhook_timeout_seconds: float = Field(10.0, gt=0, description="Per-try timeout of a completion webhook.")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="Per-try limit on a whole webhook exchange "
+                                           "(connect, send, response headers and the bounded body read).")
+    webhook_allow_hosts: list[str] = Field(default_factory=list, description="Hosts or networks (CIDR) webhooks "
+                                           "may reach although private, loopback or link-local, e.g. "
+                                           "['127.0.0.1', '10.0.0.0/8']; public addresses need no entry.")
+    webhook_workers: int = Field(4, ge=1, le=64, description="Webhook deliveries at once; a receiver is given at "
+                                 "most one of them, so a slow one cannot hold up the others.")
     webhook_retries: int = Field(3, ge=0, le=10, description="Extra tries of a failed webhook, with backoff.")
     webhook_secret: SecretStr | None = Field(None, description="If set, webhooks carry an HMAC-SHA256 signature header.")
 
@@ -128,6 +139,8 @@ class LLMSettings(BaseModel):
     threads: int = Field(0, ge=0, description="Embedded CPU threads; 0 = one per physical core.")
     batch_size: int = Field(512, ge=32, description="Embedded prompt tokens evaluated per llama.cpp batch.")
     max_tokens: int = Field(512, ge=1, description="Default longest reply.")
+    max_messages: int = Field(256, ge=1, description="Most messages in one chat request (the prompt must also fit "
+                              "the context, and the body HABLA_SERVER__MAX_BODY_KB).")
     temperature: float = Field(0.0, ge=0, le=2, description="Default sampling temperature; 0 = greedy (reproducible).")
     repeat_penalty: float = Field(1.15, ge=1, le=2, description="Default repetition penalty (small models loop without it).")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused embedded model after this long; -1 never, 0 at once.")
@@ -225,6 +238,8 @@ class VoiceSettings(BaseModel):
     context_tokens: int = Field(1536, ge=256, description="Conversation memory: older turns are dropped beyond this.")
     output_sample_rate: int = Field(16000, ge=8000, le=48000, description="Rate of the reply audio sent to clients.")
     max_sessions: int = Field(4, ge=1, le=64, description="Concurrent /v1/talk sessions of one server.")
+    send_timeout_seconds: float = Field(15.0, gt=0, description="A /v1/talk client that takes no data for this long "
+                                        "is gone: its session ends (a real client reads 32 KB/s of reply audio).")
     speculative_reply: bool = Field(True, description="Start the reply at a pause, before the turn is known to be "
                                     "over; it is heard only if the turn ends there, and dropped if the user goes on.")
     turn_detection: TurnDetectionSettings = Field(default_factory=TurnDetectionSettings)
@@ -252,9 +267,14 @@ class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 exposes the server to the network.")
     port: int = Field(8000, ge=1, le=65535)
     api_keys: list[SecretStr] = Field(default_factory=list, description="Accepted `Authorization: Bearer` keys "
-                                      "(JSON list in the environment); none = no authentication.")
+                                      "(JSON list in the environment), plain or as 'sha256:<hex digest>'; each "
+                                      "key owns its jobs and sessions. None = no authentication, one shared owner.")
+    admin_api_keys: list[SecretStr] = Field(default_factory=list, description="Keys that see and act on every "
+                                            "key's jobs and sessions (plain or 'sha256:<hex digest>').")
     max_upload_mb: int = Field(200, ge=1, description="Largest upload to /v1/audio/transcriptions|translations "
                                                       "(OpenAI allows 25 MB; local files are often longer).")
+    max_body_kb: int = Field(1024, ge=16, description="Largest JSON body of any other /v1 request (chat, tutor "
+                             "personas...): a full 8192-token chat is ~40 KB, so 1 MB leaves room and no more.")
     max_concurrency: int = Field(2, ge=1, le=64, description="Transcriptions run at once. Two overlap one run's VAD "
                                  "and decoding with another's model time: 1.38× the throughput of one on 2 cores, "
                                  "for ~260 MB more memory (docs/server.md).")

@@ -104,3 +104,20 @@ class ObjectMissing(HablaError):
 
     http_status = 404
     code = "object_missing"
+class QueueFull(HablaError):
+    """Too much work is already waiting (queued jobs); the client should come back after ``retry_after`` s."""
+
+    http_status = 429
+    code = "queue_full"
+
+    def __init__(self, message: str, retry_after: float, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.retry_after = max(1, round(retry_after))
+
+
+class StorageFull(HablaError):
+    """The disk (or the database) holding uploads is full: nothing was accepted, nothing is left half-made."""
+
+    exit_code = 7
+    http_status = 507
+    code = "insufficient_storage"

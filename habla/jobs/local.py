@@ -13,6 +13,7 @@ import threading
 from habla.jobs.runner import JobRunner
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS = 5.0  # a job whose run failed before it started (store unavailable) is offered again after this
 
 
 class LocalQueue:
@@ -50,5 +51,10 @@ class LocalQueue:
                 return
             try:
                 self.runner.run(job_id)
-            except Exception:  # noqa: BLE001 - e.g. the database is down: the lease sweep will retry the job
-                log.exception("job %s: worker error", job_id)
+            except Exception:  # noqa: BLE001 - e.g. the database is down or its disk full
+                # The job may still be queued (its claim failed): try it again later rather than leave it queued
+                # for good (a repeat is harmless: only one claim succeeds). A running one is recovered by its lease.
+                log.exception("job %s: worker error; trying it again in %.0f s", job_id, RETRY_SECONDS)
+                timer = threading.Timer(RETRY_SECONDS, self.enqueue, (job_id,))
+                timer.daemon = True
+                timer.start()

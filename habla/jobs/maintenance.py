@@ -69,7 +69,10 @@ class Maintenance:
                 sent.append(job_id)
             except Exception:  # noqa: BLE001 - broker down: the job stays unsent and is tried next tick
                 log.warning("could not send job %s to the queue", job_id, exc_info=True)
-        self.store.mark_enqueued(sent)
+        try:
+            self.store.mark_enqueued(sent)
+        except Exception:  # noqa: BLE001 - e.g. a full disk: they are sent again next tick (a repeat is harmless)
+            log.warning("could not record %d job(s) as sent", len(sent), exc_info=True)
 
     def sweep_retention(self, now: float | None = None) -> int:
         """Delete finished jobs older than ``retention_days`` and their files; returns how many."""

@@ -60,6 +60,7 @@ class Job:
     language: str | None = None
     webhook_status: str | None = None
     idempotency_key: str | None = None
+    owner: str | None = None  # the principal that created it; never shown to clients
 
     @property
     def done(self) -> bool:

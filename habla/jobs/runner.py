@@ -153,7 +153,9 @@ class JobRunner:
         secret = self.settings.webhook_secret.get_secret_value() if self.settings.webhook_secret else None
         webhooks.deliver_in_background(url, payload, timeout=self.settings.webhook_timeout_seconds,
                                        retries=self.settings.webhook_retries, secret=secret,
-                                       on_done=lambda status: self.store.set_webhook_status(job_id, status))
+                                       on_done=lambda status: self.store.set_webhook_status(job_id, status),
+                                       allow=self.settings.webhook_allow_hosts,
+                                       workers=self.settings.webhook_workers)
 
 
 class _ProgressWriter:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from sqlalchemy.exc import OperationalError
+
 from habla.audio.decode import check_audio
-from habla.errors import HablaError, InvalidOption, JobConflict
+from habla.errors import HablaError, InvalidOption, JobConflict, QueueFull, StorageFull
 from habla.jobs.maintenance import Maintenance
 from habla.jobs.models import OPTION_KEYS, Job, JobSpec
 from habla.jobs.protocol import JobPage, JobQueue
 from habla.jobs.sql import SqlJobStore
 from habla.jobs.storage import JobStorage
 from habla.jobs.webhooks import check_url
+from habla.models.access import client_model
 from habla.storage import open_store
 
 if TYPE_CHECKING:
@@ -80,24 +86,29 @@ class JobService:
         self.store.close()
 
     # -- API operations ---------------------------------------------------------------------------------
+    # ``owner`` is the calling principal's id (server/auth.py): a job is visible only to its owner; None = all.
     def submit(self, audio: BinaryIO, *, filename: str = "", model: str | None = None,
                options: dict[str, Any] | None = None, webhook_url: str | None = None,
-               idempotency_key: str | None = None) -> tuple[Job, bool]:
-        """Save the upload and queue a job. With a known idempotency key, returns that job (created = False)."""
+               idempotency_key: str | None = None, owner: str | None = None) -> tuple[Job, bool]:
+        """Save the upload and queue a job. With a key this owner already used, returns that job (created = False)."""
         options = _check_options(options or {})
+        model = client_model(self.settings, model)
         if webhook_url:
-            check_url(webhook_url)
+            check_url(webhook_url, self.settings.jobs.webhook_allow_hosts)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
             raise InvalidOption("Idempotency-Key must be 1 to 255 characters")
-        if idempotency_key and (existing := self.store.find_by_key(idempotency_key)) is not None:
+        if (existing := self.store.find_key(idempotency_key, owner)) is not None:
             return existing, False
+        self._check_room()
         start = _position(audio)
-        upload = self.storage.save_upload(audio, self.settings.jobs.max_upload_mb << 20)
+        with _storage_errors():
+            upload = self.storage.save_upload(audio, self.settings.jobs.max_upload_mb << 20)
         try:
             self._check_audio(upload, audio, start)
             spec = JobSpec(upload=upload, filename=PurePath(filename or "").name[:255], model=model or None,
                            options=options, webhook_url=webhook_url or None)
-            job, created = self.store.create(spec, idempotency_key)
+            with _storage_errors():
+                job, created = self.store.create(spec, idempotency_key, owner)
         except BaseException:
             self.storage.discard(upload)
             raise
@@ -107,21 +118,30 @@ class JobService:
             self.storage.discard(upload)  # lost an idempotency race: the first request's job stands
         return job, created
 
-    def get(self, job_id: str) -> Job:
-        return self.store.get(job_id)
+    def _check_room(self) -> None:
+        """Refuse a job beyond the pending bound before its upload is spooled."""
+        pending = self.store.count(("queued", "running"))
+        if pending >= self.settings.jobs.max_pending:
+            raise QueueFull(f"{pending} jobs are already queued or running (the limit is "
+                            f"{self.settings.jobs.max_pending})", retry_after=self.settings.jobs.retry_after_seconds,
+                            hint="retry after the delay in the Retry-After header")
 
-    def list(self, limit: int = 20, after: str | None = None, status: str | None = None) -> JobPage:
+    def get(self, job_id: str, owner: str | None = None) -> Job:
+        return self.store.get(job_id, owner)
+
+    def list(self, limit: int = 20, after: str | None = None, status: str | None = None,
+             owner: str | None = None) -> JobPage:
         if not 1 <= limit <= 100:
             raise InvalidOption("limit must be between 1 and 100")
         if status and status not in ("queued", "running", "succeeded", "failed", "cancelled"):
             raise InvalidOption(f"unknown status {status!r}")
-        return self.store.list(limit, after, status)
+        return self.store.list(limit, after, status, owner)
 
-    def cancel(self, job_id: str) -> Job:
-        return self.store.cancel(job_id)
+    def cancel(self, job_id: str, owner: str | None = None) -> Job:
+        return self.store.cancel(job_id, owner)
 
-    def retry(self, job_id: str) -> Job:
-        job = self.store.retry(job_id)
+    def retry(self, job_id: str, owner: str | None = None) -> Job:
+        job = self.store.retry(job_id, owner)
         self.maintenance.send([job.id])
         return job
 
@@ -135,9 +155,9 @@ class JobService:
         with self.storage.audio_file(upload) as path:
             check_audio(path)
 
-    def audio(self, job_id: str) -> tuple[str, str]:
+    def audio(self, job_id: str, owner: str | None = None) -> tuple[str, str]:
         """The stored name of the job's uploaded audio, and the client's file name for it."""
-        job = self.get(job_id)
+        job = self.get(job_id, owner)
         if not self.storage.objects.exists(job.spec.upload):
             raise JobConflict("the job's audio is no longer kept", hint="retention removes it with the job")
         return job.spec.upload, PurePath(job.spec.filename or f"{job.id}.audio").name
@@ -149,9 +169,9 @@ class JobService:
             return None
         return self.storage.objects.presigned_url(name, jobs.storage_presign_seconds, filename, media_type)
 
-    def result_name(self, job_id: str, fmt: str = "json") -> str:
+    def result_name(self, job_id: str, fmt: str = "json", owner: str | None = None) -> str:
         """The stored name of one format of a succeeded job's result."""
-        job = self.store.get(job_id)
+        job = self.get(job_id, owner)
         if job.status != "succeeded" or not job.result_dir:
             raise JobConflict(f"job {job_id} is {job.status}; it has no result",
                               hint="wait until its status is 'succeeded'")
@@ -162,12 +182,13 @@ class JobService:
         checked, health = self._storage_health
         if time.monotonic() - checked < STORAGE_CHECK_SECONDS and health:
             return health
-        health = {"backend": "s3" if self.settings.jobs.storage_url else "local",
-                  "location": self.storage.objects.description, "ok": True}
+        # Public (no key needed): which kind of store and whether it works, never a path, bucket or message.
+        health: dict[str, Any] = {"backend": "s3" if self.settings.jobs.storage_url else "local", "ok": True}
         try:
             self.storage.objects.check()
         except HablaError as exc:
-            health.update(ok=False, error=str(exc), code=exc.code)
+            log.warning("job storage check failed: %s", exc)
+            health.update(ok=False, code=exc.code)
         self._storage_health = (time.monotonic(), health)
         return health
 
@@ -175,8 +196,8 @@ class JobService:
         """Segments of the job's current attempt decoded after byte ``offset`` (see JobStorage)."""
         return self.storage.read_live_segments(job.id, job.attempt, offset)
 
-    def result(self, job_id: str, fmt: str = "json") -> str:
-        job = self.store.get(job_id)
+    def result(self, job_id: str, fmt: str = "json", owner: str | None = None) -> str:
+        job = self.store.get(job_id, owner)
         if job.status != "succeeded" or not job.result_dir:
             raise JobConflict(f"job {job_id} is {job.status}; it has no result",
                               hint="wait until its status is 'succeeded'")
@@ -189,6 +210,23 @@ def _position(stream: BinaryIO) -> int | None:
         return stream.tell()
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
         return None
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """A full disk (or a database that cannot grow) becomes a clear 507; nothing half-made is kept."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise StorageFull("the server's job storage is full; the job was not accepted",
+                          hint="free space on the server, then submit again") from None
+    except OperationalError as exc:
+        if "full" not in str(exc.orig).lower():
+            raise
+        raise StorageFull("the server's job database is full; the job was not accepted",
+                          hint="free space on the server, then submit again") from None
 
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,31 @@ for a job, or a lost worker writing late, can never both win: the row count says
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Column, Float, Integer, MetaData, String, Table, Text, create_engine,
-                        event, select, text, update)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -45,6 +62,7 @@ jobs = Table(
     Column("result_dir", String(255)),
     Column("language", String(16)),
     Column("webhook_status", String(255)),
+    Column("owner", String(64), index=True),  # the principal that created it (an API key's id); see server/auth.py
 )
 
 c = jobs.c
@@ -97,26 +115,34 @@ class SqlJobStore:
                     raise
                 time.sleep(0.2)
                 metadata.create_all(conn, checkfirst=True)
+            add_missing_columns(conn, jobs)
 
     def close(self) -> None:
         self.engine.dispose()
 
     # -- reading ----------------------------------------------------------------------------------------
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, owner: str | None = None) -> Job:
+        """The job; with an ``owner``, only if it is that principal's (another's is "not found", as if absent)."""
+        query = select(jobs).where(c.id == job_id)
+        if owner is not None:
+            query = query.where(c.owner == owner)
         with self.engine.connect() as conn:
-            row = conn.execute(select(jobs).where(c.id == job_id)).mappings().first()
+            row = conn.execute(query).mappings().first()
         if row is None:
             raise JobNotFound(f"no job {job_id!r}", hint="list jobs with GET /v1/jobs")
         return _to_job(row)
 
-    def list(self, limit: int = 20, after: str | None = None, status: str | None = None) -> JobPage:
-        """Newest first; ``after`` is the last id of the previous page."""
+    def list(self, limit: int = 20, after: str | None = None, status: str | None = None,
+             owner: str | None = None) -> JobPage:
+        """Newest first; ``after`` is the last id of the previous page. With an ``owner``, only its jobs."""
         query = select(jobs).order_by(c.seq.desc()).limit(limit + 1)
         if status:
             query = query.where(c.status == status)
+        mine = (c.owner == owner,) if owner is not None else ()
+        query = query.where(*mine)
         with self.engine.connect() as conn:
             if after:
-                seq = conn.execute(select(c.seq).where(c.id == after)).scalar()
+                seq = conn.execute(select(c.seq).where(c.id == after, *mine)).scalar()
                 if seq is None:
                     raise JobNotFound(f"no job {after!r} to list after")
                 query = query.where(c.seq < seq)
@@ -138,13 +164,15 @@ class SqlJobStore:
             return [_to_job(r) for r in conn.execute(query).mappings()]
 
     # -- client transitions -----------------------------------------------------------------------------
-    def create(self, spec: JobSpec, idempotency_key: str | None = None) -> tuple[Job, bool]:
-        """Insert a queued job; with a key already used, return that job instead (created = False)."""
+    def create(self, spec: JobSpec, idempotency_key: str | None = None, owner: str | None = None) -> tuple[Job, bool]:
+        """Insert a queued job; with a key this owner already used, return that job instead (created = False).
+        Idempotency keys are per owner: another principal's same key is a different job."""
+        idempotency_key = owned_key(idempotency_key, owner)
         if idempotency_key and (existing := self.find_by_key(idempotency_key)) is not None:
             return existing, False
         job_id = f"job_{uuid.uuid4().hex}"
         values = dict(id=job_id, status="queued", spec=spec.to_dict(), idempotency_key=idempotency_key,
-                      attempt=0, lost=0, created_at=time.time(), position=0.0)
+                      attempt=0, lost=0, created_at=time.time(), position=0.0, owner=owner)
         try:
             with self.engine.begin() as conn:
                 conn.execute(jobs.insert().values(**values))
@@ -155,8 +183,15 @@ class SqlJobStore:
             raise
         return self.get(job_id), True
 
-    def cancel(self, job_id: str) -> Job:
+    def count(self, statuses: Iterable[str]) -> int:
+        """Jobs in these states (the queue bound counts queued and running ones)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(jobs)
+                                    .where(c.status.in_(list(statuses)))).scalar() or 0)
+
+    def cancel(self, job_id: str, owner: str | None = None) -> Job:
         """Queued or running → cancelled. A running worker sees it at its next heartbeat and stops."""
+        self.get(job_id, owner)
         done = self._update(c.id == job_id, c.status.in_(("queued", "running")),
                             status="cancelled", finished_at=time.time(), lease_until=None)
         job = self.get(job_id)
@@ -164,8 +199,9 @@ class SqlJobStore:
             raise JobConflict(f"job {job_id} is already {job.status}", hint="only queued or running jobs can be cancelled")
         return job
 
-    def retry(self, job_id: str) -> Job:
+    def retry(self, job_id: str, owner: str | None = None) -> Job:
         """Failed or cancelled → queued, keeping the upload; the attempt count goes on rising."""
+        self.get(job_id, owner)
         done = self._update(c.id == job_id, c.status.in_(RETRYABLE), status="queued", error=None, started_at=None,
                             finished_at=None, position=0.0, result_dir=None, webhook_status=None, lost=0,
                             **_RESET_RUN)
@@ -245,10 +281,32 @@ class SqlJobStore:
         with self.engine.begin() as conn:
             return conn.execute(update(jobs).where(*where).values(**values)).rowcount > 0
 
+    def find_key(self, key: str | None, owner: str | None) -> Job | None:
+        """The job this owner created with this idempotency key, if any."""
+        scoped = owned_key(key, owner)
+        return self.find_by_key(scoped) if scoped else None
+
     def find_by_key(self, key: str) -> Job | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(jobs).where(c.idempotency_key == key)).mappings().first()
         return _to_job(row) if row is not None else None
+
+
+def add_missing_columns(conn: Any, table: Table) -> None:
+    """Columns added since a database was made (``owner``) are added to it: nullable, so old rows stay valid
+    (an old job has no owner, and only an admin key sees it)."""
+    present = {col["name"] for col in inspect(conn).get_columns(table.name)}
+    for column in table.columns:
+        if column.name not in present and column.nullable:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}'))
+
+
+def owned_key(key: str | None, owner: str | None) -> str | None:
+    """An idempotency key as stored: a digest of owner and key, so one owner's key never finds another's job."""
+    if not key:
+        return None
+    return "k_" + hashlib.sha256(f"{owner or ''}\0{key}".encode()).hexdigest()
 
 
 def _to_job(row: Any) -> Job:
@@ -256,4 +314,4 @@ def _to_job(row: Any) -> Job:
                attempt=row["attempt"], started_at=row["started_at"], finished_at=row["finished_at"],
                position=row["position"] or 0.0, duration=row["duration"], error=row["error"], worker=row["worker"],
                lease_until=row["lease_until"], result_dir=row["result_dir"], language=row["language"],
-               webhook_status=row["webhook_status"], idempotency_key=row["idempotency_key"])
+               webhook_status=row["webhook_status"], idempotency_key=row["idempotency_key"], owner=row["owner"])

@@ -14,13 +14,20 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt
 from habla.llm.prompts import gemma3_prompt
-from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, ChatUsage, stop_filter
+from habla.llm.protocol import (
+    ChatMessage,
+    ChatOptions,
+    ChatStream,
+    ChatUsage,
+    stop_filter,
+)
 
 log = logging.getLogger(__name__)
 PENALTY_WINDOW = 64  # tokens the repetition penalty looks back over
@@ -54,6 +61,33 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
+
+
+ABORT_POLL_SECONDS = 0.05  # how often a prefill's cancel event is passed on to llama.cpp's abort flag
+
+
+@contextmanager
+def _abort_on(cancel: threading.Event, ctx: Any) -> Iterator[None]:
+    """While the block runs, a set ``cancel`` raises llama.cpp's abort flag (checked between graph ops). The relay
+    thread is not waited for at the end (that would add up to a poll interval to every reply): the lock makes sure
+    it can no longer raise the flag once the block is over."""
+    done, lock = threading.Event(), threading.Lock()
+
+    def relay() -> None:
+        while not done.is_set():
+            if cancel.wait(ABORT_POLL_SECONDS):
+                with lock:
+                    if not done.is_set():
+                        ctx.cancel = True
+                return
+
+    threading.Thread(target=relay, name="habla-llm-abort", daemon=True).start()
+    try:
+        yield
+    finally:
+        with lock:
+            done.set()
+            ctx.cancel = False
 
 
 @dataclass
@@ -153,7 +187,11 @@ class EmbeddedEngine:
         cp.n_threads_batch = self.threads
         cp.swa_full = True  # sliding-window layers keep full KV, so a prefix can be kept and the rest removed
         cp.no_perf = True
-        return self._lib.LlamaContext(self._model, cp)
+        ctx = self._lib.LlamaContext(self._model, cp)
+        # llama.cpp polls a flag between graph ops, so a cancel stops even one long prompt batch (seconds on a
+        # busy CPU: a 512-token batch took up to 7 s here with the cores shared, past the 1 s target).
+        ctx.install_cancel_callback()
+        return ctx
 
     # -- LLMEngine --------------------------------------------------------------------------------------
     def prompt_text(self, messages: Sequence[ChatMessage]) -> str:
@@ -232,12 +270,18 @@ class EmbeddedEngine:
             keep = 0
         self._cached = tokens[:keep]
         usage.cached_tokens = keep
-        for i in range(keep, len(tokens), self._batch):
-            if cancel.is_set():
-                return False
-            batch = tokens[i: i + self._batch]
-            ctx.decode(lib.llama_batch_get_one(batch, i))
-            self._cached.extend(batch)
+        with _abort_on(cancel, ctx):
+            for i in range(keep, len(tokens), self._batch):
+                if cancel.is_set():
+                    return False
+                batch = tokens[i: i + self._batch]
+                try:
+                    ctx.decode(lib.llama_batch_get_one(batch, i))
+                except InterruptedError:  # cancelled inside the batch: its KV is partial, so forget the cache
+                    ctx.kv_cache_clear()
+                    self._cached = []
+                    return False
+                self._cached.extend(batch)
         return True
 
     def _sampler(self, options: ChatOptions) -> Any:
@@ -250,7 +294,8 @@ class EmbeddedEngine:
             s.add_top_k(options.top_k)
             s.add_top_p(options.top_p, 1)
             s.add_temp(options.temperature)
-            s.add_dist(options.seed if options.seed is not None else random.getrandbits(31))
+            # llama.cpp seeds are 32-bit; any 64-bit seed maps onto one, the same one every time.
+            s.add_dist(options.seed % 2**32 if options.seed is not None else random.getrandbits(31))
         return s
 
     def _decode_loop(self, tokens: list[int], options: ChatOptions, usage: ChatUsage, cancel: threading.Event,

@@ -44,6 +44,8 @@ class ChatOptions:
             raise InvalidOption("top_p must be in (0, 1]")
         if len(self.stop) > 4:
             raise InvalidOption("at most 4 stop sequences")
+        if self.seed is not None and not -(2**63) <= self.seed < 2**64:
+            raise InvalidOption("seed must be a 64-bit integer")
 
 
 @dataclass

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from habla.config import ModelSettings
 from habla.errors import ModelCorrupt, ModelNotFound
@@ -77,6 +78,30 @@ def _effective_spec(folder: Path, spec: ModelSpec | None) -> ModelSpec | None:
     if spec is not None and any(f.sha256 for f in spec.files):
         return spec
     return spec_from_manifest(folder) or spec
+
+
+def read_mark(mark: Path) -> dict[str, Any]:
+    """The remembered verification, or {} when there is none or it is unreadable (then the files are hashed)."""
+    try:
+        data = json.loads(mark.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_mark(mark: Path, fresh: dict[str, list[float]]) -> None:
+    """Write through a temp file and an atomic rename: concurrent readers see the old mark or the new, never
+    half of one (50 parallel requests read a half-written mark as a JSONDecodeError before)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{VERIFIED_MARK}.", suffix=".tmp", dir=mark.parent)
+    except OSError:  # a read-only model folder is fine; we just hash again next time
+        return
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(fresh))
+        os.replace(tmp, mark)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
 
 
 class ModelStore:
@@ -220,14 +245,12 @@ class ModelStore:
         if spec is None:
             return
         mark = folder / VERIFIED_MARK
-        remembered = json.loads(mark.read_text()) if mark.is_file() else {}
+        remembered = read_mark(mark)
         fresh: dict[str, list[float]] = {}
         for mf in spec.files:
             fresh[mf.name] = self._verify_file(folder, mf, label, remembered.get(mf.name))
-        try:
-            mark.write_text(json.dumps(fresh))
-        except OSError:  # a read-only model folder is fine; we just hash again next time
-            pass
+        if fresh != remembered:
+            write_mark(mark, fresh)
 
     def _verify_file(self, folder: Path, mf: ModelFile, label: str, remembered: list[float] | None) -> list[float]:
         path = folder / mf.name

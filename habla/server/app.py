@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.datastructures import Headers
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from habla import __version__
 from habla.config import Settings, load_settings
 from habla.server import errors
-from habla.server.auth import authenticate
+from habla.server.auth import AuthGate, KeyRing, authenticate
 from habla.server.limits import ConcurrencyLimiter, RateLimiter
 from habla.server.metrics import Metrics, MetricsMiddleware
 from habla.server.request_id import RequestIdMiddleware
@@ -48,27 +48,47 @@ PUBLIC: tuple[APIRouter, ...] = (health.router, metrics.router,  # probes and sc
                                  web.router)  # pages and assets; their scripts send the key to /v1
 
 
-class UploadLimit:
-    """The body limit of the synchronous audio uploads (jobs have their own, larger, limit). A declared
-    Content-Length over it is refused before reading; a chunked body is cut by Starlette's limit, which FastAPI
-    turns into a 413 HTTPException while parsing the form (shaped by errors.py)."""
+MULTIPART_SLACK = 64 << 10  # form fields around a job or tutor upload (their storage checks the file itself)
 
-    def __init__(self, app: ASGIApp, max_bytes: int, paths: tuple[str, ...]) -> None:
-        self.app, self.paths, self.max_bytes = app, paths, max_bytes
-        self.limited = RequestBodyLimitMiddleware(app, max_bytes)
+
+def body_limits(settings: Settings) -> Callable[[str], int]:
+    """The largest body each /v1 path accepts: audio uploads their own limits, everything else (JSON) a small one."""
+    server, exact = settings.server, {"/v1/jobs": (settings.jobs.max_upload_mb << 20) + MULTIPART_SLACK}
+    exact.update({path: server.max_upload_mb << 20 for path in audio.UPLOAD_PATHS})  # the body is the limit
+    turn = (settings.tutor.max_upload_mb << 20) + MULTIPART_SLACK
+
+    def limit(path: str) -> int:
+        path = path.rstrip("/")
+        if path in exact:
+            return exact[path]
+        if path.startswith("/v1/tutor/sessions/") and path.endswith("/turns"):
+            return turn
+        return server.max_body_kb << 10
+
+    return limit
+
+
+class BodyLimit:
+    """Bounds every /v1 request body. A declared Content-Length over the limit is refused before reading; a
+    chunked body is cut by Starlette's limit, which FastAPI turns into a 413 HTTPException while parsing
+    (shaped by errors.py). Runs after AuthGate, so an anonymous client is refused before either."""
+
+    def __init__(self, app: ASGIApp, limit: Callable[[str], int]) -> None:
+        self.app, self.limit = app, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") not in self.paths:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit(scope["path"])
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            mb = self.max_bytes >> 20
-            response = errors.error_response(413, f"the upload is larger than this server's limit of {mb} MB",
+        if declared.isdigit() and int(declared) > max_bytes:
+            size = f"{max_bytes >> 20} MB" if max_bytes >= 1 << 20 else f"{max_bytes >> 10} KB"
+            response = errors.error_response(413, f"the request body is larger than this server's limit of {size}",
                                              "upload_too_large", "file")
             await response(scope, receive, send)
             return
-        await self.limited(scope, receive, send)
+        await RequestBodyLimitMiddleware(self.app, max_bytes)(scope, receive, send)
 
 
 @asynccontextmanager
@@ -114,11 +134,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.settings, state.metrics = settings, Metrics()
     state.limiter = ConcurrencyLimiter(server.max_concurrency, server.max_queue)
     state.rate_limiter = RateLimiter(server.rate_limit_per_minute)
+    state.keyring = KeyRing(server.api_keys, server.admin_api_keys)
     state.metrics.watch(lambda: state.limiter.waiting, lambda: state.limiter.in_flight)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, dependencies=[] if router in PUBLIC else [Depends(authenticate)])
-    app.add_middleware(UploadLimit, max_bytes=server.max_upload_mb << 20, paths=audio.UPLOAD_PATHS)
+    app.add_middleware(BodyLimit, limit=body_limits(settings))
+    app.add_middleware(AuthGate)  # outside BodyLimit: who is asking is checked first
     if server.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=server.cors_origins, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["Retry-After", "Location", "X-Request-Id"])

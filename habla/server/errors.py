@@ -41,6 +41,8 @@ def _type(status: int) -> str:
         return "authentication_error"
     if status == 429:
         return "rate_limit_error"
+    if status == 507:
+        return "server_error"
     return "server_error" if status >= 500 else "invalid_request_error"
 
 
@@ -52,7 +54,8 @@ def error_response(status: int, message: str, code: str | None = None, param: st
 
 def _habla_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HablaError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, QueueFull
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     if isinstance(exc, Unauthorized):
         headers = {"WWW-Authenticate": "Bearer"}
     if exc.http_status >= 500:

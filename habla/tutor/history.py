@@ -12,12 +12,24 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Column, Float, Integer, String, Table, Text, UniqueConstraint, func, select)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from habla.errors import HablaError, InvalidOption
-from habla.jobs.sql import metadata
+from habla.jobs.sql import add_missing_columns, metadata
 from habla.tutor.feedback import Correction
 from habla.tutor.personas import Persona
 
@@ -36,6 +48,7 @@ sessions = Table(
     Column("id", String(40), nullable=False, unique=True),
     Column("persona", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("owner", String(64), index=True),  # the principal that started it (server/auth.py)
 )
 turns = Table(
     "habla_tutor_turns", metadata,
@@ -112,6 +125,7 @@ class TutorStore:
         self.engine = engine
         with engine.begin() as conn:
             metadata.create_all(conn, tables=[personas, sessions, turns], checkfirst=True)
+            add_missing_columns(conn, sessions)
 
     # -- personas -----------------------------------------------------------------------------------------
     def add_persona(self, persona: Persona) -> None:
@@ -132,26 +146,29 @@ class TutorStore:
         return _persona(data) if data is not None else None
 
     # -- sessions -----------------------------------------------------------------------------------------
-    def create_session(self, persona: Persona) -> Session:
+    # ``owner`` scopes a read to one principal's sessions (another's is "not found"); None = every session.
+    def create_session(self, persona: Persona, owner: str | None = None) -> Session:
         session = Session(f"tut_{uuid.uuid4().hex[:24]}", persona, time.time())
         with self.engine.begin() as conn:
             conn.execute(sessions.insert().values(id=session.id, persona=persona.to_dict(),
-                                                  created_at=session.created_at))
+                                                  created_at=session.created_at, owner=owner))
         return session
 
-    def session(self, session_id: str) -> Session:
+    def session(self, session_id: str, owner: str | None = None) -> Session:
         count = select(func.count()).where(turns.c.session_id == sessions.c.id).scalar_subquery()
+        mine = (sessions.c.owner == owner,) if owner is not None else ()
         with self.engine.connect() as conn:
             row = conn.execute(select(sessions, count.label("turn_count"))
-                               .where(sessions.c.id == session_id)).mappings().first()
+                               .where(sessions.c.id == session_id, *mine)).mappings().first()
         if row is None:
             raise SessionNotFound(f"no tutor session {session_id!r}", hint="list them with GET /v1/tutor/sessions")
         return _session(row)
 
-    def sessions(self, limit: int = 20) -> list[Session]:
+    def sessions(self, limit: int = 20, owner: str | None = None) -> list[Session]:
         count = select(func.count()).where(turns.c.session_id == sessions.c.id).scalar_subquery()
+        mine = (sessions.c.owner == owner,) if owner is not None else ()
         with self.engine.connect() as conn:
-            rows = conn.execute(select(sessions, count.label("turn_count"))
+            rows = conn.execute(select(sessions, count.label("turn_count")).where(*mine)
                                 .order_by(sessions.c.seq.desc()).limit(limit)).mappings().all()
         return [_session(r) for r in rows]
 

@@ -20,8 +20,13 @@ from habla.asr.types import Transcript
 from habla.audio.decode import SAMPLE_RATE, decode
 from habla.errors import HablaError, InvalidOption
 from habla.tutor.conversation import reply_messages
-from habla.tutor.feedback import (Correction, correction_prompt, parse_corrections, pronunciation_hints,
-                                  same_script)
+from habla.tutor.feedback import (
+    Correction,
+    correction_prompt,
+    parse_corrections,
+    pronunciation_hints,
+    same_script,
+)
 from habla.tutor.files import TutorFiles, container_name
 from habla.tutor.history import PersonaNotFound, Session, Turn, TurnNotFound, TutorStore
 from habla.tutor.personas import BUILTIN, Persona
@@ -107,22 +112,27 @@ class TutorService:
         self.files.publish(name)
 
     # -- sessions ---------------------------------------------------------------------------------------
-    def start(self, persona_id: str) -> Session:
+    # ``owner``: the calling principal; a session is only its owner's (None = any, for admins and the CLI).
+    def start(self, persona_id: str, owner: str | None = None) -> Session:
         persona = self.persona(persona_id)
         self.speaker_sample(persona)
-        return self.store.create_session(persona)
+        return self.store.create_session(persona, owner)
 
-    def session(self, session_id: str) -> Session:
-        return self.store.session(session_id)
+    def session(self, session_id: str, owner: str | None = None) -> Session:
+        return self.store.session(session_id, owner)
 
-    def history(self, session_id: str) -> tuple[Session, list[Turn]]:
-        return self.store.session(session_id), self.store.turns(session_id)
+    def sessions(self, limit: int = 20, owner: str | None = None) -> list[Session]:
+        return self.store.sessions(limit, owner)
 
-    def report(self, session_id: str) -> Report:
-        session, turns = self.history(session_id)
+    def history(self, session_id: str, owner: str | None = None) -> tuple[Session, list[Turn]]:
+        return self.store.session(session_id, owner), self.store.turns(session_id)
+
+    def report(self, session_id: str, owner: str | None = None) -> Report:
+        session, turns = self.history(session_id, owner)
         return build_report(session, turns)
 
-    def audio_path(self, session_id: str, number: int, which: str) -> Path:
+    def audio_path(self, session_id: str, number: int, which: str, owner: str | None = None) -> Path:
+        self.store.session(session_id, owner)
         turn = self.store.turn(session_id, number)
         name = turn.user_audio if which == "user" else turn.reply_audio
         path = self.files.fetch(name) if name else None
@@ -132,11 +142,12 @@ class TutorService:
         return path
 
     # -- turns ------------------------------------------------------------------------------------------
-    def turn(self, session_id: str, audio: BinaryIO | None = None, text: str | None = None) -> Turn:
+    def turn(self, session_id: str, audio: BinaryIO | None = None, text: str | None = None,
+             owner: str | None = None) -> Turn:
         """One exchange. Exactly one of ``audio`` (any format habla decodes) or ``text`` is given."""
+        session = self.store.session(session_id, owner)  # another principal's session: 404 before anything else
         if (audio is None) == (text is None or not text.strip()):
             raise InvalidOption("send either audio or text for a turn, not both or neither")
-        session = self.store.session(session_id)
         with self._session_lock(session_id):
             number = self.store.next_number(session_id)
             if audio is not None:

@@ -52,7 +52,9 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float =
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with Server(tmp_path_factory.mktemp("jobs-server")).start() as srv:
+    # The webhook receivers here are on 127.0.0.1, which webhooks may reach only when the operator allows it.
+    env = {"HABLA_JOBS__WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]'}
+    with Server(tmp_path_factory.mktemp("jobs-server"), env).start() as srv:
         yield srv
 
 

@@ -48,7 +48,8 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     settings = {"HABLA_HOME": str(tmp_path / "home"), "HABLA_JOBS__MODE": "distributed",
                 "HABLA_JOBS__BROKER_URL": broker,
                 "HABLA_JOBS__DATABASE_URL": f"{pg_url}?options=-csearch_path%3D{schema}",
-                "HABLA_JOBS__STORAGE_DIR": str(tmp_path / "files"), "HABLA_JOBS__LEASE_SECONDS": "6"}
+                "HABLA_JOBS__STORAGE_DIR": str(tmp_path / "files"), "HABLA_JOBS__LEASE_SECONDS": "6",
+                "HABLA_JOBS__WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]'}  # the receivers are local
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
     procs: list[subprocess.Popen] = []

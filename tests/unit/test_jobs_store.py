@@ -201,3 +201,48 @@ def test_expired_lists_only_finished_jobs_past_the_cutoff(store: SqlJobStore) ->
     assert store.delete(done.id)
     with pytest.raises(JobNotFound):
         store.get(done.id)
+
+
+def test_jobs_are_scoped_to_their_owner(store: SqlJobStore) -> None:
+    mine, _ = store.create(spec("m"), owner="key_a")
+    theirs, _ = store.create(spec("t"), owner="key_b")
+    assert store.get(mine.id, "key_a").owner == "key_a"
+    for call in (lambda: store.get(mine.id, "key_b"), lambda: store.cancel(mine.id, "key_b"),
+                 lambda: store.list(after=mine.id, owner="key_b")):
+        with pytest.raises(JobNotFound):
+            call()
+    assert [j.id for j in store.list(owner="key_b").jobs] == [theirs.id]
+    assert {j.id for j in store.list().jobs} == {mine.id, theirs.id}  # no owner: everything (admins, workers)
+    assert store.get(mine.id).status == "queued"  # the refused cancel changed nothing
+
+
+def test_an_idempotency_key_is_per_owner(store: SqlJobStore) -> None:
+    first, created = store.create(spec("a"), idempotency_key="same", owner="key_a")
+    again, created_again = store.create(spec("b"), idempotency_key="same", owner="key_a")
+    other, created_other = store.create(spec("c"), idempotency_key="same", owner="key_b")
+    assert (created, created_again, created_other) == (True, False, True)
+    assert again.id == first.id != other.id
+    assert store.find_key("same", "key_b").id == other.id
+
+
+def test_an_old_database_gets_the_owner_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the table as it was before owners existed, with one job in it
+        conn.execute("CREATE TABLE habla_jobs (seq INTEGER PRIMARY KEY, id VARCHAR(40) NOT NULL UNIQUE, "
+                     "status VARCHAR(16) NOT NULL, spec JSON NOT NULL, idempotency_key VARCHAR(255) UNIQUE, "
+                     "attempt INTEGER NOT NULL, lost INTEGER NOT NULL, worker VARCHAR(255), lease_until FLOAT, "
+                     "created_at FLOAT NOT NULL, enqueued_at FLOAT, started_at FLOAT, finished_at FLOAT, "
+                     "position FLOAT NOT NULL, duration FLOAT, error TEXT, result_dir VARCHAR(255), "
+                     "language VARCHAR(16), webhook_status VARCHAR(255))")
+        conn.execute("INSERT INTO habla_jobs (id, status, spec, attempt, lost, created_at, position) "
+                     "VALUES ('job_old', 'succeeded', '{\"upload\": \"uploads/x\"}', 1, 0, 1.0, 0.0)")
+    old = SqlJobStore(f"sqlite:///{path}")
+    try:
+        assert old.get("job_old").owner is None  # only an admin (no owner filter) sees a job from before
+        with pytest.raises(JobNotFound):
+            old.get("job_old", "key_a")
+        assert old.create(spec(), owner="key_a")[0].owner == "key_a"
+    finally:
+        old.close()

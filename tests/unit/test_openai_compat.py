@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from habla.server.openai_names import is_alias, undated
+from habla.models.openai_names import is_alias, undated
 from habla.server.request_id import RequestIdMiddleware
 from habla.server.routers.openai_shapes import PROMPT_TOKENS, last_prompt_tokens, token_usage
 from habla.tts.encode import encode_stream, encode_whole

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from habla.asr.types import Transcript
-from habla.llm.assistant import Answer
-from habla.server.routers.chat import llm_service
+from habla.llm.assistant import Answer, Assistant
+from habla.server.auth import owner_scope
+from habla.server.routers.chat import cancel_on_disconnect, llm_service
 
 router = APIRouter(prefix="/v1/jobs", tags=["assistant"])
 
@@ -29,8 +34,8 @@ class AskRequest(BaseModel):
 
 
 def _transcript(request: Request, job_id: str) -> Transcript:
-    """The job's JSON result through the jobs service: 404 for an unknown job, 409 while it is unfinished."""
-    return Transcript.from_dict(json.loads(request.app.state.jobs.result(job_id, "json")))
+    """The job's JSON result through the jobs service: 404 for an unknown job (or another key's), 409 while it is unfinished."""
+    return Transcript.from_dict(json.loads(request.app.state.jobs.result(job_id, "json", owner_scope(request))))
 
 
 def _body(answer: Answer, job_id: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -38,20 +43,35 @@ def _body(answer: Answer, job_id: str, kind: str, **extra: Any) -> dict[str, Any
             "citations": [c.__dict__ for c in answer.citations], "llm_calls": answer.calls}
 
 
+async def _answer(request: Request, job_id: str, work: Callable[[Assistant, Transcript, threading.Event], Answer],
+                  ) -> Answer:
+    """Run ``work`` on the job's transcript in a thread; a client that hangs up cancels it (between LLM calls and
+    tokens), so an abandoned summary of a long transcript does not keep the LLM busy."""
+    transcript = await run_in_threadpool(_transcript, request, job_id)
+    cancel = threading.Event()
+    watch = asyncio.create_task(cancel_on_disconnect(request, cancel))
+
+    def run() -> Answer:
+        with llm_service(request).assistant() as assistant:
+            return work(assistant, transcript, cancel)
+
+    try:
+        return await run_in_threadpool(run)
+    finally:
+        cancel.set()
+        watch.cancel()
+
+
 @router.post("/{job_id}/summary")
-def summarize_job(request: Request, job_id: str, body: SummaryRequest | None = None) -> dict[str, Any]:
+async def summarize_job(request: Request, job_id: str, body: SummaryRequest | None = None) -> dict[str, Any]:
     """Every topic of the transcript, each line citing the [mm:ss] of a real segment (body optional)."""
-    transcript = _transcript(request, job_id)
     style = body.style if body else None
-    with llm_service(request).assistant() as assistant:
-        answer = assistant.summarize(transcript, style=style)
-    return _body(answer, job_id, "transcript.summary", style=style or assistant.options.style)
+    answer = await _answer(request, job_id, lambda a, t, cancel: a.summarize(t, cancel, style=style))
+    return _body(answer, job_id, "transcript.summary", style=style or llm_service(request).assistant_options().style)
 
 
 @router.post("/{job_id}/ask")
-def ask_job(request: Request, job_id: str, body: AskRequest) -> dict[str, Any]:
+async def ask_job(request: Request, job_id: str, body: AskRequest) -> dict[str, Any]:
     """An answer from the segments that match the question, citing where it is said."""
-    transcript = _transcript(request, job_id)
-    with llm_service(request).assistant() as assistant:
-        answer = assistant.ask(transcript, body.question)
+    answer = await _answer(request, job_id, lambda a, t, cancel: a.ask(t, body.question, cancel))
     return _body(answer, job_id, "transcript.answer", question=body.question, refused=answer.refused)

@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.asr.options import Task, TranscribeOptions
@@ -30,8 +35,9 @@ from habla.asr.types import Transcript
 from habla.audio.decode import check_audio
 from habla.errors import AudioDecodeError, HablaError, InvalidOption, ModelNotFound
 from habla.formats import render
+from habla.models.access import client_model
 from habla.server.errors import error_response
-from habla.server.openai_names import is_alias
+from habla.models.openai_names import is_alias
 from habla.server.routers.openai_shapes import last_prompt_tokens, sse, text_encoder, token_usage, usage, verbose_json
 
 log = logging.getLogger(__name__)
@@ -156,14 +162,7 @@ def _invalid(message: str, param: str) -> InvalidOption:
 
 def _model_name(settings: Any, requested: str) -> str | None:
     """Only catalog or registered names (or the configured model): a client must not probe server paths."""
-    from habla.models.store import ModelStore
-
-    name = requested.strip()
-    if not name or is_alias(name, "transcription") or name == settings.asr.model:
-        return None
-    if "/" in name or "\\" in name or not ModelStore(settings.models).is_whisper(name):  # catalog or registered
-        raise ModelNotFound(f"model {name!r} does not exist", hint="GET /v1/models lists the models served here")
-    return name
+    return client_model(settings, requested)
 
 
 def _spool(upload: UploadFile) -> Path:

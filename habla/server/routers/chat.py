@@ -3,6 +3,7 @@ client can chat with it. Streaming (SSE) and non-streaming; errors are raised as
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -16,13 +17,15 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from habla.config import LLMSettings
 from habla.errors import InvalidOption, ModelNotFound
 from habla.llm.protocol import ChatMessage, ChatStream
 from habla.llm.service import LLMService
-from habla.server.openai_names import is_alias
+from habla.models.openai_names import is_alias
 from habla.server.state import shared
 
 router = APIRouter(tags=["chat"])
+DISCONNECT_POLL_SECONDS = 0.1  # how soon a vanished client's generation is cancelled (the target is 1 s)
 
 
 def llm_service(request: Request) -> LLMService:
@@ -58,9 +61,20 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), lt=2**64, description="Reproducible sampling (any 64-bit value).")
     n: int = Field(1, ge=1, le=1, description="Only one choice is generated.")
     stream_options: dict[str, Any] | None = None
+
+
+def _check_bounds(settings: LLMSettings, body: ChatRequest) -> None:
+    """Refuse, before any work, a request that cannot fit the model: too many messages or too many tokens asked."""
+    if len(body.messages) > settings.max_messages:
+        raise InvalidOption(f"{len(body.messages)} messages; at most {settings.max_messages} are accepted",
+                            hint="send the recent part of the conversation")
+    asked = body.max_completion_tokens or body.max_tokens
+    if asked is not None and asked > settings.context_size:
+        raise InvalidOption(f"max_tokens is {asked}; this model's context holds {settings.context_size} tokens "
+                            "(prompt and reply together)", hint="ask for fewer tokens")
 
 
 def _check_model(service: LLMService, requested: str) -> str:
@@ -102,22 +116,38 @@ def _finish(stream: ChatStream) -> str:
 async def chat_completions(request: Request, body: ChatRequest) -> dict[str, Any] | StreamingResponse:
     service = llm_service(request)
     model = _check_model(service, body.model)
+    _check_bounds(service.settings.llm, body)
     cancel = threading.Event()
-    stream, stack = await run_in_threadpool(_open, service, body, cancel)
+    watch = asyncio.create_task(cancel_on_disconnect(request, cancel))  # a client that leaves stops its work
+    try:
+        stream, stack = await run_in_threadpool(_open, service, body, cancel)
+    except BaseException:
+        watch.cancel()
+        raise
     reply_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if not body.stream:
         try:
             text = await run_in_threadpool(stream.text)
         finally:
+            watch.cancel()
             stack.close()
         return {"id": reply_id, "object": "chat.completion", "created": created, "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
                              "logprobs": None, "finish_reason": _finish(stream)}],
                 "usage": _usage(stream)}
     include_usage = bool((body.stream_options or {}).get("include_usage"))
-    events = _events(request, stream, stack, cancel, reply_id, created, model, include_usage)
+    events = _events(request, stream, stack, cancel, watch, reply_id, created, model, include_usage)
     return StreamingResponse(events, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
+    """Set ``cancel`` as soon as the client hangs up; the engine checks it between tokens and prompt batches."""
+    while not cancel.is_set():
+        if await request.is_disconnected():
+            cancel.set()
+            return
+        await asyncio.sleep(DISCONNECT_POLL_SECONDS)
 
 
 class _Release:
@@ -141,8 +171,9 @@ def _pieces(stream: ChatStream, release: _Release) -> Iterator[str]:
         release()
 
 
-async def _events(request: Request, stream: ChatStream, stack: ExitStack, cancel: threading.Event, reply_id: str,
-                  created: int, model: str, include_usage: bool) -> AsyncIterator[str]:
+async def _events(request: Request, stream: ChatStream, stack: ExitStack, cancel: threading.Event,
+                  watch: asyncio.Task[None], reply_id: str, created: int, model: str,
+                  include_usage: bool) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
@@ -163,5 +194,6 @@ async def _events(request: Request, stream: ChatStream, stack: ExitStack, cancel
         yield "data: [DONE]\n\n"
     finally:
         cancel.set()  # stops generation at the next token if the client went away
+        watch.cancel()
         if stream.usage.finish_reason is not None:
             release()  # otherwise the reader thread releases when it sees the cancel

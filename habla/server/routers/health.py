@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from habla import __version__
+from habla.models.access import display_name
 
 router = APIRouter(tags=["health"])
 

@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from habla.errors import InvalidOption
 from habla.jobs.models import Job
 from habla.jobs.service import JobService
-from habla.server.openai_names import is_alias
+from habla.server.auth import authenticate, owner_scope
+from habla.models.openai_names import is_alias
 from habla.storage import ObjectRead
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -29,6 +30,11 @@ SSE_PING_SECONDS = 15.0
 
 def _service(request: Request) -> JobService:
     return request.app.state.jobs
+
+
+def _owner(request: Request) -> str | None:
+    """Jobs are scoped to the caller's principal (an admin key sees every job); another's job is a 404."""
+    return owner_scope(request)
 
 
 @router.post("", status_code=201)
@@ -55,7 +61,8 @@ def create_job(
                "word_timestamps": word_timestamps or "word" in granularities or None}
     job, created = _service(request).submit(
         file.file, filename=file.filename or "", model=None if model and is_alias(model, "transcription") else model,
-        options=options, webhook_url=webhook_url, idempotency_key=idempotency_key)
+        options=options, webhook_url=webhook_url, idempotency_key=idempotency_key,
+        owner=authenticate(request).id)  # the creator owns it, an admin too
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job.public()
@@ -64,7 +71,7 @@ def create_job(
 @router.get("")
 def list_jobs(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20, after: str | None = None,
               status: str | None = None) -> dict[str, Any]:
-    page = _service(request).list(limit, after, status)
+    page = _service(request).list(limit, after, status, _owner(request))
     data = [j.public() for j in page.jobs]
     return {"object": "list", "data": data, "has_more": page.has_more,
             "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
@@ -72,17 +79,17 @@ def list_jobs(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20,
 
 @router.get("/{job_id}")
 def get_job(request: Request, job_id: str) -> dict[str, Any]:
-    return _service(request).get(job_id).public()
+    return _service(request).get(job_id, _owner(request)).public()
 
 
 @router.delete("/{job_id}")
 def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
-    return _service(request).cancel(job_id).public()
+    return _service(request).cancel(job_id, _owner(request)).public()
 
 
 @router.post("/{job_id}/retry")
 def retry_job(request: Request, job_id: str) -> dict[str, Any]:
-    return _service(request).retry(job_id).public()
+    return _service(request).retry(job_id, _owner(request)).public()
 
 
 @router.get("/{job_id}/result", response_model=None)
@@ -92,11 +99,11 @@ def job_result(request: Request, job_id: str, format: str = "json",  # noqa: A00
     fmt = format.strip().lower()
     service = _service(request)
     if redirect and service.settings.jobs.storage_redirects:
-        name = service.result_name(job_id, fmt)
+        name = service.result_name(job_id, fmt, _owner(request))
         url = service.presigned_url(name, f"{job_id}.{fmt}", MEDIA_TYPES.get(fmt, "text/plain; charset=utf-8"))
         if url:
             return RedirectResponse(url, status_code=307)
-    text = service.result(job_id, fmt)
+    text = service.result(job_id, fmt, _owner(request))
     if fmt == "json":
         return JSONResponse(json.loads(text))
     return PlainTextResponse(text, media_type=MEDIA_TYPES.get(fmt, "text/plain; charset=utf-8"),
@@ -110,7 +117,7 @@ def job_audio(request: Request, job_id: str,
     """The uploaded audio as sent (range requests, so a player can seek), to play along the transcript: from
     the local folder, a presigned URL of the object store (HABLA_JOBS__STORAGE_REDIRECTS), or streamed from it."""
     service = _service(request)
-    name, filename = service.audio(job_id)
+    name, filename = service.audio(job_id, _owner(request))
     media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     local = service.storage.objects.local_path(name)
     if local is not None:
@@ -149,8 +156,8 @@ def _ascii(filename: str) -> str:
 async def job_events(request: Request, job_id: str) -> StreamingResponse:
     """Server-sent events: ``progress`` whenever status or position changes, ``segment`` for each segment as it is
     decoded (``attempt`` says which run it belongs to: a retry starts again), then one ``done``."""
-    service = _service(request)
-    await run_in_threadpool(service.get, job_id)  # 404 before the stream starts
+    service, owner = _service(request), _owner(request)
+    await run_in_threadpool(service.get, job_id, owner)  # 404 before the stream starts (another's job too)
     return StreamingResponse(_events(request, service, job_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -2,7 +2,7 @@
 
 Every listed id works where its kind is used: Whisper models at /v1/audio/transcriptions, Piper voices at
 /v1/audio/speech, the configured LLM at /v1/chat/completions. OpenAI's names (whisper-1, tts-1, gpt-4o-mini, ...)
-are listed too, each with ``alias_of`` naming the model it stands for (habla.server.openai_names).
+are listed too, each with ``alias_of`` naming the model it stands for (habla.models.openai_names).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 
 from habla.errors import HablaError, ModelNotFound
 from habla.models.store import ModelStatus
-from habla.server.openai_names import ALIASES, Kind
+from habla.models.openai_names import ALIASES, Kind
 from habla.server.routers.speech import speaker
 
 router = APIRouter(prefix="/v1/models", tags=["models"])

@@ -23,7 +23,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.errors import HablaError, InvalidOption
 from habla.server.limits import ConcurrencyLimiter
-from habla.server.openai_names import ALIASES, HABLA_NAMES, is_alias
+from habla.models.openai_names import ALIASES, HABLA_NAMES, is_alias
 from habla.server.state import shared
 from habla.tts.encode import FORMATS, encode_stream, encode_whole
 from habla.tts.speaker import MAX_SPEED, MIN_SPEED, Speaker, SpeechRun

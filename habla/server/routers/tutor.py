@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from habla.server.auth import authenticate, owner_scope
 from habla.server.routers.chat import llm_service
 from habla.server.routers.speech import speaker
 from habla.server.state import shared
@@ -98,20 +99,20 @@ async def persona_sample(request: Request, persona_id: str) -> FileResponse:
 
 @router.post("/sessions", status_code=201)
 async def create_session(request: Request, body: SessionIn) -> dict[str, Any]:
-    session = await run_in_threadpool(tutor_service(request).start, body.persona)
+    session = await run_in_threadpool(tutor_service(request).start, body.persona, authenticate(request).id)
     return _session(session, [])
 
 
 @router.get("/sessions")
 async def list_sessions(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
-    sessions = await run_in_threadpool(tutor_service(request).store.sessions, limit)
+    sessions = await run_in_threadpool(tutor_service(request).sessions, limit, owner_scope(request))
     return {"object": "list", "data": [_session(s) for s in sessions]}
 
 
 @router.get("/sessions/{session_id}")
 async def get_session(request: Request, session_id: str) -> dict[str, Any]:
     """The session with its whole history."""
-    session, turns = await run_in_threadpool(tutor_service(request).history, session_id)
+    session, turns = await run_in_threadpool(tutor_service(request).history, session_id, owner_scope(request))
     return _session(session, turns)
 
 
@@ -121,16 +122,18 @@ async def create_turn(request: Request, session_id: str,
                       text: Annotated[str | None, Form(max_length=4000, description="Or a typed turn.")] = None,
                       ) -> dict[str, Any]:
     """One exchange: transcript, corrections, pronunciation hints and the tutor's spoken reply."""
-    service = tutor_service(request)
+    service, owner = tutor_service(request), owner_scope(request)
+    await run_in_threadpool(service.session, session_id, owner)  # another key's session: 404, no slot taken
     audio = file.file if file is not None else None
     async with request.app.state.limiter.slot():  # a turn transcribes: it shares the transcription slots
-        turn = await run_in_threadpool(service.turn, session_id, audio, text)
+        turn = await run_in_threadpool(service.turn, session_id, audio, text, owner)
     return _turn(turn)
 
 
 @router.get("/sessions/{session_id}/turns/{number}/audio/{which}", response_model=None)
 async def turn_audio(request: Request, session_id: str, number: int, which: Literal["user", "reply"]) -> FileResponse:
-    path = await run_in_threadpool(tutor_service(request).audio_path, session_id, number, which)
+    path = await run_in_threadpool(tutor_service(request).audio_path, session_id, number, which,
+                                   owner_scope(request))
     return FileResponse(path)
 
 
@@ -138,7 +141,7 @@ async def turn_audio(request: Request, session_id: str, number: int, which: Lite
 async def report(request: Request, session_id: str, format: Annotated[Literal["json", "markdown"], Query()] = "json",
                  ) -> dict[str, Any] | PlainTextResponse:
     """Mistakes, new words, turns and speaking time; ``?format=markdown`` for a printable version."""
-    result = await run_in_threadpool(tutor_service(request).report, session_id)
+    result = await run_in_threadpool(tutor_service(request).report, session_id, owner_scope(request))
     if format == "markdown":
         return PlainTextResponse(result.markdown(), media_type="text/markdown; charset=utf-8")
     return {"object": "tutor.report", **result.to_dict()}

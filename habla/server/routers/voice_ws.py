@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 from typing import Any
@@ -16,6 +15,7 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from habla.errors import HablaError, InvalidOption
+from habla.server.auth import bearer_token
 from habla.server.errors import Unauthorized
 from habla.server.routers.chat import llm_service
 from habla.server.routers.speech import speaker
@@ -43,12 +43,8 @@ def _engines(ws: WebSocket) -> VoiceEngines:
 
 def _authorized(ws: WebSocket | Request) -> bool:
     """API keys as on every /v1 route; browsers cannot set headers on a WebSocket, so ``?api_key=`` also works."""
-    keys = [k.get_secret_value() for k in ws.app.state.settings.server.api_keys]
-    if not keys:
-        return True
-    scheme, _, token = ws.headers.get("authorization", "").partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ws.query_params.get("api_key", "")
-    return any([hmac.compare_digest(token.encode(), k.encode()) for k in keys]) and bool(token)
+    token = bearer_token(ws.headers) or ws.query_params.get("api_key", "")
+    return ws.app.state.keyring.principal(token) is not None
 
 
 @router.get("/v1/talk/sessions")
@@ -121,36 +117,57 @@ def _parse(text: str) -> dict[str, Any]:
 
 
 async def _converse(ws: WebSocket, session: VoiceSession, held: Held, first_audio: bytes | None) -> None:
+    """Read the client and send it events at once; whichever side ends (the client hangs up, stops reading for
+    ``send_timeout_seconds``, or ends the session) ends both, so a gone client never holds a session."""
     opts = session.options
-    await ws.send_json({"type": "session.ready", "input_sample_rate": 16000,
-                        "output_sample_rate": opts.output_sample_rate, "voice": held.voice.name,
-                        "language": opts.language, "end_silence_ms": opts.end_silence_ms,
-                        "turn_detection": {"type": opts.turn_detection.type,
-                                           "eagerness": opts.turn_detection.eagerness}})
-    sender = asyncio.create_task(_send_events(ws, session))
+    timeout = ws.app.state.settings.voice.send_timeout_seconds
+    await _send(ws, timeout, {"type": "session.ready", "input_sample_rate": 16000,
+                              "output_sample_rate": opts.output_sample_rate, "voice": held.voice.name,
+                              "language": opts.language, "end_silence_ms": opts.end_silence_ms,
+                              "turn_detection": {"type": opts.turn_detection.type,
+                                                 "eagerness": opts.turn_detection.eagerness}})
+    sender = asyncio.create_task(_send_events(ws, session, timeout))
+    receiver = asyncio.create_task(_receive(ws, session, first_audio, sender, timeout))
+    try:
+        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+
+
+async def _receive(ws: WebSocket, session: VoiceSession, first_audio: bytes | None, sender: asyncio.Task[None],
+                   timeout: float) -> None:
     try:
         if first_audio:
-            await _feed(ws, session, first_audio)
+            await _feed(ws, session, first_audio, timeout)
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("bytes") is not None:
-                await _feed(ws, session, message["bytes"])
-            elif not await _control(ws, session, message.get("text") or ""):
+                await _feed(ws, session, message["bytes"], timeout)
+            elif not await _control(ws, session, message.get("text") or "", sender, timeout):
                 return
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, RuntimeError):  # RuntimeError: Starlette's "disconnect message received"
         return
-    finally:
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
 
 
-async def _feed(ws: WebSocket, session: VoiceSession, data: bytes) -> None:
+async def _send(ws: WebSocket, timeout: float, event: dict[str, Any] | None = None, data: bytes | None = None) -> None:
+    """One message to the client, or TimeoutError when it has not taken data for ``timeout`` s (it is gone, or
+    never reads: either way the session must not wait for it)."""
+    async with asyncio.timeout(timeout):
+        if event is not None:
+            await ws.send_json(event)
+        if data is not None:
+            await ws.send_bytes(data)
+
+
+async def _feed(ws: WebSocket, session: VoiceSession, data: bytes, timeout: float) -> None:
     try:
         await session.feed(_pcm(data))
     except HablaError as exc:  # a bad frame is reported; the conversation goes on
-        await ws.send_json({"type": "error", "code": exc.code, "message": str(exc)})
+        await _send(ws, timeout, {"type": "error", "code": exc.code, "message": str(exc)})
 
 
 def _pcm(data: bytes) -> np.ndarray:
@@ -159,19 +176,20 @@ def _pcm(data: bytes) -> np.ndarray:
     return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
 
 
-async def _control(ws: WebSocket, session: VoiceSession, text: str) -> bool:
+async def _control(ws: WebSocket, session: VoiceSession, text: str, sender: asyncio.Task[None],
+                   timeout: float) -> bool:
     """Handle one control message; False ends the session."""
     try:
         data = _parse(text)
         kind = data.get("type")
         if kind == "input.end":
             await session.finish()
-            await _drain(session)
-            await ws.send_json({"type": "input.ended", "turns": session.turn})
+            await _drain(session, sender)
+            await _send(ws, timeout, {"type": "input.ended", "turns": session.turn})
         elif kind == "reply.cancel":
             session.interrupt()
         elif kind == "session.export":
-            await _export(ws, session, str(data.get("format", "json")))
+            await _export(ws, session, str(data.get("format", "json")), timeout)
         elif kind == "session.end":
             await ws.close(1000)
             return False
@@ -179,31 +197,30 @@ async def _control(ws: WebSocket, session: VoiceSession, text: str) -> bool:
             raise InvalidOption(f"unknown message type {kind!r}",
                                 hint="input.end, reply.cancel, session.export or session.end")
     except HablaError as exc:
-        await ws.send_json({"type": "error", "code": exc.code, "message": str(exc)})
+        await _send(ws, timeout, {"type": "error", "code": exc.code, "message": str(exc)})
     return True
 
 
-async def _drain(session: VoiceSession) -> None:
-    """Let the sender pass on every event queued so far (so input.ended comes after them)."""
-    while not session.events.empty():
+async def _drain(session: VoiceSession, sender: asyncio.Task[None]) -> None:
+    """Let the sender pass on every event queued so far (so input.ended comes after them); a sender that has
+    stopped (the client is gone) will pass on nothing more."""
+    while not session.events.empty() and not sender.done():
         await asyncio.sleep(0.01)
 
 
-async def _export(ws: WebSocket, session: VoiceSession, fmt: str) -> None:
+async def _export(ws: WebSocket, session: VoiceSession, fmt: str, timeout: float) -> None:
     fmt = fmt.lower()
     if fmt == "wav":
         data = wav_bytes(session.recording.mixed_audio())
-        await ws.send_json({"type": "session.export", "format": "wav", "bytes": len(data)})
-        await ws.send_bytes(data)
+        await _send(ws, timeout, {"type": "session.export", "format": "wav", "bytes": len(data)}, data)
         return
     if fmt not in EXPORT_FORMATS:
         raise InvalidOption(f"unknown export format {fmt!r}", hint=f"use {', '.join((*EXPORT_FORMATS, 'wav'))}")
-    await ws.send_json({"type": "session.export", "format": fmt, "content": session.recording.render(fmt)})
+    await _send(ws, timeout, {"type": "session.export", "format": fmt, "content": session.recording.render(fmt)})
 
 
-async def _send_events(ws: WebSocket, session: VoiceSession) -> None:
-    while True:
-        event = await session.events.get()
-        await ws.send_json(event.to_json())
-        if isinstance(event, ReplyAudio):
-            await ws.send_bytes(event.pcm_bytes())
+async def _send_events(ws: WebSocket, session: VoiceSession, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+        while True:
+            event = await session.events.get()
+            await _send(ws, timeout, event.to_json(), event.pcm_bytes() if isinstance(event, ReplyAudio) else None)
