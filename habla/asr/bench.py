@@ -143,7 +143,7 @@ def run_engine(engine: str, model: str, clips: list[Clip]) -> EngineRun:
             break
         except Empty:
             if not proc.is_alive():
-                raise HablaError(f"the {engine} benchmark process died (exit code {proc.exitcode})")
+                raise HablaError(f"the {engine} benchmark process died (exit code {proc.exitcode})") from None
     proc.join()
     return result
 

@@ -47,7 +47,8 @@ CONTEXT_BATCH_SIZE = 2
 ProgressCallback = Callable[[float, "float | None"], None]
 
 
-def group_spans(spans: list[Span], window: float = WINDOW_SECONDS, max_gap: float = MAX_INNER_GAP_SECONDS) -> list[Span]:
+def group_spans(spans: list[Span], window: float = WINDOW_SECONDS,
+                max_gap: float = MAX_INNER_GAP_SECONDS) -> list[Span]:
     """Merge consecutive speech spans into chunks no longer than one Whisper window."""
     groups: list[list[float]] = []
     for start, end in spans:

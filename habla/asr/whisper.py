@@ -27,7 +27,7 @@ def pick_device(device: str) -> str:
         import ctranslate2
 
         return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-    except Exception:  # noqa: BLE001 - any CUDA probing failure means CPU
+    except Exception:  # noqa: BLE001 — any CUDA probing failure means CPU
         return "cpu"
 
 
@@ -87,7 +87,7 @@ class WhisperEngine:
             temperature=options.temperature, batch_size=len(spans),
             clip_timestamps=[{"start": s, "end": e} for s, e in spans], without_timestamps=True,
             word_timestamps=True, initial_prompt=options.initial_prompt, hotwords=options.hotwords)
-        for span, seg in zip(spans, segments):  # text-only mode: exactly one segment per chunk
+        for span, seg in zip(spans, segments, strict=True):  # text-only mode: exactly one segment per chunk
             silent = seg.no_speech_prob > NO_SPEECH_PROB and seg.avg_logprob < LOW_LOGPROB
             words = () if silent else tuple(
                 Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, round(w.probability, 4))

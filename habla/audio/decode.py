@@ -6,14 +6,14 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 
 from habla.errors import AudioDecodeError
 
 SAMPLE_RATE = 16_000
-AudioSource = Union[str, os.PathLike, bytes, BinaryIO, np.ndarray]
+AudioSource = str | os.PathLike | bytes | BinaryIO | np.ndarray
 
 
 def _open(source: AudioSource):  # -> av.container.InputContainer
@@ -71,7 +71,7 @@ def check_audio(path: str | os.PathLike) -> float | None:
         return probe_duration(path)
     except AudioDecodeError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is not audio
+    except Exception as exc:  # any decoder failure means the file is not audio
         raise AudioDecodeError(f"not a readable audio file ({type(exc).__name__})") from exc
 
 

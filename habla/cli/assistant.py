@@ -1,10 +1,11 @@
-"""``habla summarize FILE`` and ``habla ask FILE "question"``: the transcript assistant on audio or a JSON transcript."""
+"""``habla summarize FILE`` and ``habla ask FILE "question"``: the transcript assistant on audio or a JSON
+transcript."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -68,8 +69,8 @@ def _print(answer: Answer, as_json: bool) -> None:
             typer.echo(f"  {c.timestamp} {c.text}")
 
 
-def summarize(file: str = typer.Argument(..., help=FILE_HELP), model: Optional[str] = ASR_MODEL,
-              llm_url: Optional[str] = LLM_URL, llm_model: Optional[str] = LLM_MODEL,
+def summarize(file: str = typer.Argument(..., help=FILE_HELP), model: str | None = ASR_MODEL,
+              llm_url: str | None = LLM_URL, llm_model: str | None = LLM_MODEL,
               as_json: bool = AS_JSON) -> None:
     """Summarise a recording or transcript as bullet points citing [mm:ss] timestamps."""
     from habla.cli.main import fail
@@ -86,7 +87,7 @@ def summarize(file: str = typer.Argument(..., help=FILE_HELP), model: Optional[s
 
 
 def ask(file: str = typer.Argument(..., help=FILE_HELP), question: str = typer.Argument(..., help="The question."),
-        model: Optional[str] = ASR_MODEL, llm_url: Optional[str] = LLM_URL, llm_model: Optional[str] = LLM_MODEL,
+        model: str | None = ASR_MODEL, llm_url: str | None = LLM_URL, llm_model: str | None = LLM_MODEL,
         as_json: bool = AS_JSON) -> None:
     """Answer a question about a recording or transcript, citing the [mm:ss] where it is said."""
     from habla.cli.main import fail

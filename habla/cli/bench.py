@@ -21,8 +21,10 @@ def bench(
                                  help="Folder with audio files and manifest.tsv (id, lang, seconds, text), "
                                       "or `voice` for the talk pipeline's latency."),
     model: str = typer.Option("base", "--model", "-m"),
-    long_minutes: float = typer.Option(10.0, "--long-minutes", help="Length of the joined long-form file per language; 0 skips it."),
-    compare: bool = typer.Option(True, "--compare/--no-compare", help="Also run plain faster-whisper with its defaults."),
+    long_minutes: float = typer.Option(10.0, "--long-minutes",
+                                      help="Length of the joined long-form file per language; 0 skips it."),
+    compare: bool = typer.Option(True, "--compare/--no-compare",
+                                 help="Also run plain faster-whisper with its defaults."),
     speech: Path = typer.Option(DEFAULT_SPEECH, "--speech", help="voice: folder of recorded turns (manifest.tsv)."),
     turns: int = typer.Option(20, "--turns", min=1, help="voice: scripted turns, streamed in real time."),
     language: str = typer.Option("en", "--language", "-l", help="voice: language of the turns."),

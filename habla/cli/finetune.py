@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -28,7 +27,7 @@ def finetune(
     output: str = typer.Option(..., "--output", "-o", help="Name the fine-tuned model is registered under."),
     base: str = typer.Option("base", "--base", "-b", help="Model to start from: a habla model name, a CTranslate2 "
                              "folder, or a Hugging Face Whisper folder."),
-    language: Optional[str] = typer.Option(None, "--language", "-l", help="Use only this language's clips."),
+    language: str | None = typer.Option(None, "--language", "-l", help="Use only this language's clips."),
     max_steps: int = typer.Option(100, "--max-steps", help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", help="Clips per step."),
     learning_rate: float = typer.Option(1e-5, "--learning-rate", help="Peak learning rate (linear decay)."),
@@ -41,8 +40,8 @@ def finetune(
     quantization: str = typer.Option("float16", "--quantization", "-q",
                                      help="CTranslate2 weights: float16, int8, ... or a list (float16,int8)."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the WER before and after."),
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="tokenizer.json (default: the base model's)."),
-    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Checkpoints and report (default: "
+    tokenizer: Path | None = typer.Option(None, "--tokenizer", help="tokenizer.json (default: the base model's)."),
+    work_dir: Path | None = typer.Option(None, "--work-dir", help="Checkpoints and report (default: "
                                             "<home>/finetune/NAME)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a registered model of the same name."),
 ) -> None:

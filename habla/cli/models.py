@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -75,7 +74,7 @@ def download(name: str = typer.Argument(..., help="Catalog model name.")) -> Non
         target = _store().download(name)
     except HablaError as exc:
         raise fail(exc) from None
-    except Exception as exc:  # noqa: BLE001 - network errors of any kind
+    except Exception as exc:  # noqa: BLE001 — network errors of any kind
         raise fail(HablaError(f"download of {name!r} failed: {exc}")) from None
     console.print(f"[green]downloaded[/] {name} to {target}")
 
@@ -83,11 +82,11 @@ def download(name: str = typer.Argument(..., help="Catalog model name.")) -> Non
 @models_app.command("import")
 def import_checkpoint(
     file: Path = typer.Argument(..., help="An official OpenAI Whisper checkpoint (.pt)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Register under this name (default: from the hash)."),
+    name: str | None = typer.Option(None, "--name", help="Register under this name (default: from the hash)."),
     trust: bool = typer.Option(False, "--trust", help="Import a file whose sha256 is not in the catalog."),
     quantization: str = typer.Option("float16,int8", "--quantization", "-q",
                                      help="CTranslate2 weights to make: NAME gets the first, NAME-<q> the others."),
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="tokenizer.json for English-only or "
+    tokenizer: Path | None = typer.Option(None, "--tokenizer", help="tokenizer.json for English-only or "
                                              "large-v3 checkpoints (default: the multilingual one of base)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a registered model of the same name."),
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 import typer
 
@@ -10,8 +9,8 @@ GRACEFUL_SHUTDOWN_SECONDS = 10  # open streams get this long to finish on SIGTER
 
 
 def serve(
-    host: Optional[str] = typer.Option(None, help="Address to listen on (default HABLA_SERVER__HOST, 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port (default HABLA_SERVER__PORT, 8000)."),
+    host: str | None = typer.Option(None, help="Address to listen on (default HABLA_SERVER__HOST, 127.0.0.1)."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port (default HABLA_SERVER__PORT, 8000)."),
     workers: int = typer.Option(1, min=1, max=64, help="Server processes; each loads its own models."),
 ) -> None:
     """Serve /v1/audio/transcriptions, /v1/jobs, /v1/chat/completions and more; API docs at /docs."""

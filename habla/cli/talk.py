@@ -71,7 +71,7 @@ def _read(path: Path) -> np.ndarray:
     return decode(path)
 
 
-def _sounddevice():  # noqa: ANN202 - the module is optional
+def _sounddevice():  # the module is optional
     try:
         import sounddevice
     except (ImportError, OSError) as exc:  # OSError: the package is there but PortAudio is not
@@ -80,7 +80,7 @@ def _sounddevice():  # noqa: ANN202 - the module is optional
     return sounddevice
 
 
-async def _run(held, options, audio: np.ndarray | None, realtime: bool, sd) -> object:  # noqa: ANN001
+async def _run(held, options, audio: np.ndarray | None, realtime: bool, sd) -> object:
     from habla.voice.session import VoiceSession
 
     session = VoiceSession(held, options)
@@ -102,7 +102,7 @@ async def _run(held, options, audio: np.ndarray | None, realtime: bool, sd) -> o
     return session
 
 
-async def _feed_file(session, audio: np.ndarray, realtime: bool) -> None:  # noqa: ANN001
+async def _feed_file(session, audio: np.ndarray, realtime: bool) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     for i in range(0, len(audio), FRAME):
@@ -115,11 +115,11 @@ async def _feed_file(session, audio: np.ndarray, realtime: bool) -> None:  # noq
                 await asyncio.sleep(0.005)
 
 
-async def _feed_microphone(session, sd) -> None:  # noqa: ANN001
+async def _feed_microphone(session, sd) -> None:
     loop = asyncio.get_running_loop()
     frames: asyncio.Queue[np.ndarray] = asyncio.Queue()
 
-    def callback(data, frame_count, time_info, status) -> None:  # noqa: ANN001, ARG001 - PortAudio's signature
+    def callback(data, frame_count, time_info, status) -> None:  # PortAudio's signature
         loop.call_soon_threadsafe(frames.put_nowait, data[:, 0].copy())
 
     console.print("[bold]listening[/] — speak; Ctrl-C ends the conversation")
@@ -134,7 +134,7 @@ async def _feed_microphone(session, sd) -> None:  # noqa: ANN001
 class _Player:
     """Plays reply audio on the default output device from its own thread; ``stop`` drops what is queued."""
 
-    def __init__(self, sd, rate: int) -> None:  # noqa: ANN001
+    def __init__(self, sd, rate: int) -> None:
         self.pending: queue.Queue[np.ndarray | None] = queue.Queue()
         self.stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32")
         self.stream.start()
@@ -165,7 +165,7 @@ class _Player:
 _STOP = np.zeros(0, np.float32)
 
 
-async def _print_events(session, player: _Player | None) -> None:  # noqa: ANN001
+async def _print_events(session, player: _Player | None) -> None:
     while True:
         event: Event = await session.events.get()
         if isinstance(event, SpeechStarted):

@@ -1,11 +1,11 @@
-"""``habla transcribe FILES...``: transcripts in every format, a progress bar, live segments, one error line per bad file."""
+"""``habla transcribe FILES...``: transcripts in every format, a progress bar, live segments, one error line per
+bad file."""
 
 from __future__ import annotations
 
 import glob
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -31,15 +31,15 @@ def expand_inputs(patterns: list[str]) -> list[str]:
 
 def transcribe(
     files: list[str] = typer.Argument(..., help="Audio or video files, glob patterns, or - for stdin."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Catalog name or CTranslate2 folder [default: base]."),
-    language: Optional[str] = typer.Option(None, "--language", "-l", help="Language code, or auto-detect."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Catalog name or CTranslate2 folder [default: base]."),
+    language: str | None = typer.Option(None, "--language", "-l", help="Language code, or auto-detect."),
     task: str = typer.Option("transcribe", "--task", help="transcribe, or translate (into English)."),
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where the transcript files go."),
     output_format: str = typer.Option("all", "--output-format", "-f",
                                       help="txt, vtt, srt, tsv, json, all, or a comma-separated list."),
     word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Include word timings in the outputs."),
-    beam_size: Optional[int] = typer.Option(None, "--beam-size", help="0 = per language (1 for English, 5 otherwise)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Speech chunks decoded together."),
+    beam_size: int | None = typer.Option(None, "--beam-size", help="0 = per language (1 for English, 5 otherwise)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Speech chunks decoded together."),
     vad: bool = typer.Option(True, "--vad/--no-vad", help="Skip non-speech (no words are made up on silence)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print segments as they are decoded."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),

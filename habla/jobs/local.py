@@ -50,5 +50,5 @@ class LocalQueue:
                 return
             try:
                 self.runner.run(job_id)
-            except Exception:  # noqa: BLE001 - e.g. the database is down: the lease sweep will retry the job
+            except Exception:  # e.g. the database is down: the lease sweep will retry the job
                 log.exception("job %s: worker error", job_id)

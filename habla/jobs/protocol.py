@@ -16,7 +16,8 @@ class JobPage:
 
 
 class JobStore(Protocol):
-    """Thread-safe. Every write by a worker names the attempt it belongs to, so a lost worker's late write is ignored."""
+    """Thread-safe. Every write by a worker names the attempt it belongs to, so a lost worker's late write is
+    ignored."""
 
     def create(self, spec: JobSpec, idempotency_key: str | None = None) -> tuple[Job, bool]: ...
     def get(self, job_id: str) -> Job: ...

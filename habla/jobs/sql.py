@@ -161,7 +161,8 @@ class SqlJobStore:
                             status="cancelled", finished_at=time.time(), lease_until=None)
         job = self.get(job_id)
         if not done and job.status != "cancelled":
-            raise JobConflict(f"job {job_id} is already {job.status}", hint="only queued or running jobs can be cancelled")
+            raise JobConflict(f"job {job_id} is already {job.status}",
+                              hint="only queued or running jobs can be cancelled")
         return job
 
     def retry(self, job_id: str) -> Job:

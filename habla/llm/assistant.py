@@ -87,7 +87,7 @@ class Assistant:
         run.answer.text, run.answer.citations, run.answer.model = result.text, result.citations, self.engine.name
         return run.answer
 
-    def _reduce(self, run: _Run, lines: TranscriptLines, partials: list[str]):  # noqa: ANN202 - Grounded
+    def _reduce(self, run: _Run, lines: TranscriptLines, partials: list[str]):  # Grounded
         """Merge partial summaries level by level until one prompt holds them all."""
         budget = self._budget(prompts.merge_messages(""), run.options.max_tokens)
         while True:

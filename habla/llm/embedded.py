@@ -123,7 +123,7 @@ class EmbeddedEngine:
         params.use_mmap = True  # weights stay in the page cache, shared between processes
         try:
             self._model = lib.LlamaModel(str(self.path), params)
-        except Exception as exc:  # noqa: BLE001 - the binding raises plain ValueError/RuntimeError on a bad file
+        except Exception as exc:  # the binding raises plain ValueError/RuntimeError on a bad file
             raise ModelCorrupt(f"cannot load the GGUF model {self.path}: {exc}") from exc
         self._vocab = self._model.get_vocab()
         self.context_size = min(context_size, self._model.n_ctx_train)

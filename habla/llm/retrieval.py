@@ -10,7 +10,7 @@ import numpy as np
 from habla.errors import LLMUnavailable
 
 
-def _bm25s():  # noqa: ANN202 - a module
+def _bm25s():  # a module
     try:
         import bm25s
     except ImportError as exc:

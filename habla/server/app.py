@@ -100,7 +100,7 @@ def _warm(transcriber: object) -> None:
     """Load the default model in the background so the first request does not pay for it."""
     try:
         transcriber.warm()  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001 - a missing model is reported per request, with its hint
+    except Exception as exc:  # noqa: BLE001 — a missing model is reported per request, with its hint
         log.warning("default model not loaded at start: %s", exc)
 
 

@@ -25,7 +25,7 @@ _PEAK = 0.95
 _GAIN = 1.6
 
 
-def _import_piper():  # noqa: ANN202 - the module types live in the optional extra
+def _import_piper():  # the module types live in the optional extra
     try:
         import onnxruntime
         from piper import PiperVoice

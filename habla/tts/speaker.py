@@ -66,7 +66,8 @@ class Speaker:
         self.engines: ModelManager[TTSEngine] = ModelManager(self._load,
                                                              idle_seconds=self.settings.tts.idle_unload_seconds)
 
-    def options(self, voice: str | None = None, language: str | None = None, speed: float | None = None) -> SpeakOptions:
+    def options(self, voice: str | None = None, language: str | None = None,
+                speed: float | None = None) -> SpeakOptions:
         return SpeakOptions(voice=voice, language=language, speed=self.settings.tts.speed if speed is None else speed)
 
     def voices(self) -> list[Voice]:

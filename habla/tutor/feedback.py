@@ -112,7 +112,7 @@ def _kind(original: Sequence[str], suggestion: Sequence[str]) -> Kind:
     """Same word in another form (voy → fui, don't → doesn't) is grammar; another word is word choice."""
     if len(original) != len(suggestion) or not original:
         return "grammar"  # a word added or dropped: an article, a preposition, a pronoun
-    alike = all(difflib.SequenceMatcher(None, a, b).ratio() >= 0.5 for a, b in zip(original, suggestion))
+    alike = all(difflib.SequenceMatcher(None, a, b).ratio() >= 0.5 for a, b in zip(original, suggestion, strict=True))
     return "grammar" if alike else "word_choice"
 
 

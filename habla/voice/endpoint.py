@@ -29,7 +29,8 @@ class EndpointOptions:
 @dataclass(frozen=True)
 class VadEvent:
     """``start``: speech confirmed (``sample`` = where it began, padded); ``pause``: a short silence inside the turn
-    (``sample`` = end of the speech before it); ``resume``: speech again after a pause; ``end``: the turn is over (``sample`` = end of its speech)."""
+    (``sample`` = end of the speech before it); ``resume``: speech again after a pause; ``end``: the turn is over
+    (``sample`` = end of its speech)."""
 
     kind: Literal["start", "pause", "resume", "end"]
     sample: int
@@ -103,7 +104,8 @@ class Endpointer:
                 self._turn_start = max(0, self._candidate - PAD_MS * SAMPLE_RATE // 1000)
                 self._candidate = None
                 return [VadEvent("start", self._turn_start)]
-        elif self._candidate is not None and self.position - self._last_voiced_end > opts.pause_ms * SAMPLE_RATE // 1000:
+        elif (self._candidate is not None
+              and self.position - self._last_voiced_end > opts.pause_ms * SAMPLE_RATE // 1000):
             self._candidate = None  # a blip: too short to be speech
         return []
 

@@ -101,7 +101,7 @@ class VoiceSession:
         self._input_done = True
         self._tick.set()
         if self._listener is not None:
-            end = self.endpointer._last_voiced_end  # noqa: SLF001 - the endpointer's own record of the turn
+            end = self.endpointer._last_voiced_end  # the endpointer's own record of the turn
             self.endpointer.reset()
             await self._on_vad(VadEvent("end", end))
         while self._answer is not None and not self._answer.done():
@@ -136,7 +136,7 @@ class VoiceSession:
     def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
 
-    def _spawn(self, coro) -> None:  # noqa: ANN001 - any coroutine
+    def _spawn(self, coro) -> None:  # any coroutine
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -262,7 +262,8 @@ class VoiceSession:
         def produce() -> None:
             try:
                 for sentence in reply_sentences(held.llm, messages, reply_options, reply.cancel,
-                                                lambda d: post(ReplyDelta(reply.turn, d), lambda e: self._reply_event(reply, e)),
+                                                lambda d: post(ReplyDelta(reply.turn, d),
+                                                               lambda e: self._reply_event(reply, e)),
                                                 progress):
                     post(sentence, sentences.put_nowait)
             finally:
@@ -305,8 +306,8 @@ class VoiceSession:
         self.memory.add(user_text, heard)
         if reply.played:
             start = reply.played[0].start
-            audio = np.zeros(max(p.start + n for p, n in zip(reply.played, pieces)) - start, np.float32)
-            for p, n, a in zip(reply.played, pieces, reply.audio):
+            audio = np.zeros(max(p.start + n for p, n in zip(reply.played, pieces, strict=True)) - start, np.float32)
+            for p, n, a in zip(reply.played, pieces, reply.audio, strict=False):
                 audio[p.start - start: p.start - start + n] = a[:n]
             self.recording.add_assistant(reply.turn, start / SAMPLE_RATE, audio, heard,
                                          reply.interrupted_at is not None)
@@ -321,7 +322,8 @@ class VoiceSession:
 
         usage = progress.usage
         timings = TurnTimings(
-            turn=reply.turn, speech_seconds=round((end - listener.start) / SAMPLE_RATE, 3), endpoint_wait=round(waited, 3),
+            turn=reply.turn, speech_seconds=round((end - listener.start) / SAMPLE_RATE, 3),
+            endpoint_wait=round(waited, 3),
             final_transcript=since(final_at) or 0.0, first_token=since(progress.first_token),
             first_sentence=since(progress.first_sentence), first_audio=since(reply.first_audio),
             reply_done=since(reply.generated),

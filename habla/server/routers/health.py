@@ -14,6 +14,7 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 def healthz(request: Request) -> dict[str, Any]:
     state = request.app.state
-    return {"status": "ok", "version": __version__, "models_loaded": [str(k) for k in state.transcriber.models.loaded()],
+    loaded = [str(k) for k in state.transcriber.models.loaded()]
+    return {"status": "ok", "version": __version__, "models_loaded": loaded,
             "transcriptions_in_flight": state.limiter.in_flight, "transcriptions_waiting": state.limiter.waiting,
             "jobs_mode": state.settings.jobs.mode}

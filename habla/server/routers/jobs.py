@@ -85,7 +85,7 @@ def retry_job(request: Request, job_id: str) -> dict[str, Any]:
 
 
 @router.get("/{job_id}/result")
-def job_result(request: Request, job_id: str, format: str = "json") -> Response:  # noqa: A002 - API name
+def job_result(request: Request, job_id: str, format: str = "json") -> Response:  # API name
     fmt = format.strip().lower()
     text = _service(request).result(job_id, fmt)
     if fmt == "json":
