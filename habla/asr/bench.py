@@ -14,9 +14,11 @@ import multiprocessing as mp
 import random
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from queue import Empty
+from typing import Any
 
 import numpy as np
 
@@ -170,7 +172,8 @@ def silence_words(clips: list[Clip], run: EngineRun) -> int:
 
 
 def benchmark(folder: Path, model: str = "base", long_minutes: float = 10.0, compare: bool = True,
-              work_dir: Path = Path("bench-results"), on_step=print) -> dict:
+              work_dir: Path = Path("bench-results"),
+              on_step: Callable[[str], object] = print) -> dict[str, Any]:
     clips = read_manifest(folder)
     engines = ENGINES if compare else ENGINES[:1]
     report: dict = {"model": model, "folder": str(folder), "clips": len(clips),

@@ -241,7 +241,7 @@ class TranscriptionRun:
             audio = audio[:cut_sample]
         return audio, offset, spans, is_last
 
-    def _first_speech_block(self):
+    def _first_speech_block(self) -> tuple[np.ndarray, float, list[Span], bool] | None:
         for block, is_last in self._blocks:
             self._check_cancel()
             split = self._split_block(block, is_last)
@@ -250,7 +250,8 @@ class TranscriptionRun:
             self._progress(split[1] + len(split[0]) / SAMPLE_RATE)  # silence only: nothing to decode
         return None
 
-    def _next_block(self, previous):
+    def _next_block(self, previous: tuple[np.ndarray, float, list[Span], bool],
+                    ) -> tuple[np.ndarray, float, list[Span], bool] | None:
         if previous[3]:  # that was the last block
             return None
         return self._first_speech_block()
@@ -289,6 +290,6 @@ def _seekable(source: AudioSource) -> bool:
     if isinstance(source, (bytes, bytearray, np.ndarray, str)) or hasattr(source, "__fspath__"):
         return True
     try:
-        return bool(source.seekable())  # type: ignore[union-attr]
+        return bool(source.seekable())
     except (AttributeError, OSError):
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 from dataclasses import dataclass
 
 from habla.asr.protocol import ChunkText
@@ -42,7 +43,7 @@ def split_words(words: Iterable[Word], rules: SegmentRules = SegmentRules()) -> 
 
 def chunk_segments(chunk: ChunkText, rules: SegmentRules = SegmentRules()) -> Iterator[Segment]:
     """Segments (ids 0) for one chunk; a chunk without word timings becomes one segment."""
-    common = dict(avg_logprob=chunk.avg_logprob, no_speech_prob=chunk.no_speech_prob,
+    common: dict[str, Any] = dict(avg_logprob=chunk.avg_logprob, no_speech_prob=chunk.no_speech_prob,
                   compression_ratio=chunk.compression_ratio)
     if not chunk.words:
         if chunk.text.strip():

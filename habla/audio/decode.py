@@ -6,7 +6,7 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -16,7 +16,7 @@ SAMPLE_RATE = 16_000
 AudioSource = str | os.PathLike | bytes | BinaryIO | np.ndarray
 
 
-def _open(source: AudioSource):  # -> av.container.InputContainer
+def _open(source: AudioSource) -> Any:  # av.container.InputContainer (PyAV is untyped)
     import av
 
     if isinstance(source, (bytes, bytearray)):
@@ -62,7 +62,7 @@ def probe_duration(source: AudioSource) -> float | None:
     finally:
         container.close()
         if hasattr(source, "seek"):
-            source.seek(0)  # type: ignore[union-attr]
+            source.seek(0)
 
 
 def check_audio(path: str | os.PathLike) -> float | None:

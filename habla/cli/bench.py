@@ -91,7 +91,7 @@ def _print_asr(report: dict) -> None:
                       + f", words on silence clips: {report['silence_words'][engine]}")
 
 
-def _fmt(value, digits: int = 2) -> str:
+def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 

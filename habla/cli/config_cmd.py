@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import typer
 
@@ -26,7 +28,7 @@ def config(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
         typer.echo(f"HABLA_{key.upper()}={'' if value is None else value}")
 
 
-def _flatten(data: dict, prefix: str = ""):
+def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key, value in data.items():
         if isinstance(value, dict):
             yield from _flatten(value, f"{prefix}{key}__")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from habla.errors import HablaError, InvalidOption
+
+if TYPE_CHECKING:
+    from habla.tts.speaker import Speaker
 
 console = Console(stderr=True)
 STDIO = "-"
@@ -31,7 +35,7 @@ def _read_text(text: str | None, file: Path | None) -> str:
     return text
 
 
-def _list_voices(speaker) -> None:  # Speaker, imported lazily
+def _list_voices(speaker: Speaker) -> None:
     table = Table("voice", "engine", "language", "rate", "description")
     for voice in speaker.voices():
         name = voice.name + (f" ({', '.join(voice.aliases)})" if voice.aliases else "")
@@ -68,7 +72,7 @@ def speak(
         raise fail(exc) from None
 
 
-def _speak(speaker, text: str, output: str, voice: str | None, language: str | None,
+def _speak(speaker: Speaker, text: str, output: str, voice: str | None, language: str | None,
            speed: float | None, audio_format: str | None, sample_rate: int | None) -> None:
     from habla.tts.encode import audio_format as check_format
     from habla.tts.encode import encode_stream, format_for_path, write_file

@@ -6,6 +6,7 @@ import asyncio
 import queue
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -14,6 +15,11 @@ from rich.console import Console
 from habla.errors import HablaError, InvalidOption
 from habla.voice.frames import (Event, ReplyAudio, ReplyDone, SpeechStarted, Timings, TranscriptFinal,
                                 TranscriptPartial, TurnDiscarded)
+
+if TYPE_CHECKING:
+    from habla.voice.engines import Held
+    from habla.voice.options import VoiceOptions
+    from habla.voice.session import VoiceSession
 
 console = Console()
 FRAME = 320  # 20 ms at 16 kHz
@@ -71,7 +77,7 @@ def _read(path: Path) -> np.ndarray:
     return decode(path)
 
 
-def _sounddevice():  # the module is optional
+def _sounddevice() -> Any:  # the module: optional, untyped
     try:
         import sounddevice
     except (ImportError, OSError) as exc:  # OSError: the package is there but PortAudio is not
@@ -80,7 +86,8 @@ def _sounddevice():  # the module is optional
     return sounddevice
 
 
-async def _run(held, options, audio: np.ndarray | None, realtime: bool, sd) -> object:
+async def _run(held: Held, options: VoiceOptions, audio: np.ndarray | None, realtime: bool,
+               sd: Any) -> VoiceSession:
     from habla.voice.session import VoiceSession
 
     session = VoiceSession(held, options)
@@ -102,7 +109,7 @@ async def _run(held, options, audio: np.ndarray | None, realtime: bool, sd) -> o
     return session
 
 
-async def _feed_file(session, audio: np.ndarray, realtime: bool) -> None:
+async def _feed_file(session: VoiceSession, audio: np.ndarray, realtime: bool) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     for i in range(0, len(audio), FRAME):
@@ -115,11 +122,11 @@ async def _feed_file(session, audio: np.ndarray, realtime: bool) -> None:
                 await asyncio.sleep(0.005)
 
 
-async def _feed_microphone(session, sd) -> None:
+async def _feed_microphone(session: VoiceSession, sd: Any) -> None:
     loop = asyncio.get_running_loop()
     frames: asyncio.Queue[np.ndarray] = asyncio.Queue()
 
-    def callback(data, frame_count, time_info, status) -> None:  # PortAudio's signature
+    def callback(data: np.ndarray, frame_count: int, time_info: Any, status: Any) -> None:  # PortAudio's
         loop.call_soon_threadsafe(frames.put_nowait, data[:, 0].copy())
 
     console.print("[bold]listening[/] — speak; Ctrl-C ends the conversation")
@@ -134,7 +141,7 @@ async def _feed_microphone(session, sd) -> None:
 class _Player:
     """Plays reply audio on the default output device from its own thread; ``stop`` drops what is queued."""
 
-    def __init__(self, sd, rate: int) -> None:
+    def __init__(self, sd: Any, rate: int) -> None:
         self.pending: queue.Queue[np.ndarray | None] = queue.Queue()
         self.stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32")
         self.stream.start()
@@ -165,7 +172,7 @@ class _Player:
 _STOP = np.zeros(0, np.float32)
 
 
-async def _print_events(session, player: _Player | None) -> None:
+async def _print_events(session: VoiceSession, player: _Player | None) -> None:
     while True:
         event: Event = await session.events.get()
         if isinstance(event, SpeechStarted):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import sys
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import typer
@@ -12,6 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from habla.errors import HablaError, InvalidOption
+
+if TYPE_CHECKING:
+    from habla.asr.options import TranscribeOptions
+    from habla.asr.transcriber import Transcriber
+    from habla.asr.types import TranscriptInfo
 
 console = Console(stderr=True)
 STDIN = "-"
@@ -73,7 +79,8 @@ def transcribe(
         raise typer.Exit(exit_code)
 
 
-def _transcribe_one(transcriber, name: str, model: str | None, options, output_dir: Path, formats: list[str],
+def _transcribe_one(transcriber: Transcriber, name: str, model: str | None, options: TranscribeOptions,
+                    output_dir: Path, formats: list[str],
                     verbose: bool, quiet: bool) -> None:
     from habla.formats import verbose_line, write_files
 
@@ -100,7 +107,7 @@ def _transcribe_one(transcriber, name: str, model: str | None, options, output_d
     console.print(f"[green]✓[/] {name} → {output_dir / basename}.{{{exts}}}", highlight=False, soft_wrap=True)
 
 
-def _language_note(info, forced: str | None) -> str:
+def _language_note(info: TranscriptInfo, forced: str | None) -> str:
     if forced:
         return f"language {info.language}"
     if info.language_probability == 0.0:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
 from habla.errors import HablaError
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from habla.config import Settings
+    from habla.jobs.maintenance import Maintenance
 
 
 def worker(
@@ -40,7 +47,7 @@ def worker(
         upkeep.stop()
 
 
-def _build(settings):  # -> (Celery, Maintenance)
+def _build(settings: Settings) -> tuple[Celery, Maintenance]:
     from habla.jobs.celery_app import CeleryQueue, make_celery
     from habla.jobs.maintenance import Maintenance
     from habla.jobs.service import BROKER_RESEND_SECONDS, database_url, storage_root
@@ -55,7 +62,7 @@ def _build(settings):  # -> (Celery, Maintenance)
     return app, upkeep
 
 
-def _safe(settings) -> str:
+def _safe(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
     from habla.jobs.service import database_url

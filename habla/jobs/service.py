@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -120,7 +121,7 @@ class JobService:
             raise JobConflict("the job's audio is no longer kept", hint="retention removes it with the job")
         return path, PurePath(job.spec.filename or f"{job.id}.audio").name
 
-    def live_segments(self, job: Job, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def live_segments(self, job: Job, offset: int = 0) -> tuple[builtins.list[dict[str, Any]], int]:
         """Segments of the job's current attempt decoded after byte ``offset`` (see JobStorage)."""
         return self.storage.read_live_segments(job.id, job.attempt, offset)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from habla.asr.types import Transcript
 from habla.errors import Cancelled, InvalidOption
 from habla.llm import prompts
-from habla.llm.citations import Citation, TranscriptLines, ground_answer, ground_bullets
+from habla.llm.citations import Citation, Grounded, TranscriptLines, ground_answer, ground_bullets
 from habla.llm.protocol import ChatMessage, ChatOptions, LLMEngine
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class Assistant:
         run.answer.text, run.answer.citations, run.answer.model = result.text, result.citations, self.engine.name
         return run.answer
 
-    def _reduce(self, run: _Run, lines: TranscriptLines, partials: list[str]):  # Grounded
+    def _reduce(self, run: _Run, lines: TranscriptLines, partials: list[str]) -> Grounded:
         """Merge partial summaries level by level until one prompt holds them all."""
         budget = self._budget(prompts.merge_messages(""), run.options.max_tokens)
         while True:

@@ -32,7 +32,7 @@ class RemoteEngine:
         self.context_size = context_size
         # Local servers want no key, but the SDK insists on one.
         self._client = OpenAI(base_url=self.base_url, api_key=api_key or "none", max_retries=0,
-                              timeout=httpx.Timeout(timeout, connect=connect_timeout))
+                              timeout=httpx.Timeout(timeout, connect=connect_timeout))  # type: ignore[arg-type]  # SDK stubs name a fork of httpx
 
     def count_tokens(self, text: str) -> int:
         return len(text) // CHARS_PER_TOKEN + 1

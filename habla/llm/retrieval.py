@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from habla.errors import LLMUnavailable
 
 
-def _bm25s():  # a module
+def _bm25s() -> Any:  # the module, from the optional extra
     try:
         import bm25s
     except ImportError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class Speaker:
         return (voice.engine, voice.model if voice.engine == "piper" else "")
 
     def _load(self, key: Hashable) -> TTSEngine:
-        engine, model = key  # type: ignore[misc]
+        engine, model = cast(tuple[str, str], key)  # made by _engine_key
         tts = self.settings.tts
         if engine == "espeak":
             from habla.tts.espeak import EspeakEngine

@@ -67,8 +67,9 @@ class Correction:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Correction:
-        return cls(**{k: data.get(k) for k in ("kind", "original", "suggestion", "explanation", "probability")
-                      if k in data})
+        fields: dict[str, Any] = {k: data.get(k) for k in ("kind", "original", "suggestion", "explanation",
+                                                           "probability") if k in data}
+        return cls(**fields)
 
 
 def words_of(text: str) -> list[str]:

@@ -13,7 +13,9 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +138,7 @@ class VoiceSession:
     def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
 
-    def _spawn(self, coro) -> None:  # any coroutine
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

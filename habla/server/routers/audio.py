@@ -158,7 +158,7 @@ async def _stream(request: Request, run: TranscriptionRun, cancel: threading.Eve
                 parts.append(delta)
                 yield sse({"type": "transcript.text.delta", "delta": delta})
         except HablaError as exc:
-            yield sse(json.loads(error_response(exc.http_status, str(exc), exc.code).body))
+            yield sse(json.loads(bytes(error_response(exc.http_status, str(exc), exc.code).body)))
             return
         request.app.state.metrics.audio_seconds.labels(run.options.task).inc(run.position)
         text = "".join(parts).strip() if fmt == "json" else "".join(parts)

@@ -105,7 +105,7 @@ def _close(encoded: Iterator[bytes], run: SpeechRun) -> None:
     cannot be closed from here; it stops at the cancel and releases the voice when collected."""
     for generator in (encoded, run):
         try:
-            generator.close()  # type: ignore[attr-defined]
+            generator.close()  # type: ignore[union-attr]  # both are generators, typed as their protocols
         except ValueError:  # "generator already executing"
             pass
 
