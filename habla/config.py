@@ -163,7 +163,13 @@ class ServerSettings(BaseModel):
     max_concurrency: int = Field(2, ge=1, le=64, description="Transcriptions run at once. Two overlap one run's VAD "
                                  "and decoding with another's model time: 1.38× the throughput of one on 2 cores, "
                                  "for ~260 MB more memory (docs/server.md).")
-    max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot; more get 429 + Retry-After.")
+    max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot (per kind of work: "
+                           "transcription, LLM, speech); more get 429 + Retry-After.")
+    llm_concurrency: int = Field(1, ge=1, le=64, description="LLM requests (chat, job summary/ask, tutor turns) run "
+                                 "at once. The embedded model has one context, so more would only queue inside it; "
+                                 "raise it for a remote LLM server.")
+    speech_concurrency: int = Field(2, ge=1, le=64, description="Speech syntheses run at once. Piper already uses "
+                                    "every core per sentence; two runs interleave sentence by sentence.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; ['*'] = any.")
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per minute per API key (per client address "
                                                             "without keys); 0 = unlimited.")

@@ -60,9 +60,9 @@ class SpeechRun:
 class Speaker:
     """Thread-safe. One per process is enough: each voice loads once and is shared by every call."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, store: ModelStore | None = None) -> None:
         self.settings = settings or load_settings()
-        self.store = ModelStore(self.settings.models)
+        self.store = store or ModelStore(self.settings.models)
         self.registry = VoiceRegistry(self.settings.tts, self.store)
         self.engines: ModelManager[TTSEngine] = ModelManager(self._load,
                                                              idle_seconds=self.settings.tts.idle_unload_seconds)

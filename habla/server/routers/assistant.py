@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from habla.asr.types import Transcript
+from habla.jobs.service import JobService
 from habla.llm.assistant import Answer
-from habla.server.routers.chat import llm_service
+from habla.llm.service import LLMService
+from habla.server.dependencies import JobsDep, LLMDep, SlotsDep
 
 router = APIRouter(prefix="/v1/jobs", tags=["assistant"])
 
@@ -21,9 +24,19 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
 
 
-def _transcript(request: Request, job_id: str) -> Transcript:
+def _transcript(jobs: JobService, job_id: str) -> Transcript:
     """The job's JSON result through the jobs service: 404 for an unknown job, 409 while it is unfinished."""
-    return Transcript.from_dict(json.loads(request.app.state.jobs.result(job_id, "json")))
+    return Transcript.from_dict(json.loads(jobs.result(job_id, "json")))
+
+
+def _summarize(llm: LLMService, transcript: Transcript) -> Answer:
+    with llm.assistant() as assistant:
+        return assistant.summarize(transcript)
+
+
+def _ask(llm: LLMService, transcript: Transcript, question: str) -> Answer:
+    with llm.assistant() as assistant:
+        return assistant.ask(transcript, question)
 
 
 def _body(answer: Answer, job_id: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -32,18 +45,18 @@ def _body(answer: Answer, job_id: str, kind: str, **extra: Any) -> dict[str, Any
 
 
 @router.post("/{job_id}/summary")
-def summarize_job(request: Request, job_id: str) -> dict[str, Any]:
+async def summarize_job(job_id: str, jobs: JobsDep, llm: LLMDep, slots: SlotsDep) -> dict[str, Any]:
     """Bullet points of the transcript's key facts, each citing the [mm:ss] of a real segment."""
-    transcript = _transcript(request, job_id)
-    with llm_service(request).assistant() as assistant:
-        answer = assistant.summarize(transcript)
+    transcript = await run_in_threadpool(_transcript, jobs, job_id)
+    async with slots.llm.slot():  # 429 + Retry-After when the LLM's queue is full
+        answer = await run_in_threadpool(_summarize, llm, transcript)
     return _body(answer, job_id, "transcript.summary")
 
 
 @router.post("/{job_id}/ask")
-def ask_job(request: Request, job_id: str, body: AskRequest) -> dict[str, Any]:
+async def ask_job(job_id: str, body: AskRequest, jobs: JobsDep, llm: LLMDep, slots: SlotsDep) -> dict[str, Any]:
     """An answer from the segments that match the question, citing where it is said."""
-    transcript = _transcript(request, job_id)
-    with llm_service(request).assistant() as assistant:
-        answer = assistant.ask(transcript, body.question)
+    transcript = await run_in_threadpool(_transcript, jobs, job_id)
+    async with slots.llm.slot():
+        answer = await run_in_threadpool(_ask, llm, transcript, body.question)
     return _body(answer, job_id, "transcript.answer", question=body.question)

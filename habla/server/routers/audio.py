@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -27,6 +27,7 @@ from habla.asr.types import Transcript
 from habla.audio.decode import check_audio
 from habla.errors import HablaError, InvalidOption, ModelNotFound
 from habla.formats import render
+from habla.server.dependencies import Engines, engines
 from habla.server.errors import error_response
 from habla.server.routers.jobs import OPENAI_MODEL_ALIASES
 from habla.server.routers.openai_shapes import sse, text_encoder, usage, verbose_json
@@ -78,18 +79,18 @@ async def translations(
 async def _handle(request: Request, file: UploadFile, task: Task, model: str, language: str | None,
                   prompt: str | None, fmt: str, temperature: float, granularities: set[str],
                   stream: bool) -> Response:
-    state = request.app.state
+    state = engines(request)
     options: TranscribeOptions = state.transcriber.default_options(
         language=language, task=task, temperature=temperature, initial_prompt=prompt or None,
         word_timestamps="word" in granularities or None)
     if stream and fmt not in STREAMABLE:
         raise InvalidOption(f"stream=true works with response_format json or text, not {fmt!r}")
-    model_name = _model_name(state.settings, model)
+    model_name = _model_name(state, model)
     async with AsyncExitStack() as stack:
         path = await run_in_threadpool(_spool, file)
         stack.callback(path.unlink, missing_ok=True)
         await run_in_threadpool(check_audio, path)  # 415 now, even when the server is busy
-        await stack.enter_async_context(state.limiter.slot())
+        await stack.enter_async_context(state.slots.transcription.slot())
         cancel = threading.Event()
         run: TranscriptionRun = await run_in_threadpool(state.transcriber.stream, str(path), model_name, options,
                                                         cancel)
@@ -106,14 +107,12 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
     return _respond(transcript, fmt)
 
 
-def _model_name(settings: Any, requested: str) -> str | None:
+def _model_name(found: Engines, requested: str) -> str | None:
     """Only catalog or registered names (or the configured model): a client must not probe server paths."""
-    from habla.models.store import ModelStore
-
     name = requested.strip()
-    if not name or name in OPENAI_MODEL_ALIASES or name == settings.asr.model:
+    if not name or name in OPENAI_MODEL_ALIASES or name == found.settings.asr.model:
         return None
-    if "/" in name or "\\" in name or not ModelStore(settings.models).is_whisper(name):  # catalog or registered
+    if "/" in name or "\\" in name or not found.store.is_whisper(name):  # catalog or registered
         raise ModelNotFound(f"model {name!r} does not exist", hint="GET /v1/models lists the models served here")
     return name
 
@@ -160,6 +159,6 @@ async def _stream(request: Request, run: TranscriptionRun, cancel: threading.Eve
         except HablaError as exc:
             yield sse(json.loads(bytes(error_response(exc.http_status, str(exc), exc.code).body)))
             return
-        request.app.state.metrics.audio_seconds.labels(run.options.task).inc(run.position)
+        engines(request).metrics.audio_seconds.labels(run.options.task).inc(run.position)
         text = "".join(parts).strip() if fmt == "json" else "".join(parts)
         yield sse({"type": "transcript.text.done", "text": text, "usage": usage(run.position)})

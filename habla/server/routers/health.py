@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from habla import __version__
+from habla.server.dependencies import EnginesDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz(request: Request) -> dict[str, Any]:
-    state = request.app.state
-    loaded = [str(k) for k in state.transcriber.models.loaded()]
+async def healthz(engines: EnginesDep) -> dict[str, Any]:
+    """Async and lock-free (bar the model manager's brief bookkeeping lock): it needs no worker thread, so it
+    answers while every slot and the thread pool are busy."""
+    slots = engines.slots
+    loaded = [str(k) for k in engines.transcriber.models.loaded()]
     return {"status": "ok", "version": __version__, "models_loaded": loaded,
-            "transcriptions_in_flight": state.limiter.in_flight, "transcriptions_waiting": state.limiter.waiting,
-            "jobs_mode": state.settings.jobs.mode}
+            "transcriptions_in_flight": slots.transcription.in_flight,
+            "transcriptions_waiting": slots.transcription.waiting,
+            "llm_in_flight": slots.llm.in_flight, "llm_waiting": slots.llm.waiting,
+            "speech_in_flight": slots.speech.in_flight, "speech_waiting": slots.speech.waiting,
+            "jobs_mode": engines.settings.jobs.mode}

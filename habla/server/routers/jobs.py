@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from habla.errors import InvalidOption
 from habla.jobs.models import Job
 from habla.jobs.service import JobService
+from habla.server.dependencies import engines
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -27,7 +28,7 @@ OPENAI_MODEL_ALIASES = frozenset({"whisper-1"})  # OpenAI clients send this; it 
 
 
 def _service(request: Request) -> JobService:
-    return request.app.state.jobs
+    return engines(request).jobs  # routes here predate JobsDep; kept as one accessor to merge cleanly
 
 
 @router.post("", status_code=201)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 
 from habla.errors import ModelNotFound
 from habla.models.store import ModelStatus
+from habla.server.dependencies import engines
 from habla.server.routers.jobs import OPENAI_MODEL_ALIASES
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -23,10 +24,10 @@ def _entry(model_id: str, status: ModelStatus, alias_of: str | None = None) -> d
 
 def _available(request: Request) -> list[dict[str, Any]]:
     """Checks the store each time (cheap: verifications are remembered), so a model installed later appears."""
-    state = request.app.state
-    available = [s for s in state.transcriber.store.list() if s.available]
+    found = engines(request)
+    available = [s for s in found.store.list() if s.available]
     entries = [_entry(s.name, s) for s in available]
-    default = state.settings.asr.model
+    default = found.settings.asr.model
     for status in available:
         if status.name == default:
             entries += [_entry(alias, status, default) for alias in sorted(OPENAI_MODEL_ALIASES)]

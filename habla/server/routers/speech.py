@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.errors import HablaError, InvalidOption
-from habla.server.limits import ConcurrencyLimiter
-from habla.server.state import shared
+from habla.server.dependencies import SlotsDep, SpeakerDep
 from habla.tts.encode import FORMATS, encode_stream
 from habla.tts.speaker import MAX_SPEED, MIN_SPEED, Speaker, SpeechRun
 from habla.tts.voices import OPENAI_VOICES
@@ -27,19 +26,6 @@ from habla.tts.voices import OPENAI_VOICES
 router = APIRouter(tags=["speech"])
 # OpenAI's speech models and habla's own names; all of them mean "habla's voices".
 MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "habla", "default", "piper", "espeak"})
-SPEECH_CONCURRENCY = 2  # Piper already uses every core per sentence; two runs interleave sentence by sentence
-
-
-def speaker(request: Request) -> Speaker:
-    """The app's Speaker, made on first use from ``app.state.settings``."""
-    return shared(request, "speaker", lambda state: Speaker(state.settings))
-
-
-def speech_limiter(request: Request) -> ConcurrencyLimiter:
-    """Speech has its own slots: a sentence takes a fraction of a second, so it should not queue behind
-    minutes-long transcriptions, yet unbounded parallel synthesis would starve everything on a small CPU."""
-    return shared(request, "speech_limiter",
-                  lambda state: ConcurrencyLimiter(SPEECH_CONCURRENCY, state.settings.server.max_queue))
 
 
 class SpeechRequest(BaseModel):
@@ -74,11 +60,12 @@ def _start(spk: Speaker, body: SpeechRequest, cancel: threading.Event) -> tuple[
 
 
 @router.post("/v1/audio/speech", response_model=None)
-async def create_speech(request: Request, body: SpeechRequest) -> StreamingResponse:
+async def create_speech(request: Request, body: SpeechRequest, spk: SpeakerDep, slots: SlotsDep) -> StreamingResponse:
     _check_model(body.model)
-    spk = speaker(request)
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(speech_limiter(request).slot())
+        # Speech has its own slots: a sentence takes a fraction of a second, so it should not queue behind
+        # minutes-long transcriptions, yet unbounded parallel synthesis would starve everything on a small CPU.
+        await stack.enter_async_context(slots.speech.slot())
         cancel = threading.Event()
         run, encoded, first = await run_in_threadpool(_start, spk, body, cancel)
         headers = {"X-Habla-Voice": run.voice.name, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -124,9 +111,8 @@ def _default_voice(spk: Speaker) -> str | None:
 
 
 @router.get("/v1/audio/voices")
-async def list_voices(request: Request) -> dict[str, Any]:
+async def list_voices(spk: SpeakerDep) -> dict[str, Any]:
     """Every voice this server can speak with; ``default`` marks the one OpenAI names map to."""
-    spk = speaker(request)
     voices = await run_in_threadpool(spk.voices)
     default = await run_in_threadpool(_default_voice, spk)
     return {"object": "list", "data": [_voice_json(v, v.name == default) for v in voices],
