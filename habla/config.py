@@ -115,17 +115,17 @@ class VoiceSettings(BaseModel):
 
     language: str = Field("en", description="Language the user speaks and the assistant answers in.")
     persona: str = Field("You are Habla, a friendly voice assistant. Reply in one short spoken sentence.",
-                         description="System prompt of the conversation.")
+                         max_length=4000, description="System prompt of the conversation.")
     voice: str | None = Field(None, description="TTS voice of the assistant; unset = the best voice for `language`.")
     end_silence_ms: int = Field(500, ge=100, le=5000, description="Silence that ends the user's turn.")
     pause_ms: int = Field(200, ge=60, le=2000, description="A shorter pause inside a turn: the speech before it is "
                           "decoded at once, so little is left to decode when the turn ends.")
-    min_speech_ms: int = Field(250, ge=60, description="Shorter sounds (clicks, breaths) never make a turn or a barge-in.")
-    min_level_dbfs: float = Field(-45.0, le=0, description="Quieter audio never counts as speech.")
+    min_speech_ms: int = Field(250, ge=60, le=5000, description="Shorter sounds (clicks, breaths) never make a turn or a barge-in.")
+    min_level_dbfs: float = Field(-45.0, ge=-100, le=0, description="Quieter audio never counts as speech.")
     vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that counts as speech.")
     partial_interval_ms: int = Field(800, ge=200, description="Partial transcripts while the user speaks, at most this often.")
     max_turn_seconds: float = Field(30.0, ge=2, description="A longer turn is ended and answered.")
-    max_tokens: int = Field(40, ge=4, le=1024, description="Longest reply, in tokens (short replies answer sooner).")
+    max_tokens: int = Field(40, ge=1, le=1024, description="Longest reply, in tokens (short replies answer sooner).")
     max_sentences: int = Field(2, ge=1, le=20, description="The reply stops after this many sentences.")
     first_clause_chars: int = Field(8, ge=0, description="The reply's first piece may end at a clause this many characters in (\"I'm sorry,\"): speech starts after a few tokens.")
     context_tokens: int = Field(1536, ge=256, description="Conversation memory: older turns are dropped beyond this.")

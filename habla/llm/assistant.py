@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from habla.asr.types import Transcript
+from habla.config import LLMSettings
 from habla.errors import Cancelled, InvalidOption
 from habla.llm import prompts
 from habla.llm.citations import Citation, Grounded, TranscriptLines, ground_answer, ground_bullets
@@ -20,16 +21,17 @@ from habla.llm.protocol import ChatMessage, ChatOptions, LLMEngine
 log = logging.getLogger(__name__)
 MARGIN_TOKENS = 16  # a template may add a token or two that counting the parts apart misses
 MIN_RELATIVE_SCORE = 0.5  # a retrieved segment is shown when its BM25 score is at least this share of the best
+_DEFAULTS = LLMSettings()  # the defaults live in config.py
 
 
 @dataclass(frozen=True)
 class AssistantOptions:
     summary_tokens: int = 320  # longest reply of one summary call
     answer_tokens: int = 160
-    chunk_tokens: int = 2048  # transcript tokens per map step
+    chunk_tokens: int = _DEFAULTS.summary_chunk_tokens  # transcript tokens per map step
     context_segments: int = 8  # retrieved segments shown for a question
-    repeat_penalty: float = 1.15
-    temperature: float = 0.0
+    repeat_penalty: float = _DEFAULTS.repeat_penalty
+    temperature: float = _DEFAULTS.temperature
 
 
 @dataclass
