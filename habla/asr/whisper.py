@@ -12,6 +12,7 @@ from habla.asr.options import TranscribeOptions
 from habla.asr.protocol import ChunkText, Span
 from habla.asr.types import Word
 from habla.errors import ModelCorrupt
+from habla.hardware import physical_cores
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +36,6 @@ def pick_compute_type(compute_type: str, device: str) -> str:
     if compute_type != "auto":
         return compute_type
     return "float16" if device == "cuda" else "int8"
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:  # pragma: no cover
-        return os.cpu_count() or 1
 
 
 class WhisperEngine:

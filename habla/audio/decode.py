@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from habla.audio.pcm import to_float32
 from habla.errors import AudioDecodeError
 
 SAMPLE_RATE = 16_000
@@ -130,7 +131,7 @@ def iter_blocks(source: AudioSource, block_seconds: float = 600.0,
 
 
 def _to_float(pcm: np.ndarray) -> np.ndarray:
-    return pcm.astype(np.float32) / 32768.0
+    return to_float32(pcm)
 
 
 def decode(source: AudioSource) -> np.ndarray:

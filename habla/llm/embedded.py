@@ -9,7 +9,6 @@ the longest common prefix (a fixed system prompt, the earlier turns of a chat, t
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import random
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt
+from habla.hardware import physical_cores
 from habla.llm.prompts import gemma3_prompt
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, ChatUsage, stop_filter
 
@@ -52,15 +52,6 @@ def _binding() -> Any:
         raise LLMUnavailable("the embedded LLM needs the llama.cpp binding cyllama",
                              hint='pip install "habla[llm]", or set HABLA_LLM__BACKEND=remote') from exc
     return llama_cpp
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:  # pragma: no cover - psutil is a core dependency
-        return os.cpu_count() or 1
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

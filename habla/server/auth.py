@@ -1,13 +1,20 @@
-"""API keys (``Authorization: Bearer``) and the per-key rate limit, as one dependency for the /v1 routers."""
+"""API keys (``Authorization: Bearer``) and the per-key rate limit, as one dependency for the /v1 routers; the
+/v1/talk WebSocket checks the same keys with ``key_accepted`` (browsers cannot set its headers)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from habla.server.errors import Unauthorized
+
+_bearer = HTTPBearer(auto_error=False)  # the header is parsed (and documented) by FastAPI; the errors are ours
 
 
 def _fingerprint(key: str) -> str:
@@ -15,17 +22,23 @@ def _fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def authenticate(request: Request) -> str:
+def key_accepted(token: str | None, keys: Sequence[SecretStr]) -> bool:
+    """``token`` is one of ``keys``. Compared against every key, so the time taken does not reveal which is close."""
+    if not token:
+        return False
+    matched = [hmac.compare_digest(token.encode(), k.get_secret_value().encode()) for k in keys]
+    return any(matched)
+
+
+def authenticate(request: Request,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None) -> str:
     """The caller's identity for rate limiting: the key's fingerprint, or the client address when the server has
     no keys. Raises Unauthorized for a missing or wrong key."""
     state = request.app.state
-    keys = [k.get_secret_value() for k in state.settings.server.api_keys]
+    keys = state.settings.server.api_keys
     if keys:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        # Compare against every key so the time taken does not reveal which key is close.
-        matched = [hmac.compare_digest(token.encode(), k.encode()) for k in keys]
-        if scheme.lower() != "bearer" or not token or not any(matched):
+        token = credentials.credentials.strip() if credentials is not None else None
+        if token is None or not key_accepted(token, keys):
             raise Unauthorized("missing or incorrect API key",
                                hint="send an 'Authorization: Bearer <key>' header with a key configured "
                                     "in HABLA_SERVER__API_KEYS")

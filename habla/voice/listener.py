@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE
+from habla.audio.pcm import to_float32, to_int16
 
 MIN_PIECE = int(0.3 * SAMPLE_RATE)  # shorter pieces are not worth a decode (and make Whisper guess)
 TAIL_PAD = int(0.15 * SAMPLE_RATE)  # silence kept after a piece's last voiced sample
@@ -28,12 +29,12 @@ class InputTrack:
         need = self.length + len(audio)
         if need > len(self._data):
             self._data = np.resize(self._data, max(need, 2 * len(self._data)))
-        self._data[self.length:need] = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+        self._data[self.length:need] = to_int16(audio)
         self.length = need
 
     def slice(self, start: int, end: int) -> np.ndarray:
         start, end = max(0, start), min(end, self.length)
-        return self._data[start:end].astype(np.float32) / 32768.0
+        return to_float32(self._data[start:end])
 
     def audio(self) -> np.ndarray:
         return self.slice(0, self.length)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 from typing import Any
@@ -15,13 +14,16 @@ import numpy as np
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from habla.audio.pcm import from_pcm16_bytes
+from habla.audio.wav import wav_bytes
 from habla.errors import HablaError, InvalidOption
 from habla.server.dependencies import engines
+from habla.server.auth import key_accepted
 from habla.server.errors import Unauthorized
 from habla.voice.engines import Held
 from habla.voice.frames import ReplyAudio
 from habla.voice.options import VoiceOptions
-from habla.voice.recording import EXPORT_FORMATS, wav_bytes
+from habla.voice.recording import EXPORT_FORMATS
 from habla.voice.session import VoiceSession
 
 log = logging.getLogger(__name__)
@@ -33,12 +35,12 @@ POLICY_VIOLATION = 1008
 
 def _authorized(ws: WebSocket | Request) -> bool:
     """API keys as on every /v1 route; browsers cannot set headers on a WebSocket, so ``?api_key=`` also works."""
-    keys = [k.get_secret_value() for k in ws.app.state.settings.server.api_keys]
+    keys = ws.app.state.settings.server.api_keys
     if not keys:
         return True
     scheme, _, token = ws.headers.get("authorization", "").partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ws.query_params.get("api_key", "")
-    return any([hmac.compare_digest(token.encode(), k.encode()) for k in keys]) and bool(token)  # noqa: C419 — a list: every key is compared, whichever matches, so the time says nothing
+    return key_accepted(token, keys)
 
 
 @router.get("/v1/talk/sessions")
@@ -144,7 +146,7 @@ async def _feed(ws: WebSocket, session: VoiceSession, data: bytes) -> None:
 def _pcm(data: bytes) -> np.ndarray:
     if len(data) > MAX_FRAME_BYTES or len(data) % 2:
         raise InvalidOption("audio frames are int16 PCM, at most 1 MiB each")
-    return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+    return from_pcm16_bytes(data)
 
 
 async def _control(ws: WebSocket, session: VoiceSession, text: str) -> bool:
