@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from habla.errors import HablaError, InvalidOption
+from habla.errors import InvalidOption
 
 if TYPE_CHECKING:
     from habla.asr.types import Transcript
@@ -73,16 +73,12 @@ def summarize(file: str = typer.Argument(..., help=FILE_HELP), model: str | None
               llm_url: str | None = LLM_URL, llm_model: str | None = LLM_MODEL,
               as_json: bool = AS_JSON) -> None:
     """Summarise a recording or transcript as bullet points citing [mm:ss] timestamps."""
-    from habla.cli.main import fail
     from habla.llm.service import LLMService
 
-    try:
-        service = LLMService(_settings(llm_url, llm_model))
-        transcript = load_transcript(file, model)
-        with service.assistant() as assistant, console.status("summarising…"):
-            answer = assistant.summarize(transcript)
-    except HablaError as exc:
-        raise fail(exc) from None
+    service = LLMService(_settings(llm_url, llm_model))
+    transcript = load_transcript(file, model)
+    with service.assistant() as assistant, console.status("summarising…"):
+        answer = assistant.summarize(transcript)
     _print(answer, as_json)
 
 
@@ -90,16 +86,12 @@ def ask(file: str = typer.Argument(..., help=FILE_HELP), question: str = typer.A
         model: str | None = ASR_MODEL, llm_url: str | None = LLM_URL, llm_model: str | None = LLM_MODEL,
         as_json: bool = AS_JSON) -> None:
     """Answer a question about a recording or transcript, citing the [mm:ss] where it is said."""
-    from habla.cli.main import fail
     from habla.llm.service import LLMService
 
-    try:
-        service = LLMService(_settings(llm_url, llm_model))
-        transcript = load_transcript(file, model)
-        with service.assistant() as assistant, console.status("thinking…"):
-            answer = assistant.ask(transcript, question)
-    except HablaError as exc:
-        raise fail(exc) from None
+    service = LLMService(_settings(llm_url, llm_model))
+    transcript = load_transcript(file, model)
+    with service.assistant() as assistant, console.status("thinking…"):
+        answer = assistant.ask(transcript, question)
     _print(answer, as_json)
 
 

@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from habla.errors import HablaError
-
 console = Console()
 VOICE = "voice"
 DEFAULT_SPEECH = Path("../shared/testdata/speech")  # the test recordings next to a checkout
@@ -32,16 +30,11 @@ def bench(
                                           "[default: bench-results/bench.json, or voice.json]."),
 ) -> None:
     """Benchmark transcription accuracy and speed on a folder of clips with references, or the talk latency."""
-    from habla.cli.main import fail
-
     folder = Path(target)
-    try:
-        if target == VOICE and not folder.is_dir():
-            _bench_voice(speech, turns, language, json_path or Path("bench-results/voice.json"))
-        else:
-            _bench_asr(folder, model, long_minutes, compare, json_path or Path("bench-results/bench.json"))
-    except HablaError as exc:
-        raise fail(exc) from None
+    if target == VOICE and not folder.is_dir():
+        _bench_voice(speech, turns, language, json_path or Path("bench-results/voice.json"))
+    else:
+        _bench_asr(folder, model, long_minutes, compare, json_path or Path("bench-results/bench.json"))
 
 
 def _bench_asr(folder: Path, model: str, long_minutes: float, compare: bool, json_path: Path) -> None:

@@ -9,17 +9,11 @@ from typing import Any
 import typer
 
 from habla.config import load_settings
-from habla.errors import HablaError
 
 
 def config(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of env-style lines.")) -> None:
     """Print the effective configuration."""
-    from habla.cli.main import fail
-
-    try:
-        settings = load_settings()
-    except HablaError as exc:
-        raise fail(exc) from None
+    settings = load_settings()
     data = json.loads(settings.model_dump_json())
     if as_json:
         typer.echo(json.dumps(data, indent=2))

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from habla.errors import HablaError, InvalidOption
+from habla.errors import InvalidOption
 
 console = Console(stderr=True)
 
@@ -46,21 +46,17 @@ def finetune(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a registered model of the same name."),
 ) -> None:
     """Fine-tune Whisper on your clips; the result is usable at once as `habla transcribe --model NAME`."""
-    from habla.cli.main import fail
     from habla.config import load_settings
 
-    try:
-        from habla.finetune.train import FinetuneOptions, work_dir as folder_of
-        from habla.finetune.train import finetune as run
+    from habla.finetune.train import FinetuneOptions, work_dir as folder_of
+    from habla.finetune.train import finetune as run
 
-        opts = FinetuneOptions(output=output, base=base, language=language, validation=validation, seed=seed,
-                               max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
-                               warmup_steps=warmup_steps, save_steps=save_steps, lora=lora, lora_rank=lora_rank,
-                               quantizations=parse_quantizations(quantization), evaluate=not no_eval,
-                               tokenizer=tokenizer, work_dir=work_dir, overwrite=overwrite)
-        result = run(data_dir, opts, load_settings())
-    except HablaError as exc:
-        raise fail(exc) from None
+    opts = FinetuneOptions(output=output, base=base, language=language, validation=validation, seed=seed,
+                           max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
+                           warmup_steps=warmup_steps, save_steps=save_steps, lora=lora, lora_rank=lora_rank,
+                           quantizations=parse_quantizations(quantization), evaluate=not no_eval,
+                           tokenizer=tokenizer, work_dir=work_dir, overwrite=overwrite)
+    result = run(data_dir, opts, load_settings())
     for lang in sorted(set(result.wer_before) | set(result.wer_after)):
         before, after = result.wer_before.get(lang, {}).get("wer"), result.wer_after.get(lang, {}).get("wer")
         console.print(f"WER {lang}: {before if before is None else f'{before:.1%}'} → "

@@ -45,24 +45,14 @@ def list_models() -> None:
 @models_app.command("verify")
 def verify(name: str = typer.Argument(..., help="Model name or folder.")) -> None:
     """Hash every file of a model against the catalog's sha256 (assembling pip parts if needed)."""
-    from habla.cli.main import fail
-
-    try:
-        loc = _store().verify(name)
-    except HablaError as exc:
-        raise fail(exc) from None
+    loc = _store().verify(name)
     console.print(f"[green]ok[/] {name}: {loc.path} ({loc.source})")
 
 
 @models_app.command("path")
 def path(name: str = typer.Argument(..., help="Model name.")) -> None:
     """Print the folder a model loads from."""
-    from habla.cli.main import fail
-
-    try:
-        typer.echo(str(_store().locate(name).path))
-    except HablaError as exc:
-        raise fail(exc) from None
+    typer.echo(str(_store().locate(name).path))
 
 
 @models_app.command("download")
@@ -92,15 +82,11 @@ def import_checkpoint(
 ) -> None:
     """Verify an official checkpoint by its sha256, convert it to CTranslate2 and register it (habla[finetune])."""
     from habla.cli.finetune import parse_quantizations
-    from habla.cli.main import fail
 
-    try:
-        from habla.finetune.importer import import_checkpoint as run
+    from habla.finetune.importer import import_checkpoint as run
 
-        result = run(file, load_settings().models, name=name, trust=trust,
-                     quantizations=parse_quantizations(quantization), tokenizer=tokenizer, overwrite=overwrite)
-    except HablaError as exc:
-        raise fail(exc) from None
+    result = run(file, load_settings().models, name=name, trust=trust,
+                 quantizations=parse_quantizations(quantization), tokenizer=tokenizer, overwrite=overwrite)
     what = f"official {result.checkpoint.name}" if result.checkpoint else "[yellow]unverified[/] checkpoint"
     console.print(f"{file.name}: {what} (sha256 {result.sha256[:12]}…)")
     for model, folder in result.models.items():

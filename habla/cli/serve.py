@@ -16,17 +16,12 @@ def serve(
     """Serve /v1/audio/transcriptions, /v1/jobs, /v1/chat/completions and more; API docs at /docs."""
     import uvicorn
 
-    from habla.cli.main import fail
     from habla.config import load_settings
-    from habla.errors import HablaError
 
-    try:
-        settings = load_settings()
-        from habla.server.app import create_app
+    settings = load_settings()
+    from habla.server.app import create_app
 
-        app = create_app(settings) if workers == 1 else None
-    except HablaError as exc:
-        raise fail(exc) from None
+    app = create_app(settings) if workers == 1 else None
     host = host or settings.server.host
     port = port or settings.server.port
     typer.echo(f"habla serve: http://{host}:{port} (API docs at /docs, {workers} worker(s))", err=True)

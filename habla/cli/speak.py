@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from habla.errors import HablaError, InvalidOption
+from habla.errors import InvalidOption
 
 if TYPE_CHECKING:
     from habla.tts.speaker import Speaker
@@ -59,17 +59,13 @@ def speak(
     list_voices: bool = typer.Option(False, "--list-voices", help="List the voices and exit."),
 ) -> None:
     """Speak text into an audio file, fully offline (Piper, or espeak-ng for other languages)."""
-    from habla.cli.main import fail
     from habla.tts import Speaker
 
-    try:
-        speaker = Speaker()
-        if list_voices:
-            _list_voices(speaker)
-            return
-        _speak(speaker, _read_text(text, file), output, voice, language, speed, audio_format, sample_rate)
-    except HablaError as exc:
-        raise fail(exc) from None
+    speaker = Speaker()
+    if list_voices:
+        _list_voices(speaker)
+        return
+    _speak(speaker, _read_text(text, file), output, voice, language, speed, audio_format, sample_rate)
 
 
 def _speak(speaker: Speaker, text: str, output: str, voice: str | None, language: str | None,

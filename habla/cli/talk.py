@@ -12,7 +12,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from habla.errors import HablaError, InvalidOption
+from habla.errors import InvalidOption
 from habla.voice.frames import (Event, ReplyAudio, ReplyDone, SpeechStarted, Timings, TranscriptFinal,
                                 TranscriptPartial, TurnDiscarded)
 
@@ -39,36 +39,32 @@ def chat(
                                   "as fast as replies are made)."),
 ) -> None:
     """Talk with the assistant: speak, hear the reply, interrupt it by speaking."""
-    from habla.cli.main import fail
     from habla.config import load_settings
     from habla.voice.engines import VoiceEngines
     from habla.voice.options import VoiceOptions
 
+    for path in export:
+        if path.suffix.lower() not in (".srt", ".vtt", ".json", ".txt", ".wav"):
+            raise InvalidOption(f"cannot export to {path.name}", hint="use .srt, .vtt, .json, .txt or .wav")
+    if output is not None and input_file is None:
+        raise InvalidOption("--output needs --input (with the microphone, replies are played)")
+    settings = load_settings()
+    options = VoiceOptions.from_settings(settings, language=language, persona=persona, voice=voice)
+    audio = _read(input_file) if input_file is not None else None
+    devices = None if audio is not None else _sounddevice()
+    console.print("[dim]loading models…[/]")
+    held = VoiceEngines(settings).hold(options)
     try:
-        for path in export:
-            if path.suffix.lower() not in (".srt", ".vtt", ".json", ".txt", ".wav"):
-                raise InvalidOption(f"cannot export to {path.name}", hint="use .srt, .vtt, .json, .txt or .wav")
-        if output is not None and input_file is None:
-            raise InvalidOption("--output needs --input (with the microphone, replies are played)")
-        settings = load_settings()
-        options = VoiceOptions.from_settings(settings, language=language, persona=persona, voice=voice)
-        audio = _read(input_file) if input_file is not None else None
-        devices = None if audio is not None else _sounddevice()
-        console.print("[dim]loading models…[/]")
-        held = VoiceEngines(settings).hold(options)
-        try:
-            session = asyncio.run(_run(held, options, audio, realtime, devices))
-        finally:
-            held.close()
-        if output is not None:
-            from habla.audio.wav import write_wav
+        session = asyncio.run(_run(held, options, audio, realtime, devices))
+    finally:
+        held.close()
+    if output is not None:
+        from habla.audio.wav import write_wav
 
-            write_wav(output, session.recording.reply_audio())
-            console.print(f"replies: {output}")
-        for path in export:
-            console.print(f"session: {session.recording.export(path)}")
-    except HablaError as exc:
-        raise fail(exc) from None
+        write_wav(output, session.recording.reply_audio())
+        console.print(f"replies: {output}")
+    for path in export:
+        console.print(f"session: {session.recording.export(path)}")
 
 
 def _read(path: Path) -> np.ndarray:
@@ -140,7 +136,6 @@ async def _feed_microphone(session: VoiceSession, sd: Any) -> None:
 
 class _Player:
     """Plays reply audio on the default output device from its own thread; ``stop`` drops what is queued."""
-
     def __init__(self, sd: Any, rate: int) -> None:
         self.pending: queue.Queue[np.ndarray | None] = queue.Queue()
         self.stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32")

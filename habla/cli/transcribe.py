@@ -52,16 +52,12 @@ def transcribe(
 ) -> None:
     """Transcribe (or translate) audio and video files, fully offline."""
     from habla import default_transcriber
-    from habla.cli.main import fail
     from habla.formats import resolve_formats
 
-    try:
-        formats = resolve_formats(output_format.split(",") if "," in output_format else output_format)
-        transcriber = default_transcriber()
-        options = transcriber.default_options(language=language, task=task, word_timestamps=word_timestamps,
-                                              beam_size=beam_size, batch_size=batch_size, vad=vad)
-    except HablaError as exc:
-        raise fail(exc) from None
+    formats = resolve_formats(output_format.split(",") if "," in output_format else output_format)
+    transcriber = default_transcriber()
+    options = transcriber.default_options(language=language, task=task, word_timestamps=word_timestamps,
+                                          beam_size=beam_size, batch_size=batch_size, vad=vad)
 
     failures = 0
     exit_code = 0

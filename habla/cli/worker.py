@@ -29,11 +29,8 @@ def worker(
 
     if pool not in ("prefork", "solo", "threads"):
         raise fail(HablaError(f"unknown pool {pool!r}", hint="prefork, solo or threads"))
-    try:
-        settings = load_settings()
-        app, upkeep = _build(settings)
-    except HablaError as exc:
-        raise fail(exc) from None
+    settings = load_settings()
+    app, upkeep = _build(settings)
     logging.getLogger("habla").setLevel(getattr(logging, loglevel.upper(), logging.INFO))
     typer.echo(f"habla worker: broker {settings.jobs.broker_url}, job store {_safe(settings)}", err=True)
     upkeep.start()  # re-queues jobs of dead workers and (re)sends queued jobs the broker may have lost
