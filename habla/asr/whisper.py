@@ -21,6 +21,11 @@ NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
 
 
+def is_silent(no_speech_prob: float, avg_logprob: float) -> bool:
+    """Whisper's rule: a window is silence when speech is unlikely and the decode is unsure."""
+    return no_speech_prob > NO_SPEECH_PROB and avg_logprob < LOW_LOGPROB
+
+
 def pick_device(device: str) -> str:
     if device != "auto":
         return device
@@ -80,7 +85,7 @@ class WhisperEngine:
             clip_timestamps=[{"start": s, "end": e} for s, e in spans], without_timestamps=True,
             word_timestamps=True, initial_prompt=options.initial_prompt, hotwords=options.hotwords)
         for span, seg in zip(spans, segments, strict=True):  # text-only mode: exactly one segment per chunk
-            silent = seg.no_speech_prob > NO_SPEECH_PROB and seg.avg_logprob < LOW_LOGPROB
+            silent = is_silent(seg.no_speech_prob, seg.avg_logprob)
             words = () if silent else tuple(
                 Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, round(w.probability, 4))
                 for w in (seg.words or ()))

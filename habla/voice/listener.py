@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from habla.asr.whisper import is_silent
 from habla.audio.decode import SAMPLE_RATE
 from habla.audio.pcm import to_float32, to_int16
 
@@ -48,7 +49,6 @@ Decode = Callable[[np.ndarray, str], str]  # (audio, prompt) -> text; sync, run 
 # decoder repeat short phrases ("Change to which folder? Change to which folder?").
 SILENCE_AFTER = 300  # feature frames (10 ms each)
 MIN_FRAMES = 800
-NO_SPEECH_PROB, LOW_LOGPROB = 0.6, -1.0  # Whisper's own rule for a silent window
 
 
 def whisper_decoder(model: Any, language: str) -> Decode:
@@ -74,7 +74,7 @@ def whisper_decoder(model: Any, language: str) -> Decode:
             return_no_speech_prob=True, suppress_blank=True)[0]
         ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         logprob = result.scores[0] / max(len(ids) + 1, 1)  # cumulative log-prob over the tokens and end of text
-        if result.no_speech_prob > NO_SPEECH_PROB and logprob < LOW_LOGPROB:
+        if is_silent(result.no_speech_prob, logprob):
             return ""
         return str(tokenizer.decode(ids)).strip()
 
