@@ -37,11 +37,16 @@ def _free_port() -> int:
 def _load(url: str, stop: threading.Event, kind: str, statuses: dict[str, list[int]]) -> None:
     with httpx.Client(base_url=url, timeout=600) as http:
         while not stop.is_set():
-            if kind == "chat":
-                r = http.post("/v1/chat/completions", json={"model": "default", "max_tokens": 200, "messages": [
-                    {"role": "user", "content": "Tell me a long story about a lighthouse keeper."}]})
-            else:
-                r = http.post("/v1/audio/speech", json={"input": TEXT, "voice": "alloy", "response_format": "wav"})
+            try:
+                if kind == "chat":
+                    r = http.post("/v1/chat/completions", json={"model": "default", "max_tokens": 200, "messages": [
+                        {"role": "user", "content": "Tell me a long story about a lighthouse keeper."}]})
+                else:
+                    r = http.post("/v1/audio/speech", json={"input": TEXT, "voice": "alloy", "response_format": "wav"})
+            except httpx.HTTPError:  # the server is stopped at the end, under these requests
+                if stop.is_set():
+                    return
+                raise
             statuses[kind].append(r.status_code)
             if r.status_code == 429:
                 time.sleep(0.2)
@@ -57,7 +62,8 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "HABLA_HOME": str(home), "HABLA_JOBS__STORAGE_DIR": str(home / "files")}
     server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "habla"), "serve", "--host", "127.0.0.1", "--port",
-                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(port)], env=env, stdout=(home / "server.log").open("wb"),
+                              stderr=subprocess.STDOUT)
     stop = threading.Event()
     statuses: dict[str, list[int]] = {"chat": [], "speech": []}
     try:
@@ -99,6 +105,7 @@ def main() -> None:
                               "text": done.json().get("text") if done.status_code == 200 else done.text},
             "load_statuses": {k: {str(s): v.count(s) for s in sorted(set(v))} for k, v in statuses.items()},
             "load_average": os.getloadavg(),
+            "server_log": str(home / "server.log"),
         }, indent=2))
     finally:
         stop.set()

@@ -7,7 +7,6 @@ file size and mtime, so a large model is hashed once, not at every start.
 from __future__ import annotations
 
 import builtins
-
 import hashlib
 import importlib.util
 import json
@@ -15,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +79,15 @@ def _effective_spec(folder: Path, spec: ModelSpec | None) -> ModelSpec | None:
     if spec is not None and any(f.sha256 for f in spec.files):
         return spec
     return spec_from_manifest(folder) or spec
+
+
+def _read_mark(mark: Path) -> dict[str, list[float]]:
+    """What the last verification remembered; nothing (so: hash again) when absent or unreadable."""
+    try:
+        found = json.loads(mark.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 class ModelStore:
@@ -222,14 +231,18 @@ class ModelStore:
         if spec is None:
             return
         mark = folder / VERIFIED_MARK
-        remembered = json.loads(mark.read_text()) if mark.is_file() else {}
+        remembered = _read_mark(mark)
         fresh: dict[str, list[float]] = {}
         for mf in spec.files:
             fresh[mf.name] = self._verify_file(folder, mf, label, remembered.get(mf.name))
+        # Atomically: requests verify at once (two speech requests resolving a voice), and a reader must never
+        # see a half-written mark (it did: JSONDecodeError → 500 under scripts/bench_admission.py).
+        tmp = mark.with_name(f"{mark.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            mark.write_text(json.dumps(fresh))
+            tmp.write_text(json.dumps(fresh))
+            os.replace(tmp, mark)
         except OSError:  # a read-only model folder is fine; we just hash again next time
-            pass
+            tmp.unlink(missing_ok=True)
 
     def _verify_file(self, folder: Path, mf: ModelFile, label: str, remembered: builtins.list[float] | None,
                      ) -> builtins.list[float]:
