@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 SAMPLES ?= ../shared/testdata/speech/librivox-0870.flac ../shared/testdata/speech/ast-es-vm-login.flac
 OUT     ?= out
 
-.PHONY: setup run test test-slow test-system test-all bench clean
+.PHONY: setup run lint test test-slow test-system test-all bench clean
 
 $(BIN)/habla: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -17,7 +17,13 @@ run: setup
 	$(BIN)/habla transcribe $(SAMPLES) --output-dir $(OUT) --output-format all --verbose
 	@echo "transcripts written to $(OUT)/"
 
-test: setup
+# ruff, mypy and the import-layer contracts ([tool.ruff], [tool.mypy], [tool.importlinter] in pyproject.toml).
+lint: setup
+	$(BIN)/ruff check habla
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: setup lint
 	$(BIN)/python -m pytest -m "not system and not slow" -q tests
 
 test-slow: setup

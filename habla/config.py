@@ -221,18 +221,18 @@ class VoiceSettings(BaseModel):
 
     language: str = Field("en", description="Language the user speaks and the assistant answers in.")
     persona: str = Field("You are Habla, a friendly voice assistant. Reply in one short spoken sentence.",
-                         description="System prompt of the conversation.")
+                         max_length=4000, description="System prompt of the conversation.")
     voice: str | None = Field(None, description="TTS voice of the assistant; unset = the best voice for `language`.")
     end_silence_ms: int = Field(500, ge=100, le=5000, description="Silence that ends the user's turn "
                                 "(`turn_detection` `silence`).")
     pause_ms: int = Field(200, ge=60, le=2000, description="A shorter pause inside a turn: the speech before it is "
                           "decoded at once, so little is left to decode when the turn ends.")
-    min_speech_ms: int = Field(250, ge=60, description="Shorter sounds (clicks, breaths) never make a turn or a barge-in.")
-    min_level_dbfs: float = Field(-45.0, le=0, description="Quieter audio never counts as speech.")
+    min_speech_ms: int = Field(250, ge=60, le=5000, description="Shorter sounds (clicks, breaths) never make a turn or a barge-in.")
+    min_level_dbfs: float = Field(-45.0, ge=-100, le=0, description="Quieter audio never counts as speech.")
     vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that counts as speech.")
     partial_interval_ms: int = Field(800, ge=200, description="Partial transcripts while the user speaks, at most this often.")
     max_turn_seconds: float = Field(30.0, ge=2, description="A longer turn is ended and answered.")
-    max_tokens: int = Field(40, ge=4, le=1024, description="Longest reply, in tokens (short replies answer sooner).")
+    max_tokens: int = Field(40, ge=1, le=1024, description="Longest reply, in tokens (short replies answer sooner).")
     max_sentences: int = Field(2, ge=1, le=20, description="The reply stops after this many sentences.")
     first_clause_chars: int = Field(8, ge=0, description="The reply's first piece may end at a clause this many characters in (\"I'm sorry,\"): speech starts after a few tokens.")
     context_tokens: int = Field(1536, ge=256, description="Conversation memory: older turns are dropped beyond this.")
@@ -278,7 +278,13 @@ class ServerSettings(BaseModel):
     max_concurrency: int = Field(2, ge=1, le=64, description="Transcriptions run at once. Two overlap one run's VAD "
                                  "and decoding with another's model time: 1.38× the throughput of one on 2 cores, "
                                  "for ~260 MB more memory (docs/server.md).")
-    max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot; more get 429 + Retry-After.")
+    max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot (per kind of work: "
+                           "transcription, LLM, speech); more get 429 + Retry-After.")
+    llm_concurrency: int = Field(1, ge=1, le=64, description="LLM requests (chat, job summary/ask, tutor turns) run "
+                                 "at once. The embedded model has one context, so more would only queue inside it; "
+                                 "raise it for a remote LLM server.")
+    speech_concurrency: int = Field(2, ge=1, le=64, description="Speech syntheses run at once. Piper already uses "
+                                    "every core per sentence; two runs interleave sentence by sentence.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; ['*'] = any.")
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per minute per API key (per client address "
                                                             "without keys); 0 = unlimited.")

@@ -17,9 +17,11 @@ import multiprocessing as mp
 import random
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from queue import Empty
+from typing import Any
 
 import numpy as np
 

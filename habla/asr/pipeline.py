@@ -48,7 +48,8 @@ CONTEXT_BATCH_SIZE = 2
 ProgressCallback = Callable[[float, "float | None"], None]
 
 
-def group_spans(spans: list[Span], window: float = WINDOW_SECONDS, max_gap: float = MAX_INNER_GAP_SECONDS) -> list[Span]:
+def group_spans(spans: list[Span], window: float = WINDOW_SECONDS,
+                max_gap: float = MAX_INNER_GAP_SECONDS) -> list[Span]:
     """Merge consecutive speech spans into chunks no longer than one Whisper window."""
     groups: list[list[float]] = []
     for start, end in spans:
@@ -323,7 +324,7 @@ class TranscriptionRun:
             audio = audio[:cut_sample]
         return audio, offset, spans, is_last
 
-    def _first_speech_block(self):
+    def _first_speech_block(self) -> tuple[np.ndarray, float, list[Span], bool] | None:
         for block, is_last in self._blocks:
             self._check_cancel()
             split = self._split_block(block, is_last)
@@ -332,7 +333,8 @@ class TranscriptionRun:
             self._progress(split[1] + len(split[0]) / SAMPLE_RATE)  # silence only: nothing to decode
         return None
 
-    def _next_block(self, previous):
+    def _next_block(self, previous: tuple[np.ndarray, float, list[Span], bool],
+                    ) -> tuple[np.ndarray, float, list[Span], bool] | None:
         if previous[3]:  # that was the last block
             return None
         return self._first_speech_block()
@@ -371,6 +373,6 @@ def _seekable(source: AudioSource) -> bool:
     if isinstance(source, (bytes, bytearray, np.ndarray, str)) or hasattr(source, "__fspath__"):
         return True
     try:
-        return bool(source.seekable())  # type: ignore[union-attr]
+        return bool(source.seekable())
     except (AttributeError, OSError):
         return False

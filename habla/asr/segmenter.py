@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 from dataclasses import dataclass
 
 from habla.asr.protocol import ChunkText

@@ -19,9 +19,9 @@ class Transcriber:
     """Thread-safe. One per process is enough: models load once and are shared by every call."""
 
     def __init__(self, settings: Settings | None = None, on_load: Callable[[Hashable, float], None] | None = None,
-                 on_unload: Callable[[Hashable], None] | None = None) -> None:
+                 on_unload: Callable[[Hashable], None] | None = None, store: ModelStore | None = None) -> None:
         self.settings = settings or load_settings()
-        self.store = ModelStore(self.settings.models)
+        self.store = store or ModelStore(self.settings.models)
         self.models: ModelManager[WhisperEngine] = ModelManager(
             self._load, idle_seconds=self.settings.asr.idle_unload_seconds, on_load=on_load, on_unload=on_unload)
 

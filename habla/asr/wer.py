@@ -43,7 +43,7 @@ def word_error_rate(references: list[str], hypotheses: list[str], language: str 
     """Corpus WER over pairs (errors summed over all pairs, divided by all reference words)."""
     import jiwer
 
-    pairs = [(normalize(r, language), normalize(h, language)) for r, h in zip(references, hypotheses)]
+    pairs = [(normalize(r, language), normalize(h, language)) for r, h in zip(references, hypotheses, strict=True)]
     pairs = [(r, h) for r, h in pairs if r]  # silence clips have no words to score
     if not pairs:
         return WerResult(0.0, 0, 0, 0, 0)

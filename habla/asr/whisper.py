@@ -12,12 +12,18 @@ from habla.asr.options import TranscribeOptions
 from habla.asr.protocol import ChunkText, Span
 from habla.asr.types import Word
 from habla.errors import ModelCorrupt
+from habla.hardware import physical_cores
 
 log = logging.getLogger(__name__)
 
 # Whisper's own rule for a window that is silence: likely no speech and a low-confidence decode.
 NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
+
+
+def is_silent(no_speech_prob: float, avg_logprob: float) -> bool:
+    """Whisper's rule: a window is silence when speech is unlikely and the decode is unsure."""
+    return no_speech_prob > NO_SPEECH_PROB and avg_logprob < LOW_LOGPROB
 
 
 def pick_device(device: str) -> str:
@@ -27,7 +33,7 @@ def pick_device(device: str) -> str:
         import ctranslate2
 
         return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-    except Exception:  # noqa: BLE001 - any CUDA probing failure means CPU
+    except Exception:  # noqa: BLE001 — any CUDA probing failure means CPU
         return "cpu"
 
 
@@ -35,15 +41,6 @@ def pick_compute_type(compute_type: str, device: str) -> str:
     if compute_type != "auto":
         return compute_type
     return "float16" if device == "cuda" else "int8"
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:  # pragma: no cover
-        return os.cpu_count() or 1
 
 
 class WhisperEngine:
@@ -87,8 +84,8 @@ class WhisperEngine:
             temperature=options.temperature, batch_size=len(spans),
             clip_timestamps=[{"start": s, "end": e} for s, e in spans], without_timestamps=True,
             word_timestamps=True, initial_prompt=options.initial_prompt, hotwords=options.hotwords)
-        for span, seg in zip(spans, segments):  # text-only mode: exactly one segment per chunk
-            silent = seg.no_speech_prob > NO_SPEECH_PROB and seg.avg_logprob < LOW_LOGPROB
+        for span, seg in zip(spans, segments, strict=True):  # text-only mode: exactly one segment per chunk
+            silent = is_silent(seg.no_speech_prob, seg.avg_logprob)
             words = () if silent else tuple(
                 Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, round(w.probability, 4))
                 for w in (seg.words or ()))

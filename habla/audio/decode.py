@@ -6,17 +6,18 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from habla.audio.pcm import to_float32
 from habla.errors import AudioDecodeError
 
 SAMPLE_RATE = 16_000
-AudioSource = Union[str, os.PathLike, bytes, BinaryIO, np.ndarray]
+AudioSource = str | os.PathLike | bytes | BinaryIO | np.ndarray
 
 
-def _open(source: AudioSource):  # -> av.container.InputContainer
+def _open(source: AudioSource) -> Any:  # av.container.InputContainer (PyAV is untyped)
     import av
 
     if isinstance(source, (bytes, bytearray)):
@@ -62,7 +63,7 @@ def probe_duration(source: AudioSource) -> float | None:
     finally:
         container.close()
         if hasattr(source, "seek"):
-            source.seek(0)  # type: ignore[union-attr]
+            source.seek(0)
 
 
 def check_audio(path: AudioSource) -> float | None:
@@ -72,7 +73,7 @@ def check_audio(path: AudioSource) -> float | None:
         return probe_duration(path)
     except AudioDecodeError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is not audio
+    except Exception as exc:  # any decoder failure means the file is not audio
         raise AudioDecodeError(f"not a readable audio file ({type(exc).__name__})") from exc
 
 
@@ -131,7 +132,7 @@ def iter_blocks(source: AudioSource, block_seconds: float = 600.0,
 
 
 def _to_float(pcm: np.ndarray) -> np.ndarray:
-    return pcm.astype(np.float32) / 32768.0
+    return to_float32(pcm)
 
 
 def decode(source: AudioSource) -> np.ndarray:

@@ -1,15 +1,16 @@
-"""``habla summarize FILE`` and ``habla ask FILE "question"``: the transcript assistant on audio or JSON transcripts."""
+"""``habla summarize FILE`` and ``habla ask FILE "question"``: the transcript assistant on audio or a JSON
+transcript."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from habla.errors import HablaError, InvalidOption
+from habla.errors import InvalidOption
 
 if TYPE_CHECKING:
     from habla.asr.types import Transcript
@@ -68,39 +69,31 @@ def _print(answer: Answer, as_json: bool) -> None:
             typer.echo(f"  {c.timestamp} {c.text}")
 
 
-def summarize(file: str = typer.Argument(..., help=FILE_HELP), model: Optional[str] = ASR_MODEL,
-              llm_url: Optional[str] = LLM_URL, llm_model: Optional[str] = LLM_MODEL,
-              style: Optional[str] = typer.Option(None, "--style", "-s", help="bullets (default), paragraph, "
-                                                  "actions (who/what/when) or chapters ([mm:ss] titles)."),
+def summarize(file: str = typer.Argument(..., help=FILE_HELP), model: str | None = ASR_MODEL,
+              llm_url: str | None = LLM_URL, llm_model: str | None = LLM_MODEL,
+              style: str | None = typer.Option(None, "--style", "-s", help="bullets (default), paragraph, "
+                                               "actions (who/what/when) or chapters ([mm:ss] titles)."),
               as_json: bool = AS_JSON) -> None:
     """Summarise every topic of a recording or transcript, each point citing its [mm:ss]."""
-    from habla.cli.main import fail
     from habla.llm.service import LLMService
 
-    try:
-        service = LLMService(_settings(llm_url, llm_model))
-        transcript = load_transcript(file, model)
-        with service.assistant() as assistant, console.status("summarising…"):
-            answer = assistant.summarize(transcript, style=style)
-    except HablaError as exc:
-        raise fail(exc) from None
+    service = LLMService(_settings(llm_url, llm_model))
+    transcript = load_transcript(file, model)
+    with service.assistant() as assistant, console.status("summarising…"):
+        answer = assistant.summarize(transcript, style=style)
     _print(answer, as_json)
 
 
 def ask(file: str = typer.Argument(..., help=FILE_HELP), question: str = typer.Argument(..., help="The question."),
-        model: Optional[str] = ASR_MODEL, llm_url: Optional[str] = LLM_URL, llm_model: Optional[str] = LLM_MODEL,
+        model: str | None = ASR_MODEL, llm_url: str | None = LLM_URL, llm_model: str | None = LLM_MODEL,
         as_json: bool = AS_JSON) -> None:
     """Answer a question about a recording or transcript, citing the [mm:ss] where it is said."""
-    from habla.cli.main import fail
     from habla.llm.service import LLMService
 
-    try:
-        service = LLMService(_settings(llm_url, llm_model))
-        transcript = load_transcript(file, model)
-        with service.assistant() as assistant, console.status("thinking…"):
-            answer = assistant.ask(transcript, question)
-    except HablaError as exc:
-        raise fail(exc) from None
+    service = LLMService(_settings(llm_url, llm_model))
+    transcript = load_transcript(file, model)
+    with service.assistant() as assistant, console.status("thinking…"):
+        answer = assistant.ask(transcript, question)
     _print(answer, as_json)
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from habla.errors import HablaError, InvalidOption
+from habla.errors import InvalidOption
 
 console = Console()
 VOICE = "voice"
@@ -42,21 +42,15 @@ def bench(
                                           "[default: bench-results/bench.json, or voice.json]."),
 ) -> None:
     """Benchmark transcription accuracy and speed on a folder of clips with references, or the talk latency."""
-    from habla.cli.main import fail
-
     folder = Path(target)
-    try:
-        if target == VOICE and not folder.is_dir():
-            if speech is None:
-                raise InvalidOption("bench voice needs --speech DIR",
-                                    hint="a folder of recorded turns with manifest.tsv")
-            _bench_voice(speech, turns, paused, language, turn_detection, live,
-                         json_path or Path("bench-results/voice.json"))
-        else:
-            _bench_asr(folder, model, long_minutes, variants, seeds, clip_set, compare,
-                       json_path or Path("bench-results/bench.json"))
-    except HablaError as exc:
-        raise fail(exc) from None
+    if target == VOICE and not folder.is_dir():
+        if speech is None:
+            raise InvalidOption("bench voice needs --speech DIR", hint="a folder of recorded turns with manifest.tsv")
+        _bench_voice(speech, turns, paused, language, turn_detection, live,
+                     json_path or Path("bench-results/voice.json"))
+    else:
+        _bench_asr(folder, model, long_minutes, variants, seeds, clip_set, compare,
+                   json_path or Path("bench-results/bench.json"))
 
 
 def _bench_asr(folder: Path, model: str, long_minutes: float, variants: str, seeds: str, clip_set: bool,
@@ -132,7 +126,7 @@ def _print_asr(report: dict) -> None:
                       f"words on silence clips: {report['silence_words'][engine]}")
 
 
-def _fmt(value, digits: int = 2) -> str:
+def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import typer
 
 from habla.config import load_settings
-from habla.errors import HablaError
 
 
 def config(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of env-style lines.")) -> None:
     """Print the effective configuration."""
-    from habla.cli.main import fail
-
-    try:
-        settings = load_settings()
-    except HablaError as exc:
-        raise fail(exc) from None
+    settings = load_settings()
     data = json.loads(settings.model_dump_json())
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -26,7 +22,7 @@ def config(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
         typer.echo(f"HABLA_{key.upper()}={'' if value is None else value}")
 
 
-def _flatten(data: dict, prefix: str = ""):
+def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key, value in data.items():
         if isinstance(value, dict):
             yield from _flatten(value, f"{prefix}{key}__")

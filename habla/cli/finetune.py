@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 
-from habla.errors import HablaError, InvalidOption
+from habla.errors import InvalidOption
 
 console = Console(stderr=True)
 
@@ -28,7 +27,7 @@ def finetune(
     output: str = typer.Option(..., "--output", "-o", help="Name the fine-tuned model is registered under."),
     base: str = typer.Option("base", "--base", "-b", help="Model to start from: a habla model name, a CTranslate2 "
                              "folder, or a Hugging Face Whisper folder."),
-    language: Optional[str] = typer.Option(None, "--language", "-l", help="Use only this language's clips."),
+    language: str | None = typer.Option(None, "--language", "-l", help="Use only this language's clips."),
     max_steps: int = typer.Option(100, "--max-steps", help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", help="Clips per step."),
     learning_rate: float = typer.Option(1e-5, "--learning-rate", help="Peak learning rate (linear decay)."),
@@ -41,27 +40,23 @@ def finetune(
     quantization: str = typer.Option("float16", "--quantization", "-q",
                                      help="CTranslate2 weights: float16, int8, ... or a list (float16,int8)."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the WER before and after."),
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="tokenizer.json (default: the base model's)."),
-    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Checkpoints and report (default: "
+    tokenizer: Path | None = typer.Option(None, "--tokenizer", help="tokenizer.json (default: the base model's)."),
+    work_dir: Path | None = typer.Option(None, "--work-dir", help="Checkpoints and report (default: "
                                             "<home>/finetune/NAME)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a registered model of the same name."),
 ) -> None:
     """Fine-tune Whisper on your clips; the result is usable at once as `habla transcribe --model NAME`."""
-    from habla.cli.main import fail
     from habla.config import load_settings
 
-    try:
-        from habla.finetune.train import FinetuneOptions, work_dir as folder_of
-        from habla.finetune.train import finetune as run
+    from habla.finetune.train import FinetuneOptions, work_dir as folder_of
+    from habla.finetune.train import finetune as run
 
-        opts = FinetuneOptions(output=output, base=base, language=language, validation=validation, seed=seed,
-                               max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
-                               warmup_steps=warmup_steps, save_steps=save_steps, lora=lora, lora_rank=lora_rank,
-                               quantizations=parse_quantizations(quantization), evaluate=not no_eval,
-                               tokenizer=tokenizer, work_dir=work_dir, overwrite=overwrite)
-        result = run(data_dir, opts, load_settings())
-    except HablaError as exc:
-        raise fail(exc) from None
+    opts = FinetuneOptions(output=output, base=base, language=language, validation=validation, seed=seed,
+                           max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
+                           warmup_steps=warmup_steps, save_steps=save_steps, lora=lora, lora_rank=lora_rank,
+                           quantizations=parse_quantizations(quantization), evaluate=not no_eval,
+                           tokenizer=tokenizer, work_dir=work_dir, overwrite=overwrite)
+    result = run(data_dir, opts, load_settings())
     for lang in sorted(set(result.wer_before) | set(result.wer_after)):
         before, after = result.wer_before.get(lang, {}).get("wer"), result.wer_after.get(lang, {}).get("wer")
         console.print(f"WER {lang}: {before if before is None else f'{before:.1%}'} → "

@@ -21,8 +21,8 @@ err_console = Console(stderr=True)
 
 def fail(error: HablaError) -> typer.Exit:
     """Print a HablaError as one line and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {error.message}" + (f"\n  [dim]hint: {error.hint}[/]" if error.hint else ""),
-                      highlight=False)
+    hint = f"\n  [dim]hint: {error.hint}[/]" if error.hint else ""
+    err_console.print(f"[bold red]error:[/] {error.message}{hint}", highlight=False)
     return typer.Exit(error.exit_code)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -46,24 +45,14 @@ def list_models() -> None:
 @models_app.command("verify")
 def verify(name: str = typer.Argument(..., help="Model name or folder.")) -> None:
     """Hash every file of a model against the catalog's sha256 (assembling pip parts if needed)."""
-    from habla.cli.main import fail
-
-    try:
-        loc = _store().verify(name)
-    except HablaError as exc:
-        raise fail(exc) from None
+    loc = _store().verify(name)
     console.print(f"[green]ok[/] {name}: {loc.path} ({loc.source})")
 
 
 @models_app.command("path")
 def path(name: str = typer.Argument(..., help="Model name.")) -> None:
     """Print the folder a model loads from."""
-    from habla.cli.main import fail
-
-    try:
-        typer.echo(str(_store().locate(name).path))
-    except HablaError as exc:
-        raise fail(exc) from None
+    typer.echo(str(_store().locate(name).path))
 
 
 @models_app.command("download")
@@ -75,7 +64,7 @@ def download(name: str = typer.Argument(..., help="Catalog model name.")) -> Non
         target = _store().download(name)
     except HablaError as exc:
         raise fail(exc) from None
-    except Exception as exc:  # noqa: BLE001 - network errors of any kind
+    except Exception as exc:  # noqa: BLE001 — network errors of any kind
         raise fail(HablaError(f"download of {name!r} failed: {exc}")) from None
     console.print(f"[green]downloaded[/] {name} to {target}")
 
@@ -83,25 +72,21 @@ def download(name: str = typer.Argument(..., help="Catalog model name.")) -> Non
 @models_app.command("import")
 def import_checkpoint(
     file: Path = typer.Argument(..., help="An official OpenAI Whisper checkpoint (.pt)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Register under this name (default: from the hash)."),
+    name: str | None = typer.Option(None, "--name", help="Register under this name (default: from the hash)."),
     trust: bool = typer.Option(False, "--trust", help="Import a file whose sha256 is not in the catalog."),
     quantization: str = typer.Option("float16,int8", "--quantization", "-q",
                                      help="CTranslate2 weights to make: NAME gets the first, NAME-<q> the others."),
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="tokenizer.json for English-only or "
+    tokenizer: Path | None = typer.Option(None, "--tokenizer", help="tokenizer.json for English-only or "
                                              "large-v3 checkpoints (default: the multilingual one of base)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a registered model of the same name."),
 ) -> None:
     """Verify an official checkpoint by its sha256, convert it to CTranslate2 and register it (habla[finetune])."""
     from habla.cli.finetune import parse_quantizations
-    from habla.cli.main import fail
 
-    try:
-        from habla.finetune.importer import import_checkpoint as run
+    from habla.finetune.importer import import_checkpoint as run
 
-        result = run(file, load_settings().models, name=name, trust=trust,
-                     quantizations=parse_quantizations(quantization), tokenizer=tokenizer, overwrite=overwrite)
-    except HablaError as exc:
-        raise fail(exc) from None
+    result = run(file, load_settings().models, name=name, trust=trust,
+                 quantizations=parse_quantizations(quantization), tokenizer=tokenizer, overwrite=overwrite)
     what = f"official {result.checkpoint.name}" if result.checkpoint else "[yellow]unverified[/] checkpoint"
     console.print(f"{file.name}: {what} (sha256 {result.sha256[:12]}…)")
     for model, folder in result.models.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 import typer
 
@@ -10,27 +9,22 @@ GRACEFUL_SHUTDOWN_SECONDS = 10  # open streams get this long to finish on SIGTER
 
 
 def serve(
-    host: Optional[str] = typer.Option(None, help="Address to listen on (default HABLA_SERVER__HOST, 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port (default HABLA_SERVER__PORT, 8000)."),
+    host: str | None = typer.Option(None, help="Address to listen on (default HABLA_SERVER__HOST, 127.0.0.1)."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port (default HABLA_SERVER__PORT, 8000)."),
     workers: int = typer.Option(1, min=1, max=64, help="Server processes; each loads its own models."),
 ) -> None:
     """Serve /v1/audio/transcriptions, /v1/jobs, /v1/chat/completions and more; API docs at /docs."""
     import uvicorn
 
-    from habla.cli.main import fail
     from habla.config import load_settings
-    from habla.errors import HablaError
 
-    try:
-        settings = load_settings()
-        from habla.server.app import create_app
-        from habla.storage import open_store
+    settings = load_settings()
+    from habla.server.app import create_app
+    from habla.storage import open_store
 
-        open_store(settings).check()  # wrong credentials, a missing bucket: one error line now, not per request
+    open_store(settings).check()  # wrong credentials, a missing bucket: one error line now, not per request
 
-        app = create_app(settings) if workers == 1 else None
-    except HablaError as exc:
-        raise fail(exc) from None
+    app = create_app(settings) if workers == 1 else None
     host = host or settings.server.host
     port = port or settings.server.port
     typer.echo(f"habla serve: http://{host}:{port} (API docs at /docs, {workers} worker(s))", err=True)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from habla.errors import HablaError, InvalidOption
+from habla.errors import InvalidOption
+
+if TYPE_CHECKING:
+    from habla.tts.speaker import Speaker
 
 console = Console(stderr=True)
 STDIO = "-"
@@ -32,7 +35,7 @@ def _read_text(text: str | None, file: Path | None) -> str:
     return text
 
 
-def _list_voices(speaker) -> None:  # noqa: ANN001 - Speaker, imported lazily
+def _list_voices(speaker: Speaker) -> None:
     table = Table("voice", "engine", "language", "rate", "description")
     for voice in speaker.voices():
         name = voice.name + (f" ({', '.join(voice.aliases)})" if voice.aliases else "")
@@ -41,35 +44,31 @@ def _list_voices(speaker) -> None:  # noqa: ANN001 - Speaker, imported lazily
 
 
 def speak(
-    text: Optional[str] = typer.Argument(None, help="Text to speak; - or nothing to read stdin."),
+    text: str | None = typer.Argument(None, help="Text to speak; - or nothing to read stdin."),
     output: str = typer.Option("speech.wav", "--output", "-o",
                                help="Audio file (format from its extension: wav, mp3, opus, ogg, flac, aac, pcm), "
                                     "or - for stdout."),
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Read the text from this file."),
-    voice: Optional[str] = typer.Option(None, "--voice", "-v", help="Voice name (see --list-voices)."),
-    language: Optional[str] = typer.Option(None, "--language", "-l", help="Pick the best voice for this language."),
-    speed: Optional[float] = typer.Option(None, "--speed", "-s", help="Speaking rate, 0.25 to 4 [default: 1]."),
-    audio_format: Optional[str] = typer.Option(None, "--format", help="Output format when the extension "
+    file: Path | None = typer.Option(None, "--file", "-f", help="Read the text from this file."),
+    voice: str | None = typer.Option(None, "--voice", "-v", help="Voice name (see --list-voices)."),
+    language: str | None = typer.Option(None, "--language", "-l", help="Pick the best voice for this language."),
+    speed: float | None = typer.Option(None, "--speed", "-s", help="Speaking rate, 0.25 to 4 [default: 1]."),
+    audio_format: str | None = typer.Option(None, "--format", help="Output format when the extension "
                                                                        "does not say (stdout: wav)."),
-    sample_rate: Optional[int] = typer.Option(None, "--sample-rate", help="Output rate; 0 = the voice's own "
+    sample_rate: int | None = typer.Option(None, "--sample-rate", help="Output rate; 0 = the voice's own "
                                                                            "[default: 24000]."),
     list_voices: bool = typer.Option(False, "--list-voices", help="List the voices and exit."),
 ) -> None:
     """Speak text into an audio file, fully offline (Piper, or espeak-ng for other languages)."""
-    from habla.cli.main import fail
     from habla.tts import Speaker
 
-    try:
-        speaker = Speaker()
-        if list_voices:
-            _list_voices(speaker)
-            return
-        _speak(speaker, _read_text(text, file), output, voice, language, speed, audio_format, sample_rate)
-    except HablaError as exc:
-        raise fail(exc) from None
+    speaker = Speaker()
+    if list_voices:
+        _list_voices(speaker)
+        return
+    _speak(speaker, _read_text(text, file), output, voice, language, speed, audio_format, sample_rate)
 
 
-def _speak(speaker, text: str, output: str, voice: str | None, language: str | None,  # noqa: ANN001
+def _speak(speaker: Speaker, text: str, output: str, voice: str | None, language: str | None,
            speed: float | None, audio_format: str | None, sample_rate: int | None) -> None:
     from habla.tts.encode import audio_format as check_format
     from habla.tts.encode import encode_stream, format_for_path, write_file

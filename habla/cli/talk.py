@@ -6,14 +6,20 @@ import asyncio
 import queue
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
 from rich.console import Console
 
-from habla.errors import HablaError, InvalidOption
+from habla.errors import InvalidOption
 from habla.voice.frames import (Event, ReplyAudio, ReplyDone, SpeechStarted, Timings, TranscriptFinal,
                                 TranscriptPartial, TurnDiscarded)
+
+if TYPE_CHECKING:
+    from habla.voice.engines import Held
+    from habla.voice.options import VoiceOptions
+    from habla.voice.session import VoiceSession
 
 console = Console()
 FRAME = 320  # 20 ms at 16 kHz
@@ -33,36 +39,32 @@ def chat(
                                   "as fast as replies are made)."),
 ) -> None:
     """Talk with the assistant: speak, hear the reply, interrupt it by speaking."""
-    from habla.cli.main import fail
     from habla.config import load_settings
     from habla.voice.engines import VoiceEngines
     from habla.voice.options import VoiceOptions
 
+    for path in export:
+        if path.suffix.lower() not in (".srt", ".vtt", ".json", ".txt", ".wav"):
+            raise InvalidOption(f"cannot export to {path.name}", hint="use .srt, .vtt, .json, .txt or .wav")
+    if output is not None and input_file is None:
+        raise InvalidOption("--output needs --input (with the microphone, replies are played)")
+    settings = load_settings()
+    options = VoiceOptions.from_settings(settings, language=language, persona=persona, voice=voice)
+    audio = _read(input_file) if input_file is not None else None
+    devices = None if audio is not None else _sounddevice()
+    console.print("[dim]loading models…[/]")
+    held = VoiceEngines(settings).hold(options)
     try:
-        for path in export:
-            if path.suffix.lower() not in (".srt", ".vtt", ".json", ".txt", ".wav"):
-                raise InvalidOption(f"cannot export to {path.name}", hint="use .srt, .vtt, .json, .txt or .wav")
-        if output is not None and input_file is None:
-            raise InvalidOption("--output needs --input (with the microphone, replies are played)")
-        settings = load_settings()
-        options = VoiceOptions.from_settings(settings, language=language, persona=persona, voice=voice)
-        audio = _read(input_file) if input_file is not None else None
-        devices = None if audio is not None else _sounddevice()
-        console.print("[dim]loading models…[/]")
-        held = VoiceEngines(settings).hold(options)
-        try:
-            session = asyncio.run(_run(held, options, audio, realtime, devices))
-        finally:
-            held.close()
-        if output is not None:
-            from habla.audio.wav import write_wav
+        session = asyncio.run(_run(held, options, audio, realtime, devices))
+    finally:
+        held.close()
+    if output is not None:
+        from habla.audio.wav import write_wav
 
-            write_wav(output, session.recording.reply_audio())
-            console.print(f"replies: {output}")
-        for path in export:
-            console.print(f"session: {session.recording.export(path)}")
-    except HablaError as exc:
-        raise fail(exc) from None
+        write_wav(output, session.recording.reply_audio())
+        console.print(f"replies: {output}")
+    for path in export:
+        console.print(f"session: {session.recording.export(path)}")
 
 
 def _read(path: Path) -> np.ndarray:
@@ -71,7 +73,7 @@ def _read(path: Path) -> np.ndarray:
     return decode(path)
 
 
-def _sounddevice():  # noqa: ANN202 - the module is optional
+def _sounddevice() -> Any:  # the module: optional, untyped
     try:
         import sounddevice
     except (ImportError, OSError) as exc:  # OSError: the package is there but PortAudio is not
@@ -80,7 +82,8 @@ def _sounddevice():  # noqa: ANN202 - the module is optional
     return sounddevice
 
 
-async def _run(held, options, audio: np.ndarray | None, realtime: bool, sd) -> object:  # noqa: ANN001
+async def _run(held: Held, options: VoiceOptions, audio: np.ndarray | None, realtime: bool,
+               sd: Any) -> VoiceSession:
     from habla.voice.session import VoiceSession
 
     session = VoiceSession(held, options)
@@ -102,7 +105,7 @@ async def _run(held, options, audio: np.ndarray | None, realtime: bool, sd) -> o
     return session
 
 
-async def _feed_file(session, audio: np.ndarray, realtime: bool) -> None:  # noqa: ANN001
+async def _feed_file(session: VoiceSession, audio: np.ndarray, realtime: bool) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     for i in range(0, len(audio), FRAME):
@@ -116,11 +119,11 @@ async def _feed_file(session, audio: np.ndarray, realtime: bool) -> None:  # noq
                 await asyncio.sleep(0.005)
 
 
-async def _feed_microphone(session, sd) -> None:  # noqa: ANN001
+async def _feed_microphone(session: VoiceSession, sd: Any) -> None:
     loop = asyncio.get_running_loop()
     frames: asyncio.Queue[np.ndarray] = asyncio.Queue()
 
-    def callback(data, frame_count, time_info, status) -> None:  # noqa: ANN001, ARG001 - PortAudio's signature
+    def callback(data: np.ndarray, frame_count: int, time_info: Any, status: Any) -> None:  # PortAudio's
         loop.call_soon_threadsafe(frames.put_nowait, data[:, 0].copy())
 
     console.print("[bold]listening[/] — speak; Ctrl-C ends the conversation")
@@ -134,8 +137,7 @@ async def _feed_microphone(session, sd) -> None:  # noqa: ANN001
 
 class _Player:
     """Plays reply audio on the default output device from its own thread; ``stop`` drops what is queued."""
-
-    def __init__(self, sd, rate: int) -> None:  # noqa: ANN001
+    def __init__(self, sd: Any, rate: int) -> None:
         self.pending: queue.Queue[np.ndarray | None] = queue.Queue()
         self.stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32")
         self.stream.start()
@@ -166,7 +168,7 @@ class _Player:
 _STOP = np.zeros(0, np.float32)
 
 
-async def _print_events(session, player: _Player | None) -> None:  # noqa: ANN001
+async def _print_events(session: VoiceSession, player: _Player | None) -> None:
     while True:
         event: Event = await session.events.get()
         if isinstance(event, SpeechStarted):

@@ -1,17 +1,23 @@
-"""``habla transcribe FILES...``: transcripts in every format, a progress bar, live segments, one error line per bad file."""
+"""``habla transcribe FILES...``: transcripts in every format, a progress bar, live segments, one error line per
+bad file."""
 
 from __future__ import annotations
 
 import glob
 import sys
+from typing import TYPE_CHECKING
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from habla.errors import HablaError, InvalidOption
+
+if TYPE_CHECKING:
+    from habla.asr.options import TranscribeOptions
+    from habla.asr.transcriber import Transcriber
+    from habla.asr.types import TranscriptInfo
 
 console = Console(stderr=True)
 STDIN = "-"
@@ -31,8 +37,8 @@ def expand_inputs(patterns: list[str]) -> list[str]:
 
 def transcribe(
     files: list[str] = typer.Argument(..., help="Audio or video files, glob patterns, or - for stdin."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Catalog name or CTranslate2 folder [default: base]."),
-    language: Optional[str] = typer.Option(None, "--language", "-l", help="Language code, or auto-detect."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Catalog name or CTranslate2 folder [default: base]."),
+    language: str | None = typer.Option(None, "--language", "-l", help="Language code, or auto-detect."),
     task: str = typer.Option("transcribe", "--task", help="transcribe, or translate (into English)."),
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where the transcript files go."),
     output_format: str = typer.Option("all", "--output-format", "-f",
@@ -46,16 +52,12 @@ def transcribe(
 ) -> None:
     """Transcribe (or translate) audio and video files, fully offline."""
     from habla import default_transcriber
-    from habla.cli.main import fail
     from habla.formats import resolve_formats
 
-    try:
-        formats = resolve_formats(output_format.split(",") if "," in output_format else output_format)
-        transcriber = default_transcriber()
-        options = transcriber.default_options(language=language, task=task, word_timestamps=word_timestamps,
-                                              beam_size=beam_size, batch_size=batch_size, vad=vad)
-    except HablaError as exc:
-        raise fail(exc) from None
+    formats = resolve_formats(output_format.split(",") if "," in output_format else output_format)
+    transcriber = default_transcriber()
+    options = transcriber.default_options(language=language, task=task, word_timestamps=word_timestamps,
+                                          beam_size=beam_size, batch_size=batch_size, vad=vad)
 
     failures = 0
     exit_code = 0
@@ -73,7 +75,8 @@ def transcribe(
         raise typer.Exit(exit_code)
 
 
-def _transcribe_one(transcriber, name: str, model: str | None, options, output_dir: Path, formats: list[str],
+def _transcribe_one(transcriber: Transcriber, name: str, model: str | None, options: TranscribeOptions,
+                    output_dir: Path, formats: list[str],
                     verbose: bool, quiet: bool) -> None:
     from habla.formats import verbose_line, write_files
     from habla.formats.protocol import WriterOptions
@@ -101,7 +104,7 @@ def _transcribe_one(transcriber, name: str, model: str | None, options, output_d
     console.print(f"[green]✓[/] {name} → {output_dir / basename}.{{{exts}}}", highlight=False, soft_wrap=True)
 
 
-def _language_note(info, forced: str | None) -> str:
+def _language_note(info: TranscriptInfo, forced: str | None) -> str:
     if forced:
         return f"language {info.language}"
     if info.language_probability == 0.0:

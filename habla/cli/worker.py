@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
 from habla.errors import HablaError
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from habla.config import Settings
+    from habla.jobs.maintenance import Maintenance
 
 
 def worker(
@@ -22,11 +29,8 @@ def worker(
 
     if pool not in ("prefork", "solo", "threads"):
         raise fail(HablaError(f"unknown pool {pool!r}", hint="prefork, solo or threads"))
-    try:
-        settings = load_settings()
-        app, upkeep = _build(settings)
-    except HablaError as exc:
-        raise fail(exc) from None
+    settings = load_settings()
+    app, upkeep = _build(settings)
     logging.getLogger("habla").setLevel(getattr(logging, loglevel.upper(), logging.INFO))
     typer.echo(f"habla worker: broker {settings.jobs.broker_url}, job store {_safe(settings)}, "
                f"files in {upkeep.storage.objects.description}", err=True)
@@ -41,7 +45,7 @@ def worker(
         upkeep.stop()
 
 
-def _build(settings):  # -> (Celery, Maintenance)
+def _build(settings: Settings) -> tuple[Celery, Maintenance]:
     from habla.jobs.celery_app import CeleryQueue, make_celery
     from habla.jobs.maintenance import Maintenance
     from habla.jobs.service import BROKER_RESEND_SECONDS, database_url, job_storage
@@ -56,7 +60,7 @@ def _build(settings):  # -> (Celery, Maintenance)
     return app, upkeep
 
 
-def _safe(settings) -> str:
+def _safe(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
     from habla.jobs.service import database_url

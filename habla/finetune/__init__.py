@@ -22,8 +22,8 @@ def require_extra() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     try:
-        import torch  # noqa: F401 - imported to check it is installed
-        import transformers  # noqa: F401
+        import torch  # noqa: F401 — imported only to check that it is installed
+        import transformers  # noqa: F401 — checks that the training libraries are installed
     except ImportError as exc:
         raise FinetuneUnavailable(f"fine-tuning needs the training libraries ({exc.name} is missing)",
                                   hint="pip install 'habla[finetune]'") from None

@@ -148,7 +148,7 @@ def _linear(ct2: dict[str, np.ndarray], prefix: str, names: tuple[str, ...], bia
     """Split a (possibly fused) CT2 linear into the HF projections ``names``; CT2 gave k_proj a zero bias."""
     weights = np.split(_weight(ct2, prefix), len(names))
     biases = np.split(ct2[f"{prefix}/bias"].astype(np.float32), len(names))
-    for name, weight, bias, has_bias in zip(names, weights, biases, biased):
+    for name, weight, bias, has_bias in zip(names, weights, biases, biased, strict=True):
         out[f"{name}.weight"] = weight
         if has_bias:
             out[f"{name}.bias"] = bias

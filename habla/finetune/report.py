@@ -47,8 +47,8 @@ def _plot_loss(loss: list[tuple[int, float]], path: Path) -> None:
 def _markdown(r: Report) -> str:
     lines = [f"# Fine-tune report: {r.model}", "",
              f"- base model: `{r.base}`; data: `{r.data_dir}`",
-             f"- train: {r.train_clips} clips, {r.train_seconds / 60:.1f} min; validation: {r.validation_clips} clips, "
-             f"{r.validation_seconds / 60:.1f} min",
+             (f"- train: {r.train_clips} clips, {r.train_seconds / 60:.1f} min; "
+              f"validation: {r.validation_clips} clips, {r.validation_seconds / 60:.1f} min"),
              f"- steps: {r.steps} in {r.seconds / 60:.1f} min" + (f" (resumed from {r.resumed_from})"
                                                                   if r.resumed_from else ""),
              f"- registered: {', '.join(f'`{n}`' for n in r.registered)}", "",
@@ -57,8 +57,8 @@ def _markdown(r: Report) -> str:
         before, after = r.wer_before.get(lang, {}), r.wer_after.get(lang, {})
         lines.append(f"| {lang} | {after.get('clips', before.get('clips', 0))} | {after.get('words', 0)} | "
                      f"{before.get('wer', float('nan')):.1%} | {after.get('wer', float('nan')):.1%} |")
-    lines += ["", "![training loss](loss.png)", "", "WER on the validation split, transcribed through habla's "
-              "pipeline (CTranslate2, the clip's language given, greedy decoding).", ""]
+    lines += ["", "![training loss](loss.png)", "", ("WER on the validation split, transcribed through habla's "
+              "pipeline (CTranslate2, the clip's language given, greedy decoding)."), ""]
     return "\n".join(lines)
 
 

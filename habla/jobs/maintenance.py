@@ -67,7 +67,7 @@ class Maintenance:
             try:
                 self.queue.enqueue(job_id)
                 sent.append(job_id)
-            except Exception:  # noqa: BLE001 - broker down: the job stays unsent and is tried next tick
+            except Exception:  # broker down: the job stays unsent and is tried next tick
                 log.warning("could not send job %s to the queue", job_id, exc_info=True)
         try:
             self.store.mark_enqueued(sent)
@@ -91,5 +91,5 @@ class Maintenance:
         while not self._stop.wait(self.every):
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - e.g. the database restarting; try again next tick
+            except Exception:  # e.g. the database restarting; try again next tick
                 log.warning("jobs maintenance failed", exc_info=True)

@@ -112,7 +112,7 @@ class JobRunner:
             return "cancelled", None
         except HablaError as exc:
             return ("failed" if self.store.fail(job.id, job.attempt, str(exc)) else "cancelled"), None
-        except Exception as exc:  # noqa: BLE001 - any crash of one job must not take the worker down
+        except Exception as exc:  # any crash of one job must not take the worker down
             log.exception("job %s failed", job.id)
             done = self.store.fail(job.id, job.attempt, f"internal error: {type(exc).__name__}: {exc}")
             return ("failed" if done else "cancelled"), None
@@ -173,7 +173,7 @@ class _ProgressWriter:
         try:
             if not self.store.progress(self.job.id, self.job.attempt, position, total):
                 self.cancel.set()
-        except Exception:  # noqa: BLE001 - a database blip must not fail the transcription
+        except Exception:  # a database blip must not fail the transcription
             log.warning("job %s: progress not recorded", self.job.id, exc_info=True)
 
 
@@ -195,7 +195,7 @@ class _Heartbeat(threading.Thread):
                 if not self.store.heartbeat(self.job.id, self.job.attempt, self.lease):
                     self.cancel.set()
                     return
-            except Exception:  # noqa: BLE001 - keep trying; if the lease lapses another worker takes over
+            except Exception:  # keep trying; if the lease lapses another worker takes over
                 log.warning("job %s: heartbeat failed", self.job.id, exc_info=True)
 
     def halt(self) -> None:

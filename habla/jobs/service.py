@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import errno
 import logging
 import time
@@ -192,7 +193,7 @@ class JobService:
         self._storage_health = (time.monotonic(), health)
         return health
 
-    def live_segments(self, job: Job, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def live_segments(self, job: Job, offset: int = 0) -> tuple[builtins.list[dict[str, Any]], int]:
         """Segments of the job's current attempt decoded after byte ``offset`` (see JobStorage)."""
         return self.storage.read_live_segments(job.id, job.attempt, offset)
 

@@ -6,6 +6,7 @@ for a job, or a lost worker writing late, can never both win: the row count says
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import time
 import uuid
@@ -149,7 +150,7 @@ class SqlJobStore:
             rows = conn.execute(query).mappings().all()
         return JobPage([_to_job(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
-    def queued(self, enqueued_before: float | None = None) -> list[str]:
+    def queued(self, enqueued_before: float | None = None) -> builtins.list[str]:
         """Ids of queued jobs, oldest first; with a time, only those not (re)sent to a worker since then."""
         query = select(c.id).where(c.status == "queued").order_by(c.seq)
         if enqueued_before is not None:
@@ -157,7 +158,7 @@ class SqlJobStore:
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
 
-    def expired(self, finished_before: float, limit: int = 500) -> list[Job]:
+    def expired(self, finished_before: float, limit: int = 500) -> builtins.list[Job]:
         query = (select(jobs).where(c.status.in_(TERMINAL), c.finished_at < finished_before)
                  .order_by(c.seq).limit(limit))
         with self.engine.connect() as conn:
@@ -196,7 +197,8 @@ class SqlJobStore:
                             status="cancelled", finished_at=time.time(), lease_until=None)
         job = self.get(job_id)
         if not done and job.status != "cancelled":
-            raise JobConflict(f"job {job_id} is already {job.status}", hint="only queued or running jobs can be cancelled")
+            raise JobConflict(f"job {job_id} is already {job.status}",
+                              hint="only queued or running jobs can be cancelled")
         return job
 
     def retry(self, job_id: str, owner: str | None = None) -> Job:
@@ -252,7 +254,7 @@ class SqlJobStore:
     def set_webhook_status(self, job_id: str, status: str) -> None:
         self._update(c.id == job_id, webhook_status=status[:255])
 
-    def requeue_stale(self, is_dead: Callable[[str], bool], max_attempts: int) -> list[str]:
+    def requeue_stale(self, is_dead: Callable[[str], bool], max_attempts: int) -> builtins.list[str]:
         """Running jobs whose worker died (lease expired, or a local process gone) go back to the queue.
 
         A job that has lost ``max_attempts`` workers fails instead: it may be what kills them.

@@ -263,7 +263,7 @@ def deliver_in_background(url: str, payload: dict[str, Any], *, timeout: float, 
         status = deliver(url, payload, timeout=timeout, retries=retries, secret=secret, allow=allow)
         try:
             on_done(status)
-        except Exception:  # noqa: BLE001 - recording the outcome must not kill the pool thread
+        except Exception:  # recording the outcome must not kill the pool thread
             log.exception("could not record webhook status for job %s", payload.get("id"))
 
     _pool.submit(_receiver(url), send)

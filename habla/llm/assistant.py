@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from habla.asr.types import Transcript
+from habla.config import LLMSettings
 from habla.errors import Cancelled, InvalidOption
 from habla.llm import prompts
 from habla.llm.citations import Citation, TranscriptLines, ground_answer

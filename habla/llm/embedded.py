@@ -9,7 +9,7 @@ the longest common prefix (a fixed system prompt, the earlier turns of a chat, t
 from __future__ import annotations
 
 import logging
-import os
+import queue
 import random
 import threading
 import time
@@ -17,9 +17,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt
+from habla.hardware import physical_cores
 from habla.llm.prompts import gemma3_prompt
 from habla.llm.protocol import (
     ChatMessage,
@@ -37,6 +38,20 @@ PROBE_EVERY = 32  # tokens between tries of all threads again while the cores ar
 PROBE_GAIN = 0.8  # all threads must beat one thread's best token time by this factor to be taken back
 
 
+class _Stop(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class _Either:
+    """Set when any of its events is: the caller's cancel, or the reader closing the reply."""
+
+    def __init__(self, *events: threading.Event) -> None:
+        self._events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self._events)
+
+
 def _binding() -> Any:
     try:
         from cyllama.llama import llama_cpp
@@ -44,15 +59,6 @@ def _binding() -> Any:
         raise LLMUnavailable("the embedded LLM needs the llama.cpp binding cyllama",
                              hint='pip install "habla[llm]", or set HABLA_LLM__BACKEND=remote') from exc
     return llama_cpp
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:  # pragma: no cover - psutil is a core dependency
-        return os.cpu_count() or 1
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -157,7 +163,7 @@ class EmbeddedEngine:
         params.use_mmap = True  # weights stay in the page cache, shared between processes
         try:
             self._model = lib.LlamaModel(str(self.path), params)
-        except Exception as exc:  # noqa: BLE001 - the binding raises plain ValueError/RuntimeError on a bad file
+        except Exception as exc:  # the binding raises plain ValueError/RuntimeError on a bad file
             raise ModelCorrupt(f"cannot load the GGUF model {self.path}: {exc}") from exc
         self._vocab = self._model.get_vocab()
         self.context_size = min(context_size, self._model.n_ctx_train)
@@ -250,6 +256,32 @@ class EmbeddedEngine:
     # -- generation -------------------------------------------------------------------------------------
     def _generate(self, tokens: list[int], options: ChatOptions, usage: ChatUsage,
                   cancel: threading.Event) -> Iterator[str]:
+        """The reply's pieces. Generation runs on a thread of its own, the only holder of the context's lock, so the
+        lock is never held across a ``yield``: a reader that stops reading (and never closes this generator) keeps
+        the model from the next caller for at most the rest of its ``max_tokens``, not until garbage collection."""
+        pieces: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+        closed = threading.Event()
+
+        def produce() -> None:
+            try:
+                for piece in self._generate_locked(tokens, options, usage, _Either(cancel, closed)):
+                    pieces.put(piece)
+            except BaseException as exc:  # noqa: BLE001 — not swallowed: handed to the reader, which raises it
+                pieces.put(exc)
+                return
+            pieces.put(None)
+
+        threading.Thread(target=produce, name=f"llm-{self.name}", daemon=True).start()
+        try:
+            while (item := pieces.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            closed.set()  # the reader is gone: stop at the next token
+
+    def _generate_locked(self, tokens: list[int], options: ChatOptions, usage: ChatUsage,
+                         cancel: _Stop) -> Iterator[str]:
         with self._lock:
             if self._ctx is None:
                 raise LLMUnavailable(f"model {self.name} was unloaded")
@@ -261,7 +293,7 @@ class EmbeddedEngine:
                 return
             yield from self._decode_loop(tokens, options, usage, cancel, started, threads)
 
-    def _prefill(self, tokens: list[int], usage: ChatUsage, cancel: threading.Event) -> bool:
+    def _prefill(self, tokens: list[int], usage: ChatUsage, cancel: _Stop) -> bool:
         lib, ctx = self._lib, self._ctx
         # Reuse the cached prefix; at least one token must be evaluated to get logits for the first sample.
         keep = min(common_prefix(self._cached, tokens), len(tokens) - 1)
@@ -298,7 +330,7 @@ class EmbeddedEngine:
             s.add_dist(options.seed % 2**32 if options.seed is not None else random.getrandbits(31))
         return s
 
-    def _decode_loop(self, tokens: list[int], options: ChatOptions, usage: ChatUsage, cancel: threading.Event,
+    def _decode_loop(self, tokens: list[int], options: ChatOptions, usage: ChatUsage, cancel: _Stop,
                      started: float, threads: int) -> Iterator[str]:
         lib, ctx, vocab = self._lib, self._ctx, self._vocab
         sampler = self._sampler(options)

@@ -7,8 +7,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from habla.config import LLMSettings
 from habla.errors import InvalidOption
 
+_DEFAULTS = LLMSettings()  # the defaults live in config.py; options only name them
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled"]
 
@@ -27,11 +29,11 @@ class ChatMessage:
 class ChatOptions:
     """How to generate one reply. Built in one place from settings, CLI flags or an HTTP request."""
 
-    max_tokens: int = 512
-    temperature: float = 0.0  # 0 = greedy
+    max_tokens: int = _DEFAULTS.max_tokens
+    temperature: float = _DEFAULTS.temperature  # 0 = greedy
     top_p: float = 0.95
     top_k: int = 40
-    repeat_penalty: float = 1.0
+    repeat_penalty: float = _DEFAULTS.repeat_penalty
     stop: tuple[str, ...] = ()
     seed: int | None = None
 

@@ -32,7 +32,7 @@ class RemoteEngine:
         self.context_size = context_size
         # Local servers want no key, but the SDK insists on one.
         self._client = OpenAI(base_url=self.base_url, api_key=api_key or "none", max_retries=0,
-                              timeout=httpx.Timeout(timeout, connect=connect_timeout))
+                              timeout=httpx.Timeout(timeout, connect=connect_timeout))  # type: ignore[arg-type]  # SDK stubs name a fork of httpx
 
     def count_tokens(self, text: str) -> int:
         return len(text) // CHARS_PER_TOKEN + 1
@@ -54,7 +54,7 @@ class RemoteEngine:
         started = time.perf_counter()
         try:
             stream = self._client.chat.completions.create(**request)
-        except Exception as exc:  # noqa: BLE001 - every SDK error becomes a HablaError
+        except Exception as exc:  # every SDK error becomes a HablaError
             raise self._error(exc) from exc
         return ChatStream(self._pieces(stream, usage, cancel or threading.Event(), started), usage, self.name)
 
@@ -78,7 +78,7 @@ class RemoteEngine:
                         usage.finish_reason = "length" if choice.finish_reason == "length" else "stop"
         except HablaError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a dropped connection mid-reply
+        except Exception as exc:  # a dropped connection mid-reply
             raise self._error(exc) from exc
         finally:
             stream.close()
@@ -112,7 +112,7 @@ class RemoteEngine:
     def _models_hint(self) -> str:
         try:
             names = self.models()
-        except Exception:  # noqa: BLE001 - the hint is a courtesy
+        except Exception:  # noqa: BLE001 — the hint is a courtesy
             return "set HABLA_LLM__MODEL to a model the server has"
         return f"models there: {', '.join(names[:20]) or 'none'}; set HABLA_LLM__MODEL"
 

@@ -17,7 +17,7 @@ from habla.models.manager import ModelManager
 from habla.models.store import ModelStore
 
 
-def gguf_path(settings: Settings, name_or_path: str) -> Path:
+def gguf_path(settings: Settings, name_or_path: str, store: ModelStore | None = None) -> Path:
     """A .gguf file given by path, or a catalog LLM found (and verified) through the model store."""
     path = Path(name_or_path).expanduser()
     if path.suffix == ".gguf":
@@ -28,11 +28,11 @@ def gguf_path(settings: Settings, name_or_path: str) -> Path:
     if spec is None or spec.family != "llm":
         known = ", ".join(n for n, s in ALL_MODELS.items() if s.family == "llm")
         raise ModelNotFound(f"unknown LLM {name_or_path!r}", hint=f"known: {known}, or a path to a .gguf file")
-    folder = ModelStore(settings.models).locate(name_or_path).path
+    folder = (store or ModelStore(settings.models)).locate(name_or_path).path
     return folder / spec.files[0].name
 
 
-def open_engine(settings: Settings) -> LLMEngine:
+def open_engine(settings: Settings, store: ModelStore | None = None) -> LLMEngine:
     """Build the engine the settings describe (no sharing: the service below shares one)."""
     llm = settings.llm
     if llm.backend == "remote":
@@ -46,9 +46,9 @@ def open_engine(settings: Settings) -> LLMEngine:
                             context_size=llm.context_size)
     from habla.llm.embedded import EmbeddedEngine
 
-    return EmbeddedEngine(gguf_path(settings, llm.model), name=Path(llm.model).stem if llm.model.endswith(".gguf")
-                          else llm.model, context_size=llm.context_size, threads=llm.threads,
-                          batch_size=llm.batch_size)
+    name = Path(llm.model).stem if llm.model.endswith(".gguf") else llm.model
+    return EmbeddedEngine(gguf_path(settings, llm.model, store), name=name, context_size=llm.context_size,
+                          threads=llm.threads, batch_size=llm.batch_size)
 
 
 def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
@@ -97,8 +97,9 @@ class LLMService:
 
     KEY = "llm"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: ModelStore | None = None) -> None:
         self.settings = settings
+        self.store = store  # the server's shared one; None = a store of its own per load
         self.models: ModelManager[LLMEngine] = ModelManager(self._load, idle_seconds=settings.llm.idle_unload_seconds)
 
     @property
@@ -131,4 +132,4 @@ class LLMService:
         self.models.unload_all()
 
     def _load(self, key: Hashable) -> LLMEngine:
-        return open_engine(self.settings)
+        return open_engine(self.settings, self.store)

@@ -6,6 +6,7 @@ file size and mtime, so a large model is hashed once, not at every start.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import importlib.util
 import json
@@ -13,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,7 +189,7 @@ class ModelStore:
         return target
 
     # -- internals ------------------------------------------------------------------------------------
-    def _candidate_folders(self, name: str) -> list[tuple[Path, str]]:
+    def _candidate_folders(self, name: str) -> builtins.list[tuple[Path, str]]:
         folders = []
         if self.settings.dir:
             folders.append((self.settings.dir / name, "folder"))
@@ -252,7 +254,8 @@ class ModelStore:
         if fresh != remembered:
             write_mark(mark, fresh)
 
-    def _verify_file(self, folder: Path, mf: ModelFile, label: str, remembered: list[float] | None) -> list[float]:
+    def _verify_file(self, folder: Path, mf: ModelFile, label: str, remembered: builtins.list[float] | None,
+                     ) -> builtins.list[float]:
         path = folder / mf.name
         if not path.is_file():
             raise ModelCorrupt(f"model {label!r} is missing {mf.name} in {folder}")

@@ -1,8 +1,10 @@
 """``create_app(settings)``: the FastAPI app behind ``habla serve``.
 
-One Transcriber and one JobService per app, built in the lifespan and shared through ``app.state``
-(``settings``, ``transcriber``, ``jobs``, ``limiter``, ``rate_limiter``, ``metrics``). Routers come from the one
-list ``ROUTERS``; all but ``PUBLIC`` ones require the API key when keys are configured.
+One container of engines per app (``dependencies.Engines``: Transcriber, JobService, LLM, Speaker, voice, tutor on
+one ModelStore), built in the lifespan and handed to routes by FastAPI dependencies (``dependencies.*Dep``).
+``app.state`` holds ``settings``, ``metrics``, ``slots`` (admission per kind of work), ``rate_limiter`` and
+``engines``. Routers come from the one list ``ROUTERS``; all but ``PUBLIC`` ones require the API key when keys are
+configured.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from habla import __version__
+from habla.asr.transcriber import Transcriber
 from habla.config import Settings, load_settings
 from habla.server import errors
 from habla.server.auth import AuthGate, KeyRing, authenticate
-from habla.server.limits import ConcurrencyLimiter, RateLimiter
+from habla.server.dependencies import Engines, build_engines
+from habla.server.limits import RateLimiter, Slots
 from habla.server.metrics import Metrics, MetricsMiddleware
 from habla.server.request_id import RequestIdMiddleware
 from habla.server.routers import assistant, audio, chat, health, jobs, metrics, models, speech, tutor, voice_ws
@@ -93,35 +97,22 @@ class BodyLimit:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from habla.asr.transcriber import Transcriber
-    from habla.jobs.service import JobService
-
-    settings: Settings = app.state.settings
-    metrics_: Metrics = app.state.metrics
-    # The model runs as many transcriptions at once as the server admits (CTranslate2 would queue the rest).
-    parallel = max(settings.asr.parallel, settings.server.max_concurrency)
-    asr_settings = settings.model_copy(update={"asr": settings.asr.model_copy(update={"parallel": parallel})})
-    transcriber = Transcriber(asr_settings, on_load=metrics_.on_model_load, on_unload=metrics_.on_model_unload)
-    service = JobService(settings, transcriber)
-    service.start()
-    app.state.transcriber, app.state.jobs = transcriber, service
-    warm = asyncio.get_running_loop().run_in_executor(None, _warm, transcriber)
+    engines: Engines = build_engines(app.state.settings, app.state.metrics, app.state.slots)
+    engines.jobs.start()
+    app.state.engines = engines
+    warm = asyncio.get_running_loop().run_in_executor(None, _warm, engines.transcriber)
     try:
         yield
     finally:
-        service.stop()
         await warm
-        transcriber.models.unload_all()
-        llm = getattr(app.state, "llm", None)
-        if llm is not None and hasattr(llm, "close"):
-            llm.close()
+        engines.close()
 
 
-def _warm(transcriber: object) -> None:
+def _warm(transcriber: Transcriber) -> None:
     """Load the default model in the background so the first request does not pay for it."""
     try:
-        transcriber.warm()  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001 - a missing model is reported per request, with its hint
+        transcriber.warm()
+    except Exception as exc:  # noqa: BLE001 — a missing model is reported per request, with its hint
         log.warning("default model not loaded at start: %s", exc)
 
 
@@ -132,10 +123,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Local-first speech AI with an OpenAI-compatible API.")
     state = app.state
     state.settings, state.metrics = settings, Metrics()
-    state.limiter = ConcurrencyLimiter(server.max_concurrency, server.max_queue)
+    state.slots = slots = Slots.from_settings(server)
     state.rate_limiter = RateLimiter(server.rate_limit_per_minute)
     state.keyring = KeyRing(server.api_keys, server.admin_api_keys)
-    state.metrics.watch(lambda: state.limiter.waiting, lambda: state.limiter.in_flight)
+    state.metrics.watch(lambda: slots.transcription.waiting, lambda: slots.transcription.in_flight)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, dependencies=[] if router in PUBLIC else [Depends(authenticate)])

@@ -29,6 +29,7 @@ SHARED_PRINCIPAL = "local"  # the one owner of everything when the server has no
 UNAUTHORIZED_HINT = "send an 'Authorization: Bearer <key>' header with a key configured in HABLA_SERVER__API_KEYS"
 
 
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling. ``id`` owns what it creates (a key's digest prefix: stable, and not the key itself);

@@ -26,7 +26,7 @@ class Unauthorized(HablaError):
 
 
 class RateLimited(HablaError):
-    """Too many requests for this key, or too many waiting for a transcription slot."""
+    """Too many requests for this key, or too many waiting for a slot (transcription, LLM, speech)."""
 
     http_status = 429
     code = "rate_limit_exceeded"

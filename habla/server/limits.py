@@ -1,7 +1,9 @@
-"""Admission control: a bounded number of transcriptions at once, a bounded queue, and per-key request rates.
+"""Admission control: a bounded number of heavy runs at once per kind of work (transcription, LLM, speech), a
+bounded queue for each, and per-key request rates.
 
 Engines are synchronous and CPU-bound, so the server runs them in threads behind an asyncio semaphore. Requests
-beyond ``max_concurrency + max_queue`` are refused at once with 429 and a Retry-After, rather than piling up.
+beyond ``limit + max_queue`` are refused at once with 429 and a Retry-After, rather than piling up. Nothing else
+waits on these slots: /healthz, /metrics and the light routes answer while every slot is taken.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from habla.config import ServerSettings
 
 from habla.server.errors import RateLimited
 
@@ -19,8 +24,8 @@ class ConcurrencyLimiter:
     """``async with limiter.slot():`` waits for one of ``limit`` slots, or raises RateLimited when the queue is
     full. ``in_flight`` and ``waiting`` feed the metrics."""
 
-    def __init__(self, limit: int, max_queue: int) -> None:
-        self.limit, self.max_queue = limit, max_queue
+    def __init__(self, limit: int, max_queue: int, what: str = "transcriptions") -> None:
+        self.limit, self.max_queue, self.what = limit, max_queue, what
         self._semaphore = asyncio.Semaphore(limit)
         self.in_flight = 0
         self.waiting = 0
@@ -30,7 +35,7 @@ class ConcurrencyLimiter:
     async def slot(self) -> AsyncIterator[None]:
         if self._semaphore.locked() and self.waiting >= self.max_queue:
             retry = self._recent_seconds * (self.waiting + self.in_flight) / self.limit
-            raise RateLimited(f"server busy: {self.in_flight} transcriptions running and {self.waiting} waiting",
+            raise RateLimited(f"server busy: {self.in_flight} {self.what} running and {self.waiting} waiting",
                               retry_after=retry, hint="retry after the delay in the Retry-After header")
         self.waiting += 1
         try:
@@ -45,6 +50,22 @@ class ConcurrencyLimiter:
             self.in_flight -= 1
             self._semaphore.release()
             self._recent_seconds = 0.8 * self._recent_seconds + 0.2 * (time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class Slots:
+    """One limiter per kind of heavy work, so a burst of one kind cannot starve the others (a sentence of speech
+    does not queue behind minutes-long transcriptions). A tutor turn takes a transcription slot, then an LLM slot."""
+
+    transcription: ConcurrencyLimiter
+    llm: ConcurrencyLimiter
+    speech: ConcurrencyLimiter
+
+    @classmethod
+    def from_settings(cls, server: ServerSettings) -> Slots:
+        return cls(transcription=ConcurrencyLimiter(server.max_concurrency, server.max_queue, "transcriptions"),
+                   llm=ConcurrencyLimiter(server.llm_concurrency, server.max_queue, "LLM requests"),
+                   speech=ConcurrencyLimiter(server.speech_concurrency, server.max_queue, "speech syntheses"))
 
 
 class RateLimiter:

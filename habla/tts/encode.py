@@ -15,6 +15,7 @@ from typing import Any
 import av
 import numpy as np
 
+from habla.audio.pcm import from_pcm16_bytes
 from habla.errors import InvalidOption
 from habla.tts.protocol import AudioChunk
 
@@ -168,4 +169,4 @@ def write_file(chunks: Iterable[AudioChunk], path: str | Path, fmt: str | None =
 
 def decode_pcm16(data: bytes) -> np.ndarray:
     """Raw 16-bit little-endian PCM (the ``pcm`` format) as float32."""
-    return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
+    return from_pcm16_bytes(data)

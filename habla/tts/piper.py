@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ _PEAK = 0.95
 _GAIN = 1.6
 
 
-def _import_piper():  # noqa: ANN202 - the module types live in the optional extra
+def _import_piper() -> tuple[Any, Any, Any]:  # onnxruntime, PiperVoice, SynthesisConfig (the optional extra)
     try:
         import onnxruntime
         from piper import PiperVoice

@@ -9,6 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
+from habla.audio.pcm import to_float32, to_int16
+
 
 @dataclass(frozen=True)
 class Voice:
@@ -37,13 +39,13 @@ class AudioChunk:
 
     def float32(self) -> np.ndarray:
         if self.pcm.dtype == np.int16:
-            return self.pcm.astype(np.float32) / 32768.0
+            return to_float32(self.pcm)
         return self.pcm.astype(np.float32, copy=False)
 
     def int16(self) -> np.ndarray:
         if self.pcm.dtype == np.int16:
             return self.pcm
-        return (np.clip(self.pcm, -1.0, 1.0) * 32767.0).astype(np.int16)
+        return to_int16(self.pcm)
 
 
 class TTSEngine(Protocol):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -59,14 +60,15 @@ class SpeechRun:
 class Speaker:
     """Thread-safe. One per process is enough: each voice loads once and is shared by every call."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, store: ModelStore | None = None) -> None:
         self.settings = settings or load_settings()
-        self.store = ModelStore(self.settings.models)
+        self.store = store or ModelStore(self.settings.models)
         self.registry = VoiceRegistry(self.settings.tts, self.store)
         self.engines: ModelManager[TTSEngine] = ModelManager(self._load,
                                                              idle_seconds=self.settings.tts.idle_unload_seconds)
 
-    def options(self, voice: str | None = None, language: str | None = None, speed: float | None = None) -> SpeakOptions:
+    def options(self, voice: str | None = None, language: str | None = None,
+                speed: float | None = None) -> SpeakOptions:
         return SpeakOptions(voice=voice, language=language, speed=self.settings.tts.speed if speed is None else speed)
 
     def voices(self) -> list[Voice]:
@@ -119,7 +121,7 @@ class Speaker:
         return (voice.engine, voice.model if voice.engine == "piper" else "")
 
     def _load(self, key: Hashable) -> TTSEngine:
-        engine, model = key  # type: ignore[misc]
+        engine, model = cast(tuple[str, str], key)  # made by _engine_key
         tts = self.settings.tts
         if engine == "espeak":
             from habla.tts.espeak import EspeakEngine

@@ -67,8 +67,9 @@ class Correction:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Correction:
-        return cls(**{k: data.get(k) for k in ("kind", "original", "suggestion", "explanation", "probability")
-                      if k in data})
+        fields: dict[str, Any] = {k: data.get(k) for k in ("kind", "original", "suggestion", "explanation",
+                                                           "probability") if k in data}
+        return cls(**fields)
 
 
 def words_of(text: str) -> list[str]:
@@ -112,7 +113,7 @@ def _kind(original: Sequence[str], suggestion: Sequence[str]) -> Kind:
     """Same word in another form (voy → fui, don't → doesn't) is grammar; another word is word choice."""
     if len(original) != len(suggestion) or not original:
         return "grammar"  # a word added or dropped: an article, a preposition, a pronoun
-    alike = all(difflib.SequenceMatcher(None, a, b).ratio() >= 0.5 for a, b in zip(original, suggestion))
+    alike = all(difflib.SequenceMatcher(None, a, b).ratio() >= 0.5 for a, b in zip(original, suggestion, strict=True))
     return "grammar" if alike else "word_choice"
 
 

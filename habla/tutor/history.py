@@ -180,7 +180,7 @@ class TutorStore:
 
     def add_turn(self, turn: Turn) -> None:
         """Insert; a number already taken (two turns of one session at once) is a conflict, not a duplicate."""
-        values = {k: getattr(turn, k) for k in turns.c.keys() if k != "seq"}
+        values = {c.key: getattr(turn, c.key) for c in turns.c if c.key != "seq"}
         values["corrections"] = [c.to_dict() for c in turn.corrections]
         try:
             with self.engine.begin() as conn:

@@ -67,7 +67,8 @@ class ScriptedTurn:
 
 
 def pick_clips(folder: Path, language: str, turns: int, max_seconds: float = 8.0) -> list[Clip]:
-    clips = [c for c in read_manifest(folder) if c.lang == language and c.text.strip() and 1.0 < c.seconds <= max_seconds]
+    clips = [c for c in read_manifest(folder)
+             if c.lang == language and c.text.strip() and 1.0 < c.seconds <= max_seconds]
     return (clips * (turns // max(len(clips), 1) + 1))[:turns]
 
 

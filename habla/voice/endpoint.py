@@ -9,27 +9,30 @@ from typing import Literal
 import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE
+from habla.config import VoiceSettings
 
 WINDOW = 512  # samples Silero v5/v6 takes at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous window it also sees
 HYSTERESIS = 0.15  # once speaking, speech continues until the probability drops this far below the threshold
 PAD_MS = 200  # audio kept before the first voiced window (Silero fires a little late)
+_DEFAULTS = VoiceSettings()  # the defaults live in config.py (VoiceOptions.endpoint() passes a session's own)
 
 
 @dataclass(frozen=True)
 class EndpointOptions:
-    threshold: float = 0.5
-    min_speech_ms: int = 250
-    min_level_dbfs: float = -45.0
-    pause_ms: int = 200
-    end_silence_ms: int = 500
-    max_turn_seconds: float = 30.0
+    threshold: float = _DEFAULTS.vad_threshold
+    min_speech_ms: int = _DEFAULTS.min_speech_ms
+    min_level_dbfs: float = _DEFAULTS.min_level_dbfs
+    pause_ms: int = _DEFAULTS.pause_ms
+    end_silence_ms: int = _DEFAULTS.end_silence_ms
+    max_turn_seconds: float = _DEFAULTS.max_turn_seconds
 
 
 @dataclass(frozen=True)
 class VadEvent:
     """``start``: speech confirmed (``sample`` = where it began, padded); ``pause``: a short silence inside the turn
-    (``sample`` = end of the speech before it); ``resume``: speech again after a pause; ``end``: the turn is over (``sample`` = end of its speech)."""
+    (``sample`` = end of the speech before it); ``resume``: speech again after a pause; ``end``: the turn is over
+    (``sample`` = end of its speech)."""
 
     kind: Literal["start", "pause", "resume", "end"]
     sample: int
@@ -122,7 +125,8 @@ class Endpointer:
                 self._turn_start = max(0, self._candidate - PAD_MS * SAMPLE_RATE // 1000)
                 self._candidate = None
                 return [VadEvent("start", self._turn_start)]
-        elif self._candidate is not None and self.position - self._last_voiced_end > opts.pause_ms * SAMPLE_RATE // 1000:
+        elif (self._candidate is not None
+              and self.position - self._last_voiced_end > opts.pause_ms * SAMPLE_RATE // 1000):
             self._candidate = None  # a blip: too short to be speech
         return []
 

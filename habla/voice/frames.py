@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from habla.audio.pcm import to_pcm16_bytes
+
 
 @dataclass(frozen=True)
 class Event:
@@ -79,7 +81,7 @@ class ReplyAudio(Event):
                 "samples": self.samples}
 
     def pcm_bytes(self) -> bytes:
-        return (np.clip(self.pcm, -1, 1) * 32767).astype("<i2").tobytes()
+        return to_pcm16_bytes(self.pcm)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from habla.asr.whisper import is_silent
 from habla.audio.decode import SAMPLE_RATE
+from habla.audio.pcm import to_float32, to_int16
 
 MIN_PIECE = int(0.3 * SAMPLE_RATE)  # shorter pieces are not worth a decode (and make Whisper guess)
 TAIL_PAD = int(0.15 * SAMPLE_RATE)  # silence kept after a piece's last voiced sample
@@ -28,12 +30,12 @@ class InputTrack:
         need = self.length + len(audio)
         if need > len(self._data):
             self._data = np.resize(self._data, max(need, 2 * len(self._data)))
-        self._data[self.length:need] = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+        self._data[self.length:need] = to_int16(audio)
         self.length = need
 
     def slice(self, start: int, end: int) -> np.ndarray:
         start, end = max(0, start), min(end, self.length)
-        return self._data[start:end].astype(np.float32) / 32768.0
+        return to_float32(self._data[start:end])
 
     def audio(self) -> np.ndarray:
         return self.slice(0, self.length)
@@ -47,7 +49,6 @@ Decode = Callable[[np.ndarray, str], str]  # (audio, prompt) -> text; sync, run 
 # decoder repeat short phrases ("Change to which folder? Change to which folder?").
 SILENCE_AFTER = 300  # feature frames (10 ms each)
 MIN_FRAMES = 800
-NO_SPEECH_PROB, LOW_LOGPROB = 0.6, -1.0  # Whisper's own rule for a silent window
 
 
 def whisper_decoder(model: Any, language: str) -> Decode:
@@ -73,7 +74,7 @@ def whisper_decoder(model: Any, language: str) -> Decode:
             return_no_speech_prob=True, suppress_blank=True)[0]
         ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         logprob = result.scores[0] / max(len(ids) + 1, 1)  # cumulative log-prob over the tokens and end of text
-        if result.no_speech_prob > NO_SPEECH_PROB and logprob < LOW_LOGPROB:
+        if is_silent(result.no_speech_prob, logprob):
             return ""
         return str(tokenizer.decode(ids)).strip()
 

@@ -1,14 +1,21 @@
-"""One session's choices: settings fill what a client's ``session.start`` (or CLI flags) leave out."""
+"""One session's choices: settings fill what a client's ``session.start`` (or CLI flags) leave out.
+
+Defaults and bounds are VoiceSettings' (config.py): the fields here name them, and every VoiceOptions is checked
+against VoiceSettings' bounds, so a session cannot ask for what the configuration would refuse."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from habla.config import Settings
+from pydantic import ValidationError
+
+from habla.config import Settings, VoiceSettings
 from habla.errors import InvalidOption
 from habla.voice.endpoint import EndpointOptions
 from habla.voice.turn import EAGERNESS, TYPES, TurnDetection
+
+_DEFAULTS = VoiceSettings()
 
 OVERRIDABLE = ("language", "persona", "voice", "end_silence_ms", "min_speech_ms", "min_level_dbfs", "max_tokens",
                "max_sentences", "turn_detection")
@@ -17,35 +24,32 @@ TURN_DETECTION_FIELDS = ("type", "eagerness")  # what a client may choose, as in
 
 @dataclass(frozen=True)
 class VoiceOptions:
-    language: str = "en"
-    persona: str = ""
-    voice: str | None = None
-    end_silence_ms: int = 500
-    pause_ms: int = 200
-    min_speech_ms: int = 250
-    min_level_dbfs: float = -45.0
-    vad_threshold: float = 0.5
-    partial_interval_ms: int = 800
-    max_turn_seconds: float = 30.0
-    max_tokens: int = 40
-    max_sentences: int = 2
-    first_clause_chars: int = 8
-    context_tokens: int = 1536
-    output_sample_rate: int = 16000
-    speculative_reply: bool = True
+    language: str = _DEFAULTS.language
+    persona: str = _DEFAULTS.persona
+    voice: str | None = _DEFAULTS.voice
+    end_silence_ms: int = _DEFAULTS.end_silence_ms
+    pause_ms: int = _DEFAULTS.pause_ms
+    min_speech_ms: int = _DEFAULTS.min_speech_ms
+    min_level_dbfs: float = _DEFAULTS.min_level_dbfs
+    vad_threshold: float = _DEFAULTS.vad_threshold
+    partial_interval_ms: int = _DEFAULTS.partial_interval_ms
+    max_turn_seconds: float = _DEFAULTS.max_turn_seconds
+    max_tokens: int = _DEFAULTS.max_tokens
+    max_sentences: int = _DEFAULTS.max_sentences
+    first_clause_chars: int = _DEFAULTS.first_clause_chars
+    context_tokens: int = _DEFAULTS.context_tokens
+    output_sample_rate: int = _DEFAULTS.output_sample_rate
+    speculative_reply: bool = _DEFAULTS.speculative_reply
     turn_detection: TurnDetection = field(default_factory=TurnDetection)
 
     def __post_init__(self) -> None:
-        if not 100 <= self.end_silence_ms <= 5000:
-            raise InvalidOption("end_silence_ms must be between 100 and 5000")
-        if not 60 <= self.min_speech_ms <= 5000:
-            raise InvalidOption("min_speech_ms must be between 60 and 5000")
-        if not -100 <= self.min_level_dbfs <= 0:
-            raise InvalidOption("min_level_dbfs must be between -100 and 0")
-        if not 1 <= self.max_tokens <= 1024 or not 1 <= self.max_sentences <= 20:
-            raise InvalidOption("max_tokens must be 1-1024 and max_sentences 1-20")
-        if len(self.persona) > 4000:
-            raise InvalidOption("the persona is longer than 4000 characters")
+        try:  # strict: a client's "500" (a string) is an error, not a number
+            VoiceSettings.model_validate({f.name: getattr(self, f.name) for f in fields(self)
+                                          if f.name != "turn_detection"}, strict=True)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = ".".join(str(part) for part in first["loc"])
+            raise InvalidOption(f"invalid session option {name}: {first['msg']}") from None
         if not isinstance(self.turn_detection, TurnDetection):
             raise InvalidOption("turn_detection must be an object like {\"type\": \"semantic\", \"eagerness\": "
                                 "\"medium\"}")

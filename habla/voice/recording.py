@@ -3,9 +3,7 @@ as srt/vtt/json and as one mixed audio file."""
 
 from __future__ import annotations
 
-import io
 import json
-import wave
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -94,13 +92,3 @@ class Recording:
         path.write_text(self.render(path.suffix), encoding="utf-8")
         return path
 
-
-def wav_bytes(audio: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
-    """A 16-bit PCM WAV file in memory (for sending an export over a socket)."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()

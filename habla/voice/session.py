@@ -13,7 +13,9 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -143,7 +145,7 @@ class VoiceSession:
     def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
 
-    def _spawn(self, coro) -> None:  # noqa: ANN001 - any coroutine
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -289,7 +291,8 @@ class VoiceSession:
         def produce() -> None:
             try:
                 for sentence in reply_sentences(held.llm, messages, reply_options, reply.cancel,
-                                                lambda d: post(ReplyDelta(reply.turn, d), lambda e: self._reply_event(reply, e)),
+                                                lambda d: post(ReplyDelta(reply.turn, d),
+                                                               lambda e: self._reply_event(reply, e)),
                                                 progress):
                     post(sentence, sentences.put_nowait)
             finally:
@@ -332,8 +335,8 @@ class VoiceSession:
         self.memory.add(user_text, heard)
         if reply.played:
             start = reply.played[0].start
-            audio = np.zeros(max(p.start + n for p, n in zip(reply.played, pieces)) - start, np.float32)
-            for p, n, a in zip(reply.played, pieces, reply.audio):
+            audio = np.zeros(max(p.start + n for p, n in zip(reply.played, pieces, strict=True)) - start, np.float32)
+            for p, n, a in zip(reply.played, pieces, reply.audio, strict=False):
                 audio[p.start - start: p.start - start + n] = a[:n]
             self.recording.add_assistant(reply.turn, start / SAMPLE_RATE, audio, heard,
                                          reply.interrupted_at is not None)
@@ -348,7 +351,8 @@ class VoiceSession:
 
         usage = progress.usage
         timings = TurnTimings(
-            turn=reply.turn, speech_seconds=round((end - listener.start) / SAMPLE_RATE, 3), endpoint_wait=round(waited, 3),
+            turn=reply.turn, speech_seconds=round((end - listener.start) / SAMPLE_RATE, 3),
+            endpoint_wait=round(waited, 3),
             final_transcript=since(final_at) or 0.0, first_token=since(progress.first_token),
             first_sentence=since(progress.first_sentence), first_audio=since(reply.first_audio),
             reply_done=since(reply.generated),

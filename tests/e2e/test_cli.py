@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -88,21 +87,23 @@ def test_silence_reports_no_speech(quiet_files, tmp_path: Path) -> None:
     assert "no speech" in out.stderr.decode()
 
 
-def test_first_segment_arrives_quickly(clips, tmp_path: Path) -> None:
-    # Warm machine: the model is assembled and cached. Target ≤ 3 s from start to the first printed segment.
+def test_segments_are_printed_as_they_are_decoded(clips, tmp_path: Path) -> None:
+    # How soon the first one comes is a benchmark (scripts/first_segment.py: under 3 s on a quiet machine, see
+    # README), not a test: here, segments come one per line, in order, before the transcript file is written.
     clip = max((c for c in clips if c.lang == "en"), key=lambda c: c.seconds)
-    started = time.monotonic()
-    proc = subprocess.Popen([HABLA, "transcribe", str(clip.path), "-o", str(tmp_path), "-v", "-q"],
+    proc = subprocess.Popen([HABLA, "transcribe", str(clip.path), "-o", str(tmp_path), "-v", "-q", "-f", "json"],
                             stderr=subprocess.PIPE)
     assert proc.stderr is not None
-    first = None
+    starts: list[bytes] = []
+    written_before_first: bool | None = None
     for line in proc.stderr:
         if line.startswith(b"[") and b"-->" in line:
-            first = time.monotonic() - started
-            break
-    proc.wait(timeout=120)
-    assert first is not None
-    assert first < 10.0  # generous for a loaded CI machine; on a quiet one it is under 3 s (see README)
+            if written_before_first is None:
+                written_before_first = (tmp_path / f"{clip.path.stem}.json").exists()
+            starts.append(line.split(b"-->")[0])
+    assert proc.wait(timeout=300) == 0
+    assert written_before_first is False and len(starts) >= 2
+    assert starts == sorted(starts)  # [mm:ss.mmm timestamps sort as text
 
 
 def test_models_commands(tmp_path: Path) -> None:

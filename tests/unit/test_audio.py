@@ -100,3 +100,15 @@ def test_vad_finds_the_speech_in_a_clip(clips) -> None:
     spans = speech_spans(np.concatenate([np.zeros(3 * RATE, np.float32), audio]))
     assert spans and spans[0][0] >= 2.5
     assert all(0 <= s < e <= 3 + clip.seconds for s, e in spans)
+
+
+def test_pcm16_conversion_clips_scales_and_round_trips() -> None:
+    from habla.audio.pcm import from_pcm16_bytes, to_float32, to_int16, to_pcm16_bytes
+
+    audio = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0], np.float32)
+    assert to_int16(audio).tolist() == [-32767, -32767, -16383, 0, 16383, 32767, 32767]
+    assert to_float32(np.array([-32768, 0, 16384], np.int16)).tolist() == [-1.0, 0.0, 0.5]
+    data = to_pcm16_bytes(audio)
+    assert len(data) == 2 * len(audio) and data[:2] == (-32767).to_bytes(2, "little", signed=True)
+    back = from_pcm16_bytes(data + b"\x01")  # a trailing odd byte is not a sample
+    assert len(back) == len(audio) and np.allclose(back, np.clip(audio, -1, 1), atol=1 / 16384)

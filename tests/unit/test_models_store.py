@@ -189,3 +189,27 @@ def test_the_verification_mark_is_never_read_half_written(tmp_path: Path) -> Non
     assert not list(tmp_path.glob("*.tmp"))
     mark.write_text('{"torn": [1')  # a mark cut short (by a crash) means "hash again", not an error
     assert read_mark(mark) == {}
+def test_requests_verifying_one_model_at_once_never_see_a_half_written_mark(fake_pip, store: ModelStore) -> None:
+    """The server's one ModelStore is asked by many requests at once (speech requests resolving a voice): the
+    verification mark is replaced atomically, and an unreadable one only means hashing again."""
+    import threading
+
+    folder = store.locate("fake").path
+    errors: list[BaseException] = []
+
+    def verify_often() -> None:
+        try:
+            for _ in range(40):
+                assert store.status("fake").available
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=verify_often) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    (folder / VERIFIED_MARK).write_text('{"model.bin": [1')  # torn by a crash mid-write
+    assert store.status("fake").available  # re-verified by hashing, not a JSONDecodeError
+    assert not list(folder.glob(f"{VERIFIED_MARK}.*.tmp"))

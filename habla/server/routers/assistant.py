@@ -13,9 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from habla.asr.types import Transcript
+from habla.jobs.service import JobService
 from habla.llm.assistant import Answer, Assistant
+from habla.llm.service import LLMService
 from habla.server.auth import owner_scope
-from habla.server.routers.chat import cancel_on_disconnect, llm_service
+from habla.server.dependencies import JobsDep, LLMDep, SlotsDep
+from habla.server.limits import Slots
+from habla.server.routers.chat import cancel_on_disconnect
 
 router = APIRouter(prefix="/v1/jobs", tags=["assistant"])
 
@@ -33,9 +37,10 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
 
 
-def _transcript(request: Request, job_id: str) -> Transcript:
-    """The job's JSON result through the jobs service: 404 for an unknown job (or another key's), 409 while it is unfinished."""
-    return Transcript.from_dict(json.loads(request.app.state.jobs.result(job_id, "json", owner_scope(request))))
+def _transcript(jobs: JobService, job_id: str, owner: str | None) -> Transcript:
+    """The job's JSON result through the jobs service: 404 for an unknown job (or another key's), 409 while it is
+    unfinished."""
+    return Transcript.from_dict(json.loads(jobs.result(job_id, "json", owner)))
 
 
 def _body(answer: Answer, job_id: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -43,35 +48,39 @@ def _body(answer: Answer, job_id: str, kind: str, **extra: Any) -> dict[str, Any
             "citations": [c.__dict__ for c in answer.citations], "llm_calls": answer.calls}
 
 
-async def _answer(request: Request, job_id: str, work: Callable[[Assistant, Transcript, threading.Event], Answer],
-                  ) -> Answer:
-    """Run ``work`` on the job's transcript in a thread; a client that hangs up cancels it (between LLM calls and
-    tokens), so an abandoned summary of a long transcript does not keep the LLM busy."""
-    transcript = await run_in_threadpool(_transcript, request, job_id)
-    cancel = threading.Event()
-    watch = asyncio.create_task(cancel_on_disconnect(request, cancel))
+async def _answer(request: Request, job_id: str, jobs: JobService, llm: LLMService, slots: Slots,
+                  work: Callable[[Assistant, Transcript, threading.Event], Answer]) -> Answer:
+    """Run ``work`` on the job's transcript in a thread, in an LLM slot (429 + Retry-After when its queue is full);
+    a client that hangs up cancels it (between LLM calls and tokens), so an abandoned summary of a long transcript
+    does not keep the LLM busy."""
+    transcript = await run_in_threadpool(_transcript, jobs, job_id, owner_scope(request))
+    async with slots.llm.slot():
+        cancel = threading.Event()
+        watch = asyncio.create_task(cancel_on_disconnect(request, cancel))
 
-    def run() -> Answer:
-        with llm_service(request).assistant() as assistant:
-            return work(assistant, transcript, cancel)
+        def run() -> Answer:
+            with llm.assistant() as assistant:
+                return work(assistant, transcript, cancel)
 
-    try:
-        return await run_in_threadpool(run)
-    finally:
-        cancel.set()
-        watch.cancel()
+        try:
+            return await run_in_threadpool(run)
+        finally:
+            cancel.set()
+            watch.cancel()
 
 
 @router.post("/{job_id}/summary")
-async def summarize_job(request: Request, job_id: str, body: SummaryRequest | None = None) -> dict[str, Any]:
+async def summarize_job(request: Request, job_id: str, jobs: JobsDep, llm: LLMDep, slots: SlotsDep,
+                        body: SummaryRequest | None = None) -> dict[str, Any]:
     """Every topic of the transcript, each line citing the [mm:ss] of a real segment (body optional)."""
     style = body.style if body else None
-    answer = await _answer(request, job_id, lambda a, t, cancel: a.summarize(t, cancel, style=style))
-    return _body(answer, job_id, "transcript.summary", style=style or llm_service(request).assistant_options().style)
+    answer = await _answer(request, job_id, jobs, llm, slots, lambda a, t, cancel: a.summarize(t, cancel, style=style))
+    return _body(answer, job_id, "transcript.summary", style=style or llm.assistant_options().style)
 
 
 @router.post("/{job_id}/ask")
-async def ask_job(request: Request, job_id: str, body: AskRequest) -> dict[str, Any]:
+async def ask_job(request: Request, job_id: str, body: AskRequest, jobs: JobsDep, llm: LLMDep,
+                  slots: SlotsDep) -> dict[str, Any]:
     """An answer from the segments that match the question, citing where it is said."""
-    answer = await _answer(request, job_id, lambda a, t, cancel: a.ask(t, body.question, cancel))
+    answer = await _answer(request, job_id, jobs, llm, slots, lambda a, t, cancel: a.ask(t, body.question, cancel))
     return _body(answer, job_id, "transcript.answer", question=body.question, refused=answer.refused)

@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import (
@@ -35,7 +35,9 @@ from habla.asr.types import Transcript
 from habla.audio.decode import check_audio
 from habla.errors import AudioDecodeError, HablaError, InvalidOption, ModelNotFound
 from habla.formats import render
+from habla.config import Settings
 from habla.models.access import client_model
+from habla.server.dependencies import engines
 from habla.server.errors import error_response
 from habla.models.openai_names import is_alias
 from habla.server.routers.openai_shapes import last_prompt_tokens, sse, text_encoder, token_usage, usage, verbose_json
@@ -91,7 +93,7 @@ async def translations(
 async def _handle(request: Request, file: UploadFile, task: Task, model: str, language: str | None,
                   prompt: str | None, fmt: str, temperature: float, granularities: set[str],
                   stream: bool) -> Response:
-    state = request.app.state
+    state = engines(request)
     model_name = _model_name(state.settings, model)
     model_dir = state.transcriber.store.locate(model_name or state.settings.asr.model).path
     encode = text_encoder(model_dir)
@@ -115,12 +117,12 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
 async def _transcribe(request: Request, file: UploadFile, model_name: str | None, options: TranscribeOptions,
                       stream: bool, prompt_tokens: int, encode: Callable[[str], list[int]]) -> Transcript | Response:
     """The finished transcript, or the streaming response that will send it."""
-    state = request.app.state
+    state = engines(request)
     async with AsyncExitStack() as stack:
         path = await run_in_threadpool(_spool, file)
         stack.callback(path.unlink, missing_ok=True)
         await run_in_threadpool(_check_upload, path)  # 400 now, even when the server is busy
-        await stack.enter_async_context(state.limiter.slot())
+        await stack.enter_async_context(state.slots.transcription.slot())
         cancel = threading.Event()
         run: TranscriptionRun = await run_in_threadpool(state.transcriber.stream, str(path), model_name, options,
                                                         cancel)
@@ -160,7 +162,7 @@ def _invalid(message: str, param: str) -> InvalidOption:
     return error
 
 
-def _model_name(settings: Any, requested: str) -> str | None:
+def _model_name(settings: Settings, requested: str) -> str | None:
     """Only catalog or registered names (or the configured model): a client must not probe server paths."""
     return client_model(settings, requested)
 
@@ -207,7 +209,7 @@ async def _stream(request: Request, run: TranscriptionRun, cancel: threading.Eve
             error = _not_audio(exc) if isinstance(exc, AudioDecodeError) else exc
             yield sse(json.loads(bytes(error_response(error.http_status, str(error), error.code).body)))
             return
-        request.app.state.metrics.audio_seconds.labels(run.options.task).inc(run.position)
+        engines(request).metrics.audio_seconds.labels(run.options.task).inc(run.position)
         text = "".join(parts).strip()
         usage_ = token_usage(run.position, prompt_tokens, len(encode(text)))
         yield sse({"type": "transcript.text.done", "text": text, "usage": usage_})

@@ -8,8 +8,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import AsyncExitStack, ExitStack, aclosing
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -22,15 +22,10 @@ from habla.errors import InvalidOption, ModelNotFound
 from habla.llm.protocol import ChatMessage, ChatStream
 from habla.llm.service import LLMService
 from habla.models.openai_names import is_alias
-from habla.server.state import shared
+from habla.server.dependencies import LLMDep, SlotsDep
 
 router = APIRouter(tags=["chat"])
 DISCONNECT_POLL_SECONDS = 0.1  # how soon a vanished client's generation is cancelled (the target is 1 s)
-
-
-def llm_service(request: Request) -> LLMService:
-    """The app's LLMService, made on first use from ``app.state.settings``."""
-    return shared(request, "llm", lambda state: LLMService(state.settings))
 
 
 class MessageIn(BaseModel):
@@ -113,30 +108,29 @@ def _finish(stream: ChatStream) -> str:
 
 
 @router.post("/v1/chat/completions", response_model=None)
-async def chat_completions(request: Request, body: ChatRequest) -> dict[str, Any] | StreamingResponse:
-    service = llm_service(request)
+async def chat_completions(request: Request, body: ChatRequest, service: LLMDep,
+                           slots: SlotsDep) -> dict[str, Any] | StreamingResponse:
     model = _check_model(service, body.model)
     _check_bounds(service.settings.llm, body)
-    cancel = threading.Event()
-    watch = asyncio.create_task(cancel_on_disconnect(request, cancel))  # a client that leaves stops its work
-    try:
+    async with AsyncExitStack() as held:
+        await held.enter_async_context(slots.llm.slot())  # 429 + Retry-After when the LLM's queue is full
+        cancel = threading.Event()
+        watch = asyncio.create_task(cancel_on_disconnect(request, cancel))  # a client that leaves stops its work
+        held.callback(watch.cancel)
         stream, stack = await run_in_threadpool(_open, service, body, cancel)
-    except BaseException:
-        watch.cancel()
-        raise
-    reply_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    if not body.stream:
-        try:
-            text = await run_in_threadpool(stream.text)
-        finally:
-            watch.cancel()
-            stack.close()
-        return {"id": reply_id, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                             "logprobs": None, "finish_reason": _finish(stream)}],
-                "usage": _usage(stream)}
-    include_usage = bool((body.stream_options or {}).get("include_usage"))
-    events = _events(request, stream, stack, cancel, watch, reply_id, created, model, include_usage)
+        reply_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        if not body.stream:
+            try:
+                text = await run_in_threadpool(stream.text)
+            finally:
+                stack.close()
+            return {"id": reply_id, "object": "chat.completion", "created": created, "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                                 "logprobs": None, "finish_reason": _finish(stream)}],
+                    "usage": _usage(stream)}
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        # The slot and the disconnect watch go with the stream: released after its last event.
+        events = _events(request, stream, stack, cancel, reply_id, created, model, include_usage, held.pop_all())
     return StreamingResponse(events, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -171,9 +165,16 @@ def _pieces(stream: ChatStream, release: _Release) -> Iterator[str]:
         release()
 
 
-async def _events(request: Request, stream: ChatStream, stack: ExitStack, cancel: threading.Event,
-                  watch: asyncio.Task[None], reply_id: str, created: int, model: str,
-                  include_usage: bool) -> AsyncIterator[str]:
+async def _events(request: Request, stream: ChatStream, stack: ExitStack, cancel: threading.Event, reply_id: str,
+                  created: int, model: str, include_usage: bool, slot: AsyncExitStack) -> AsyncIterator[str]:
+    chunks = _chunks(request, stream, stack, cancel, reply_id, created, model, include_usage)
+    async with slot, aclosing(chunks):  # the LLM slot is held until the last event; closing stops generation
+        async for event in chunks:
+            yield event
+
+
+async def _chunks(request: Request, stream: ChatStream, stack: ExitStack, cancel: threading.Event, reply_id: str,
+                  created: int, model: str, include_usage: bool) -> AsyncGenerator[str, None]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
@@ -194,6 +195,5 @@ async def _events(request: Request, stream: ChatStream, stack: ExitStack, cancel
         yield "data: [DONE]\n\n"
     finally:
         cancel.set()  # stops generation at the next token if the client went away
-        watch.cancel()
         if stream.usage.finish_reason is not None:
             release()  # otherwise the reader thread releases when it sees the cancel

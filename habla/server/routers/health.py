@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from habla import __version__
 from habla.models.access import display_name
+from habla.server.dependencies import EnginesDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz(request: Request) -> dict[str, Any]:
-    """``status`` is "degraded" while the job storage refuses or cannot be reached (``storage.error`` says why)."""
-    state = request.app.state
-    storage = state.jobs.storage_health()
-    return {"status": "ok" if storage["ok"] else "degraded", "version": __version__,
-            "models_loaded": [str(k) for k in state.transcriber.models.loaded()],
-            "transcriptions_in_flight": state.limiter.in_flight, "transcriptions_waiting": state.limiter.waiting,
-            "jobs_mode": state.settings.jobs.mode, "storage": storage}
+async def healthz(engines: EnginesDep) -> dict[str, Any]:
+    """Async and lock-free (bar the model manager's brief bookkeeping lock): it needs no worker thread, so it
+    answers while every slot and the thread pool are busy. Public: names and counts, never a path.
+    ``status`` is "degraded" while the job storage refuses or cannot be reached."""
+    slots = engines.slots
+    storage = engines.jobs.storage_health()
+    loaded = [display_name(k) for k in engines.transcriber.models.loaded()]
+    return {"status": "ok" if storage["ok"] else "degraded", "version": __version__, "models_loaded": loaded,
+            "transcriptions_in_flight": slots.transcription.in_flight,
+            "transcriptions_waiting": slots.transcription.waiting,
+            "llm_in_flight": slots.llm.in_flight, "llm_waiting": slots.llm.waiting,
+            "speech_in_flight": slots.speech.in_flight, "speech_waiting": slots.speech.waiting,
+            "jobs_mode": engines.settings.jobs.mode, "storage": storage}

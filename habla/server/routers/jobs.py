@@ -16,8 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from habla.errors import InvalidOption
 from habla.jobs.models import Job
 from habla.jobs.service import JobService
-from habla.server.auth import authenticate, owner_scope
 from habla.models.openai_names import is_alias
+from habla.server.auth import authenticate, owner_scope
+from habla.server.dependencies import engines
 from habla.storage import ObjectRead
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -29,7 +30,7 @@ SSE_PING_SECONDS = 15.0
 
 
 def _service(request: Request) -> JobService:
-    return request.app.state.jobs
+    return engines(request).jobs  # routes here predate JobsDep; kept as one accessor to merge cleanly
 
 
 def _owner(request: Request) -> str | None:

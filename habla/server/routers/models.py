@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from habla.errors import HablaError, ModelNotFound
 from habla.models.store import ModelStatus
 from habla.models.openai_names import ALIASES, Kind
-from habla.server.routers.speech import speaker
+from habla.server.dependencies import engines
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -38,7 +38,7 @@ def _aliases(kind: Kind, target: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _default_voice(request: Request) -> dict[str, Any] | None:
     try:
-        voice = speaker(request).registry.resolve(None)
+        voice = engines(request).speaker.registry.resolve(None)
     except HablaError:  # no voice at all: speech cannot work, so no speech name is listed
         return None
     return _entry(voice.name, "tts", voice.description, None)
@@ -58,10 +58,10 @@ def _chat_model(request: Request, available: list[ModelStatus]) -> dict[str, Any
 
 def _available(request: Request) -> list[dict[str, Any]]:
     """Checks the store each time (cheap: verifications are remembered), so a model installed later appears."""
-    state = request.app.state
-    available = [s for s in state.transcriber.store.list() if s.available]
+    found = engines(request)
+    available = [s for s in found.store.list() if s.available]
     entries = [_of(s) for s in available if s.family in ("whisper", "tts")]  # any of them can be asked for
-    default_asr = next((s for s in available if s.name == state.settings.asr.model), None)
+    default_asr = next((s for s in available if s.name == found.settings.asr.model), None)
     if default_asr is not None:
         entries += _aliases("transcription", _of(default_asr))
     if (voice := _default_voice(request)) is not None:

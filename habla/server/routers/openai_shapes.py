@@ -30,7 +30,7 @@ def language_name(code: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _tokenizer(model_dir: Path):  # -> tokenizers.Tokenizer
+def _tokenizer(model_dir: Path) -> Any:  # tokenizers.Tokenizer (untyped)
     from tokenizers import Tokenizer  # comes with faster-whisper
 
     return Tokenizer.from_file(str(model_dir / "tokenizer.json"))

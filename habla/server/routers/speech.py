@@ -22,9 +22,8 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.errors import HablaError, InvalidOption
-from habla.server.limits import ConcurrencyLimiter
 from habla.models.openai_names import ALIASES, HABLA_NAMES, is_alias
-from habla.server.state import shared
+from habla.server.dependencies import SlotsDep, SpeakerDep
 from habla.tts.encode import FORMATS, encode_stream, encode_whole
 from habla.tts.speaker import MAX_SPEED, MIN_SPEED, Speaker, SpeechRun
 from habla.tts.voices import OPENAI_VOICES, PIPER_VOICES
@@ -33,19 +32,6 @@ SSE_PING_SECONDS = 15  # keeps proxies from closing a quiet stream (a long sente
 WHOLE_FORMATS = ("flac",)  # the header states the length and MD5: sent once all audio is made
 
 router = APIRouter(tags=["speech"])
-SPEECH_CONCURRENCY = 2  # Piper already uses every core per sentence; two runs interleave sentence by sentence
-
-
-def speaker(request: Request) -> Speaker:
-    """The app's Speaker, made on first use from ``app.state.settings``."""
-    return shared(request, "speaker", lambda state: Speaker(state.settings))
-
-
-def speech_limiter(request: Request) -> ConcurrencyLimiter:
-    """Speech has its own slots: a sentence takes a fraction of a second, so it should not queue behind
-    minutes-long transcriptions, yet unbounded parallel synthesis would starve everything on a small CPU."""
-    return shared(request, "speech_limiter",
-                  lambda state: ConcurrencyLimiter(SPEECH_CONCURRENCY, state.settings.server.max_queue))
 
 
 class VoiceId(BaseModel):
@@ -109,13 +95,14 @@ def _whole(spk: Speaker, body: SpeechRequest, cancel: threading.Event) -> tuple[
 
 
 @router.post("/v1/audio/speech", response_model=None)
-async def create_speech(request: Request, body: SpeechRequest) -> Response:
+async def create_speech(request: Request, body: SpeechRequest, spk: SpeakerDep, slots: SlotsDep) -> Response:
     """Audio streams sentence by sentence, except FLAC: its header must state the length, so FLAC is sent whole
     (``stream_format: "sse"`` streams any format, as base64 ``speech.audio.delta`` events)."""
-    spk = speaker(request)
     media_type = FORMATS[body.response_format].media_type
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(speech_limiter(request).slot())
+        # Speech has its own slots: a sentence takes a fraction of a second, so it should not queue behind
+        # minutes-long transcriptions, yet unbounded parallel synthesis would starve everything on a small CPU.
+        await stack.enter_async_context(slots.speech.slot())
         cancel = threading.Event()
         if body.response_format in WHOLE_FORMATS and body.stream_format == "audio":
             voice, data = await run_in_threadpool(_whole, spk, body, cancel)
@@ -156,7 +143,7 @@ def _close(encoded: Iterator[bytes], run: SpeechRun) -> None:
     cannot be closed from here; it stops at the cancel and releases the voice when collected."""
     for generator in (encoded, run):
         try:
-            generator.close()  # type: ignore[union-attr]
+            generator.close()  # type: ignore[union-attr]  # both are generators, typed as their protocols
         except ValueError:  # "generator already executing"
             pass
 
@@ -175,9 +162,8 @@ def _default_voice(spk: Speaker) -> str | None:
 
 
 @router.get("/v1/audio/voices")
-async def list_voices(request: Request) -> dict[str, Any]:
+async def list_voices(spk: SpeakerDep) -> dict[str, Any]:
     """Every voice this server can speak with; ``default`` marks the one OpenAI names map to."""
-    spk = speaker(request)
     voices = await run_in_threadpool(spk.voices)
     default = await run_in_threadpool(_default_voice, spk)
     return {"object": "list", "data": [_voice_json(v, v.name == default) for v in voices],

@@ -10,27 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from habla.server.auth import authenticate, owner_scope
-from habla.server.routers.chat import llm_service
-from habla.server.routers.speech import speaker
-from habla.server.state import shared
+from habla.server.dependencies import SettingsDep, SlotsDep, TutorDep
 from habla.tutor.history import Session, Turn
 from habla.tutor.personas import LEVELS, Persona
-from habla.tutor.service import TutorService
 
 router = APIRouter(prefix="/v1/tutor", tags=["tutor"])
 PREFIX = "/v1/tutor"
-
-
-def tutor_service(request: Request) -> TutorService:
-    """The app's TutorService, made on first use: its tables live in the jobs database, its files in the jobs
-    storage, and it shares the server's Transcriber, LLM and Speaker."""
-    def make(state: Any) -> TutorService:
-        from habla.tutor.history import TutorStore
-
-        return TutorService(state.settings, TutorStore(state.jobs.store.engine), state.jobs.storage.objects,
-                            state.transcriber, llm_service(request), speaker(request))
-
-    return shared(request, "tutor", make)
 
 
 class PersonaIn(BaseModel):
@@ -74,74 +59,76 @@ def _turn(t: Turn) -> dict[str, Any]:
 
 
 @router.get("/personas")
-async def list_personas(request: Request) -> dict[str, Any]:
-    personas = await run_in_threadpool(tutor_service(request).personas)
+async def list_personas(service: TutorDep, settings: SettingsDep) -> dict[str, Any]:
+    personas = await run_in_threadpool(service.personas)
     return {"object": "list", "data": [_persona(p) for p in personas], "levels": list(LEVELS),
-            "pronunciation_threshold": request.app.state.settings.tutor.pronunciation_threshold}
+            "pronunciation_threshold": settings.tutor.pronunciation_threshold}
 
 
 @router.post("/personas", status_code=201)
-async def create_persona(request: Request, body: PersonaIn) -> dict[str, Any]:
+async def create_persona(body: PersonaIn, service: TutorDep) -> dict[str, Any]:
     """A user-defined persona; its voice must speak its language (a sample is synthesised now)."""
-    service = tutor_service(request)
     voice = body.voice or (await run_in_threadpool(service.speaker.registry.default_for, body.language)).name
     persona = Persona(**{**body.model_dump(), "voice": voice, "language": body.language.lower()})
     return _persona(await run_in_threadpool(service.create_persona, persona))
 
 
 @router.get("/personas/{persona_id}/sample", response_model=None)
-async def persona_sample(request: Request, persona_id: str) -> FileResponse:
+async def persona_sample(persona_id: str, service: TutorDep) -> FileResponse:
     """The speaker's reference audio: the persona's greeting in its voice (kept under storage's speakers/)."""
-    service = tutor_service(request)
     persona = await run_in_threadpool(service.persona, persona_id)
     return FileResponse(await run_in_threadpool(service.speaker_sample, persona), media_type="audio/wav")
 
 
 @router.post("/sessions", status_code=201)
-async def create_session(request: Request, body: SessionIn) -> dict[str, Any]:
-    session = await run_in_threadpool(tutor_service(request).start, body.persona, authenticate(request).id)
+async def create_session(request: Request, body: SessionIn, service: TutorDep) -> dict[str, Any]:
+    session = await run_in_threadpool(service.start, body.persona, authenticate(request).id)
     return _session(session, [])
 
 
 @router.get("/sessions")
-async def list_sessions(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
-    sessions = await run_in_threadpool(tutor_service(request).sessions, limit, owner_scope(request))
+async def list_sessions(request: Request, service: TutorDep,
+                        limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+    sessions = await run_in_threadpool(service.sessions, limit, owner_scope(request))
     return {"object": "list", "data": [_session(s) for s in sessions]}
 
 
 @router.get("/sessions/{session_id}")
-async def get_session(request: Request, session_id: str) -> dict[str, Any]:
+async def get_session(request: Request, session_id: str, service: TutorDep) -> dict[str, Any]:
     """The session with its whole history."""
-    session, turns = await run_in_threadpool(tutor_service(request).history, session_id, owner_scope(request))
+    session, turns = await run_in_threadpool(service.history, session_id, owner_scope(request))
     return _session(session, turns)
 
 
 @router.post("/sessions/{session_id}/turns", status_code=201)
-async def create_turn(request: Request, session_id: str,
+async def create_turn(request: Request, session_id: str, service: TutorDep, slots: SlotsDep,
                       file: Annotated[UploadFile | None, File(description="The learner's audio, any format.")] = None,
                       text: Annotated[str | None, Form(max_length=4000, description="Or a typed turn.")] = None,
                       ) -> dict[str, Any]:
     """One exchange: transcript, corrections, pronunciation hints and the tutor's spoken reply."""
-    service, owner = tutor_service(request), owner_scope(request)
+    owner = owner_scope(request)
     await run_in_threadpool(service.session, session_id, owner)  # another key's session: 404, no slot taken
     audio = file.file if file is not None else None
-    async with request.app.state.limiter.slot():  # a turn transcribes: it shares the transcription slots
+    # A turn transcribes, then asks the LLM: it takes a slot of each, always in this order (nothing else holds
+    # two), so it cannot deadlock and neither kind of work is over-committed.
+    async with slots.transcription.slot(), slots.llm.slot():
         turn = await run_in_threadpool(service.turn, session_id, audio, text, owner)
     return _turn(turn)
 
 
 @router.get("/sessions/{session_id}/turns/{number}/audio/{which}", response_model=None)
-async def turn_audio(request: Request, session_id: str, number: int, which: Literal["user", "reply"]) -> FileResponse:
-    path = await run_in_threadpool(tutor_service(request).audio_path, session_id, number, which,
-                                   owner_scope(request))
+async def turn_audio(request: Request, session_id: str, number: int, which: Literal["user", "reply"],
+                     service: TutorDep) -> FileResponse:
+    path = await run_in_threadpool(service.audio_path, session_id, number, which, owner_scope(request))
     return FileResponse(path)
 
 
 @router.get("/sessions/{session_id}/report", response_model=None)
-async def report(request: Request, session_id: str, format: Annotated[Literal["json", "markdown"], Query()] = "json",
+async def report(request: Request, session_id: str, service: TutorDep,
+                 format: Annotated[Literal["json", "markdown"], Query()] = "json",
                  ) -> dict[str, Any] | PlainTextResponse:
     """Mistakes, new words, turns and speaking time; ``?format=markdown`` for a printable version."""
-    result = await run_in_threadpool(tutor_service(request).report, session_id, owner_scope(request))
+    result = await run_in_threadpool(service.report, session_id, owner_scope(request))
     if format == "markdown":
         return PlainTextResponse(result.markdown(), media_type="text/markdown; charset=utf-8")
     return {"object": "tutor.report", **result.to_dict()}

@@ -14,16 +14,16 @@ import numpy as np
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from habla.audio.pcm import from_pcm16_bytes
+from habla.audio.wav import wav_bytes
 from habla.errors import HablaError, InvalidOption
 from habla.server.auth import bearer_token
+from habla.server.dependencies import engines
 from habla.server.errors import Unauthorized
-from habla.server.routers.chat import llm_service
-from habla.server.routers.speech import speaker
-from habla.server.state import shared
-from habla.voice.engines import Held, VoiceEngines
+from habla.voice.engines import Held
 from habla.voice.frames import ReplyAudio
 from habla.voice.options import VoiceOptions
-from habla.voice.recording import EXPORT_FORMATS, wav_bytes
+from habla.voice.recording import EXPORT_FORMATS
 from habla.voice.session import VoiceSession
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,6 @@ router = APIRouter(tags=["talk"])
 MAX_FRAME_BYTES = 1 << 20  # 32 s of audio in one frame is a client bug, not a stream
 TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
-
-
-def _engines(ws: WebSocket) -> VoiceEngines:
-    def make(state: Any) -> VoiceEngines:
-        state.voice_sessions = set()
-        return VoiceEngines(state.settings, state.transcriber, llm_service(ws), speaker(ws))  # type: ignore[arg-type]
-
-    return shared(ws, "voice_engines", make)
 
 
 def _authorized(ws: WebSocket | Request) -> bool:
@@ -52,7 +44,7 @@ async def sessions(request: Request) -> dict[str, int]:
     """Open conversations and those of them with work under way (a reply, a decode)."""
     if not _authorized(request):
         raise Unauthorized("missing or incorrect API key")
-    open_ = list(getattr(request.app.state, "voice_sessions", ()))
+    open_ = list(engines(request).voice_sessions)
     return {"active": len(open_), "busy": sum(s.busy for s in open_)}
 
 
@@ -62,26 +54,26 @@ async def talk(ws: WebSocket) -> None:
     if not _authorized(ws):
         await _refuse(ws, POLICY_VIOLATION, "unauthorized", "missing or incorrect API key")
         return
-    engines = _engines(ws)
-    settings = ws.app.state.settings
-    if len(ws.app.state.voice_sessions) >= settings.voice.max_sessions:
+    found = engines(ws)
+    settings = found.settings
+    if len(found.voice_sessions) >= settings.voice.max_sessions:
         await _refuse(ws, TRY_AGAIN_LATER, "too_many_sessions",
                       f"this server holds at most {settings.voice.max_sessions} conversations at once")
         return
     try:
         options, first_audio = await _start_options(ws, settings)
-        held = await run_in_threadpool(engines.hold, options)
+        held = await run_in_threadpool(found.voice.hold, options)
     except HablaError as exc:
         await _refuse(ws, POLICY_VIOLATION, exc.code, str(exc))
         return
     except WebSocketDisconnect:
         return
     session = VoiceSession(held, options)
-    ws.app.state.voice_sessions.add(session)
+    found.voice_sessions.add(session)
     try:
         await _converse(ws, session, held, first_audio)
     finally:
-        ws.app.state.voice_sessions.discard(session)
+        found.voice_sessions.discard(session)
         await session.close()
         await run_in_threadpool(held.close)
 
@@ -173,7 +165,7 @@ async def _feed(ws: WebSocket, session: VoiceSession, data: bytes, timeout: floa
 def _pcm(data: bytes) -> np.ndarray:
     if len(data) > MAX_FRAME_BYTES or len(data) % 2:
         raise InvalidOption("audio frames are int16 PCM, at most 1 MiB each")
-    return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+    return from_pcm16_bytes(data)
 
 
 async def _control(ws: WebSocket, session: VoiceSession, text: str, sender: asyncio.Task[None],
