@@ -305,8 +305,9 @@ def worst_case(rows: list[LanguageFigures]) -> list[dict]:
 
 
 def benchmark(folder: Path, model: str = "base", long_minutes: float = 10.0, compare: bool = True,
-              work_dir: Path = Path("bench-results"), on_step=print, variants: list[Variant] | None = None,
-              seed_set: str = "held-out", clip_set: bool = True) -> dict:
+              work_dir: Path = Path("bench-results"), on_step: Callable[[str], object] = print,
+              variants: list[Variant] | None = None, seed_set: str = "held-out",
+              clip_set: bool = True) -> dict[str, Any]:
     """Clip set and long-form variants, habla and (with ``compare``) plain faster-whisper, with the worst case."""
     if seed_set not in SEED_SETS:
         raise InvalidOption(f"unknown seed set {seed_set!r}", hint=f"choose from {', '.join(SEED_SETS)}")

@@ -43,8 +43,8 @@ def split_words(words: Iterable[Word], rules: SegmentRules = SegmentRules()) -> 
 
 def chunk_segments(chunk: ChunkText, rules: SegmentRules = SegmentRules()) -> Iterator[Segment]:
     """Segments (ids 0) for one chunk; a chunk without word timings becomes one segment."""
-    common = dict(avg_logprob=chunk.avg_logprob, no_speech_prob=chunk.no_speech_prob,
-                  compression_ratio=chunk.compression_ratio, temperature=chunk.temperature)
+    common: dict[str, Any] = dict(avg_logprob=chunk.avg_logprob, no_speech_prob=chunk.no_speech_prob,
+                                  compression_ratio=chunk.compression_ratio, temperature=chunk.temperature)
     if not chunk.words:
         if chunk.text.strip():
             yield Segment(id=0, start=chunk.span[0], end=chunk.span[1], text=chunk.text, tokens=chunk.tokens,

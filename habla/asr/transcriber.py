@@ -27,9 +27,10 @@ class Transcriber:
 
     def default_options(self, **overrides: object) -> TranscribeOptions:
         asr = self.settings.asr
-        values = dict(beam_size=asr.beam_size, batch_size=asr.batch_size, vad=asr.vad,
-                      block_seconds=asr.block_seconds, condition_on_previous_text=asr.condition_on_previous_text,
-                      guards=DecodeGuards.from_settings(asr))
+        values: dict[str, object] = dict(beam_size=asr.beam_size, batch_size=asr.batch_size, vad=asr.vad,
+                                         block_seconds=asr.block_seconds,
+                                         condition_on_previous_text=asr.condition_on_previous_text,
+                                         guards=DecodeGuards.from_settings(asr))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return TranscribeOptions(**values)  # type: ignore[arg-type]
 

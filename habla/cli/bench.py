@@ -28,7 +28,8 @@ def bench(
                                       "45-min, or all."),
     seeds: str = typer.Option("held-out", "--seeds", help="Seed set of the variants: held-out (report) or tuning."),
     clip_set: bool = typer.Option(True, "--clips/--no-clips", help="Also score every clip on its own."),
-    compare: bool = typer.Option(True, "--compare/--no-compare", help="Also run plain faster-whisper with its defaults."),
+    compare: bool = typer.Option(True, "--compare/--no-compare",
+                                 help="Also run plain faster-whisper with its defaults."),
     speech: Path | None = typer.Option(None, "--speech", help="voice: folder of recorded turns (manifest.tsv)."),
     turns: int = typer.Option(20, "--turns", min=1, help="voice: complete turns per language, streamed in real time."),
     paused: int = typer.Option(20, "--paused", min=0, help="voice: turns with a 400-1200 ms pause inserted "

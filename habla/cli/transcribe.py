@@ -43,9 +43,11 @@ def transcribe(
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where the transcript files go."),
     output_format: str = typer.Option("all", "--output-format", "-f",
                                       help="txt, vtt, srt, tsv, json, all, or a comma-separated list."),
-    word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Write word timings: json words, word-highlighted srt/vtt, a tsv row per word."),
-    beam_size: Optional[int] = typer.Option(None, "--beam-size", help="0 = per language (1 for English, 5 otherwise)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Speech chunks decoded together."),
+    word_timestamps: bool = typer.Option(False, "--word-timestamps",
+                                         help="Write word timings: json words, word-highlighted srt/vtt, a tsv row "
+                                              "per word."),
+    beam_size: int | None = typer.Option(None, "--beam-size", help="0 = per language (1 for English, 5 otherwise)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Speech chunks decoded together."),
     vad: bool = typer.Option(True, "--vad/--no-vad", help="Skip non-speech (no words are made up on silence)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print segments as they are decoded."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -99,7 +101,8 @@ def _transcribe_one(transcriber: Transcriber, name: str, model: str | None, opti
             if verbose:
                 progress.console.print(verbose_line(segment), highlight=False, markup=False, soft_wrap=True)
     transcript = run.result()
-    paths = write_files(transcript, output_dir, basename, formats, WriterOptions(word_timestamps=options.word_timestamps))
+    paths = write_files(transcript, output_dir, basename, formats,
+                        WriterOptions(word_timestamps=options.word_timestamps))
     exts = ",".join(p.suffix.lstrip(".") for p in paths)
     console.print(f"[green]✓[/] {name} → {output_dir / basename}.{{{exts}}}", highlight=False, soft_wrap=True)
 

@@ -51,7 +51,7 @@ class LocalQueue:
                 return
             try:
                 self.runner.run(job_id)
-            except Exception:  # noqa: BLE001 - e.g. the database is down or its disk full
+            except Exception:
                 # The job may still be queued (its claim failed): try it again later rather than leave it queued
                 # for good (a repeat is harmless: only one claim succeeds). A running one is recovered by its lease.
                 log.exception("job %s: worker error; trying it again in %.0f s", job_id, RETRY_SECONDS)

@@ -71,7 +71,7 @@ class Maintenance:
                 log.warning("could not send job %s to the queue", job_id, exc_info=True)
         try:
             self.store.mark_enqueued(sent)
-        except Exception:  # noqa: BLE001 - e.g. a full disk: they are sent again next tick (a repeat is harmless)
+        except Exception:
             log.warning("could not record %d job(s) as sent", len(sent), exc_info=True)
 
     def sweep_retention(self, now: float | None = None) -> int:

@@ -180,9 +180,9 @@ class JobService:
 
     def storage_health(self) -> dict[str, Any]:
         """For /healthz: which store, and whether it answers (checked at most every STORAGE_CHECK_SECONDS)."""
-        checked, health = self._storage_health
-        if time.monotonic() - checked < STORAGE_CHECK_SECONDS and health:
-            return health
+        checked, cached = self._storage_health
+        if time.monotonic() - checked < STORAGE_CHECK_SECONDS and cached:
+            return cached
         # Public (no key needed): which kind of store and whether it works, never a path, bucket or message.
         health: dict[str, Any] = {"backend": "s3" if self.settings.jobs.storage_url else "local", "ok": True}
         try:

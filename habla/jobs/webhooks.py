@@ -226,7 +226,7 @@ class WebhookPool:
         while True:
             try:
                 send()
-            except Exception:  # noqa: BLE001 - one delivery's failure must not stop the receiver's queue
+            except Exception:
                 log.exception("webhook delivery to %s failed", receiver)
             with self._lock:
                 queue = self._waiting.get(receiver)

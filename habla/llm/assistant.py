@@ -84,12 +84,12 @@ class AssistantOptions:
 
     @classmethod
     def defaults(cls, **overrides: object) -> AssistantOptions:
-        from habla.config import AssistantSettings, LLMSettings
+        from habla.config import AssistantSettings
 
         llm = LLMSettings.model_validate({})
         values = {**AssistantSettings.model_validate({}).model_dump(), "repeat_penalty": llm.repeat_penalty,
                   "temperature": llm.temperature, **overrides}
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
 
 
 @dataclass
@@ -138,7 +138,7 @@ _prepared_lock = threading.Lock()
 
 def prepare(transcript: Transcript) -> TranscriptLines:
     """The transcript's lines and index, built once per distinct transcript (several questions, one index)."""
-    digest = hashlib.sha1(transcript.language.encode())
+    digest = hashlib.sha256(transcript.language.encode())
     for s in transcript.segments:
         digest.update(f"{s.start:.2f}\x00{s.text}\x01".encode())
     key = digest.hexdigest()

@@ -73,7 +73,7 @@ ABORT_POLL_SECONDS = 0.05  # how often a prefill's cancel event is passed on to 
 
 
 @contextmanager
-def _abort_on(cancel: threading.Event, ctx: Any) -> Iterator[None]:
+def _abort_on(cancel: _Stop, ctx: Any) -> Iterator[None]:
     """While the block runs, a set ``cancel`` raises llama.cpp's abort flag (checked between graph ops). The relay
     thread is not waited for at the end (that would add up to a poll interval to every reply): the lock makes sure
     it can no longer raise the flag once the block is over."""
@@ -81,11 +81,12 @@ def _abort_on(cancel: threading.Event, ctx: Any) -> Iterator[None]:
 
     def relay() -> None:
         while not done.is_set():
-            if cancel.wait(ABORT_POLL_SECONDS):
+            if cancel.is_set():  # any _Stop (the caller's event, or either of two): polled
                 with lock:
                     if not done.is_set():
                         ctx.cancel = True
                 return
+            done.wait(ABORT_POLL_SECONDS)
 
     threading.Thread(target=relay, name="habla-llm-abort", daemon=True).start()
     try:

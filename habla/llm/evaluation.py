@@ -73,8 +73,7 @@ def compose(cases: Sequence[Case], case_id: str, min_seconds: float = 0.0) -> Ca
     while first_round or t < min_seconds:
         for case in cases:
             base = len(rows)
-            for s in case.transcript.segments:
-                rows.append((t + s.start, s.text.strip()))
+            rows.extend((t + s.start, s.text.strip()) for s in case.transcript.segments)
             if first_round:  # facts and questions once: a repeat makes the answer ambiguous
                 facts += [{**f, "segment": f["segment"] + base} for f in case.facts]
                 questions += [{**q, "segment": q["segment"] + base} if "segment" in q else q

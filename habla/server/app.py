@@ -58,7 +58,7 @@ MULTIPART_SLACK = 64 << 10  # form fields around a job or tutor upload (their st
 def body_limits(settings: Settings) -> Callable[[str], int]:
     """The largest body each /v1 path accepts: audio uploads their own limits, everything else (JSON) a small one."""
     server, exact = settings.server, {"/v1/jobs": (settings.jobs.max_upload_mb << 20) + MULTIPART_SLACK}
-    exact.update({path: server.max_upload_mb << 20 for path in audio.UPLOAD_PATHS})  # the body is the limit
+    exact.update(dict.fromkeys(audio.UPLOAD_PATHS, server.max_upload_mb << 20))  # the body is the limit
     turn = (settings.tutor.max_upload_mb << 20) + MULTIPART_SLACK
 
     def limit(path: str) -> int:

@@ -90,7 +90,7 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     rid = request_id(request.scope)
-    log.exception("unexpected error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
+    log.error("unexpected error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
     # Starlette answers a 500 outside every middleware, so the request id is added here.
     return error_response(500, "internal server error (see the server log)", "internal_error",
                           headers={HEADER: rid} if rid else None)

@@ -48,7 +48,7 @@ class LimitedReader:
         self.stream, self.max_bytes, self.hint = stream, max_bytes, hint
         self.size = 0
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         """Up to ``n`` bytes, fewer only at the end (boto3 takes a short read for the end of the stream)."""
         want = n if n is not None and n >= 0 else CHUNK
         parts, got = [], 0

@@ -92,7 +92,8 @@ def _clean_answer(answer: str, user_text: str) -> str:
     """The first non-empty line, without a label or quotes the model may add, cut after as many sentences as the
     learner said: the 270M model often glues junk to the end ("...en Madrid.iatrics")."""
     line = next((ln.strip() for ln in answer.strip().splitlines() if ln.strip()), "")
-    line = re.sub(r"^(corrected|correction|corrección|corregido|answer|respuesta)\s*:\s*", "", line, flags=re.IGNORECASE)
+    line = re.sub(r"^(corrected|correction|corrección|corregido|answer|respuesta)\s*:\s*", "", line,
+                  flags=re.IGNORECASE)
     line = line.strip().strip("\"'“”«»").strip()
     ends = [m.end() for m in _END.finditer(line)]
     said = len(_END.findall(user_text.strip())) or 1

@@ -44,7 +44,7 @@ STAGES = ("final_transcript", "first_token", "first_sentence", "first_audio")
 PAUSE_MS = (400, 1200)  # inserted mid-sentence pauses
 MAX_WORD_GAP = 0.25  # seconds: a longer gap between two words is a pause the speaker made already
 SETTLE_SECONDS = 30.0
-PREMATURE_SLACK = SAMPLE_RATE // 10  # an end this close to the last voiced sample is the real one (VAD jitter)  # a turn with no reply after this much streamed silence is given up
+PREMATURE_SLACK = SAMPLE_RATE // 10  # an end this close to the last voiced sample is the real one (VAD jitter)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def decision_summary(turns: list[ScriptedTurn], decisions: list[Decision]) -> di
     out: dict[str, Any] = {}
     for kind in ("complete", "paused"):
         for split, held in (("tune", False), ("held_out", True), ("all", None)):
-            group = [(t, d) for t, d in zip(turns, decisions)
+            group = [(t, d) for t, d in zip(turns, decisions, strict=True)
                      if t.kind == kind and (held is None or t.held_out == held)]
             if not group:
                 continue
@@ -297,7 +297,7 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
             load, voice, lang_rows = _live(engines, options, script, on_step)
             load_seconds += load
             voices.append(voice)
-            for row, turn in zip(lang_rows, script):
+            for row, turn in zip(lang_rows, script, strict=True):
                 row["silence_premature"] = silence_premature(turn, options)
             rows += lang_rows
     return {"turns": len(script_all), "answered": sum(1 for r in rows if r.get("timings")),
@@ -308,7 +308,7 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
             "decisions": {name: decision_summary(script_all, found) for name, found in decisions.items()},
             "decision_rows": [{"clip": t.clip, "kind": t.kind, "held_out": t.held_out, "pause_ms": t.pause_ms,
                                "cut": t.cut, "resume": t.resume, **d.__dict__, "silence_end": ds.end}
-                              for t, d, ds in zip(script_all, decisions["chosen"], decisions["silence"])],
+                              for t, d, ds in zip(script_all, decisions["chosen"], decisions["silence"], strict=True)],
             "rows": rows}
 
 

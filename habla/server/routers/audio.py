@@ -33,13 +33,12 @@ from habla.asr.options import Task, TranscribeOptions
 from habla.asr.pipeline import TranscriptionRun
 from habla.asr.types import Transcript
 from habla.audio.decode import check_audio
-from habla.errors import AudioDecodeError, HablaError, InvalidOption, ModelNotFound
+from habla.errors import AudioDecodeError, HablaError, InvalidOption
 from habla.formats import render
 from habla.config import Settings
 from habla.models.access import client_model
 from habla.server.dependencies import engines
 from habla.server.errors import error_response
-from habla.models.openai_names import is_alias
 from habla.server.routers.openai_shapes import last_prompt_tokens, sse, text_encoder, token_usage, usage, verbose_json
 
 log = logging.getLogger(__name__)

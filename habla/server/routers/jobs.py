@@ -1,4 +1,5 @@
-"""Durable transcription jobs: /v1/jobs. The JobService (``app.state.jobs``) does the work; this maps HTTP."""
+"""Durable transcription jobs: /v1/jobs. The JobService (the engines container's ``jobs``) does the work;
+this maps HTTP."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def retry_job(request: Request, job_id: str) -> dict[str, Any]:
 
 
 @router.get("/{job_id}/result", response_model=None)
-def job_result(request: Request, job_id: str, format: str = "json",  # noqa: A002 - API name
+def job_result(request: Request, job_id: str, format: str = "json",
                redirect: Annotated[bool, Query(description="Allow a redirect to the object store.")] = True
                ) -> Response:
     fmt = format.strip().lower()

@@ -66,7 +66,7 @@ def _voice_for(spk: Speaker, body: SpeechRequest) -> str | None:
         return voice
     if body.model in PIPER_VOICES and spk.registry.piper_installed(body.model):
         return body.model if not voice or voice.lower() in OPENAI_VOICES else voice
-    known = sorted(ALIASES["speech"] | HABLA_NAMES["speech"]) + [n for n in PIPER_VOICES]
+    known = sorted(ALIASES["speech"] | HABLA_NAMES["speech"]) + list(PIPER_VOICES)
     raise InvalidOption(f"model {body.model!r} is not a speech model served here",
                         hint=f"use one of: {', '.join(known)} (GET /v1/models lists them)")
 
