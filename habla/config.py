@@ -49,6 +49,25 @@ class ASRSettings(BaseModel):
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
 
 
+class DiarizeSettings(BaseModel):
+    """Who spoke when: CAM++ speaker embeddings of sliding windows over speech, clustered (docs/diarize.md)."""
+
+    model: str = Field("campplus-zh-en", description="Speaker-embedding model (catalog name).")
+    window_seconds: float = Field(1.5, ge=0.5, le=5.0, description="Audio per speaker embedding.")
+    hop_seconds: float = Field(0.75, ge=0.1, le=5.0, description="Step between embedding windows; a speaker change "
+                               "is placed to within about half of this.")
+    threshold: float = Field(0.7, gt=0, lt=2, description="Cosine distance at which clustering stops merging "
+                             "speakers (average linkage); larger finds fewer speakers. Tuned in docs/diarize.md.")
+    min_speaker_seconds: float = Field(2.0, ge=0, description="A cluster with less speech than this is folded "
+                                       "into the nearest speaker (stray windows, coughs, overlaps).")
+    max_speakers: int = Field(20, ge=1, le=100, description="Most speakers found when no count is given.")
+    known_speaker_threshold: float = Field(0.5, ge=-1, le=1, description="Cosine similarity a speaker must "
+                                           "reach with a reference clip to take its name.")
+    batch_size: int = Field(32, ge=1, le=512, description="Windows embedded together.")
+    threads: int = Field(0, ge=0, description="Torch CPU threads; 0 = torch's default (one per core).")
+    idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
+
+
 class JobsSettings(BaseModel):
     """Durable jobs: embedded (SQLite + in-process threads) or distributed (Celery workers, PostgreSQL)."""
 
@@ -179,6 +198,7 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     models: ModelSettings = Field(default_factory=ModelSettings)
     asr: ASRSettings = Field(default_factory=ASRSettings)
+    diarize: DiarizeSettings = Field(default_factory=DiarizeSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
