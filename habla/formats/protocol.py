@@ -11,10 +11,11 @@ from habla.errors import InvalidOption
 
 @dataclass(frozen=True)
 class WriterOptions:
-    """Layout of subtitle cues (srt, vtt); the other formats ignore these."""
+    """Layout of subtitle cues (srt, vtt) and rttm's file id; the other formats ignore these."""
 
     max_line_width: int = 42
     max_line_count: int = 2
+    file_id: str = "audio"  # rttm's file column
 
     def __post_init__(self) -> None:
         if self.max_line_width < 1:

@@ -10,6 +10,7 @@ from habla.asr.types import Segment, Transcript
 from habla.errors import InvalidOption
 from habla.formats.json import JsonWriter
 from habla.formats.protocol import Writer, WriterOptions
+from habla.formats.rttm import RttmWriter
 from habla.formats.srt import SrtWriter
 from habla.formats.timestamps import format_timestamp
 from habla.formats.tsv import TsvWriter
@@ -17,7 +18,7 @@ from habla.formats.txt import TxtWriter
 from habla.formats.vtt import VttWriter
 
 _WRITERS: dict[str, Writer] = {w.extension: w for w in (TxtWriter(), VttWriter(), SrtWriter(), TsvWriter(),
-                                                        JsonWriter())}
+                                                        JsonWriter(), RttmWriter())}
 FORMATS: tuple[str, ...] = tuple(_WRITERS)
 
 

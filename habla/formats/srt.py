@@ -19,4 +19,5 @@ class SrtWriter:
 
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
         for number, cue in enumerate(transcript_cues(transcript, options), start=1):
-            stream.write(f"{number}\n{_srt_time(cue.start)} --> {_srt_time(cue.end)}\n{cue.text}\n\n")
+            text = f"{cue.speaker}: {cue.text}" if cue.speaker is not None else cue.text
+            stream.write(f"{number}\n{_srt_time(cue.start)} --> {_srt_time(cue.end)}\n{text}\n\n")

@@ -16,8 +16,11 @@ class TsvWriter:
     extension = "tsv"
 
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
-        stream.write("start\tend\ttext\n")
+        # A speaker column only when diarized, so plain transcripts keep openai-whisper's three columns.
+        speakers = any(s.speaker is not None for s in transcript.segments)
+        stream.write("start\tend\tspeaker\ttext\n" if speakers else "start\tend\ttext\n")
         for segment in transcript.segments:
             # A tab or newline inside the text would add a column or a row.
             text = _BREAKS.sub(" ", segment.text).strip()
-            stream.write(f"{to_milliseconds(segment.start)}\t{to_milliseconds(segment.end)}\t{text}\n")
+            speaker = f"{_BREAKS.sub(' ', segment.speaker or '')}\t" if speakers else ""
+            stream.write(f"{to_milliseconds(segment.start)}\t{to_milliseconds(segment.end)}\t{speaker}{text}\n")

@@ -21,4 +21,6 @@ class VttWriter:
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
         stream.write("WEBVTT\n\n")
         for cue in transcript_cues(transcript, options):
-            stream.write(f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n{_escape(cue.text)}\n\n")
+            # A voice span names the speaker (WebVTT <v>); players show or style it.
+            voice = f"<v {_escape(cue.speaker)}>" if cue.speaker is not None else ""
+            stream.write(f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n{voice}{_escape(cue.text)}\n\n")

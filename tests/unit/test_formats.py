@@ -131,7 +131,8 @@ def test_json_round_trips_to_the_same_transcript() -> None:
 
 def test_spanish_text_is_untouched_in_every_format() -> None:
     for fmt in FORMATS:
-        assert "¿Qué tal? El niño comió piñas" in render(TWO, fmt), fmt
+        if fmt != "rttm":  # speaker turns only, no text
+            assert "¿Qué tal? El niño comió piñas" in render(TWO, fmt), fmt
 
 
 # --- subtitle cue splitting ------------------------------------------------------------------------------------
@@ -219,13 +220,13 @@ def test_empty_transcript_writes_valid_empty_files() -> None:
 
 
 def test_formats_are_listed_in_order() -> None:
-    assert FORMATS == ("txt", "vtt", "srt", "tsv", "json")
+    assert FORMATS == ("txt", "vtt", "srt", "tsv", "json", "rttm")
     assert [get_writer(name).extension for name in FORMATS] == list(FORMATS)
     assert get_writer(".SRT").extension == "srt"
 
 
 def test_unknown_format_names_the_valid_ones() -> None:
-    with pytest.raises(InvalidOption, match=re.escape("txt, vtt, srt, tsv, json")):
+    with pytest.raises(InvalidOption, match=re.escape("txt, vtt, srt, tsv, json, rttm")):
         render(TWO, "docx")
 
 
