@@ -36,13 +36,19 @@ def transcribe(
     task: str = typer.Option("transcribe", "--task", help="transcribe, or translate (into English)."),
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where the transcript files go."),
     output_format: str = typer.Option("all", "--output-format", "-f",
-                                      help="txt, vtt, srt, tsv, json, all, or a comma-separated list."),
+                                      help="txt, vtt, srt, tsv, json, rttm, all, or a comma-separated list."),
     word_timestamps: bool = typer.Option(False, "--word-timestamps", help="Include word timings in the outputs."),
     beam_size: Optional[int] = typer.Option(None, "--beam-size", help="0 = per language (1 for English, 5 otherwise)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Speech chunks decoded together."),
     vad: bool = typer.Option(True, "--vad/--no-vad", help="Skip non-speech (no words are made up on silence)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print segments as they are decoded."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    diarize: bool = typer.Option(False, "--diarize", help="Label who spoke when (needs habla[diarize])."),
+    speakers: Optional[int] = typer.Option(None, "--speakers", help="Exact number of speakers (implies --diarize)."),
+    min_speakers: Optional[int] = typer.Option(None, "--min-speakers", help="At least this many (implies --diarize)."),
+    max_speakers: Optional[int] = typer.Option(None, "--max-speakers", help="At most this many (implies --diarize)."),
+    known_speaker: Optional[list[str]] = typer.Option(
+        None, "--known-speaker", help="NAME=CLIP: name the speaker whose voice matches the clip (repeatable)."),
 ) -> None:
     """Transcribe (or translate) audio and video files, fully offline."""
     from habla import default_transcriber
@@ -54,6 +60,9 @@ def transcribe(
         transcriber = default_transcriber()
         options = transcriber.default_options(language=language, task=task, word_timestamps=word_timestamps,
                                               beam_size=beam_size, batch_size=batch_size, vad=vad)
+        speaker_setup = None
+        if diarize or speakers or min_speakers or max_speakers or known_speaker:
+            speaker_setup = _speaker_setup(speakers, min_speakers, max_speakers, known_speaker or [])
     except HablaError as exc:
         raise fail(exc) from None
 
@@ -61,7 +70,7 @@ def transcribe(
     exit_code = 0
     for name in expand_inputs(files):
         try:
-            _transcribe_one(transcriber, name, model, options, output_dir, formats, verbose, quiet)
+            _transcribe_one(transcriber, name, model, options, output_dir, formats, verbose, quiet, speaker_setup)
         except HablaError as exc:
             failures += 1
             exit_code = exit_code or exc.exit_code
@@ -73,9 +82,27 @@ def transcribe(
         raise typer.Exit(exit_code)
 
 
+def _speaker_setup(speakers: int | None, min_speakers: int | None, max_speakers: int | None,
+                   known: list[str]):  # -> tuple[Diarizer, SpeakerOptions, list[KnownSpeaker]]
+    from habla import default_diarizer
+    from habla.audio.decode import decode
+    from habla.diarize.service import KnownSpeaker
+
+    diarizer = default_diarizer()
+    options = diarizer.speaker_options(speakers, min_speakers, max_speakers)
+    people = []
+    for item in known:
+        name, sep, clip = item.partition("=")
+        if not sep or not name.strip() or not clip:
+            raise InvalidOption(f"--known-speaker expects NAME=CLIP, got {item!r}")
+        people.append(KnownSpeaker(name.strip(), decode(clip)))
+    diarizer.warm()  # a missing model or extra fails here, once, before any file is transcribed
+    return diarizer, options, people
+
+
 def _transcribe_one(transcriber, name: str, model: str | None, options, output_dir: Path, formats: list[str],
-                    verbose: bool, quiet: bool) -> None:
-    from habla.formats import verbose_line, write_files
+                    verbose: bool, quiet: bool, speaker_setup=None) -> None:
+    from habla.formats import verbose_line
 
     source = sys.stdin.buffer if name == STDIN else name
     basename = "stdin" if name == STDIN else Path(name).stem
@@ -87,6 +114,14 @@ def _transcribe_one(transcriber, name: str, model: str | None, options, output_d
         def on_progress(position: float, total: float | None) -> None:
             progress.update(bar, completed=position, total=total, pos=f"{position:.0f}/{total or 0:.0f}s")
 
+        if speaker_setup is not None:
+            from habla.diarize.transcribe import transcribe_with_speakers
+
+            diarizer, speaker_options, known = speaker_setup
+            transcript = transcribe_with_speakers(transcriber, diarizer, source, model, options, speaker_options,
+                                                  known, on_progress=on_progress)
+            _write(transcript, name, output_dir, basename, formats)
+            return
         run = transcriber.stream(source, model, options, on_progress=on_progress)
         info = run.info
         if verbose:
@@ -94,7 +129,12 @@ def _transcribe_one(transcriber, name: str, model: str | None, options, output_d
         for segment in run:
             if verbose:
                 progress.console.print(verbose_line(segment), highlight=False, markup=False, soft_wrap=True)
-    transcript = run.result()
+    _write(run.result(), name, output_dir, basename, formats)
+
+
+def _write(transcript, name: str, output_dir: Path, basename: str, formats: list[str]) -> None:
+    from habla.formats import write_files
+
     paths = write_files(transcript, output_dir, basename, formats)
     exts = ",".join(p.suffix.lstrip(".") for p in paths)
     console.print(f"[green]✓[/] {name} → {output_dir / basename}.{{{exts}}}", highlight=False, soft_wrap=True)

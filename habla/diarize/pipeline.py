@@ -14,7 +14,7 @@ import numpy as np
 from habla.audio.decode import SAMPLE_RATE
 from habla.config import DiarizeSettings
 from habla.diarize.cluster import cluster_windows
-from habla.diarize.protocol import SpeakerEmbedder, SpeakerOptions, SpeakerTurn, Span
+from habla.diarize.protocol import Span, SpeakerEmbedder, SpeakerOptions, SpeakerTurn
 
 SPEAKER_PREFIX = "SPEAKER_"
 

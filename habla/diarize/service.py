@@ -3,7 +3,8 @@ audio (or its speech regions from transcription) into speaker turns, optionally 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,40 +48,44 @@ class Diarizer:
         return SpeakerOptions(speakers=speakers, min_speakers=min_speakers or 1,
                               max_speakers=max_speakers or max(self.settings.diarize.max_speakers, min_speakers or 1))
 
-    def diarize(self, audio: np.ndarray, speech: Sequence[tuple[float, float]] | None = None,
-                options: SpeakerOptions | None = None,
-                known: Sequence[KnownSpeaker] = ()) -> DiarizationResult:
-        """Speaker turns of 16 kHz mono ``audio``; ``speech`` (seconds) skips running VAD again."""
+    @contextmanager
+    def session(self) -> Iterator[Diarization]:
+        """A diarization to feed block by block (``add``) and ``finish``; the model stays loaded meanwhile."""
         with self.models.use(self.settings.diarize.model) as embedder:
-            run = Diarization(embedder, self.settings.diarize)
-            run.add(audio, speech_spans(audio) if speech is None else speech)
-            return self._finish(run, embedder, options, known)
+            yield Diarization(embedder, self.settings.diarize)
 
-    def diarize_source(self, source: AudioSource, options: SpeakerOptions | None = None,
-                       known: Sequence[KnownSpeaker] = (), block_seconds: float = 600.0) -> DiarizationResult:
-        """Like ``diarize`` for a file of any length, decoded and embedded a block at a time."""
-        with self.models.use(self.settings.diarize.model) as embedder:
-            run = Diarization(embedder, self.settings.diarize)
-            offset = 0.0
-            for block in iter_blocks(source, block_seconds=block_seconds):
-                run.add(block, speech_spans(block), offset)
-                offset += len(block) / SAMPLE_RATE
-            return self._finish(run, embedder, options, known)
-
-    def warm(self) -> None:
-        with self.models.use(self.settings.diarize.model):
-            pass
-
-    def _finish(self, run: Diarization, embedder: CamPlusPlusEmbedder, options: SpeakerOptions | None,
-                known: Sequence[KnownSpeaker]) -> DiarizationResult:
+    def finish(self, run: Diarization, options: SpeakerOptions | None = None,
+               known: Sequence[KnownSpeaker] = ()) -> DiarizationResult:
         labels = run.labels(options or self.speaker_options())
         count = int(labels.max()) + 1 if len(labels) else 0
         names = [speaker_label(i) for i in range(count)]
         if known and count:
-            references = embedder.embed([k.audio for k in known])
+            references = run.embedder.embed([k.audio for k in known])
             names = name_speakers(run.centroids(labels), references, [k.name for k in known],
                                   self.settings.diarize.known_speaker_threshold)
         return DiarizationResult(run.turns_from(labels, names), names)
+
+    def diarize(self, audio: np.ndarray, speech: Sequence[tuple[float, float]] | None = None,
+                options: SpeakerOptions | None = None,
+                known: Sequence[KnownSpeaker] = ()) -> DiarizationResult:
+        """Speaker turns of 16 kHz mono ``audio``; ``speech`` (seconds) skips running VAD again."""
+        with self.session() as run:
+            run.add(audio, speech_spans(audio) if speech is None else speech)
+            return self.finish(run, options, known)
+
+    def diarize_source(self, source: AudioSource, options: SpeakerOptions | None = None,
+                       known: Sequence[KnownSpeaker] = (), block_seconds: float = 600.0) -> DiarizationResult:
+        """Like ``diarize`` for a file of any length, decoded and embedded a block at a time."""
+        with self.session() as run:
+            offset = 0.0
+            for block in iter_blocks(source, block_seconds=block_seconds):
+                run.add(block, speech_spans(block), offset)
+                offset += len(block) / SAMPLE_RATE
+            return self.finish(run, options, known)
+
+    def warm(self) -> None:
+        with self.models.use(self.settings.diarize.model):
+            pass
 
     def _load(self, key: Hashable) -> CamPlusPlusEmbedder:
         name = str(key)

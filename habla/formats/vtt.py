@@ -23,4 +23,5 @@ class VttWriter:
         for cue in transcript_cues(transcript, options):
             # A voice span names the speaker (WebVTT <v>); players show or style it.
             voice = f"<v {_escape(cue.speaker)}>" if cue.speaker is not None else ""
-            stream.write(f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n{voice}{_escape(cue.text)}\n\n")
+            timing = f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}"
+            stream.write(f"{timing}\n{voice}{_escape(cue.text)}\n\n")

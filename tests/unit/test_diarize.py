@@ -138,9 +138,9 @@ TURNS = [T(0.0, 1.0, "SPEAKER_00"), T(1.2, 2.4, "SPEAKER_01")]
 
 
 def diarized() -> Transcript:
+    segments = [Segment(0, 0.0, 2.3, " Hola, Ana. Hola, Luis.", WORDS, tokens=(1, 2)), Segment(1, 2.5, 3.5, " Adiós.")]
     transcript = Transcript(text="Hola, Ana. Hola, Luis. Adiós.", language="es", language_probability=1.0,
-                            duration=4.0, segments=[Segment(0, 0.0, 2.3, " Hola, Ana. Hola, Luis.", WORDS, tokens=(1, 2)),
-                                                    Segment(1, 2.5, 3.5, " Adiós.")])
+                            duration=4.0, segments=segments)
     return assign_speakers(transcript, TURNS)
 
 

@@ -28,13 +28,14 @@ from habla.audio.decode import check_audio
 from habla.errors import HablaError, InvalidOption, ModelNotFound
 from habla.formats import render
 from habla.server.errors import error_response
+from habla.server.routers.diarized import diarized_json, transcribe_diarized
 from habla.server.routers.jobs import OPENAI_MODEL_ALIASES
 from habla.server.routers.openai_shapes import sse, text_encoder, usage, verbose_json
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/translations")  # the app limits their body size
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
 Granularity = Literal["word", "segment"]
 STREAMABLE = ("json", "text")  # as OpenAI: subtitles and verbose_json need the whole transcript
 TEXT_TYPES = {"text": "text/plain; charset=utf-8", "srt": "application/x-subrip; charset=utf-8",
@@ -56,10 +57,13 @@ async def transcriptions(
     temperature: TemperatureField = 0.0,
     timestamp_granularities: Annotated[list[Granularity] | None, Form(alias="timestamp_granularities[]")] = None,
     stream: Annotated[bool, Form()] = False,
+    known_speaker_names: Annotated[list[str] | None, Form(alias="known_speaker_names[]")] = None,
+    known_speaker_references: Annotated[list[str] | None, Form(alias="known_speaker_references[]")] = None,
 ) -> Response:
-    """Speech to text in the spoken language."""
+    """Speech to text in the spoken language; ``diarized_json`` labels speakers (known ones by name)."""
     return await _handle(request, file, "transcribe", model, language, prompt, response_format, temperature,
-                         set(timestamp_granularities or ()), stream)
+                         set(timestamp_granularities or ()), stream,
+                         (known_speaker_names or [], known_speaker_references or []))
 
 
 @router.post("/translations", response_model=None)
@@ -77,19 +81,25 @@ async def translations(
 
 async def _handle(request: Request, file: UploadFile, task: Task, model: str, language: str | None,
                   prompt: str | None, fmt: str, temperature: float, granularities: set[str],
-                  stream: bool) -> Response:
+                  stream: bool, known: tuple[list[str], list[str]] = ([], [])) -> Response:
     state = request.app.state
     options: TranscribeOptions = state.transcriber.default_options(
         language=language, task=task, temperature=temperature, initial_prompt=prompt or None,
         word_timestamps="word" in granularities or None)
     if stream and fmt not in STREAMABLE:
         raise InvalidOption(f"stream=true works with response_format json or text, not {fmt!r}")
+    if (known[0] or known[1]) and fmt != "diarized_json":
+        raise InvalidOption("known_speaker_names[] and known_speaker_references[] need response_format=diarized_json")
     model_name = _model_name(state.settings, model)
     async with AsyncExitStack() as stack:
         path = await run_in_threadpool(_spool, file)
         stack.callback(path.unlink, missing_ok=True)
         await run_in_threadpool(check_audio, path)  # 415 now, even when the server is busy
         await stack.enter_async_context(state.limiter.slot())
+        if fmt == "diarized_json":
+            transcript = await transcribe_diarized(request, path, model_name, options, *known)
+            state.metrics.audio_seconds.labels(task).inc(transcript.duration)
+            return JSONResponse(diarized_json(transcript))
         cancel = threading.Event()
         run: TranscriptionRun = await run_in_threadpool(state.transcriber.stream, str(path), model_name, options,
                                                         cancel)
