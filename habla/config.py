@@ -63,6 +63,8 @@ class DiarizeSettings(BaseModel):
     min_speaker_seconds: float = Field(2.0, ge=0, description="A cluster with less speech than this is folded "
                                        "into the nearest speaker (stray windows, coughs, overlaps).")
     max_speakers: int = Field(20, ge=1, le=100, description="Most speakers found when no count is given.")
+    min_pause_seconds: float = Field(0.1, ge=0, description="A quiet stretch this long inside a speech region "
+                                     "(30 dB under its loud frames) cuts it: turns change at pauses. 0 = off.")
     known_speaker_threshold: float = Field(0.5, ge=-1, le=1, description="Cosine similarity a speaker must "
                                            "reach with a reference clip to take its name.")
     batch_size: int = Field(32, ge=1, le=512, description="Windows embedded together.")

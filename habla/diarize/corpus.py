@@ -81,9 +81,10 @@ class Material:
         return level(trim(raw))
 
 
-def build(material: Material, name: str, speakers: int, seed: int, half: int, turns: int = 14) -> Conversation:
+def build(material: Material, name: str, speakers: int, seed: int, half: int, turns: int = 14,
+          pool: tuple[str, ...] = VOICES) -> Conversation:
     rng = random.Random(seed)
-    voices = rng.sample(VOICES, speakers)
+    voices = rng.sample(pool, speakers)
     pieces: list[tuple[float, np.ndarray, str]] = []
     t, previous = 0.5, ""
     for i in range(turns):
