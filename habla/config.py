@@ -60,11 +60,13 @@ class DiarizeSettings(BaseModel):
     # 0.55 10.4 %, 0.60 13.2 % (min_speaker_seconds 0.5); 2 s then made the count exact on 10/12 (0.5 s: 8/12).
     threshold: float = Field(0.5, gt=0, lt=2, description="Cosine distance at which clustering stops merging "
                              "speakers (average linkage); larger finds fewer speakers.")
+    clustering: Literal["ahc", "spectral"] = Field("ahc", description="'ahc': average-linkage clustering "
+                                                   "stopped at `threshold`; 'spectral': eigengap count, k-means.")
+    spectral_pval: float = Field(0.02, gt=0, le=1, description="Spectral: share of most similar windows each "
+                                 "window keeps in the affinity graph.")
     min_speaker_seconds: float = Field(2.0, ge=0, description="A cluster with less speech than this is folded "
                                        "into the nearest speaker (stray windows, coughs, overlaps).")
     max_speakers: int = Field(20, ge=1, le=100, description="Most speakers found when no count is given.")
-    min_pause_seconds: float = Field(0.1, ge=0, description="A quiet stretch this long inside a speech region "
-                                     "(30 dB under its loud frames) cuts it: turns change at pauses. 0 = off.")
     known_speaker_threshold: float = Field(0.5, ge=-1, le=1, description="Cosine similarity a speaker must "
                                            "reach with a reference clip to take its name.")
     batch_size: int = Field(32, ge=1, le=512, description="Windows embedded together.")

@@ -29,7 +29,7 @@ def main() -> None:
         print(f"{split}: {r['conversations']} conversations, {r['audio_seconds'] / 60:.1f} min: DER {r['der']:.1%} "
               f"(miss {r['missed']:.1%}, false alarm {r['false_alarm']:.1%}, confusion {r['confusion']:.1%}), "
               f"worst {r['worst_der']:.1%}, count exact {r['count_exact']:.0%}, RTF {r['rtf_diarize']:.3f} "
-              f"({r['rtf_with_vad']:.3f} with VAD)")
+              f"({r['rtf_with_vad']:.3f} with VAD; CPU {r['cpu_rtf_diarize']:.3f})")
     print(f"cold start {report['cold_start_seconds']} s; report: {args.json}")
 
 

@@ -45,8 +45,9 @@ CONTEXT_SEGMENTS = 40
 CONTEXT_BATCH_SIZE = 2
 
 ProgressCallback = Callable[[float, "float | None"], None]
-# Called with each block's audio, its offset in the file and its speech spans (relative): diarization reuses them.
-SpeechCallback = Callable[[np.ndarray, float, "list[Span]"], None]
+# Called with each block's audio, its speech spans (relative to it) and its offset in the file: diarization
+# reuses the VAD that transcription ran.
+SpeechCallback = Callable[[np.ndarray, "list[Span]", float], None]
 
 
 def group_spans(spans: list[Span], window: float = WINDOW_SECONDS, max_gap: float = MAX_INNER_GAP_SECONDS) -> list[Span]:
@@ -144,7 +145,7 @@ class TranscriptionRun:
             while block is not None:
                 audio, offset, spans, _ = block
                 if self.on_speech is not None:
-                    self.on_speech(audio, offset, spans)
+                    self.on_speech(audio, spans, offset)
                 for seg in self._decode_block(audio, offset, spans):
                     self._check_cancel()
                     seg = replace(seg, id=len(self.segments))

@@ -133,9 +133,9 @@ def _transcribe_one(transcriber, name: str, model: str | None, options, output_d
 
 
 def _write(transcript, name: str, output_dir: Path, basename: str, formats: list[str]) -> None:
-    from habla.formats import write_files
+    from habla.formats import WriterOptions, write_files
 
-    paths = write_files(transcript, output_dir, basename, formats)
+    paths = write_files(transcript, output_dir, basename, formats, WriterOptions(file_id=basename))
     exts = ",".join(p.suffix.lstrip(".") for p in paths)
     console.print(f"[green]✓[/] {name} → {output_dir / basename}.{{{exts}}}", highlight=False, soft_wrap=True)
 

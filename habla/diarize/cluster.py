@@ -11,10 +11,43 @@ from habla.diarize.protocol import SpeakerOptions
 # clustered on an even subsample and every window is then given its nearest centroid, so memory stays bounded.
 MAX_LINKAGE_WINDOWS = 3000
 REFINE_PASSES = 2
+MIN_SPECTRAL_WINDOWS = 12  # too few windows for a meaningful affinity graph: agglomerative clustering instead
+MIN_NEIGHBOURS = 6
+
+
+def _spectral_labels(embeddings: np.ndarray, seconds: np.ndarray, options: SpeakerOptions,
+                     min_speaker_seconds: float, pval: float) -> np.ndarray:
+    """Spectral clustering of the pruned cosine-affinity graph (3D-Speaker's recipe): each window keeps its
+    ``pval`` most similar windows (at least MIN_NEIGHBOURS); the speaker count is the largest eigengap of the
+    graph Laplacian unless given; k-means on the first k eigenvectors."""
+    from scipy.cluster.vq import kmeans2
+
+    n = len(embeddings)
+    similarity = embeddings.astype(np.float64) @ embeddings.T.astype(np.float64)
+    keep = min(n - 1, max(MIN_NEIGHBOURS, int(round(n * pval))))
+    pruned = np.zeros_like(similarity)
+    top = np.argsort(-similarity, axis=1)[:, :keep + 1]
+    rows = np.arange(n)[:, None]
+    pruned[rows, top] = similarity[rows, top]
+    affinity = 0.5 * (pruned + pruned.T)
+    np.fill_diagonal(affinity, 0.0)
+    laplacian = np.diag(np.abs(affinity).sum(axis=1)) - affinity
+    values, vectors = np.linalg.eigh(laplacian)
+    low, high = options.min_speakers, min(options.max_speakers, n - 1)
+    if options.speakers is not None:
+        k = min(options.speakers, n)
+    else:
+        gaps = np.diff(values[low - 1:high + 1])
+        k = int(np.argmax(gaps)) + low if len(gaps) else low
+    _, labels = kmeans2(vectors[:, :k], k, minit="++", seed=0)
+    if options.speakers is None:
+        totals = np.bincount(labels, weights=seconds, minlength=k)
+        k = max(min(int(np.sum(totals >= min_speaker_seconds)) or 1, high), low)
+    return _keep_largest(labels, seconds, k)
 
 
 def cluster_windows(embeddings: np.ndarray, seconds: np.ndarray, threshold: float, options: SpeakerOptions,
-                    min_speaker_seconds: float) -> np.ndarray:
+                    min_speaker_seconds: float, method: str = "ahc", pval: float = 0.02) -> np.ndarray:
     """A speaker index (0..k-1) per row of L2-normalised ``embeddings``; ``seconds`` is each window's weight."""
     n = len(embeddings)
     if n == 0:
@@ -23,7 +56,10 @@ def cluster_windows(embeddings: np.ndarray, seconds: np.ndarray, threshold: floa
         return np.zeros(n, dtype=np.int64)
     sample = np.linspace(0, n - 1, min(n, MAX_LINKAGE_WINDOWS)).round().astype(np.int64)
     sample = np.unique(sample)
-    labels = _linkage_labels(embeddings[sample], seconds[sample], threshold, options, min_speaker_seconds)
+    if method == "spectral" and len(sample) >= MIN_SPECTRAL_WINDOWS:
+        labels = _spectral_labels(embeddings[sample], seconds[sample], options, min_speaker_seconds, pval)
+    else:
+        labels = _linkage_labels(embeddings[sample], seconds[sample], threshold, options, min_speaker_seconds)
     centroids = _centroids(embeddings[sample], labels)
     for _ in range(REFINE_PASSES):
         assigned = np.argmax(embeddings @ centroids.T, axis=1)

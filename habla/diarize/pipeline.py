@@ -23,31 +23,6 @@ def speaker_label(index: int) -> str:
     return f"{SPEAKER_PREFIX}{index:02d}"
 
 
-PAUSE_FRAME = 160  # 10 ms
-PAUSE_DB = 30.0  # quieter than the region's loud frames (90th percentile) by this much: a pause
-MIN_PIECE_SECONDS = 0.2  # shorter bits between pauses (clicks, breaths) are left out
-
-
-def split_at_pauses(audio: np.ndarray, span: Span, min_pause: float) -> list[Span]:
-    """Cut a speech region at its pauses. VAD joins speech across pauses shorter than its own minimum silence
-    (300 ms), and a change of speaker often sits in exactly such a pause; a window across it mixes two voices."""
-    first = int(span[0] * SAMPLE_RATE)
-    piece = audio[first:int(span[1] * SAMPLE_RATE)]
-    frames = len(piece) // PAUSE_FRAME
-    if min_pause <= 0 or frames < 3:
-        return [span]
-    level = 10 * np.log10(np.mean(piece[:frames * PAUSE_FRAME].reshape(frames, PAUSE_FRAME) ** 2, axis=1) + 1e-10)
-    quiet = level < np.percentile(level, 90) - PAUSE_DB
-    need = max(1, int(round(min_pause * SAMPLE_RATE / PAUSE_FRAME)))
-    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
-    pauses = [(a, b) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)) if b - a >= need]
-    bounds = [0, *[int(x) for pause in pauses for x in pause], frames]
-    step = PAUSE_FRAME / SAMPLE_RATE
-    pieces = [(span[0] + a * step, span[1] if b == frames else span[0] + b * step)
-              for a, b in zip(bounds[::2], bounds[1::2])]
-    return [p for p in pieces if p[1] - p[0] >= MIN_PIECE_SECONDS] or [span]
-
-
 def speech_windows(span: Span, window: float, hop: float) -> list[Span]:
     """Windows of ``window`` seconds every ``hop`` over one speech region; the last one ends with the region."""
     start, end = span
@@ -82,8 +57,7 @@ class Diarization:
     def add(self, audio: np.ndarray, speech: Sequence[Span], offset: float = 0.0) -> None:
         """Embed the speech of one block; ``speech`` is relative to ``audio``, ``offset`` its place in the file."""
         pieces: list[np.ndarray] = []
-        spans = [p for s in speech for p in split_at_pauses(audio, s, self.settings.min_pause_seconds)]
-        for span in spans:
+        for span in speech:
             windows = speech_windows(span, self.settings.window_seconds, self.settings.hop_seconds)
             if not windows:
                 continue
@@ -109,7 +83,8 @@ class Diarization:
         options = options or SpeakerOptions(max_speakers=self.settings.max_speakers)
         seconds = np.array([e - s for r in self.regions for s, e in r.windows])
         labels = cluster_windows(self.embeddings, seconds, self.settings.threshold, options,
-                                 self.settings.min_speaker_seconds)
+                                 self.settings.min_speaker_seconds, self.settings.clustering,
+                                 self.settings.spectral_pval)
         return _smooth(labels, self.regions)
 
     def turns_from(self, labels: np.ndarray, names: Sequence[str] | None = None) -> list[SpeakerTurn]:

@@ -1,4 +1,4 @@
-"""Speaker diarization end to end on a built conversation of three recorded voices: the engine, known speakers,
+"""Speaker diarization end to end on a built conversation of three voices (two recorded, Piper's joe): the engine, known speakers,
 `habla transcribe --diarize`, diarized_json through the openai SDK, and a diarized job."""
 
 from __future__ import annotations
@@ -9,33 +9,28 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import openai
 import pytest
 
 from habla.audio.decode import decode
 from habla.audio.wav import write_wav
-from habla.diarize.corpus import Conversation, Material, build
+from habla.diarize.corpus import Conversation, Material, build, tts_synthesizer
 from habla.diarize.der import diarization_error
 from habla.diarize.protocol import SpeakerOptions
 from habla.diarize.rttm import parse_rttm
 from tests.conftest import HABLA, SPEECH_DIR, HablaServer
 from tests.e2e.test_jobs import Server
 
-RECORDED = ("allison", "mexican", "librivox")
+VOICES = ("allison", "librivox", "joe")  # English only: one transcription language for the whole talk
 # A clip of the English prompt voice that the conversation (built from the other half of the clips) may not use.
 ALLISON_REFERENCE = "ast-en-vm-msginstruct"
-
-
-def _no_tts(voice: str, text: str) -> np.ndarray:
-    raise AssertionError("this conversation uses recorded voices only")
 
 
 @pytest.fixture(scope="module")
 def conversation() -> Conversation:
     if not (SPEECH_DIR / "manifest.tsv").is_file():
         pytest.skip(f"test audio not found at {SPEECH_DIR}")
-    return build(Material(SPEECH_DIR, _no_tts), "e2e", 3, seed=7, half=1, turns=7, pool=RECORDED)
+    return build(Material(SPEECH_DIR, tts_synthesizer()), "e2e", 3, seed=7, half=1, turns=7, pool=VOICES)
 
 
 @pytest.fixture(scope="module")
