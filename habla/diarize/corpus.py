@@ -158,8 +158,8 @@ def _synthesize(engines: dict[str, object], voice: str, text: str) -> np.ndarray
 
 
 def conversation_set(material: Material, split: str) -> list[Conversation]:
-    """``tune``: 12 conversations (4 each of 2, 3, 4 speakers); ``test``: 30 held-out ones (10 of each)."""
-    half, per_count, base = (0, 4, 1000) if split == "tune" else (1, 10, 5000)
+    """``tune``: 30 conversations, ``test``: 30 held-out ones; 10 each of 2, 3 and 4 speakers."""
+    half, per_count, base = (0, 10, 1000) if split == "tune" else (1, 10, 5000)
     out = []
     for speakers in (2, 3, 4):
         for i in range(per_count):
