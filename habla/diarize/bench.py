@@ -38,7 +38,7 @@ def cold_start_seconds() -> tuple[float, float]:
 def score_set(diarizer: Diarizer, conversations: list[Conversation],
               on_step: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     total = DERResult(0, 0, 0, 0)
-    rows = []
+    rows: list[dict[str, Any]] = []
     vad_seconds = embed_seconds = cpu_seconds = 0.0
     for conv in conversations:
         t0 = time.perf_counter()

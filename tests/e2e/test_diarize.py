@@ -1,5 +1,5 @@
-"""Speaker diarization end to end on a built conversation of three voices (two recorded, Piper's joe): the engine, known speakers,
-`habla transcribe --diarize`, diarized_json through the openai SDK, and a diarized job."""
+"""Speaker diarization end to end on a built conversation of three voices (two recorded, Piper's joe): the engine,
+known speakers, `habla transcribe --diarize`, diarized_json through the openai SDK, and a diarized job."""
 
 from __future__ import annotations
 
