@@ -57,7 +57,11 @@ def write_files(transcript: Transcript, output_dir: str | Path, basename: str, f
     directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
+    wants_all = formats == "all" or (not isinstance(formats, str) and "all" in formats)
+    diarized = any(s.speaker is not None for s in transcript.segments)
     for ext in resolve_formats(formats):
+        if ext == "rttm" and wants_all and not diarized:
+            continue  # "all" means every format with something in it: no speakers, no rttm
         path = directory / f"{basename}.{ext}"
         # newline="" keeps "\n" on every platform; subtitle players accept it and diffs stay stable.
         path.write_text(render(transcript, ext, options), encoding="utf-8", newline="")

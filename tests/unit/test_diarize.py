@@ -181,3 +181,12 @@ def test_plain_transcripts_are_unchanged() -> None:
     assert render(transcript, "tsv") == "start\tend\ttext\n0\t1000\tHola.\n"
     assert render(transcript, "rttm") == ""
     assert "speaker" not in render(transcript, "json")
+
+
+def test_all_formats_include_rttm_only_with_speakers(tmp_path) -> None:
+    from habla.formats import write_files
+
+    plain = Transcript(text="Hola.", language="es", language_probability=1.0, duration=1.0,
+                       segments=[Segment(0, 0.0, 1.0, " Hola.")])
+    assert "x.rttm" not in [p.name for p in write_files(plain, tmp_path, "x", "all")]
+    assert (tmp_path / "y.rttm") in write_files(diarized(), tmp_path, "y", "all")
