@@ -56,8 +56,8 @@ class DiarizeSettings(BaseModel):
     window_seconds: float = Field(1.5, ge=0.5, le=5.0, description="Audio per speaker embedding.")
     hop_seconds: float = Field(0.75, ge=0.1, le=5.0, description="Step between embedding windows; a speaker change "
                                "is placed to within about half of this.")
-    # Tuned on the 12 tuning conversations (docs/diarize.md): DER 0.30 20.8 %, 0.40 10.3 %, 0.45 7.8 %, 0.50 7.3 %,
-    # 0.55 10.4 %, 0.60 13.2 % (min_speaker_seconds 0.5); 2 s then made the count exact on 10/12 (0.5 s: 8/12).
+    # Tuned on tuning conversations only (docs/diarize.md): on 12, DER 0.30 20.8 %, 0.40 10.3 %, 0.45 7.8 %,
+    # 0.50 7.3 %, 0.55 10.4 %, 0.60 13.2 %; on 30, 0.45 7.1 % (count exact 18/30), 0.50 7.4 % (24/30), 0.55 10.2 %.
     threshold: float = Field(0.5, gt=0, lt=2, description="Cosine distance at which clustering stops merging "
                              "speakers (average linkage); larger finds fewer speakers.")
     clustering: Literal["ahc", "spectral"] = Field("ahc", description="'ahc': average-linkage clustering "
