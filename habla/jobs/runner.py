@@ -127,8 +127,9 @@ class JobRunner:
     def _stream(self, job: Job, cancel: threading.Event, options: TranscribeOptions,
                 on_speech: SpeechCallback | None = None) -> Transcript:
         report = _ProgressWriter(self.store, job, self.settings.progress_seconds, cancel)
+        extra = {"on_speech": on_speech} if on_speech is not None else {}
         run = self.transcriber.stream(self.storage.path(job.spec.upload), job.spec.model, options,
-                                      cancel=cancel, on_progress=report, on_speech=on_speech)
+                                      cancel=cancel, on_progress=report, **extra)
         try:
             with self.storage.live_segments(job.id, job.attempt) as append:
                 for segment in run:
