@@ -55,7 +55,7 @@ def transcribe(audio: AudioSource, model: str | None = None, *, diarize: bool = 
     (any audio source) so those speakers are named.
     """
     t = default_transcriber()
-    if not (diarize or speakers or min_speakers or max_speakers or known_speakers):
+    if not (diarize or known_speakers or any(c is not None for c in (speakers, min_speakers, max_speakers))):
         return t.transcribe(audio, model, t.default_options(**options))
     from habla.audio.decode import decode
     from habla.diarize.service import KnownSpeaker

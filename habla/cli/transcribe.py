@@ -61,7 +61,8 @@ def transcribe(
         options = transcriber.default_options(language=language, task=task, word_timestamps=word_timestamps,
                                               beam_size=beam_size, batch_size=batch_size, vad=vad)
         speaker_setup = None
-        if diarize or speakers or min_speakers or max_speakers or known_speaker:
+        counts = (speakers, min_speakers, max_speakers)
+        if diarize or known_speaker or any(c is not None for c in counts):
             speaker_setup = _speaker_setup(speakers, min_speakers, max_speakers, known_speaker or [])
     except HablaError as exc:
         raise fail(exc) from None

@@ -45,8 +45,9 @@ class Diarizer:
 
     def speaker_options(self, speakers: int | None = None, min_speakers: int | None = None,
                         max_speakers: int | None = None) -> SpeakerOptions:
-        return SpeakerOptions(speakers=speakers, min_speakers=min_speakers or 1,
-                              max_speakers=max_speakers or max(self.settings.diarize.max_speakers, min_speakers or 1))
+        low = 1 if min_speakers is None else min_speakers
+        high = max(self.settings.diarize.max_speakers, low) if max_speakers is None else max_speakers
+        return SpeakerOptions(speakers=speakers, min_speakers=low, max_speakers=high)
 
     @contextmanager
     def session(self) -> Iterator[Diarization]:
