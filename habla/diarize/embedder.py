@@ -10,8 +10,8 @@ import numpy as np
 
 from habla.errors import ModelNotFound
 
-# Pieces shorter than this give unreliable embeddings; they are padded by repetition (measured: a 0.5 s piece
-# repeated to 1 s keeps the same speaker ranking as the 1.5 s window around it on the built conversations).
+# CAM++ pools statistics over time; a piece shorter than 0.5 s (a short VAD region) is repeated up to 0.5 s so the
+# network's strided convolutions and its 100-frame segment pooling see enough frames. Not tuned.
 MIN_PIECE_SAMPLES = 8000
 
 
