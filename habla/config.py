@@ -71,6 +71,33 @@ class ASRSettings(BaseModel):
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
 
 
+class DiarizeSettings(BaseModel):
+    """Who spoke when: CAM++ speaker embeddings of sliding windows over speech, clustered (docs/diarize.md)."""
+
+    model: str = Field("campplus-zh-en", description="Speaker-embedding model (catalog name).")
+    window_seconds: float = Field(1.5, ge=0.5, le=5.0, description="Audio per speaker embedding.")
+    hop_seconds: float = Field(0.75, ge=0.1, le=5.0, description="Step between embedding windows; a speaker change "
+                               "is placed to within about half of this.")
+    # Tuned on tuning conversations only (docs/diarize.md): on 12, DER 0.30 20.8 %, 0.40 10.3 %, 0.45 7.8 %,
+    # 0.50 7.3 %, 0.55 10.4 %, 0.60 13.2 %; on 30, 0.45 7.1 % (count exact 18/30), 0.50 7.4 % (24/30), 0.55 10.2 %.
+    threshold: float = Field(0.5, gt=0, lt=2, description="Cosine distance at which clustering stops merging "
+                             "speakers (average linkage); larger finds fewer speakers.")
+    clustering: Literal["ahc", "spectral"] = Field("ahc", description="'ahc': average-linkage clustering "
+                                                   "stopped at `threshold`; 'spectral': eigengap count, k-means.")
+    spectral_pval: float = Field(0.02, gt=0, le=1, description="Spectral: share of most similar windows each "
+                                 "window keeps in the affinity graph.")
+    min_speaker_seconds: float = Field(2.0, ge=0, description="A cluster with less speech than this is folded "
+                                       "into the nearest speaker (stray windows, coughs, overlaps).")
+    max_speakers: int = Field(20, ge=1, le=100, description="Most speakers found when no count is given.")
+    known_speaker_threshold: float = Field(0.5, ge=-1, le=1, description="Cosine similarity a speaker must "
+                                           "reach with a reference clip to take its name.")
+    batch_size: int = Field(32, ge=1, le=512, description="Windows embedded together.")
+    # One thread: on a busy 2-core machine two torch threads spin-wait for each other, costing 5.6x the CPU per
+    # window (32 windows: 7.6 s against 1.35 s of CPU, load 19); speed comes from running beside Whisper instead.
+    threads: int = Field(1, ge=0, description="Torch CPU threads for speaker embeddings; 0 = one per core.")
+    idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
+
+
 class JobsSettings(BaseModel):
     """Durable jobs: embedded (SQLite + in-process threads) or distributed (Celery workers, PostgreSQL)."""
 
@@ -300,6 +327,7 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     models: ModelSettings = Field(default_factory=ModelSettings)
     asr: ASRSettings = Field(default_factory=ASRSettings)
+    diarize: DiarizeSettings = Field(default_factory=DiarizeSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     assistant: AssistantSettings = Field(default_factory=AssistantSettings)

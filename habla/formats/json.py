@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from habla.asr.types import Segment, Transcript
+from habla.asr.types import Segment, Transcript, Word
 from habla.formats.protocol import WriterOptions
 
 # Whisper's "seek" counts mel frames (100 per second); habla has no decoding windows, so it marks the start.
@@ -25,9 +25,17 @@ def segment_dict(segment: Segment, words: bool = True) -> dict[str, Any]:
         "compression_ratio": segment.compression_ratio,
         "no_speech_prob": segment.no_speech_prob,
     }
+    if segment.speaker is not None:
+        data["speaker"] = segment.speaker
     if words and segment.words:
-        data["words"] = [{"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
-                         for w in segment.words]
+        data["words"] = [_word_dict(w) for w in segment.words]
+    return data
+
+
+def _word_dict(word: Word) -> dict[str, Any]:
+    data: dict[str, Any] = {"start": word.start, "end": word.end, "word": word.word, "probability": word.probability}
+    if word.speaker is not None:
+        data["speaker"] = word.speaker
     return data
 
 

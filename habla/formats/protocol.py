@@ -18,6 +18,7 @@ class WriterOptions:
     # Transcripts always carry word timings (segmenting needs them); they appear in the outputs only when asked:
     # json "words", srt/vtt word-by-word highlighting (as openai-whisper's --highlight_words), tsv rows per word.
     word_timestamps: bool = False
+    file_id: str = "audio"  # rttm's file column
 
     def __post_init__(self) -> None:
         if self.max_line_width < 1:

@@ -10,6 +10,7 @@ from habla.asr.types import Segment, Transcript
 from habla.errors import InvalidOption
 from habla.formats.json import JsonWriter
 from habla.formats.protocol import Writer, WriterOptions
+from habla.formats.rttm import RttmWriter
 from habla.formats.srt import SrtWriter
 from habla.formats.timestamps import format_timestamp
 from habla.formats.tsv import TsvWriter
@@ -17,7 +18,7 @@ from habla.formats.txt import TxtWriter
 from habla.formats.vtt import VttWriter
 
 _WRITERS: dict[str, Writer] = {w.extension: w for w in (TxtWriter(), VttWriter(), SrtWriter(), TsvWriter(),
-                                                        JsonWriter())}
+                                                        JsonWriter(), RttmWriter())}
 FORMATS: tuple[str, ...] = tuple(_WRITERS)
 
 
@@ -56,7 +57,11 @@ def write_files(transcript: Transcript, output_dir: str | Path, basename: str, f
     directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
+    wants_all = formats == "all" or (not isinstance(formats, str) and "all" in formats)
+    diarized = any(s.speaker is not None for s in transcript.segments)
     for ext in resolve_formats(formats):
+        if ext == "rttm" and wants_all and not diarized:
+            continue  # "all" means every format with something in it: no speakers, no rttm
         path = directory / f"{basename}.{ext}"
         # newline="" keeps "\n" on every platform; subtitle players accept it and diffs stay stable.
         path.write_text(render(transcript, ext, options), encoding="utf-8", newline="")

@@ -20,4 +20,5 @@ class SrtWriter:
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
         for number, cue in enumerate(transcript_cues(transcript, options), start=1):
             text = cue.text.replace(HIGHLIGHT_START, "<u>").replace(HIGHLIGHT_END, "</u>")
+            text = f"{cue.speaker}: {text}" if cue.speaker is not None else text
             stream.write(f"{number}\n{_srt_time(cue.start)} --> {_srt_time(cue.end)}\n{text}\n\n")

@@ -21,5 +21,8 @@ class VttWriter:
     def write(self, transcript: Transcript, stream: TextIO, options: WriterOptions) -> None:
         stream.write("WEBVTT\n\n")
         for cue in transcript_cues(transcript, options):
+            # A voice span names the speaker (WebVTT <v>); players show or style it.
+            voice = f"<v {_escape(cue.speaker)}>" if cue.speaker is not None else ""
+            timing = f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}"
             text = _escape(cue.text).replace(HIGHLIGHT_START, "<u>").replace(HIGHLIGHT_END, "</u>")
-            stream.write(f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}\n{text}\n\n")
+            stream.write(f"{timing}\n{voice}{text}\n\n")

@@ -19,7 +19,9 @@ TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 RETRYABLE: frozenset[str] = frozenset({"failed", "cancelled"})
 
 # The transcription options a job may carry; the worker's settings supply everything else.
-OPTION_KEYS = ("language", "task", "initial_prompt", "word_timestamps", "temperature")
+OPTION_KEYS = ("language", "task", "initial_prompt", "word_timestamps", "temperature", "diarize", "speakers",
+               "min_speakers", "max_speakers")
+SPEAKER_KEYS = ("diarize", "speakers", "min_speakers", "max_speakers")  # diarization, not transcription
 
 
 @dataclass(frozen=True)

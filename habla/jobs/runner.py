@@ -17,17 +17,21 @@ from typing import TYPE_CHECKING, Literal
 
 from habla.errors import Cancelled, HablaError, JobNotFound, StorageMisconfigured, StorageUnavailable
 from habla.jobs import webhooks
-from habla.jobs.models import Job
+from habla.jobs.models import SPEAKER_KEYS, Job
 from habla.jobs.protocol import JobStore
 from habla.jobs.storage import JobStorage, retry_store
 
 if TYPE_CHECKING:
+    from habla.asr.options import TranscribeOptions
+    from habla.asr.pipeline import SpeechCallback
     from habla.asr.transcriber import Transcriber
     from habla.asr.types import Transcript
     from habla.config import JobsSettings
+    from habla.diarize.service import Diarizer
 
 log = logging.getLogger(__name__)
 
+_DIARIZER_LOCK = threading.Lock()
 Outcome = Literal["succeeded", "failed", "cancelled", "released", "skipped"]
 
 
@@ -64,6 +68,7 @@ class JobRunner:
         self.transcriber = transcriber
         self.settings = settings
         self.stopping = stopping or threading.Event()  # set on shutdown: running jobs go back to the queue
+        self.diarizer: Diarizer | None = None  # made on the first job that asks for speakers
 
     def run(self, job_id: str) -> Outcome:
         job = self.store.claim(job_id, worker_id(), self.settings.lease_seconds)
@@ -122,13 +127,22 @@ class JobRunner:
         return "succeeded", transcript
 
     def _transcribe(self, job: Job, cancel: threading.Event) -> Transcript:
-        options = self.transcriber.default_options(**job.spec.options)
+        asr = {k: v for k, v in job.spec.options.items() if k not in SPEAKER_KEYS}
+        options = self.transcriber.default_options(**asr)
+        if job.spec.options.get("diarize"):
+            return self._transcribe_with_speakers(job, cancel, options)
+        return self._stream(job, cancel, options)
+
+    def _stream(self, job: Job, cancel: threading.Event, options: TranscribeOptions,
+                on_speech: SpeechCallback | None = None) -> Transcript:
         report = _ProgressWriter(self.store, job, self.settings.progress_seconds, cancel)
         with ExitStack() as stack:
             audio = retry_store(self.settings.storage_retry_seconds,
                                 lambda: stack.enter_context(self.storage.audio_file(job.spec.upload)),
                                 f"job {job.id} audio")
-            run = self.transcriber.stream(audio, job.spec.model, options, cancel=cancel, on_progress=report)
+            extra = {"on_speech": on_speech} if on_speech is not None else {}
+            run = self.transcriber.stream(audio, job.spec.model, options, cancel=cancel, on_progress=report,
+                                          **extra)
             try:
                 with self.storage.live_segments(job.id, job.attempt) as append:
                     for segment in run:
@@ -145,6 +159,24 @@ class JobRunner:
             self.storage.discard(name)
         except HablaError as exc:  # the next attempt, or retention, removes it
             log.warning("could not remove %s: %s", name, exc)
+
+    def _transcribe_with_speakers(self, job: Job, cancel: threading.Event, options: TranscribeOptions) -> Transcript:
+        """Live segments come without speakers (they are known only at the end); the results carry them."""
+        from habla.diarize.transcribe import speaker_pass
+
+        o = job.spec.options
+        diarizer = self._diarizer()
+        speakers = diarizer.speaker_options(o.get("speakers"), o.get("min_speakers"), o.get("max_speakers"))
+        with speaker_pass(diarizer, options, speakers) as sp:
+            return sp.label(self._stream(job, cancel, sp.options, sp.on_speech))
+
+    def _diarizer(self) -> Diarizer:
+        with _DIARIZER_LOCK:
+            if self.diarizer is None:
+                from habla.diarize.service import Diarizer
+
+                self.diarizer = Diarizer(self.transcriber.settings)
+            return self.diarizer
 
     def _notify(self, job_id: str, url: str, transcript: Transcript | None) -> None:
         payload = {"event": "job.completed", **self.store.get(job_id).public()}

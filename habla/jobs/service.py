@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from habla.audio.decode import check_audio
 from habla.errors import HablaError, InvalidOption, JobConflict, QueueFull, StorageFull
 from habla.jobs.maintenance import Maintenance
-from habla.jobs.models import OPTION_KEYS, Job, JobSpec
+from habla.jobs.models import OPTION_KEYS, SPEAKER_KEYS, Job, JobSpec
 from habla.jobs.protocol import JobPage, JobQueue
 from habla.jobs.sql import SqlJobStore
 from habla.jobs.storage import JobStorage
@@ -238,5 +238,16 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise InvalidOption(f"unknown job option(s): {', '.join(sorted(unknown))}")
     given = {k: v for k, v in options.items() if v is not None and v != ""}
+    speakers = {k: given.pop(k) for k in SPEAKER_KEYS if k in given}
     checked = TranscribeOptions(**given)
-    return {k: getattr(checked, k) for k in given}
+    kept = {k: getattr(checked, k) for k in given}
+    if speakers.get("speakers") or speakers.get("min_speakers") or speakers.get("max_speakers"):
+        speakers["diarize"] = True
+    if speakers.get("diarize"):
+        from habla.diarize.protocol import SpeakerOptions
+
+        counts = {k: int(v) for k, v in speakers.items() if k != "diarize"}
+        SpeakerOptions(speakers=counts.get("speakers"), min_speakers=counts.get("min_speakers", 1),
+                       max_speakers=counts.get("max_speakers", 100))
+        kept.update({"diarize": True, **counts})
+    return kept

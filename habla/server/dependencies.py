@@ -8,8 +8,9 @@ aliases, e.g. ``def chat(llm: LLMDep)``; a test can swap one with ``app.dependen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
@@ -27,6 +28,9 @@ from habla.tutor.service import TutorService
 from habla.voice.engines import VoiceEngines
 from habla.voice.session import VoiceSession
 
+if TYPE_CHECKING:
+    from habla.diarize.service import Diarizer
+
 
 @dataclass
 class Engines:
@@ -41,6 +45,18 @@ class Engines:
     voice: VoiceEngines
     tutor: TutorService
     voice_sessions: set[VoiceSession]
+    _diarizer: Diarizer | None = field(default=None, init=False)
+    _diarizer_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def diarizer(self) -> Diarizer:
+        """The speaker-diarization engine, made on first use: habla[diarize] is optional (its import fails with
+        a hint to install it), and a server that never diarizes never loads it."""
+        with self._diarizer_lock:
+            if self._diarizer is None:
+                from habla.diarize.service import Diarizer
+
+                self._diarizer = Diarizer(self.settings)
+            return self._diarizer
 
     def close(self) -> None:
         """Stop the job workers and unload every model (the lifespan's exit)."""

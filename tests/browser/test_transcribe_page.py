@@ -148,3 +148,29 @@ def test_segments_appear_while_a_long_file_is_transcribed(open_page: Any, tmp_pa
     screenshot(page, "transcribe-live")
     page.click("#cancel")
     page.wait_for_selector("#progress-text:text('cancelled')", timeout=30_000)
+
+
+def test_speakers_have_a_colour_each_and_renames_reach_the_downloads(open_page: Any, tmp_path: Path) -> None:
+    from habla.audio.wav import write_wav
+    from habla.diarize.corpus import Material, build, tts_synthesizer
+    from tests.conftest import SPEECH_DIR
+
+    talk = build(Material(SPEECH_DIR, tts_synthesizer()), "talk", 3, seed=7, half=1, turns=7,
+                 pool=("allison", "librivox", "joe"))
+    path = write_wav(tmp_path / "talk.wav", talk.audio)
+    page = open_page("/")
+    page.wait_for_selector("#model option:not([value=''])", state="attached")
+    page.set_input_files("#files", str(path))
+    page.check("#diarize")
+    page.click("#submit")
+    page.wait_for_selector("#speakers:not([hidden]) button", timeout=JOB_TIMEOUT_MS * 3)
+    assert page.locator("#speakers button").all_inner_texts() == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]
+    colours = page.eval_on_selector_all("#speakers button", "bs => bs.map(b => b.style.getPropertyValue('--speaker'))")
+    assert len(set(colours)) == 3
+    page.once("dialog", lambda dialog: dialog.accept("Ana María"))
+    page.click("#speakers button[data-speaker=SPEAKER_00]")
+    page.wait_for_selector("#segments .speaker:text('Ana María')")
+    assert accessibility_problems(page) == []
+    with page.expect_download() as info:
+        page.click("#downloads button[data-format=txt]")
+    assert Path(info.value.path()).read_text(encoding="utf-8").startswith("Ana María: ")

@@ -39,13 +39,14 @@ from habla.config import Settings
 from habla.models.access import client_model
 from habla.server.dependencies import engines
 from habla.server.errors import error_response
+from habla.server.routers.diarized import diarized_json, transcribe_diarized
 from habla.server.routers.openai_shapes import last_prompt_tokens, sse, text_encoder, token_usage, usage, verbose_json
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/translations")  # the app limits their body size
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
 Granularity = Literal["word", "segment"]
 STREAMABLE = ("json", "text")  # as OpenAI: subtitles and verbose_json need the whole transcript
 TEXT_TYPES = {"text": "text/plain; charset=utf-8", "srt": "application/x-subrip; charset=utf-8",
@@ -68,12 +69,15 @@ async def transcriptions(
     temperature: TemperatureField = 0.0,
     timestamp_granularities: Annotated[list[Granularity] | None, Form(alias="timestamp_granularities[]")] = None,
     stream: Annotated[bool, Form()] = False,
+    known_speaker_names: Annotated[list[str] | None, Form(alias="known_speaker_names[]")] = None,
+    known_speaker_references: Annotated[list[str] | None, Form(alias="known_speaker_references[]")] = None,
 ) -> Response:
-    """Speech to text in the spoken language."""
+    """Speech to text in the spoken language; ``diarized_json`` labels speakers (known ones by name)."""
     if timestamp_granularities and response_format != "verbose_json":
         raise _invalid("timestamp_granularities[] needs response_format 'verbose_json'", "timestamp_granularities")
     return await _handle(request, file, "transcribe", model, language, prompt, response_format, temperature,
-                         set(timestamp_granularities or ()), stream)
+                         set(timestamp_granularities or ()), stream,
+                         (known_speaker_names or [], known_speaker_references or []))
 
 
 @router.post("/translations", response_model=None)
@@ -91,8 +95,10 @@ async def translations(
 
 async def _handle(request: Request, file: UploadFile, task: Task, model: str, language: str | None,
                   prompt: str | None, fmt: str, temperature: float, granularities: set[str],
-                  stream: bool) -> Response:
+                  stream: bool, known: tuple[list[str], list[str]] = ([], [])) -> Response:
     state = engines(request)
+    if (known[0] or known[1]) and fmt != "diarized_json":
+        raise InvalidOption("known_speaker_names[] and known_speaker_references[] need response_format=diarized_json")
     model_name = _model_name(state.settings, model)
     model_dir = state.transcriber.store.locate(model_name or state.settings.asr.model).path
     encode = text_encoder(model_dir)
@@ -102,7 +108,8 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
         word_timestamps="word" in granularities or None)
     stream = stream and fmt in STREAMABLE  # as OpenAI: the other formats need the whole transcript
     try:
-        transcript = await _transcribe(request, file, model_name, options, stream, len(encode(prompt or "")), encode)
+        transcript = await _transcribe(request, file, model_name, options, stream, len(encode(prompt or "")), encode,
+                                       fmt, known)
     except AudioDecodeError as exc:  # the header was fine, the audio after it is not
         raise _not_audio(exc) from exc
     if isinstance(transcript, Response):
@@ -114,7 +121,8 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
 
 
 async def _transcribe(request: Request, file: UploadFile, model_name: str | None, options: TranscribeOptions,
-                      stream: bool, prompt_tokens: int, encode: Callable[[str], list[int]]) -> Transcript | Response:
+                      stream: bool, prompt_tokens: int, encode: Callable[[str], list[int]], fmt: str,
+                      known: tuple[list[str], list[str]]) -> Transcript | Response:
     """The finished transcript, or the streaming response that will send it."""
     state = engines(request)
     async with AsyncExitStack() as stack:
@@ -122,6 +130,10 @@ async def _transcribe(request: Request, file: UploadFile, model_name: str | None
         stack.callback(path.unlink, missing_ok=True)
         await run_in_threadpool(_check_upload, path)  # 400 now, even when the server is busy
         await stack.enter_async_context(state.slots.transcription.slot())
+        if fmt == "diarized_json":
+            transcript = await transcribe_diarized(request, path, model_name, options, *known)
+            state.metrics.audio_seconds.labels(options.task).inc(transcript.duration)
+            return JSONResponse(diarized_json(transcript))
         cancel = threading.Event()
         run: TranscriptionRun = await run_in_threadpool(state.transcriber.stream, str(path), model_name, options,
                                                         cancel)

@@ -25,7 +25,8 @@ from habla.storage import ObjectRead
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 MEDIA_TYPES = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "application/x-subrip",
-               "vtt": "text/vtt; charset=utf-8", "tsv": "text/tab-separated-values; charset=utf-8"}
+               "vtt": "text/vtt; charset=utf-8", "tsv": "text/tab-separated-values; charset=utf-8",
+               "rttm": "text/plain; charset=utf-8"}
 SSE_POLL_SECONDS = 0.5
 SSE_PING_SECONDS = 15.0
 
@@ -52,6 +53,10 @@ def create_job(
     word_timestamps: Annotated[bool, Form()] = False,
     timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
     webhook_url: Annotated[str | None, Form()] = None,
+    diarize: Annotated[bool, Form(description="Label speakers in every result format.")] = False,
+    speakers: Annotated[int | None, Form(ge=1, le=100, description="Exact number of speakers.")] = None,
+    min_speakers: Annotated[int | None, Form(ge=1, le=100)] = None,
+    max_speakers: Annotated[int | None, Form(ge=1, le=100)] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
     """Queue a transcription; poll it, follow its events, or wait for the webhook. Returns 200 and the earlier
@@ -60,7 +65,9 @@ def create_job(
     if granularities - {"word", "segment"}:
         raise InvalidOption("timestamp_granularities[] takes 'word' and/or 'segment'")
     options = {"language": language, "task": task, "initial_prompt": prompt, "temperature": temperature,
-               "word_timestamps": word_timestamps or "word" in granularities or None}
+               "word_timestamps": word_timestamps or "word" in granularities or None,
+               "diarize": diarize or None, "speakers": speakers, "min_speakers": min_speakers,
+               "max_speakers": max_speakers}
     job, created = _service(request).submit(
         file.file, filename=file.filename or "", model=None if model and is_alias(model, "transcription") else model,
         options=options, webhook_url=webhook_url, idempotency_key=idempotency_key,

@@ -4,9 +4,11 @@ const { api, apiKey, request, postJSON, events, el, status, download, clock } = 
 const $ = (id) => document.getElementById(id);
 
 const FORMATS = ["txt", "srt", "vtt", "tsv", "json"];
+const SPEAKER_LABEL = /\bSPEAKER_\d{2,}\b/g;
 const state = {
   job: null,  // the job on screen (its public JSON)
   segments: [],
+  names: new Map(),  // job id → Map(speaker label → the name given on this page)
   follow: null,  // AbortController of the SSE stream being followed
   audio: new Map(),  // job id → what the player plays: an object URL (a file from this page) or the server copy
 };
@@ -18,6 +20,7 @@ function jobOptions() {
     language: $("language").value,
     task: $("task").value,
     word_timestamps: $("words").checked,
+    diarize: $("diarize").checked,
   };
 }
 
@@ -150,10 +153,64 @@ async function loadResult(job) {
   }
 }
 
+// -- speakers: a colour each (by first appearance), renamed on this page; downloads carry the names -------------------
+function speakerNames() {
+  const id = state.job && state.job.id;
+  if (!state.names.has(id)) state.names.set(id, new Map());
+  return state.names.get(id);
+}
+
+function speakerOrder() {
+  return [...new Set(state.segments.map((s) => s.speaker).filter(Boolean))];
+}
+
+function speakerColour(label) {
+  const index = speakerOrder().indexOf(label);
+  return `hsl(${(index * 137.5) % 360}deg 65% 45%)`;  // golden-angle hues: neighbours stay far apart
+}
+
+function speakerChip(label) {
+  const chip = el("span", { className: "speaker" }, speakerNames().get(label) || label);
+  chip.style.setProperty("--speaker", speakerColour(label));
+  return chip;
+}
+
+function renderSpeakers() {
+  const buttons = speakerOrder().map((label) => {
+    const button = el("button", { type: "button", className: "secondary", "data-speaker": label,
+                                  title: `Rename ${label}` }, speakerNames().get(label) || label);
+    button.style.setProperty("--speaker", speakerColour(label));
+    button.addEventListener("click", () => {
+      const name = (window.prompt(`Name for ${label}`, speakerNames().get(label) || "") || "").trim();
+      if (name) speakerNames().set(label, name.slice(0, 64));
+      else speakerNames().delete(label);
+      renderSegments();
+    });
+    return button;
+  });
+  $("speakers").replaceChildren(...buttons);
+  $("speakers").hidden = !buttons.length;
+}
+
+function withNames(text, fmt) {
+  const names = speakerNames();
+  if (!names.size) return text;
+  return text.replace(SPEAKER_LABEL, (label) => {
+    const name = names.get(label);
+    if (!name) return label;
+    if (fmt === "rttm") return name.split(/\s+/).join("_");  // RTTM fields are whitespace-separated
+    if (fmt === "vtt") return name.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    if (fmt === "json") return JSON.stringify(name).slice(1, -1);
+    return name.replace(/[\t\r\n]+/g, " ");
+  });
+}
+
 function renderSegments(live = false) {
+  renderSpeakers();
   const items = state.segments.map((segment, i) => {
     const button = el("button", { type: "button", "data-index": String(i) },
                       el("time", { dateTime: `PT${segment.start.toFixed(2)}S` }, clock(segment.start)),
+                      segment.speaker ? speakerChip(segment.speaker) : null,
                       el("span", {}, segment.text.trim()));
     button.addEventListener("click", () => seek(segment.start));
     return el("li", { id: `segment-${i}` }, button);
@@ -198,7 +255,8 @@ function renderDownloads(job) {
     button.addEventListener("click", async () => {
       try {  // fetched (not a plain link) so the API key goes with it
         const response = await request(`/v1/jobs/${job.id}/result?format=${fmt}`);
-        download(`${base}.${fmt}`, await response.blob());
+        const type = response.headers.get("content-type") || "text/plain";
+        download(`${base}.${fmt}`, new Blob([withNames(await response.text(), fmt)], { type }));
       } catch (err) {
         say(err.message, true);
       }

@@ -1,0 +1,1 @@
+"""Speaker diarization: who spoke when. audio (+ speech regions) → embeddings → clusters → speaker turns."""

@@ -1,0 +1,111 @@
+"""Speaker clustering of window embeddings: average-linkage agglomerative clustering on cosine distance, a
+stopping threshold (or a given count), small clusters folded into big ones, then a centroid refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from habla.diarize.protocol import SpeakerOptions
+
+# Linkage needs n²/2 distances: 3000 windows (≈ 40 min of speech at a 0.75 s hop) are 36 MB. Longer audio is
+# clustered on an even subsample and every window is then given its nearest centroid, so memory stays bounded.
+MAX_LINKAGE_WINDOWS = 3000
+REFINE_PASSES = 2
+MIN_SPECTRAL_WINDOWS = 12  # too few windows for a meaningful affinity graph: agglomerative clustering instead
+MIN_NEIGHBOURS = 6
+
+
+def _spectral_labels(embeddings: np.ndarray, seconds: np.ndarray, options: SpeakerOptions,
+                     min_speaker_seconds: float, pval: float) -> np.ndarray:
+    """Spectral clustering of the pruned cosine-affinity graph (3D-Speaker's recipe): each window keeps its
+    ``pval`` most similar windows (at least MIN_NEIGHBOURS); the speaker count is the largest eigengap of the
+    graph Laplacian unless given; k-means on the first k eigenvectors."""
+    from scipy.cluster.vq import kmeans2
+
+    n = len(embeddings)
+    similarity = embeddings.astype(np.float64) @ embeddings.T.astype(np.float64)
+    keep = min(n - 1, max(MIN_NEIGHBOURS, round(n * pval)))
+    pruned = np.zeros_like(similarity)
+    top = np.argsort(-similarity, axis=1)[:, :keep + 1]
+    rows = np.arange(n)[:, None]
+    pruned[rows, top] = similarity[rows, top]
+    affinity = 0.5 * (pruned + pruned.T)
+    np.fill_diagonal(affinity, 0.0)
+    laplacian = np.diag(np.abs(affinity).sum(axis=1)) - affinity
+    values, vectors = np.linalg.eigh(laplacian)
+    low, high = options.min_speakers, min(options.max_speakers, n - 1)
+    if options.speakers is not None:
+        k = min(options.speakers, n)
+    else:
+        gaps = np.diff(values[low - 1:high + 1])
+        k = int(np.argmax(gaps)) + low if len(gaps) else low
+    _, labels = kmeans2(vectors[:, :k], k, minit="++", seed=0)
+    if options.speakers is None:
+        totals = np.bincount(labels, weights=seconds, minlength=k)
+        k = max(min(int(np.sum(totals >= min_speaker_seconds)) or 1, high), low)
+    return _keep_largest(labels, seconds, k)
+
+
+def cluster_windows(embeddings: np.ndarray, seconds: np.ndarray, threshold: float, options: SpeakerOptions,
+                    min_speaker_seconds: float, method: str = "ahc", pval: float = 0.02) -> np.ndarray:
+    """A speaker index (0..k-1) per row of L2-normalised ``embeddings``; ``seconds`` is each window's weight."""
+    n = len(embeddings)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n == 1 or options.speakers == 1 or options.max_speakers == 1:
+        return np.zeros(n, dtype=np.int64)
+    sample = np.linspace(0, n - 1, min(n, MAX_LINKAGE_WINDOWS)).round().astype(np.int64)
+    sample = np.unique(sample)
+    if method == "spectral" and len(sample) >= MIN_SPECTRAL_WINDOWS:
+        labels = _spectral_labels(embeddings[sample], seconds[sample], options, min_speaker_seconds, pval)
+    else:
+        labels = _linkage_labels(embeddings[sample], seconds[sample], threshold, options, min_speaker_seconds)
+    centroids = _centroids(embeddings[sample], labels)
+    for _ in range(REFINE_PASSES):
+        assigned = np.argmax(embeddings @ centroids.T, axis=1)
+        centroids = _centroids(embeddings, assigned, len(centroids))
+    return _by_first_appearance(np.argmax(embeddings @ centroids.T, axis=1))
+
+
+def _linkage_labels(embeddings: np.ndarray, seconds: np.ndarray, threshold: float, options: SpeakerOptions,
+                    min_speaker_seconds: float) -> np.ndarray:
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
+    if options.speakers is not None:
+        return _keep_largest(fcluster(tree, options.speakers, criterion="maxclust") - 1, seconds, options.speakers)
+    labels = fcluster(tree, threshold, criterion="distance") - 1
+    totals = np.bincount(labels, weights=seconds)
+    found = int(np.sum(totals >= min_speaker_seconds)) or 1
+    wanted = min(max(found, options.min_speakers), options.max_speakers, len(embeddings))
+    if wanted != len(totals):
+        labels = fcluster(tree, wanted, criterion="maxclust") - 1
+    return _keep_largest(labels, seconds, wanted)
+
+
+def _keep_largest(labels: np.ndarray, seconds: np.ndarray, k: int) -> np.ndarray:
+    """Relabel so the k clusters with the most speech are 0..k-1 and every other window joins the nearest one
+    (done by the caller's centroid pass: windows of dropped clusters get label -1 here)."""
+    totals = np.bincount(labels, weights=seconds)
+    keep = np.argsort(-totals)[:k]
+    mapping = np.full(len(totals), -1, dtype=np.int64)
+    mapping[keep] = np.arange(len(keep))
+    return mapping[labels]
+
+
+def _centroids(embeddings: np.ndarray, labels: np.ndarray, k: int | None = None) -> np.ndarray:
+    k = int(labels.max()) + 1 if k is None else k
+    out = np.zeros((k, embeddings.shape[1]), dtype=np.float64)
+    for i in range(k):
+        members = embeddings[labels == i]
+        if len(members):
+            out[i] = members.mean(axis=0)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms == 0, 1.0, norms)
+
+
+def _by_first_appearance(labels: np.ndarray) -> np.ndarray:
+    order: dict[int, int] = {}
+    for label in labels.tolist():
+        order.setdefault(label, len(order))
+    return np.array([order[label] for label in labels.tolist()], dtype=np.int64)

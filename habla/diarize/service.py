@@ -1,0 +1,121 @@
+"""The one entry point for diarization: resolves the embedding model through the store, shares it, and turns
+audio (or its speech regions from transcription) into speaker turns, optionally named after known speakers."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from habla.audio.decode import SAMPLE_RATE, AudioSource, iter_blocks
+from habla.audio.vad import speech_spans
+from habla.config import Settings, load_settings
+from habla.diarize.embedder import CamPlusPlusEmbedder
+from habla.diarize.pipeline import Diarization, speaker_label
+from habla.diarize.protocol import SpeakerOptions, SpeakerTurn
+from habla.errors import InvalidOption
+from habla.models.manager import ModelManager
+from habla.models.store import ModelStore
+
+
+@dataclass(frozen=True)
+class KnownSpeaker:
+    """A person to recognise: a name and a short clip (16 kHz mono) of their voice."""
+
+    name: str
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
+class DiarizationResult:
+    turns: list[SpeakerTurn]
+    speakers: list[str]  # in order of first appearance
+
+
+class Diarizer:
+    """Thread-safe. One per process: the embedding model loads once and is shared by every call."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.store = ModelStore(self.settings.models)
+        self.models: ModelManager[CamPlusPlusEmbedder] = ModelManager(
+            self._load, idle_seconds=self.settings.diarize.idle_unload_seconds)
+
+    def speaker_options(self, speakers: int | None = None, min_speakers: int | None = None,
+                        max_speakers: int | None = None) -> SpeakerOptions:
+        low = 1 if min_speakers is None else min_speakers
+        high = max(self.settings.diarize.max_speakers, low) if max_speakers is None else max_speakers
+        return SpeakerOptions(speakers=speakers, min_speakers=low, max_speakers=high)
+
+    @contextmanager
+    def session(self) -> Iterator[Diarization]:
+        """A diarization to feed block by block (``add``) and ``finish``; the model stays loaded meanwhile."""
+        with self.models.use(self.settings.diarize.model) as embedder:
+            yield Diarization(embedder, self.settings.diarize)
+
+    def finish(self, run: Diarization, options: SpeakerOptions | None = None,
+               known: Sequence[KnownSpeaker] = ()) -> DiarizationResult:
+        labels = run.labels(options or self.speaker_options())
+        count = int(labels.max()) + 1 if len(labels) else 0
+        names = [speaker_label(i) for i in range(count)]
+        if known and count:
+            references = run.embedder.embed([k.audio for k in known])
+            names = name_speakers(run.centroids(labels), references, [k.name for k in known],
+                                  self.settings.diarize.known_speaker_threshold)
+        return DiarizationResult(run.turns_from(labels, names), names)
+
+    def diarize(self, audio: np.ndarray, speech: Sequence[tuple[float, float]] | None = None,
+                options: SpeakerOptions | None = None,
+                known: Sequence[KnownSpeaker] = ()) -> DiarizationResult:
+        """Speaker turns of 16 kHz mono ``audio``; ``speech`` (seconds) skips running VAD again."""
+        with self.session() as run:
+            run.add(audio, speech_spans(audio) if speech is None else speech)
+            return self.finish(run, options, known)
+
+    def diarize_source(self, source: AudioSource, options: SpeakerOptions | None = None,
+                       known: Sequence[KnownSpeaker] = (), block_seconds: float = 600.0) -> DiarizationResult:
+        """Like ``diarize`` for a file of any length, decoded and embedded a block at a time."""
+        with self.session() as run:
+            offset = 0.0
+            for block in iter_blocks(source, block_seconds=block_seconds):
+                run.add(block, speech_spans(block), offset)
+                offset += len(block) / SAMPLE_RATE
+            return self.finish(run, options, known)
+
+    def warm(self) -> None:
+        with self.models.use(self.settings.diarize.model):
+            pass
+
+    def _load(self, key: Hashable) -> CamPlusPlusEmbedder:
+        name = str(key)
+        location = self.store.locate(name)
+        spec_file = next(iter(sorted(location.path.glob("*.pt"))), None)
+        if spec_file is None:
+            raise InvalidOption(f"model {name!r} has no .pt weights at {location.path}")
+        d = self.settings.diarize
+        return CamPlusPlusEmbedder(spec_file, name=name, batch_size=d.batch_size, threads=d.threads)
+
+
+def name_speakers(centroids: np.ndarray, references: np.ndarray, names: Sequence[str],
+                  threshold: float) -> list[str]:
+    """Each cluster takes the name of the most similar reference above ``threshold`` (each name once, best pairs
+    first); the others stay SPEAKER_NN."""
+    labels = [speaker_label(i) for i in range(len(centroids))]
+    if not len(centroids) or not len(references):
+        return labels
+    similarity = centroids @ references.T
+    pairs = sorted(((float(similarity[c, r]), c, r) for c in range(len(centroids)) for r in range(len(references))),
+                   reverse=True)
+    used_clusters: set[int] = set()
+    used_names: set[int] = set()
+    for score, c, r in pairs:
+        if score < threshold:
+            break
+        if c in used_clusters or r in used_names:
+            continue
+        labels[c] = names[r]
+        used_clusters.add(c)
+        used_names.add(r)
+    return labels

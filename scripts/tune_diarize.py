@@ -1,0 +1,70 @@
+"""Grid over clustering settings on the tuning conversations only (never the held-out ones): embeddings are
+computed once per conversation (cached), then every setting is scored from them.
+
+    .venv/bin/python scripts/tune_diarize.py ahc:0.45:2 ahc:0.5:2 spectral:0.2:2   # method:threshold|pval:min_s
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from pathlib import Path
+
+from habla.audio.vad import speech_spans
+from habla.config import load_settings
+from habla.diarize.corpus import Material, conversation_set, tts_synthesizer
+from habla.diarize.der import DERResult, diarization_error
+from habla.diarize.pipeline import Diarization
+from habla.diarize.protocol import SpeakerOptions
+from habla.diarize.service import Diarizer
+
+
+class _Cached:
+    """Stands in for the embedder when the embeddings come from the cache."""
+
+    name = "cached"
+    dimension = 192
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("settings", nargs="+")
+    parser.add_argument("--testdata", type=Path, default=Path("../shared/testdata/speech"))
+    parser.add_argument("--cache", type=Path, default=Path("bench-results/diarize-tts"))
+    args = parser.parse_args()
+    settings = load_settings()
+    conversations = conversation_set(Material(args.testdata, tts_synthesizer(args.cache)), "tune")
+    runs = []
+    diarizer = Diarizer(settings)
+    with diarizer.models.use(settings.diarize.model) as embedder:
+        for conv in conversations:
+            path = args.cache / f"emb-{conv.name}.pkl"
+            if path.is_file():
+                runs.append(pickle.loads(path.read_bytes()))
+                continue
+            run = Diarization(embedder, settings.diarize)
+            run.add(conv.audio, speech_spans(conv.audio))
+            runs.append((run.regions, run.embeddings))
+            path.write_bytes(pickle.dumps(runs[-1]))
+    for setting in args.settings:
+        method, value, min_seconds = setting.split(":")
+        update = {"clustering": method, "min_speaker_seconds": float(min_seconds),
+                  "threshold" if method == "ahc" else "spectral_pval": float(value)}
+        tuned = settings.diarize.model_copy(update=update)
+        total, exact, worst, wrong = DERResult(0, 0, 0, 0), 0, 0.0, []
+        for conv, (regions, embeddings) in zip(conversations, runs):
+            run = Diarization(_Cached(), tuned)  # type: ignore[arg-type]
+            run.regions, run._embeddings = regions, [embeddings]
+            turns = run.turns(SpeakerOptions(max_speakers=tuned.max_speakers))
+            score = diarization_error(conv.turns, turns)
+            total, worst = total + score, max(worst, score.der)
+            found = len({t.speaker for t in turns})
+            exact += found == conv.speakers
+            if found != conv.speakers:
+                wrong.append(f"{conv.name}:{found}")
+        print(f"{setting}: DER {total.der:.1%} (confusion {total.confusion / total.reference:.1%}), worst "
+              f"{worst:.1%}, count exact {exact}/{len(conversations)} {' '.join(wrong)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
