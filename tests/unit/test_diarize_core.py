@@ -18,6 +18,7 @@ from habla.diarize.rttm import format_rttm, parse_rttm
 from habla.diarize.service import name_speakers
 from habla.errors import InvalidOption
 from habla.formats import render
+from habla.formats.protocol import WriterOptions
 
 T = SpeakerTurn
 
@@ -155,9 +156,10 @@ def test_segments_split_where_the_speaker_changes() -> None:
 
 def test_every_writer_shows_speakers() -> None:
     transcript = diarized()
-    data = json.load(io.StringIO(render(transcript, "json")))
+    data = json.load(io.StringIO(render(transcript, "json", WriterOptions(word_timestamps=True))))
     assert [s["speaker"] for s in data["segments"]] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_01"]
     assert data["segments"][0]["words"][0]["speaker"] == "SPEAKER_00"
+    assert "words" not in json.loads(render(transcript, "json"))["segments"][0]  # words only when asked
     assert Transcript.from_dict(data) == transcript
     assert "00:00.000 --> 00:00.900\n<v SPEAKER_00>Hola, Ana." in render(transcript, "vtt")
     assert "00:00:01,300 --> 00:00:02,300\nSPEAKER_01: Hola, Luis." in render(transcript, "srt")
