@@ -30,7 +30,7 @@ class DecodeGuards:
         if asr is None:
             from habla.config import ASRSettings
 
-            asr = ASRSettings()  # the defaults, without reading the environment
+            asr = ASRSettings.model_validate({})  # the defaults, without reading the environment
         return cls(redecode_suspect=asr.redecode_suspect, prompt_overlap=asr.prompt_overlap,
                    max_compression_ratio=asr.max_compression_ratio, min_avg_logprob=asr.min_avg_logprob,
                    fallback_temperatures=tuple(asr.fallback_temperatures), resume_incomplete=asr.resume_incomplete,

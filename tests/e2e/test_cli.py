@@ -127,13 +127,18 @@ def test_bench_reports_both_engines(clips, tmp_path: Path) -> None:
         shutil.copy(clip.path, folder)
         lines.append(f"{clip.id}\t{clip.lang}\t{clip.seconds}\t{clip.text}")
     (folder / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = habla("bench", str(folder), "--long-minutes", "0.5", "--json", str(tmp_path / "bench.json"), timeout=600)
+    out = habla("bench", str(folder), "--long-minutes", "0.5", "--variants", "ordered,noise-bed",
+                "--json", str(tmp_path / "bench.json"), timeout=900)
     assert out.returncode == 0, out.stderr.decode()
     report = json.loads((tmp_path / "bench.json").read_text())
     assert set(report["engines"]) == {"habla", "faster-whisper"}
     assert report["silence_words"]["habla"] == 0
     langs = {row["lang"] for row in report["clip_results"]}
     assert {"en", "es"} <= langs
+    assert {(row["group"], row["lang"]) for row in report["variant_results"]} == {
+        (v, lang) for v in ("ordered", "noise-bed") for lang in ("en", "es")}
+    assert {row["lang"] for row in report["worst_case"]} == {"en", "es"}
+    assert all(set(row["wer"]) == {"habla", "faster-whisper"} for row in report["variant_results"])
 
 
 def test_corpus_is_where_the_tests_expect_it() -> None:
