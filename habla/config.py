@@ -49,6 +49,25 @@ class ASRSettings(BaseModel):
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
 
 
+class BatchingSettings(BaseModel):
+    """Dynamic batching: speech chunks of every in-flight transcription meet in one queue in front of the loaded
+    model and are decoded together (docs/server.md, "Batching")."""
+
+    enabled: bool = Field(True, description="Decode chunks of concurrent transcriptions together; off = each "
+                          "transcription calls the model alone.")
+    max_batch: int = Field(8, ge=1, le=64, description="Chunks decoded in one model call (the pipeline's own "
+                           "batch size; a GPU takes 16-32).")
+    max_wait_ms: float = Field(10.0, ge=0, le=1000, description="How long the oldest queued chunk may wait for "
+                               "others before its batch goes, when the batch is not full.")
+    max_job_chunks: int = Field(2, ge=1, le=64, description="Job chunks in one batch: a batch in progress delays "
+                                "an interactive request by its length, so long jobs go in small batches.")
+    job_boost_seconds: float = Field(30.0, ge=0, description="A job chunk waiting this long is served as "
+                                     "interactive, so jobs never starve under constant interactive load.")
+    max_concurrency: int = Field(32, ge=1, le=256, description="Transcriptions `habla serve` admits at once with "
+                                 "batching on (server.max_concurrency applies when off): their chunks meet in "
+                                 "the queue, one model call at a time.")
+
+
 class JobsSettings(BaseModel):
     """Durable jobs: embedded (SQLite + in-process threads) or distributed (Celery workers, PostgreSQL)."""
 
@@ -179,6 +198,7 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     models: ModelSettings = Field(default_factory=ModelSettings)
     asr: ASRSettings = Field(default_factory=ASRSettings)
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
