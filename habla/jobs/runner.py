@@ -116,7 +116,7 @@ class JobRunner:
         options = self.transcriber.default_options(**job.spec.options)
         report = _ProgressWriter(self.store, job, self.settings.progress_seconds, cancel)
         run = self.transcriber.stream(self.storage.path(job.spec.upload), job.spec.model, options,
-                                      cancel=cancel, on_progress=report)
+                                      cancel=cancel, on_progress=report, priority="job", principal=job.id)
         try:
             with self.storage.live_segments(job.id, job.attempt) as append:
                 for segment in run:

@@ -77,10 +77,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     settings: Settings = app.state.settings
     metrics_: Metrics = app.state.metrics
-    # The model runs as many transcriptions at once as the server admits (CTranslate2 would queue the rest).
-    parallel = max(settings.asr.parallel, settings.server.max_concurrency)
+    # Without batching the model runs as many transcriptions at once as the server admits (CTranslate2 would queue
+    # the rest); with it, the scheduler makes one model call at a time, so the configured workers suffice.
+    parallel = settings.asr.parallel if settings.batching.enabled else max(settings.asr.parallel,
+                                                                          settings.server.max_concurrency)
     asr_settings = settings.model_copy(update={"asr": settings.asr.model_copy(update={"parallel": parallel})})
-    transcriber = Transcriber(asr_settings, on_load=metrics_.on_model_load, on_unload=metrics_.on_model_unload)
+    transcriber = Transcriber(asr_settings, on_load=metrics_.on_model_load, on_unload=metrics_.on_model_unload,
+                              batch_observer=metrics_)
+    metrics_.watch_batching(transcriber.queued_chunks)
     service = JobService(settings, transcriber)
     service.start()
     app.state.transcriber, app.state.jobs = transcriber, service
@@ -111,7 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Local-first speech AI with an OpenAI-compatible API.")
     state = app.state
     state.settings, state.metrics = settings, Metrics()
-    state.limiter = ConcurrencyLimiter(server.max_concurrency, server.max_queue)
+    # With batching, many transcriptions run at once: their chunks meet in the batching queue.
+    concurrency = settings.batching.max_concurrency if settings.batching.enabled else server.max_concurrency
+    state.limiter = ConcurrencyLimiter(concurrency, server.max_queue)
     state.rate_limiter = RateLimiter(server.rate_limit_per_minute)
     state.metrics.watch(lambda: state.limiter.waiting, lambda: state.limiter.in_flight)
     errors.install(app)

@@ -33,4 +33,5 @@ def authenticate(request: Request) -> str:
     else:
         identity = request.client.host if request.client else "unknown"
     state.rate_limiter.check(identity)
+    request.state.principal = identity  # the batching queue takes turns between callers
     return identity

@@ -92,7 +92,7 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
         await stack.enter_async_context(state.limiter.slot())
         cancel = threading.Event()
         run: TranscriptionRun = await run_in_threadpool(state.transcriber.stream, str(path), model_name, options,
-                                                        cancel)
+                                                        cancel, principal=getattr(request.state, "principal", ""))
         stack.callback(run.close)
         if stream:
             events = _stream(request, run, cancel, stack.pop_all(), fmt)
