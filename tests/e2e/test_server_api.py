@@ -245,3 +245,8 @@ def test_metrics_count_requests_audio_and_model_loads(server: HablaServer) -> No
     audio = [line for line in text.splitlines() if line.startswith('habla_audio_seconds_processed_total{task="tr')]
     assert audio and sum(float(line.split()[-1]) for line in audio) > 1
     assert "habla_transcription_queue_depth 0.0" in text and "habla_transcriptions_in_flight 0.0" in text
+    # every transcription above went through the batching queue, which is empty again
+    batches = [line for line in text.splitlines() if line.startswith("habla_asr_batch_size_count ")]
+    assert batches and float(batches[0].split()[-1]) >= 1
+    assert 'habla_asr_batch_wait_seconds_count{priority="interactive"}' in text
+    assert "habla_asr_batch_queue_chunks 0.0" in text
