@@ -47,6 +47,10 @@ class ASRSettings(BaseModel):
     vad: bool = Field(True, description="Skip non-speech with Silero VAD, so silence yields no words.")
     block_seconds: float = Field(600.0, ge=60, description="Audio decoded and processed per block: bounds memory on long files.")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
+    short_window_seconds: float = Field(
+        0.0, ge=0, le=25, description="Batches of chunks no longer than this are encoded on a window of their "
+        "longest chunk + 3 s (at least 8 s) instead of Whisper's 30 s, text only (no word timings unless asked "
+        "for); 0 = always 30 s. See docs/server.md for the measurement.")
 
 
 class BatchingSettings(BaseModel):

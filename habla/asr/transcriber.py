@@ -103,4 +103,5 @@ class Transcriber:
         location = self.store.locate(name)
         asr = self.settings.asr
         return WhisperEngine(str(location.path), name=name, device=asr.device, compute_type=asr.compute_type,
-                             cpu_threads=asr.cpu_threads, parallel=asr.parallel)
+                             cpu_threads=asr.cpu_threads, parallel=asr.parallel,
+                             short_window_seconds=asr.short_window_seconds)

@@ -56,3 +56,29 @@ def test_concurrent_transcriptions_get_the_text_they_get_alone(transcriber, clip
     for t in threads:
         t.join()
     assert [together[i] for i in range(len(sample))] == alone
+
+
+def test_short_windows_decode_short_chunks_as_accurately_and_keep_silence_silent(transcriber, clips) -> None:
+    from habla.asr.wer import word_error_rate
+
+    sample = pick(clips, "en", 8, max_seconds=8.0)
+    silence = next(c for c in clips if not c.text.strip())
+    audios = [decode(c.path) for c in [*sample, silence]]
+    positions = np.cumsum([0] + [len(a) for a in audios])
+    spans = [((p + 0.25) / SAMPLE_RATE, (p + len(a) + 0.25) / SAMPLE_RATE) for p, a in zip(positions, audios)]
+    joined = np.concatenate(audios)
+    options = transcriber.default_options(language="en")
+    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+        full = [r.text for r in engine.decode_chunks(joined, spans, "en", options, 0.0)]
+        engine.short_window_seconds = 8.0
+        try:
+            short = list(engine.decode_chunks(joined, spans, "en", options, 0.0))
+            with_words = list(engine.decode_chunks(joined, spans[:1], "en", options.with_(word_timestamps=True), 0.0))
+        finally:
+            engine.short_window_seconds = transcriber.settings.asr.short_window_seconds
+    references = [c.text for c in sample]
+    short_wer = word_error_rate(references, [r.text for r in short[:-1]], "en")
+    assert short_wer.wer <= word_error_rate(references, full[:-1], "en").wer + 0.02, [r.text for r in short]
+    assert all(not r.words for r in short) and short[-1].text.strip() == ""  # text only; silence stays silent
+    assert [r.span for r in short] == spans
+    assert with_words[0].words  # word timings asked for: the full window, which aligns words
