@@ -67,6 +67,9 @@ class BatchingSettings(BaseModel):
                                 "an interactive request by its length, so long jobs go in small batches.")
     job_boost_seconds: float = Field(30.0, ge=0, description="A job chunk waiting this long is served as "
                                      "interactive, so jobs never starve under constant interactive load.")
+    workers: int = Field(1, ge=1, le=16, description="Batches decoded at once (scheduler threads, and model "
+                         "workers, each ~260 MB on CPU): two overlap one batch's Python work with another's model "
+                         "time.")
     max_concurrency: int = Field(32, ge=1, le=256, description="Transcriptions `habla serve` admits at once with "
                                  "batching on (server.max_concurrency applies when off): their chunks meet in "
                                  "the queue, one model call at a time.")

@@ -93,7 +93,7 @@ class BatchScheduler:
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # -- requests ----------------------------------------------------------------------------------------
     def submit(self, audio: np.ndarray, spans: Sequence[Span], language: str, options: TranscribeOptions,
@@ -134,9 +134,12 @@ class BatchScheduler:
 
     # -- the scheduler thread ------------------------------------------------------------------------------
     def start(self) -> BatchScheduler:
-        self._thread = threading.Thread(target=self._loop, name=f"batch-{getattr(self.engine, 'name', '')}",
-                                        daemon=True)
-        self._thread.start()
+        """``settings.workers`` scheduler threads, each deciding and decoding one batch at a time."""
+        for index in range(self.settings.workers):
+            thread = threading.Thread(target=self._loop, name=f"batch-{getattr(self.engine, 'name', '')}-{index}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def close(self) -> None:
@@ -146,8 +149,9 @@ class BatchScheduler:
             self._cond.notify_all()
         for request in pending:
             request.finish(Cancelled("the model was unloaded"))
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join()
 
     def step(self) -> int:
         """Decode one batch now, whatever the wait; returns its chunk count (0 when nothing is queued)."""
@@ -250,7 +254,10 @@ class BatchScheduler:
             return
         for position, (request, index), result in zip(positions, picked, results):
             request.results[index] = _moved(result, request, index, position)
-            if all(r is not None for r in request.results):
+        for request in {id(r): r for r, _ in picked}.values():
+            with self._cond:  # with several workers, another batch may hold the request's other chunks
+                complete = all(r is not None for r in request.results)
+            if complete:
                 request.finish()
 
 

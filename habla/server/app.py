@@ -78,9 +78,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     metrics_: Metrics = app.state.metrics
     # Without batching the model runs as many transcriptions at once as the server admits (CTranslate2 would queue
-    # the rest); with it, the scheduler makes one model call at a time, so the configured workers suffice.
-    parallel = settings.asr.parallel if settings.batching.enabled else max(settings.asr.parallel,
-                                                                          settings.server.max_concurrency)
+    # the rest); with it, the scheduler makes ``batching.workers`` model calls at a time.
+    parallel = settings.batching.workers if settings.batching.enabled else settings.server.max_concurrency
+    parallel = max(settings.asr.parallel, parallel)
     asr_settings = settings.model_copy(update={"asr": settings.asr.model_copy(update={"parallel": parallel})})
     transcriber = Transcriber(asr_settings, on_load=metrics_.on_model_load, on_unload=metrics_.on_model_unload,
                               batch_observer=metrics_)

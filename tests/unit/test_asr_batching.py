@@ -162,9 +162,10 @@ def test_an_engine_error_reaches_every_request_of_the_batch() -> None:
             s.wait(request)
 
 
-def test_the_scheduler_thread_serves_concurrent_views() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_scheduler_threads_serve_concurrent_views(workers: int) -> None:
     engine = FakeEngine()
-    s = BatchScheduler(engine, BatchingSettings(max_batch=8, max_wait_ms=50)).start()
+    s = BatchScheduler(engine, BatchingSettings(max_batch=3, max_wait_ms=50, workers=workers)).start()
     results: dict[int, list[str]] = {}
 
     def one(value: int) -> None:
