@@ -40,22 +40,39 @@ def test_chunks_of_different_requests_in_one_model_call_decode_as_they_do_alone(
 
 
 def test_concurrent_transcriptions_get_the_text_they_get_alone(transcriber, clips) -> None:
+    from habla.asr.transcriber import Transcriber
+
     sample = pick(clips, "en", 6)
     options = transcriber.default_options(language="en")
     alone = [transcriber.transcribe(c.path, options=options).text for c in sample]
+    settings = transcriber.settings
+    batched = Transcriber(settings.model_copy(update={"batching": settings.batching.model_copy(
+        update={"enabled": True, "max_wait_ms": 200.0})}), batch_observer=(sizes := Sizes()))
     together: dict[int, str] = {}
     barrier = threading.Barrier(len(sample))
 
     def one(index: int) -> None:
         barrier.wait()
-        together[index] = transcriber.transcribe(sample[index].path, options=options, principal=str(index)).text
+        together[index] = batched.transcribe(sample[index].path, options=options, principal=str(index)).text
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(sample))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(sample))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        batched.models.unload_all()
     assert [together[i] for i in range(len(sample))] == alone
+    assert sum(sizes.sizes) >= len(sample)  # every chunk went through the queue (how they met depends on timing)
+
+
+class Sizes:
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def on_batch(self, size: int, waits: object) -> None:
+        self.sizes.append(size)
 
 
 def test_short_windows_decode_short_chunks_as_accurately_and_keep_silence_silent(transcriber, clips) -> None:
