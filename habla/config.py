@@ -59,7 +59,8 @@ class BatchingSettings(BaseModel):
 
     enabled: bool = Field(False, description="Decode chunks of concurrent transcriptions together; off = each "
                           "transcription calls the model alone. Off by default: on 2 CPU cores batches cost what "
-                          "their chunks cost alone and throughput fell 18 % (docs/server.md); meant for GPUs.")
+                          "their chunks cost alone (throughput -35 % to +30 % over six runs, docs/server.md); "
+                          "meant for GPUs.")
     max_batch: int = Field(8, ge=1, le=64, description="Chunks decoded in one model call (the pipeline's own "
                            "batch size; a GPU takes 16-32).")
     max_wait_ms: float = Field(10.0, ge=0, le=1000, description="How long the oldest queued chunk may wait for "
