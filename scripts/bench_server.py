@@ -9,7 +9,12 @@
    Because both sides of that difference carry CPU noise on a small shared machine, the job machinery is also
    measured alone: JobService in-process, minus the time measured inside the transcription call.
 
+3. ``--compare``: batching off and on (``HABLA_BATCHING__ENABLED``), alternating ``--cycles`` times on fresh
+   servers so both see the same machine load: one request alone (median of ``--repeats``), the concurrent clients,
+   and, with ``--job-minutes``, the concurrent clients again while a job of that much speech runs.
+
 Usage: .venv/bin/python scripts/bench_server.py [--clients 50] [--rounds 2] [--repeats 5]
+       .venv/bin/python scripts/bench_server.py --compare [--cycles 2] [--job-minutes 30]
 Figures are printed and written to bench-results/server-<time>.json.
 """
 
@@ -48,11 +53,11 @@ def short_clips() -> list[dict[str, Any]]:
             for r in rows if r["lang"] == "en" and float(r["seconds"]) <= SHORT_SECONDS and r["text"].strip()]
 
 
-def start_server(home: Path, max_queue: int) -> tuple[subprocess.Popen, str]:
+def start_server(home: Path, max_queue: int, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "HABLA_HOME": str(home), "HABLA_SERVER__MAX_QUEUE": str(max_queue)}
+    env = {**os.environ, "HABLA_HOME": str(home), "HABLA_SERVER__MAX_QUEUE": str(max_queue), **(extra_env or {})}
     proc = subprocess.Popen([HABLA, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                             stdout=(home / "server.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -219,13 +224,90 @@ def job_overhead(url: str, repeats: int) -> dict[str, Any]:
             "sync_request_s": round(sync, 3), "sync_overhead_s": round(sync - pure, 3)}
 
 
+def long_speech(path: Path, seconds: float) -> Path:
+    """Real English speech of any length: the corpus' longer clips in a loop with half-second pauses."""
+    import numpy as np
+
+    from habla.audio.decode import decode
+    from habla.audio.wav import looped, write_wav
+
+    with (SPEECH / "manifest.tsv").open(encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["lang"] == "en" and float(r["seconds"]) > 8]
+    gap = np.zeros(8000, np.float32)
+    one = np.concatenate([part for r in rows[:10] for part in (decode(SPEECH / f"{r['id']}.flac"), gap)])
+    return write_wav(path, looped(one, seconds))
+
+
+def alone(url: str, clips: list[dict[str, Any]], repeats: int) -> float:
+    """Median latency of one request with nothing else running."""
+    return statistics.median(sync_round_trip(url, clips[i % len(clips)]["path"]) for i in range(repeats))
+
+
+def with_job(url: str, job_audio: Path, clips: list[dict[str, Any]], clients: int, rounds: int) -> dict[str, Any]:
+    """The concurrent clients while a long job runs (started first, cancelled after)."""
+    with httpx.Client(base_url=url, timeout=120) as http:
+        with job_audio.open("rb") as f:
+            job = http.post("/v1/jobs", files={"file": (job_audio.name, f)}, data={"language": "en"}).json()
+        while http.get(f"/v1/jobs/{job['id']}").json()["status"] == "queued":
+            time.sleep(0.1)
+        time.sleep(5)  # the job past its first small batches, decoding at full size
+        result = concurrent_clients(url, clips, clients, rounds)
+        status = http.get(f"/v1/jobs/{job['id']}").json()
+        result["job_status_after"], result["job_position_s"] = status["status"], status.get("position")
+        http.delete(f"/v1/jobs/{job['id']}")
+    return result
+
+
+def compare(args: argparse.Namespace, clips: list[dict[str, Any]]) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="habla-bench-compare-") as scratch:
+        job_audio = long_speech(Path(scratch) / "long.wav", args.job_minutes * 60) if args.job_minutes else None
+        for cycle in range(args.cycles):
+            for batching in ("false", "true"):
+                with tempfile.TemporaryDirectory(prefix="habla-bench-server-") as home:
+                    proc, url = start_server(Path(home), args.clients, {"HABLA_BATCHING__ENABLED": batching})
+                    try:
+                        sync_round_trip(url, clips[0]["path"])  # warm-up
+                        run: dict[str, Any] = {"cycle": cycle, "batching": batching == "true",
+                                               "alone_median_s": round(alone(url, clips, args.repeats), 3),
+                                               "load_before": os.getloadavg()[0]}
+                        run["concurrent"] = concurrent_clients(url, clips, args.clients, args.rounds)
+                        if job_audio is not None:
+                            run["with_job"] = with_job(url, job_audio, clips, args.clients, args.rounds)
+                    finally:
+                        stop_server(proc)
+                runs.append(run)
+                c = run["concurrent"]
+                line = (f"cycle {cycle} batching {batching:5}: alone {run['alone_median_s']} s; "
+                        f"{c['requests']} requests {c['ok']} ok {c['errors']} errors, p50 {c['latency_p50_s']} s, "
+                        f"p95 {c['latency_p95_s']} s, {c['audio_seconds_per_second']} audio s/s, WER {c['wer']:.1%}")
+                if "with_job" in run:
+                    j = run["with_job"]
+                    line += f"; with a job: p50 {j['latency_p50_s']} s, p95 {j['latency_p95_s']} s"
+                print(line + f" (load {run['load_before']:.1f})", flush=True)
+    return {"runs": runs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="Clips each client sends, one after another.")
     parser.add_argument("--repeats", type=int, default=5, help="Runs per job-overhead figure (median).")
+    parser.add_argument("--compare", action="store_true", help="Batching off against on, alternating.")
+    parser.add_argument("--cycles", type=int, default=2, help="With --compare: off/on pairs.")
+    parser.add_argument("--job-minutes", type=float, default=0, help="With --compare: also measure the clients "
+                        "while a job of this many minutes of speech runs.")
     args = parser.parse_args()
     clips = short_clips()
+    if args.compare:
+        report = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": vars(args),
+                  "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
+                  **compare(args, clips)}
+        out = ROOT / "bench-results" / f"server-compare-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+        print(f"load average at the end: {report['machine']['load_average_1_5_15']}; written to {out}")
+        return
     with tempfile.TemporaryDirectory(prefix="habla-bench-server-") as home:
         proc, url = start_server(Path(home), max_queue=args.clients)
         try:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
+from habla.asr.batching import BatchedEngine, BatchObserver, BatchScheduler, Priority
 from habla.asr.options import DecodeGuards, TranscribeOptions
 from habla.asr.pipeline import ProgressCallback, SpeechCallback, TranscriptionRun
+from habla.asr.protocol import ASREngine
 from habla.asr.types import Transcript
 from habla.asr.whisper import WhisperEngine
 from habla.audio.decode import AudioSource
@@ -16,14 +19,23 @@ from habla.models.store import ModelStore
 
 
 class Transcriber:
-    """Thread-safe. One per process is enough: models load once and are shared by every call."""
+    """Thread-safe. One per process is enough: models load once and are shared by every call.
+
+    With ``settings.batching.enabled`` every loaded model gets one BatchScheduler, and each transcription decodes
+    through it, so concurrent transcriptions share model calls (habla/asr/batching.py)."""
 
     def __init__(self, settings: Settings | None = None, on_load: Callable[[Hashable, float], None] | None = None,
-                 on_unload: Callable[[Hashable], None] | None = None, store: ModelStore | None = None) -> None:
+                 on_unload: Callable[[Hashable], None] | None = None, store: ModelStore | None = None,
+                 batch_observer: BatchObserver | None = None) -> None:
         self.settings = settings or load_settings()
         self.store = store or ModelStore(self.settings.models)
+        self._on_unload = on_unload
         self.models: ModelManager[WhisperEngine] = ModelManager(
-            self._load, idle_seconds=self.settings.asr.idle_unload_seconds, on_load=on_load, on_unload=on_unload)
+            self._load, idle_seconds=self.settings.asr.idle_unload_seconds, on_load=on_load,
+            on_unload=self._unloaded)
+        self.batch_observer = batch_observer
+        self._schedulers: dict[Hashable, BatchScheduler] = {}
+        self._schedulers_lock = threading.Lock()
 
     def default_options(self, **overrides: object) -> TranscribeOptions:
         asr = self.settings.asr
@@ -36,15 +48,54 @@ class Transcriber:
 
     def stream(self, source: AudioSource, model: str | None = None, options: TranscribeOptions | None = None,
                cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
-               on_speech: SpeechCallback | None = None) -> TranscriptionRun:
-        """Start a transcription; ``run.info`` is ready at once, iterate ``run`` for segments as decoded."""
+               on_speech: SpeechCallback | None = None, priority: Priority = "interactive",
+               principal: str = "") -> TranscriptionRun:
+        """Start a transcription; ``run.info`` is ready at once, iterate ``run`` for segments as decoded.
+
+        ``priority`` and ``principal`` (who asks: an API key's principal, a job) order the batching queue."""
         name = model or self.settings.asr.model
-        return TranscriptionRun(self.models.use(name), source, options or self.default_options(), name,
-                                cancel=cancel, on_progress=on_progress, on_speech=on_speech)
+        cancel = cancel or threading.Event()
+        engine: AbstractContextManager[ASREngine] = self.models.use(name)
+        if self.settings.batching.enabled:
+            engine = self._batched(name, priority, principal, cancel)
+        return TranscriptionRun(engine, source, options or self.default_options(), name, cancel=cancel,
+                                on_progress=on_progress, on_speech=on_speech)
 
     def transcribe(self, source: AudioSource, model: str | None = None, options: TranscribeOptions | None = None,
-                   cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> Transcript:
-        return self.stream(source, model, options, cancel, on_progress).result()
+                   cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
+                   priority: Priority = "interactive", principal: str = "") -> Transcript:
+        return self.stream(source, model, options, cancel, on_progress, priority=priority,
+                           principal=principal).result()
+
+    def queued_chunks(self) -> int:
+        """Speech chunks waiting for a model call, over every loaded model."""
+        with self._schedulers_lock:
+            schedulers = list(self._schedulers.values())
+        return sum(s.queued_chunks() for s in schedulers)
+
+    @contextmanager
+    def _batched(self, name: str, priority: Priority, principal: str,
+                 cancel: threading.Event) -> Iterator[ASREngine]:
+        with self.models.use(name) as engine:
+            yield BatchedEngine(self._scheduler(name, engine), priority, principal, cancel)
+
+    def _scheduler(self, name: Hashable, engine: ASREngine) -> BatchScheduler:
+        with self._schedulers_lock:
+            scheduler = self._schedulers.get(name)
+            if scheduler is None or scheduler.engine is not engine:  # first use, or the model was reloaded
+                if scheduler is not None:
+                    scheduler.close()
+                scheduler = BatchScheduler(engine, self.settings.batching, self.batch_observer).start()
+                self._schedulers[name] = scheduler
+            return scheduler
+
+    def _unloaded(self, key: Hashable) -> None:
+        with self._schedulers_lock:
+            scheduler = self._schedulers.pop(key, None)
+        if scheduler is not None:
+            scheduler.close()
+        if self._on_unload:
+            self._on_unload(key)
 
     def warm(self, model: str | None = None) -> None:
         """Load a model now (e.g. at server start) rather than on the first request."""
@@ -56,4 +107,5 @@ class Transcriber:
         location = self.store.locate(name)
         asr = self.settings.asr
         return WhisperEngine(str(location.path), name=name, device=asr.device, compute_type=asr.compute_type,
-                             cpu_threads=asr.cpu_threads, parallel=asr.parallel)
+                             cpu_threads=asr.cpu_threads, parallel=asr.parallel,
+                             short_window_seconds=asr.short_window_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from habla.asr.options import TranscribeOptions
 from habla.asr.protocol import ChunkText, Span
 from habla.asr.types import Word
+from habla.audio.decode import SAMPLE_RATE
 from habla.errors import ModelCorrupt
 from habla.hardware import physical_cores
 
@@ -19,6 +21,12 @@ log = logging.getLogger(__name__)
 # Whisper's own rule for a window that is silence: likely no speech and a low-confidence decode.
 NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
+# Short windows (habla/voice/listener.py, scripts/bench_trimmed_windows.py): the encoder also takes windows shorter
+# than 30 s, at a fraction of the cost. A batch's window is its longest chunk plus 3 s of silence, at least 8 s;
+# shorter windows made the decoder repeat short phrases.
+SHORT_WINDOW_MARGIN_FRAMES = 300  # feature frames (10 ms each)
+SHORT_WINDOW_MIN_FRAMES = 800
+MAX_PROMPT_TOKENS = 223  # Whisper's previous-text prompt: half its 448-token context, less one
 
 
 def is_silent(no_speech_prob: float, avg_logprob: float) -> bool:
@@ -47,7 +55,7 @@ class WhisperEngine:
     """One loaded Whisper model. Thread-safe for concurrent calls (CTranslate2 queues them)."""
 
     def __init__(self, model_path: str, name: str = "", device: str = "auto", compute_type: str = "auto",
-                 cpu_threads: int = 0, parallel: int = 1) -> None:
+                 cpu_threads: int = 0, parallel: int = 1, short_window_seconds: float = 0.0) -> None:
         from faster_whisper import WhisperModel
 
         self.name = name or os.path.basename(model_path.rstrip("/"))
@@ -61,6 +69,7 @@ class WhisperEngine:
             raise ModelCorrupt(f"model {self.name!r} at {model_path} could not be loaded: {exc}",
                                hint="the model files are incomplete or not a CTranslate2 Whisper model") from exc
         self.multilingual = self.model.model.is_multilingual
+        self.short_window_seconds = short_window_seconds
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         if not self.multilingual:
@@ -71,6 +80,9 @@ class WhisperEngine:
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
         if not spans:
+            return
+        if self._short_windows_fit(spans, options):
+            yield from self._decode_short(audio, spans, language, options, offset)
             return
         from faster_whisper import BatchedInferencePipeline
 
@@ -94,3 +106,40 @@ class WhisperEngine:
                             no_speech_prob=round(seg.no_speech_prob, 4),
                             compression_ratio=round(seg.compression_ratio, 4), tokens=tuple(seg.tokens),
                             temperature=options.temperature)
+
+    def _short_windows_fit(self, spans: Sequence[Span], options: TranscribeOptions) -> bool:
+        """Short chunks, and a caller that needs no word timings (short windows decode text only)."""
+        longest = max(e - s for s, e in spans)
+        return (0 < longest <= self.short_window_seconds and not options.word_timestamps
+                and not options.hotwords)
+
+    def _decode_short(self, audio: np.ndarray, spans: Sequence[Span], language: str,
+                      options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
+        """Each chunk in its own window, the batch's windows trimmed to its longest chunk + margin; text only."""
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task=options.task, language=language)
+        features = [self.model.feature_extractor(audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)], padding=0)
+                    for s, e in spans]
+        frames = min(3000, max(max(f.shape[-1] for f in features) + SHORT_WINDOW_MARGIN_FRAMES,
+                               SHORT_WINDOW_MIN_FRAMES))
+        batch = np.stack([np.pad(f, ((0, 0), (0, max(0, frames - f.shape[-1]))))[:, :frames] for f in features])
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        if options.initial_prompt:
+            previous = tokenizer.encode(" " + options.initial_prompt.strip())[-MAX_PROMPT_TOKENS:]
+            prompt = [tokenizer.sot_prev, *previous, *prompt]
+        results = self.model.model.generate(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(batch, dtype=np.float32)), [prompt] * len(spans),
+            beam_size=options.beam_for(language), max_length=self.model.max_length, return_scores=True,
+            return_no_speech_prob=True, suppress_blank=True, sampling_temperature=options.temperature)
+        for (start, end), result in zip(spans, results, strict=False):
+            ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+            avg_logprob = result.scores[0] * len(ids) / (len(ids) + 1)  # as faster-whisper: per token and end
+            text = str(tokenizer.decode(ids))
+            silent = result.no_speech_prob > NO_SPEECH_PROB and avg_logprob < LOW_LOGPROB
+            encoded = text.encode()
+            yield ChunkText(span=(start + offset, end + offset), text="" if silent else text, words=(),
+                            avg_logprob=round(avg_logprob, 4), no_speech_prob=round(result.no_speech_prob, 4),
+                            compression_ratio=round(len(encoded) / max(len(zlib.compress(encoded)), 1), 4),
+                            tokens=tuple(ids), temperature=options.temperature)

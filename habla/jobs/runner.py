@@ -142,7 +142,7 @@ class JobRunner:
                                 f"job {job.id} audio")
             extra = {"on_speech": on_speech} if on_speech is not None else {}
             run = self.transcriber.stream(audio, job.spec.model, options, cancel=cancel, on_progress=report,
-                                          **extra)
+                                          priority="job", principal=job.id, **extra)
             try:
                 with self.storage.live_segments(job.id, job.attempt) as append:
                     for segment in run:

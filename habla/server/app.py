@@ -123,7 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Local-first speech AI with an OpenAI-compatible API.")
     state = app.state
     state.settings, state.metrics = settings, Metrics()
-    state.slots = slots = Slots.from_settings(server)
+    # With batching, many transcriptions run at once: their chunks meet in the batching queue.
+    transcriptions = settings.batching.max_concurrency if settings.batching.enabled else server.max_concurrency
+    state.slots = slots = Slots.from_settings(server, transcriptions)
     state.rate_limiter = RateLimiter(server.rate_limit_per_minute)
     state.keyring = KeyRing(server.api_keys, server.admin_api_keys)
     state.metrics.watch(lambda: slots.transcription.waiting, lambda: slots.transcription.in_flight)

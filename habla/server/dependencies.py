@@ -70,10 +70,14 @@ def build_engines(settings: Settings, metrics: Metrics, slots: Slots) -> Engines
     """Every service of the server, sharing one ModelStore and one Transcriber. Cheap: nothing is loaded."""
     store = ModelStore(settings.models)
     # The model runs as many transcriptions at once as the server admits (CTranslate2 would queue the rest).
-    parallel = max(settings.asr.parallel, settings.server.max_concurrency)
+    # Without batching the model runs as many transcriptions at once as the server admits (CTranslate2 would
+    # queue the rest); with it, the scheduler makes ``batching.workers`` model calls at a time.
+    parallel = settings.batching.workers if settings.batching.enabled else settings.server.max_concurrency
+    parallel = max(settings.asr.parallel, parallel)
     asr_settings = settings.model_copy(update={"asr": settings.asr.model_copy(update={"parallel": parallel})})
     transcriber = Transcriber(asr_settings, on_load=metrics.on_model_load, on_unload=metrics.on_model_unload,
-                              store=store)
+                              store=store, batch_observer=metrics)
+    metrics.watch_batching(transcriber.queued_chunks)
     jobs = JobService(settings, transcriber)
     llm = LLMService(settings, store=store)
     speaker = Speaker(settings, store=store)

@@ -62,8 +62,10 @@ class Slots:
     speech: ConcurrencyLimiter
 
     @classmethod
-    def from_settings(cls, server: ServerSettings) -> Slots:
-        return cls(transcription=ConcurrencyLimiter(server.max_concurrency, server.max_queue, "transcriptions"),
+    def from_settings(cls, server: ServerSettings, transcriptions: int | None = None) -> Slots:
+        """``transcriptions`` overrides ``server.max_concurrency`` (batching admits many at once)."""
+        return cls(transcription=ConcurrencyLimiter(transcriptions or server.max_concurrency, server.max_queue,
+                                                    "transcriptions"),
                    llm=ConcurrencyLimiter(server.llm_concurrency, server.max_queue, "LLM requests"),
                    speech=ConcurrencyLimiter(server.speech_concurrency, server.max_queue, "speech syntheses"))
 

@@ -6,12 +6,13 @@ Requests are counted by route template (``/v1/jobs/{job_id}``), never by raw pat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+BATCH_SIZE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 
 
 class Metrics:
@@ -30,6 +31,12 @@ class Metrics:
         self.model_loads = Counter("habla_model_loads", "Models loaded.", ("model",), registry=r)
         self.model_load_seconds = Histogram("habla_model_load_seconds", "Time to load a model.", ("model",),
                                             registry=r)
+        self.batch_size = Histogram("habla_asr_batch_size", "Speech chunks decoded in one model call.",
+                                    buckets=BATCH_SIZE_BUCKETS, registry=r)
+        self.batch_wait = Histogram("habla_asr_batch_wait_seconds", "Time a speech chunk waited for its model call.",
+                                    ("priority",), buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_queue = Gauge("habla_asr_batch_queue_chunks", "Speech chunks waiting for a model call.",
+                                 registry=r)
         self.model_unloads = Counter("habla_model_unloads", "Models unloaded (idle or on shutdown).", ("model",),
                                      registry=r)
 
@@ -37,6 +44,14 @@ class Metrics:
         """Read queue depth and in-flight count at scrape time from the limiter."""
         self.queue_depth.set_function(waiting)
         self.in_flight.set_function(running)
+
+    def watch_batching(self, queued: Callable[[], int]) -> None:
+        self.batch_queue.set_function(queued)
+
+    def on_batch(self, size: int, waits: Sequence[tuple[str, float]]) -> None:
+        self.batch_size.observe(size)
+        for priority, seconds in waits:
+            self.batch_wait.labels(priority).observe(seconds)
 
     def on_model_load(self, key: Hashable, seconds: float) -> None:
         self.model_loads.labels(str(key)).inc()

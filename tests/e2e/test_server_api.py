@@ -40,7 +40,8 @@ def model_loaded(server: HablaServer) -> bool:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
     env = {"HABLA_SERVER__API_KEYS": f'["{KEY}", "other-key"]', "HABLA_SERVER__MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
-           "HABLA_SERVER__RATE_LIMIT_PER_MINUTE": "2000", "HABLA_SERVER__CORS_ORIGINS": '["http://app.example"]'}
+           "HABLA_SERVER__RATE_LIMIT_PER_MINUTE": "2000", "HABLA_SERVER__CORS_ORIGINS": '["http://app.example"]',
+           "HABLA_BATCHING__ENABLED": "true"}  # every request below goes through the batching queue
     with HablaServer(tmp_path_factory.mktemp("api-server"), env, {"Authorization": f"Bearer {KEY}"}) as srv:
         yield srv.start(ready=model_loaded)
 
@@ -245,3 +246,8 @@ def test_metrics_count_requests_audio_and_model_loads(server: HablaServer) -> No
     audio = [line for line in text.splitlines() if line.startswith('habla_audio_seconds_processed_total{task="tr')]
     assert audio and sum(float(line.split()[-1]) for line in audio) > 1
     assert "habla_transcription_queue_depth 0.0" in text and "habla_transcriptions_in_flight 0.0" in text
+    # every transcription above went through the batching queue, which is empty again
+    batches = [line for line in text.splitlines() if line.startswith("habla_asr_batch_size_count ")]
+    assert batches and float(batches[0].split()[-1]) >= 1
+    assert 'habla_asr_batch_wait_seconds_count{priority="interactive"}' in text
+    assert "habla_asr_batch_queue_chunks 0.0" in text

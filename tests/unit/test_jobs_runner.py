@@ -38,8 +38,10 @@ class ScriptedTranscriber:
     def default_options(self, **overrides: object) -> TranscribeOptions:
         return TranscribeOptions(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
-    def stream(self, source, model=None, options=None, cancel=None, on_progress=None) -> ScriptedRun:
+    def stream(self, source, model=None, options=None, cancel=None, on_progress=None, priority="interactive",
+               principal="") -> ScriptedRun:
         self.calls.append(options)
+        self.queued_as = (priority, principal)
         self.started.set()
         if self.fail:
             raise self.fail
@@ -128,6 +130,7 @@ def test_job_succeeds_with_every_format_written(env) -> None:
     assert JobRunner(store, storage, fake, settings()).run(job_id) == "succeeded"
     job = store.get(job_id)
     assert job.status == "succeeded" and job.language == "en" and job.result_dir == f"results/{job_id}/1"
+    assert fake.queued_as == ("job", job_id)  # behind interactive requests in the batching queue, one turn per job
     assert fake.calls[0].language == "en" and fake.calls[0].word_timestamps
     assert "hello world" in storage.read_result(job.result_dir, "txt")
     assert "-->" in storage.read_result(job.result_dir, "srt")

@@ -37,6 +37,7 @@ from habla.errors import AudioDecodeError, HablaError, InvalidOption
 from habla.formats import render
 from habla.config import Settings
 from habla.models.access import client_model
+from habla.server.auth import authenticate
 from habla.server.dependencies import engines
 from habla.server.errors import error_response
 from habla.server.routers.diarized import diarized_json, transcribe_diarized
@@ -136,7 +137,7 @@ async def _transcribe(request: Request, file: UploadFile, model_name: str | None
             return JSONResponse(diarized_json(transcript))
         cancel = threading.Event()
         run: TranscriptionRun = await run_in_threadpool(state.transcriber.stream, str(path), model_name, options,
-                                                        cancel)
+                                                        cancel, principal=authenticate(request).id)
         stack.callback(run.close)
         if stream:
             events = _stream(request, run, cancel, stack.pop_all(), prompt_tokens, encode)

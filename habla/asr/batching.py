@@ -1,0 +1,290 @@
+"""Dynamic batching across requests: one queue in front of one loaded engine.
+
+Every transcription in flight decodes through a ``BatchedEngine`` view. Its ``decode_chunks`` hands the chunks
+(each a copy of its own audio slice) to the model's ``BatchScheduler`` and waits. A scheduler thread collects
+compatible chunks (same language, task, beam, temperature, prompt and hotwords) from all requests, lays them one
+after another in one array, and calls the real engine once with one span per chunk: each chunk is still its own
+Whisper window, so no request's audio ever shares a window with another's. Results go back to each request with
+its own times, in order.
+
+Order: interactive requests (sync API, tutor) before jobs; within a priority, one chunk per principal (API key) in
+turn, each principal's requests oldest first. Jobs take at most ``max_job_chunks`` of a batch, so a batch in
+progress never holds an interactive request back for long, and a job chunk that has waited ``job_boost_seconds``
+counts as interactive, so jobs never starve either.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from habla.asr.options import TranscribeOptions
+from habla.asr.protocol import ASREngine, ChunkText, Span
+from habla.asr.types import Word
+from habla.audio.decode import SAMPLE_RATE
+from habla.config import BatchingSettings
+from habla.errors import Cancelled
+
+log = logging.getLogger(__name__)
+
+Priority = Literal["interactive", "job"]
+PRIORITY_RANK: dict[str, int] = {"interactive": 0, "job": 1}
+# A chunk's place in the joined array is an exact sample index; the engine converts seconds back with int(), so a
+# quarter sample keeps float error from moving a chunk's edge by one sample.
+EDGE_SAMPLES = 0.25
+CANCEL_POLL_SECONDS = 0.2  # how often a waiting request looks at its cancel event
+
+
+class BatchObserver(Protocol):
+    def on_batch(self, size: int, waits: Sequence[tuple[str, float]]) -> None:
+        """One model call: its chunk count, and each chunk's (priority, seconds queued)."""
+        ...
+
+
+@dataclass
+class _Request:
+    seq: int
+    key: Hashable
+    language: str
+    options: TranscribeOptions
+    offset: float
+    spans: list[Span]
+    starts: list[int]  # each chunk's first sample in the request's audio
+    pieces: list[np.ndarray]  # each chunk's audio (copied: the caller's block may be freed)
+    priority: Priority
+    principal: str
+    enqueued: float
+    cancel: threading.Event | None
+    dispatched: int = 0  # chunks handed to the engine so far (taken in order)
+    results: list[ChunkText | None] = field(default_factory=list)
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def undispatched(self) -> int:
+        return len(self.spans) - self.dispatched
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if not self.done.is_set():
+            self.error = error
+            self.done.set()
+
+
+def batch_key(language: str, options: TranscribeOptions) -> Hashable:
+    """What must be equal for chunks to share one engine call (the engine takes one language and options)."""
+    return (language, options.task, options.beam_for(language), options.temperature, options.initial_prompt,
+            options.hotwords)
+
+
+class BatchScheduler:
+    """Thread-safe. ``start()`` runs the scheduler thread; without it, ``step()`` decodes one batch in the caller's
+    thread (what the unit tests use, so they never depend on timing)."""
+
+    def __init__(self, engine: ASREngine, settings: BatchingSettings, observer: BatchObserver | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine, self.settings, self.observer, self.clock = engine, settings, observer, clock
+        self._queue: list[_Request] = []
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+
+    # -- requests ----------------------------------------------------------------------------------------
+    def submit(self, audio: np.ndarray, spans: Sequence[Span], language: str, options: TranscribeOptions,
+               offset: float, priority: Priority = "interactive", principal: str = "",
+               cancel: threading.Event | None = None) -> _Request:
+        starts = [int(s * SAMPLE_RATE) for s, _ in spans]
+        pieces = [audio[start:int(e * SAMPLE_RATE)].copy() for start, (_, e) in zip(starts, spans, strict=False)]
+        request = _Request(next(self._seq), batch_key(language, options), language, options, offset, list(spans),
+                           starts, pieces, priority, principal, self.clock(), cancel, results=[None] * len(spans))
+        if not spans:
+            request.finish()
+            return request
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the batch scheduler is closed")
+            self._queue.append(request)
+            self._cond.notify()
+        return request
+
+    def wait(self, request: _Request) -> list[ChunkText]:
+        """The request's results in order; raises Cancelled (its pending chunks dropped) when it is cancelled."""
+        while not request.done.wait(CANCEL_POLL_SECONDS if request.cancel else None):
+            if request.cancel is not None and request.cancel.is_set():
+                self.withdraw(request)
+        if request.error is not None:
+            raise request.error
+        return [r for r in request.results if r is not None]
+
+    def withdraw(self, request: _Request) -> None:
+        with self._cond:
+            if request in self._queue:
+                self._queue.remove(request)
+        request.finish(Cancelled("transcription cancelled"))
+
+    def queued_chunks(self) -> int:
+        with self._cond:
+            return sum(r.undispatched() for r in self._queue)
+
+    # -- the scheduler thread ------------------------------------------------------------------------------
+    def start(self) -> BatchScheduler:
+        """``settings.workers`` scheduler threads, each deciding and decoding one batch at a time."""
+        for index in range(self.settings.workers):
+            thread = threading.Thread(target=self._loop, name=f"batch-{getattr(self.engine, 'name', '')}-{index}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            pending, self._queue = self._queue, []
+            self._cond.notify_all()
+        for request in pending:
+            request.finish(Cancelled("the model was unloaded"))
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join()
+
+    def step(self) -> int:
+        """Decode one batch now, whatever the wait; returns its chunk count (0 when nothing is queued)."""
+        with self._cond:
+            picked = self._select(self.clock())
+        if picked:
+            self._run(picked)
+        return len(picked)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                picked = self._next_when_ready()
+                if picked is None:
+                    return
+            if picked:
+                self._run(picked)
+
+    def _next_when_ready(self) -> list[tuple[_Request, int]] | None:
+        """Wait (holding the condition) until a batch is full or its oldest chunk has waited ``max_wait_ms``."""
+        while not self._closed:
+            self._drop_cancelled()
+            if not self._queue:
+                self._cond.wait()
+                continue
+            now = self.clock()
+            oldest = min(r.enqueued for r in self._queue)
+            due = oldest + self.settings.max_wait_ms / 1000
+            if now >= due or sum(r.undispatched() for r in self._queue) >= self.settings.max_batch:
+                return self._select(now)
+            self._cond.wait(due - now)
+        return None
+
+    # -- choosing a batch ----------------------------------------------------------------------------------
+    def _drop_cancelled(self) -> None:
+        for request in [r for r in self._queue if r.cancel is not None and r.cancel.is_set()]:
+            self._queue.remove(request)
+            request.finish(Cancelled("transcription cancelled"))
+
+    def _rank(self, request: _Request, now: float) -> int:
+        boosted = request.priority == "job" and now - request.enqueued >= self.settings.job_boost_seconds
+        return 0 if boosted else PRIORITY_RANK[request.priority]
+
+    def _select(self, now: float) -> list[tuple[_Request, int]]:
+        """(request, chunk index) pairs for one engine call, in the order they are laid out."""
+        self._drop_cancelled()
+        waiting = sorted((r for r in self._queue if r.undispatched()), key=lambda r: (self._rank(r, now), r.seq))
+        if not waiting:
+            return []
+        head = waiting[0]
+        compatible = [r for r in waiting if r.key == head.key]
+        picked: list[tuple[_Request, int]] = []
+        jobs = 0
+        for rank in sorted({self._rank(r, now) for r in compatible}):
+            level = [r for r in compatible if self._rank(r, now) == rank]
+            principals: dict[str, list[_Request]] = {}
+            for r in level:  # principals in the order of their oldest request; their requests oldest first
+                principals.setdefault(r.principal, []).append(r)
+            while len(picked) < self.settings.max_batch:
+                took = False
+                for requests in principals.values():
+                    request = next((r for r in requests if r.undispatched()), None)
+                    if request is None or len(picked) >= self.settings.max_batch:
+                        continue
+                    if request.priority == "job" and rank > 0:
+                        if jobs >= self.settings.max_job_chunks:
+                            continue
+                        jobs += 1
+                    picked.append((request, request.dispatched))
+                    request.dispatched += 1
+                    took = True
+                if not took:
+                    break
+        for request in {id(r): r for r, _ in picked}.values():
+            if not request.undispatched():
+                self._queue.remove(request)  # fully handed out; its results arrive through the request itself
+        return picked
+
+    # -- decoding ------------------------------------------------------------------------------------------
+    def _run(self, picked: list[tuple[_Request, int]]) -> None:
+        head = picked[0][0]
+        positions = list(itertools.accumulate((len(r.pieces[i]) for r, i in picked), initial=0))
+        audio = np.concatenate([r.pieces[i] for r, i in picked])
+        spans = [((p + EDGE_SAMPLES) / SAMPLE_RATE, (p + len(r.pieces[i]) + EDGE_SAMPLES) / SAMPLE_RATE)
+                 for p, (r, i) in zip(positions, picked, strict=False)]
+        now = self.clock()
+        if self.observer is not None:
+            self.observer.on_batch(len(picked), [(r.priority, now - r.enqueued) for r, _ in picked])
+        try:
+            results = list(self.engine.decode_chunks(audio, spans, head.language, head.options, 0.0))
+            if len(results) != len(picked):
+                raise RuntimeError(f"the engine returned {len(results)} results for {len(picked)} chunks")
+        except BaseException as exc:  # noqa: BLE001 - every request of the batch gets the error, none hangs
+            log.warning("batch of %d chunks failed: %s", len(picked), exc)
+            for request in {id(r): r for r, _ in picked}.values():
+                with self._cond:
+                    if request in self._queue:
+                        self._queue.remove(request)
+                request.finish(exc)
+            return
+        for position, (request, index), result in zip(positions, picked, results, strict=False):
+            request.results[index] = _moved(result, request, index, position)
+        for request in {id(r): r for r, _ in picked}.values():
+            with self._cond:  # with several workers, another batch may hold the request's other chunks
+                complete = all(r is not None for r in request.results)
+            if complete:
+                request.finish()
+
+
+def _moved(result: ChunkText, request: _Request, index: int, position: int) -> ChunkText:
+    """A result in the joined array's time, put back in the request's own time."""
+    shift = request.offset + (request.starts[index] - position) / SAMPLE_RATE
+    start, end = request.spans[index]
+    words = tuple(Word(round(w.start + shift, 3), round(w.end + shift, 3), w.word, w.probability)
+                  for w in result.words)
+    return ChunkText(span=(start + request.offset, end + request.offset), text=result.text, words=words,
+                     avg_logprob=result.avg_logprob, no_speech_prob=result.no_speech_prob,
+                     compression_ratio=result.compression_ratio, tokens=result.tokens)
+
+
+class BatchedEngine:
+    """One transcription's view of a shared engine: an ``ASREngine`` whose chunks go through the scheduler."""
+
+    def __init__(self, scheduler: BatchScheduler, priority: Priority = "interactive", principal: str = "",
+                 cancel: threading.Event | None = None) -> None:
+        self.scheduler, self.priority, self.principal, self.cancel = scheduler, priority, principal, cancel
+        self.name = scheduler.engine.name
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        return self.scheduler.engine.detect_language(audio)
+
+    def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
+                      options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
+        request = self.scheduler.submit(audio, spans, language, options, offset, self.priority, self.principal,
+                                        self.cancel)
+        yield from self.scheduler.wait(request)

@@ -1,0 +1,99 @@
+"""Would trimmed encoder windows help batched short requests? Full 30-s windows against windows trimmed to the
+batch's longest chunk + 3 s (at least 8 s; the rule habla/voice/listener.py uses for talk), on the same batches.
+
+Each batch of ``--batch`` short clips (≤ ``--max-seconds``) is decoded both ways, interleaved, so both see the same
+machine load: full windows through the engine (what the batching scheduler calls), trimmed windows through the
+same CTranslate2 model (greedy for English, beam 5 otherwise, text only, Whisper's silence rule). Prints and writes
+seconds per clip and corpus WER per language; no constant here was tuned on these clips.
+
+Usage: .venv/bin/python scripts/bench_trimmed_windows.py [--batch 8] [--max-seconds 8] [--languages en,es]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
+SILENCE_AFTER, MIN_FRAMES = 300, 800  # as habla/voice/listener.py
+
+
+def trimmed_decode(model: Any, audios: list[np.ndarray], language: str, beam: int) -> list[str]:
+    import ctranslate2
+    from faster_whisper.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+    features = [model.feature_extractor(a, padding=0) for a in audios]
+    target = min(3000, max(max(f.shape[-1] for f in features) + SILENCE_AFTER, MIN_FRAMES))
+    batch = np.stack([np.pad(f, ((0, 0), (0, max(0, target - f.shape[-1]))))[:, :target] for f in features])
+    prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    results = model.model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(batch, np.float32)),
+                                   [prompt] * len(audios), beam_size=beam, return_scores=True,
+                                   return_no_speech_prob=True, suppress_blank=True, max_length=448)
+    texts = []
+    for r in results:
+        ids = [t for t in r.sequences_ids[0] if t < tokenizer.eot]
+        logprob = r.scores[0] / max(len(ids) + 1, 1)
+        texts.append("" if r.no_speech_prob > 0.6 and logprob < -1.0 else str(tokenizer.decode(ids)).strip())
+    return texts
+
+
+def main() -> None:
+    from habla.asr.bench import read_manifest
+    from habla.asr.transcriber import Transcriber
+    from habla.asr.wer import word_error_rate
+    from habla.audio.decode import SAMPLE_RATE, decode
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--max-seconds", type=float, default=8.0)
+    parser.add_argument("--languages", default="en,es")
+    args = parser.parse_args()
+    transcriber = Transcriber()
+    report: dict[str, Any] = {"args": vars(args), "load_before": os.getloadavg()[0], "languages": {}}
+    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+        for language in args.languages.split(","):
+            clips = [c for c in read_manifest(SPEECH)
+                     if c.lang == language and c.text.strip() and c.seconds <= args.max_seconds]
+            options = transcriber.default_options(language=language)
+            beam = options.beam_for(language)
+            refs, full, trimmed, t_full, t_trim = [], [], [], 0.0, 0.0
+            for i in range(0, len(clips), args.batch):
+                group = clips[i:i + args.batch]
+                audios = [decode(c.path) for c in group]
+                positions = np.cumsum([0] + [len(a) for a in audios])
+                spans = [((p + 0.25) / SAMPLE_RATE, (p + len(a) + 0.25) / SAMPLE_RATE)
+                         for p, a in zip(positions, audios)]
+                started = time.perf_counter()
+                full += [r.text.strip() for r in engine.decode_chunks(np.concatenate(audios), spans, language,
+                                                                      options, 0.0)]
+                t_full += time.perf_counter() - started
+                started = time.perf_counter()
+                trimmed += trimmed_decode(engine.model, audios, language, beam)  # type: ignore[attr-defined]
+                t_trim += time.perf_counter() - started
+                refs += [c.text for c in group]
+            row = {"clips": len(clips), "audio_seconds": round(sum(c.seconds for c in clips), 1),
+                   "full_s_per_clip": round(t_full / len(clips), 3), "trimmed_s_per_clip": round(t_trim / len(clips), 3),
+                   "full_wer": round(word_error_rate(refs, full, language).wer, 4),
+                   "trimmed_wer": round(word_error_rate(refs, trimmed, language).wer, 4),
+                   "differing_texts": [(r, f, t) for r, f, t in zip(refs, full, trimmed) if f != t][:10]}
+            report["languages"][language] = row
+            print(f"{language}: {row['clips']} clips ≤ {args.max_seconds} s, batches of {args.batch}: full windows "
+                  f"{row['full_s_per_clip']} s/clip WER {row['full_wer']:.1%}; trimmed {row['trimmed_s_per_clip']} "
+                  f"s/clip WER {row['trimmed_wer']:.1%}", flush=True)
+    report["load_after"] = os.getloadavg()[0]
+    out = ROOT / "bench-results" / f"trimmed-windows-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(f"load average before {report['load_before']:.1f}, after {report['load_after']:.1f}; written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Batching across requests with the real model: each request gets exactly the text it gets alone."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from habla.asr.batching import BatchScheduler
+from habla.audio.decode import SAMPLE_RATE, decode
+from habla.config import BatchingSettings
+from tests.conftest import pick
+
+
+def test_chunks_of_different_requests_in_one_model_call_decode_as_they_do_alone(transcriber, clips) -> None:
+    sample = pick(clips, "en", 4) + pick(clips, "es", 2)
+    audios = [decode(c.path) for c in sample]
+    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+        scheduler = BatchScheduler(engine, BatchingSettings(max_batch=8))  # not started: step() decodes here
+        alone = {}
+        for clip, audio in zip(sample, audios):
+            options = transcriber.default_options(language=clip.lang)
+            span = (0.25, len(audio) / SAMPLE_RATE)  # a span that does not start at 0 checks the time mapping
+            [alone[clip.id]] = engine.decode_chunks(audio, [span], clip.lang, options, offset=60.0)
+        requests = {}
+        for clip, audio in zip(sample, audios):
+            options = transcriber.default_options(language=clip.lang)
+            span = (0.25, len(audio) / SAMPLE_RATE)
+            requests[clip.id] = scheduler.submit(audio, [span], clip.lang, options, 60.0, principal=clip.id)
+        assert scheduler.step() == 4 and scheduler.step() == 2 and scheduler.step() == 0  # en together, es together
+        for clip in sample:
+            [batched] = scheduler.wait(requests[clip.id])
+            solo = alone[clip.id]
+            assert batched.text == solo.text and batched.tokens == solo.tokens, clip.id
+            assert batched.span == solo.span
+            assert [w.word for w in batched.words] == [w.word for w in solo.words]
+            starts = np.array([w.start for w in batched.words]) - np.array([w.start for w in solo.words])
+            assert not len(starts) or np.abs(starts).max() <= 0.02, clip.id  # same times, give or take rounding
+        assert sum(bool(alone[c.id].text.strip()) for c in sample) >= 5  # the comparison is of real text
+
+
+def test_concurrent_transcriptions_get_the_text_they_get_alone(transcriber, clips) -> None:
+    from habla.asr.transcriber import Transcriber
+
+    sample = pick(clips, "en", 6)
+    options = transcriber.default_options(language="en")
+    alone = [transcriber.transcribe(c.path, options=options).text for c in sample]
+    settings = transcriber.settings
+    batched = Transcriber(settings.model_copy(update={"batching": settings.batching.model_copy(
+        update={"enabled": True, "max_wait_ms": 200.0})}), batch_observer=(sizes := Sizes()))
+    together: dict[int, str] = {}
+    barrier = threading.Barrier(len(sample))
+
+    def one(index: int) -> None:
+        barrier.wait()
+        together[index] = batched.transcribe(sample[index].path, options=options, principal=str(index)).text
+
+    try:
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(sample))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        batched.models.unload_all()
+    assert [together[i] for i in range(len(sample))] == alone
+    assert sum(sizes.sizes) >= len(sample)  # every chunk went through the queue (how they met depends on timing)
+
+
+class Sizes:
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def on_batch(self, size: int, waits: object) -> None:
+        self.sizes.append(size)
+
+
+def test_short_windows_decode_short_chunks_as_accurately_and_keep_silence_silent(transcriber, clips) -> None:
+    from habla.asr.wer import word_error_rate
+
+    sample = pick(clips, "en", 8, max_seconds=8.0)
+    silence = next(c for c in clips if not c.text.strip())
+    audios = [decode(c.path) for c in [*sample, silence]]
+    positions = np.cumsum([0] + [len(a) for a in audios])
+    spans = [((p + 0.25) / SAMPLE_RATE, (p + len(a) + 0.25) / SAMPLE_RATE) for p, a in zip(positions, audios)]
+    joined = np.concatenate(audios)
+    options = transcriber.default_options(language="en")
+    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+        full = [r.text for r in engine.decode_chunks(joined, spans, "en", options, 0.0)]
+        engine.short_window_seconds = 8.0
+        try:
+            short = list(engine.decode_chunks(joined, spans, "en", options, 0.0))
+            with_words = list(engine.decode_chunks(joined, spans[:1], "en", options.with_(word_timestamps=True), 0.0))
+        finally:
+            engine.short_window_seconds = transcriber.settings.asr.short_window_seconds
+    references = [c.text for c in sample]
+    short_wer = word_error_rate(references, [r.text for r in short[:-1]], "en")
+    assert short_wer.wer <= word_error_rate(references, full[:-1], "en").wer + 0.02, [r.text for r in short]
+    assert all(not r.words for r in short) and short[-1].text.strip() == ""  # text only; silence stays silent
+    assert [r.span for r in short] == spans
+    assert with_words[0].words  # word timings asked for: the full window, which aligns words
