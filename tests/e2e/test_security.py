@@ -247,10 +247,10 @@ def test_a_client_that_leaves_stops_its_generation(server: HablaServer) -> None:
     for it. Without cancellation it waits for the whole reply (over a minute on 2 cores)."""
     long_reply = {"messages": [{"role": "user", "content": "Count from 1 to 2000, one number per line."}],
                   "max_tokens": 1500}
-    # A prompt of ~4000 tokens takes seconds to evaluate on 2 cores whatever the model answers, so this client
-    # surely hangs up mid-work (an instruction-tuned model may answer the counting request briefly).
-    long_prompt = {"messages": [{"role": "user", "content": "Repeat this text. " + "one two three four " * 1000}],
-                   "max_tokens": 1500}
+    # A prompt of ~1400 tokens (the fixture's context is 2048) takes seconds to evaluate on 2 cores whatever the
+    # model answers, so this client surely hangs up mid-work (an instruction-tuned model may answer briefly).
+    long_prompt = {"messages": [{"role": "user", "content": "Repeat this text. " + "one two three four " * 350}],
+                   "max_tokens": 400}
     with pytest.raises(httpx.ReadTimeout):  # nothing comes back until the reply is done: the read times out
         server.http.post("/v1/chat/completions", json=long_prompt, timeout=1.0)
     short = {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 2}
