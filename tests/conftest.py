@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from fractions import Fraction
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,27 @@ def containers(tmp_path_factory: pytest.TempPathFactory, clips: list[Clip]) -> I
         "webm-opus": encode(folder / "clip.webm", audio, "libopus"),
     }
     yield clip, files
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something true (returned), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def base_model_loaded(server: HablaServer) -> bool:
+    """A `start(ready=...)` check: the server answers and has loaded the default Whisper model."""
+    import httpx
+
+    try:
+        health = server.http.get("/healthz")
+        return health.status_code == 200 and "base" in health.json()["models_loaded"]
+    except httpx.TransportError:
+        return False
 
 
 # -- a live server --------------------------------------------------------------------------------------

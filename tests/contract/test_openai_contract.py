@@ -23,7 +23,7 @@ import numpy as np
 import openai
 import pytest
 
-from tests.conftest import HablaServer
+from tests.conftest import HablaServer, base_model_loaded
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = Path(os.environ.get("HABLA_TEST_SPEECH", ROOT.parent / "shared" / "testdata" / "speech"))
@@ -63,20 +63,13 @@ def test_the_schema_check_can_fail(schema: Any) -> None:
 
 
 # -- the server ---------------------------------------------------------------------------------------------------
-def _ready(server: HablaServer) -> bool:
-    try:
-        health = server.http.get("/healthz")
-        return health.status_code == 200 and "base" in health.json()["models_loaded"]
-    except httpx.TransportError:
-        return False
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
     if not WELCOME.is_file():
         pytest.skip(f"test audio not found at {SPEECH}")
     with HablaServer(tmp_path_factory.mktemp("contract-server")) as srv:
-        yield srv.start(ready=_ready)
+        yield srv.start(ready=base_model_loaded)
 
 
 @pytest.fixture(scope="module")

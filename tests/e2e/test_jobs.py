@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import HablaServer, WebhookReceiver, write_long_wav
+from tests.conftest import HablaServer, WebhookReceiver, wait_for, write_long_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
@@ -40,14 +40,6 @@ class Server(HablaServer):
         return wait_for(lambda: (j := self.job(job_id))["status"] == "running" and j["position_seconds"] > 0 and j,
                         120, f"job {job_id} to make progress", every=0.1)
 
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import HablaServer, WebhookReceiver, write_long_wav
+from tests.conftest import HablaServer, WebhookReceiver, wait_for, write_long_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
@@ -35,14 +34,6 @@ MAX_PENDING = 3
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
-
-def wait_for(check: Any, timeout: float, what: str, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +203,7 @@ def test_an_unauthenticated_big_upload_is_refused_before_its_body_is_read(server
 
 def test_a_declared_body_over_the_limit_is_refused_before_reading(server: HablaServer) -> None:
     for path, size in (("/v1/jobs", 6 << 20), ("/v1/audio/transcriptions", 2 << 20), ("/v1/chat/completions", 2 << 20),
-                       (f"/v1/tutor/sessions/tut_x/turns", 30 << 20)):
+                       ("/v1/tutor/sessions/tut_x/turns", 30 << 20)):
         head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {K1}\r\nContent-Length: {size}\r\n"
                 "Content-Type: application/json\r\n\r\n")
         answer, sent = _raw_request(server, head, 20, b"x" * 65536)

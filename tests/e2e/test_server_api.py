@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import HablaServer
+from tests.conftest import HablaServer, base_model_loaded
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
 WELCOME = SPEECH / "ast-en-dir-welcome.flac"  # 1.8 s: "Welcome to the directory."
@@ -27,15 +27,6 @@ KEY = "test-key-0123456789"
 MAX_UPLOAD_MB = 1
 
 
-def model_loaded(server: HablaServer) -> bool:
-    import httpx
-
-    try:
-        health = server.http.get("/healthz")
-        return health.status_code == 200 and "base" in health.json()["models_loaded"]
-    except httpx.TransportError:
-        return False
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
@@ -43,7 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
            "HABLA_SERVER__RATE_LIMIT_PER_MINUTE": "2000", "HABLA_SERVER__CORS_ORIGINS": '["http://app.example"]',
            "HABLA_BATCHING__ENABLED": "true"}  # every request below goes through the batching queue
     with HablaServer(tmp_path_factory.mktemp("api-server"), env, {"Authorization": f"Bearer {KEY}"}) as srv:
-        yield srv.start(ready=model_loaded)
+        yield srv.start(ready=base_model_loaded)
 
 
 @pytest.fixture(scope="module")
