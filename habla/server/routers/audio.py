@@ -35,7 +35,6 @@ from habla.asr.types import Transcript
 from habla.audio.decode import check_audio
 from habla.errors import AudioDecodeError, HablaError, InvalidOption
 from habla.formats import render
-from habla.config import Settings
 from habla.models.access import client_model
 from habla.server.auth import authenticate
 from habla.server.dependencies import engines
@@ -100,7 +99,7 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
     state = engines(request)
     if (known[0] or known[1]) and fmt != "diarized_json":
         raise InvalidOption("known_speaker_names[] and known_speaker_references[] need response_format=diarized_json")
-    model_name = _model_name(state.settings, model)
+    model_name = client_model(state.settings, model)  # names only: a client must not probe server paths
     model_dir = state.transcriber.store.locate(model_name or state.settings.asr.model).path
     encode = text_encoder(model_dir)
     prompt = last_prompt_tokens(prompt, model_dir) if prompt else None
@@ -172,11 +171,6 @@ def _invalid(message: str, param: str) -> InvalidOption:
     error = InvalidOption(message)
     error.param = param  # type: ignore[attr-defined]  # errors.py puts it in the body
     return error
-
-
-def _model_name(settings: Settings, requested: str) -> str | None:
-    """Only catalog or registered names (or the configured model): a client must not probe server paths."""
-    return client_model(settings, requested)
 
 
 def _spool(upload: UploadFile) -> Path:
