@@ -62,7 +62,8 @@ def transcribe(
     from habla import default_transcriber
     from habla.formats import resolve_formats
 
-    formats = resolve_formats(output_format.split(",") if "," in output_format else output_format)
+    formats = output_format.split(",")
+    resolve_formats(formats)  # every name checked before any file is transcribed; "all" is kept for write_files
     transcriber = default_transcriber()
     options = transcriber.default_options(language=language, task=task, word_timestamps=word_timestamps,
                                           beam_size=beam_size, batch_size=batch_size, vad=vad)

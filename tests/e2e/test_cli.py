@@ -23,6 +23,7 @@ def test_transcribe_writes_every_format(clips, tmp_path: Path) -> None:
     stem = clip.path.stem
     for ext in ("txt", "srt", "vtt", "tsv", "json"):
         assert (tmp_path / f"{stem}.{ext}").stat().st_size > 0, ext
+    assert not (tmp_path / f"{stem}.rttm").exists()  # "all" without speakers writes no empty rttm
     data = json.loads((tmp_path / f"{stem}.json").read_text(encoding="utf-8"))
     assert data["language"] == "en" and data["segments"] and data["text"].strip()
     assert data["segments"][0]["words"]
