@@ -20,29 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from habla.asr.whisper import WhisperEngine, is_silent
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
-SILENCE_AFTER, MIN_FRAMES = 300, 800  # as habla/voice/listener.py
+SILENCE_AFTER, MIN_FRAMES = 300, 800  # the defaults in habla/asr/whisper.py, measured by this script
 
 
-def trimmed_decode(model: Any, audios: list[np.ndarray], language: str, beam: int) -> list[str]:
-    import ctranslate2
-    from faster_whisper.tokenizer import Tokenizer
-
-    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-    features = [model.feature_extractor(a, padding=0) for a in audios]
-    target = min(3000, max(max(f.shape[-1] for f in features) + SILENCE_AFTER, MIN_FRAMES))
-    batch = np.stack([np.pad(f, ((0, 0), (0, max(0, target - f.shape[-1]))))[:, :target] for f in features])
-    prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-    results = model.model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(batch, np.float32)),
-                                   [prompt] * len(audios), beam_size=beam, return_scores=True,
-                                   return_no_speech_prob=True, suppress_blank=True, max_length=448)
-    texts = []
-    for r in results:
-        ids = [t for t in r.sequences_ids[0] if t < tokenizer.eot]
-        logprob = r.scores[0] / max(len(ids) + 1, 1)
-        texts.append("" if r.no_speech_prob > 0.6 and logprob < -1.0 else str(tokenizer.decode(ids)).strip())
-    return texts
+def trimmed_decode(engine: WhisperEngine, audios: list[np.ndarray], language: str, beam: int) -> list[str]:
+    results = engine.runtime.decode_windows(audios, language=language, task="transcribe", prompt=None, prompt_tokens=0,
+                                            beam_size=beam, temperature=0.0, min_frames=MIN_FRAMES,
+                                            margin_frames=SILENCE_AFTER)
+    return ["" if is_silent(r.no_speech_prob, r.avg_logprob) else r.text.strip() for r in results]
 
 
 def main() -> None:
@@ -76,7 +65,7 @@ def main() -> None:
                                                                       options, 0.0)]
                 t_full += time.perf_counter() - started
                 started = time.perf_counter()
-                trimmed += trimmed_decode(engine.model, audios, language, beam)  # type: ignore[attr-defined]
+                trimmed += trimmed_decode(engine, audios, language, beam)
                 t_trim += time.perf_counter() - started
                 refs += [c.text for c in group]
             row = {"clips": len(clips), "audio_seconds": round(sum(c.seconds for c in clips), 1),

@@ -288,3 +288,6 @@ class BatchedEngine:
         request = self.scheduler.submit(audio, spans, language, options, offset, self.priority, self.principal,
                                         self.cancel)
         yield from self.scheduler.wait(request)
+
+    def decode_piece(self, audio: np.ndarray, language: str, prompt: str) -> str:
+        return self.scheduler.engine.decode_piece(audio, language, prompt)  # one short piece: not worth batching

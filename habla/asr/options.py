@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from habla.errors import InvalidOption
+from habla.faster_whisper_adapter import language_codes
 
 if TYPE_CHECKING:
     from habla.config import ASRSettings
@@ -70,12 +71,10 @@ class TranscribeOptions:
         if self.block_seconds < 60:
             raise InvalidOption("block_seconds must be at least 60")
         if self.language is not None:
-            from faster_whisper.tokenizer import _LANGUAGE_CODES
-
             lang = self.language.strip().lower()
             if lang in ("", "auto"):
                 object.__setattr__(self, "language", None)
-            elif lang not in _LANGUAGE_CODES:
+            elif lang not in language_codes():
                 raise InvalidOption(f"unknown language {self.language!r}",
                                     hint="use an ISO 639-1 code such as en, es, fr, or 'auto'")
             else:

@@ -42,3 +42,8 @@ class ASREngine(Protocol):
         Word times are shifted by ``offset`` (the audio's position in the whole file).
         """
         ...
+
+    def decode_piece(self, audio: np.ndarray, language: str, prompt: str) -> str:
+        """Text of one short piece (≤ 30 s) of a live turn, decoded quickly (greedy), prompted with the turn's text
+        so far; empty when the piece is silence."""
+        ...

@@ -14,6 +14,7 @@ from habla.asr.protocol import ChunkText, Span
 from habla.asr.types import Word
 from habla.audio.decode import SAMPLE_RATE
 from habla.errors import ModelCorrupt
+from habla.faster_whisper_adapter import WhisperRuntime, cuda_device_count
 from habla.hardware import physical_cores
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ LOW_LOGPROB = -1.0
 SHORT_WINDOW_MARGIN_FRAMES = 300  # feature frames (10 ms each)
 SHORT_WINDOW_MIN_FRAMES = 800
 MAX_PROMPT_TOKENS = 223  # Whisper's previous-text prompt: half its 448-token context, less one
+# A live turn's piece (habla/voice/listener.py): the last 100 tokens of the turn as prompt, and at most 8 + 6 tokens
+# a second of audio, so a piece that starts looping stops early (speech runs at 2-4 tokens a second).
+PIECE_PROMPT_TOKENS = 100
+PIECE_TOKENS_PER_SECOND = 6
 
 
 def is_silent(no_speech_prob: float, avg_logprob: float) -> bool:
@@ -38,9 +43,7 @@ def pick_device(device: str) -> str:
     if device != "auto":
         return device
     try:
-        import ctranslate2
-
-        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        return "cuda" if cuda_device_count() > 0 else "cpu"
     except Exception:  # noqa: BLE001 — any CUDA probing failure means CPU
         return "cpu"
 
@@ -56,26 +59,23 @@ class WhisperEngine:
 
     def __init__(self, model_path: str, name: str = "", device: str = "auto", compute_type: str = "auto",
                  cpu_threads: int = 0, parallel: int = 1, short_window_seconds: float = 0.0) -> None:
-        from faster_whisper import WhisperModel
-
         self.name = name or os.path.basename(model_path.rstrip("/"))
         self.device = pick_device(device)
         self.compute_type = pick_compute_type(compute_type, self.device)
         threads = cpu_threads or physical_cores()
         try:
-            self.model = WhisperModel(model_path, device=self.device, compute_type=self.compute_type,
-                                      cpu_threads=threads, num_workers=parallel, local_files_only=True)
+            self.runtime = WhisperRuntime(model_path, device=self.device, compute_type=self.compute_type,
+                                          cpu_threads=threads, num_workers=parallel)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelCorrupt(f"model {self.name!r} at {model_path} could not be loaded: {exc}",
                                hint="the model files are incomplete or not a CTranslate2 Whisper model") from exc
-        self.multilingual = self.model.model.is_multilingual
+        self.multilingual = self.runtime.multilingual
         self.short_window_seconds = short_window_seconds
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         if not self.multilingual:
             return "en", 1.0
-        language, probability, _ = self.model.detect_language(audio=audio[: 30 * 16000], vad_filter=False)
-        return language, float(probability)
+        return self.runtime.detect_language(audio[: 30 * SAMPLE_RATE])
 
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
@@ -84,14 +84,10 @@ class WhisperEngine:
         if self._short_windows_fit(spans, options):
             yield from self._decode_short(audio, spans, language, options, offset)
             return
-        from faster_whisper import BatchedInferencePipeline
-
-        # A pipeline per call: it keeps word-timing state between batches, so it must not be shared.
-        pipeline = BatchedInferencePipeline(self.model)
         # Text-only decoding is both faster and more accurate in batches (with timestamp tokens the batched
         # decoder drops text after the last timestamp pair). Word timings come from cross-attention alignment,
         # which costs ~2 % and lets the pipeline cut segments and resume truncated chunks.
-        segments, _ = pipeline.transcribe(
+        segments = self.runtime.transcribe_batched(
             audio, language=language, task=options.task, beam_size=options.beam_for(language),
             temperature=options.temperature, batch_size=len(spans),
             clip_timestamps=[{"start": s, "end": e} for s, e in spans], without_timestamps=True,
@@ -116,30 +112,24 @@ class WhisperEngine:
     def _decode_short(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
         """Each chunk in its own window, the batch's windows trimmed to its longest chunk + margin; text only."""
-        import ctranslate2
-        from faster_whisper.tokenizer import Tokenizer
-
-        tokenizer = Tokenizer(self.model.hf_tokenizer, self.multilingual, task=options.task, language=language)
-        features = [self.model.feature_extractor(audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)], padding=0)
-                    for s, e in spans]
-        frames = min(3000, max(max(f.shape[-1] for f in features) + SHORT_WINDOW_MARGIN_FRAMES,
-                               SHORT_WINDOW_MIN_FRAMES))
-        batch = np.stack([np.pad(f, ((0, 0), (0, max(0, frames - f.shape[-1]))))[:, :frames] for f in features])
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-        if options.initial_prompt:
-            previous = tokenizer.encode(" " + options.initial_prompt.strip())[-MAX_PROMPT_TOKENS:]
-            prompt = [tokenizer.sot_prev, *previous, *prompt]
-        results = self.model.model.generate(
-            ctranslate2.StorageView.from_array(np.ascontiguousarray(batch, dtype=np.float32)), [prompt] * len(spans),
-            beam_size=options.beam_for(language), max_length=self.model.max_length, return_scores=True,
-            return_no_speech_prob=True, suppress_blank=True, sampling_temperature=options.temperature)
-        for (start, end), result in zip(spans, results, strict=False):
-            ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-            avg_logprob = result.scores[0] * len(ids) / (len(ids) + 1)  # as faster-whisper: per token and end
-            text = str(tokenizer.decode(ids))
-            silent = result.no_speech_prob > NO_SPEECH_PROB and avg_logprob < LOW_LOGPROB
-            encoded = text.encode()
-            yield ChunkText(span=(start + offset, end + offset), text="" if silent else text, words=(),
-                            avg_logprob=round(avg_logprob, 4), no_speech_prob=round(result.no_speech_prob, 4),
+        pieces = [audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in spans]
+        results = self.runtime.decode_windows(
+            pieces, language=language, task=options.task, prompt=options.initial_prompt,
+            prompt_tokens=MAX_PROMPT_TOKENS, beam_size=options.beam_for(language), temperature=options.temperature,
+            min_frames=SHORT_WINDOW_MIN_FRAMES, margin_frames=SHORT_WINDOW_MARGIN_FRAMES)
+        for (start, end), result in zip(spans, results, strict=True):
+            silent = is_silent(result.no_speech_prob, result.avg_logprob)
+            encoded = result.text.encode()
+            yield ChunkText(span=(start + offset, end + offset), text="" if silent else result.text, words=(),
+                            avg_logprob=round(result.avg_logprob, 4), no_speech_prob=round(result.no_speech_prob, 4),
                             compression_ratio=round(len(encoded) / max(len(zlib.compress(encoded)), 1), 4),
-                            tokens=tuple(ids), temperature=options.temperature)
+                            tokens=result.ids, temperature=options.temperature)
+
+    def decode_piece(self, audio: np.ndarray, language: str, prompt: str) -> str:
+        """Greedy, text-only decoding of one short piece (≤ 30 s) of a live turn, prompted with the turn's text so
+        far; a piece Whisper deems silent comes back empty."""
+        result = self.runtime.decode_windows(
+            [audio], language=language, task="transcribe", prompt=prompt, prompt_tokens=PIECE_PROMPT_TOKENS,
+            beam_size=1, temperature=0.0, min_frames=SHORT_WINDOW_MIN_FRAMES, margin_frames=SHORT_WINDOW_MARGIN_FRAMES,
+            max_new_tokens=int(8 + PIECE_TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE))[0]
+        return "" if is_silent(result.no_speech_prob, result.avg_logprob) else result.text.strip()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE
+from habla.faster_whisper_adapter import SileroStream, silero_speech_timestamps
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,24 @@ def speech_spans(audio: np.ndarray, options: VadOptions = VadOptions()) -> list[
 def _silero(audio: np.ndarray, options: VadOptions) -> list[tuple[float, float]]:
     if len(audio) < SAMPLE_RATE // 10:
         return []
-    from faster_whisper.vad import VadOptions as SileroOptions
-    from faster_whisper.vad import get_speech_timestamps
-
-    found = get_speech_timestamps(audio, SileroOptions(
-        threshold=options.threshold, min_speech_duration_ms=options.min_speech_ms,
-        max_speech_duration_s=options.max_speech_s, min_silence_duration_ms=options.min_silence_ms,
-        speech_pad_ms=options.pad_ms))
+    found = silero_speech_timestamps(audio, threshold=options.threshold, min_speech_ms=options.min_speech_ms,
+                                     max_speech_s=options.max_speech_s, min_silence_ms=options.min_silence_ms,
+                                     pad_ms=options.pad_ms)
     # Millisecond precision, rounded inwards so a span never reaches past the audio.
-    return [(math.ceil(s["start"] / SAMPLE_RATE * 1000) / 1000, math.floor(s["end"] / SAMPLE_RATE * 1000) / 1000)
-            for s in found]
+    return [(math.ceil(start / SAMPLE_RATE * 1000) / 1000, math.floor(end / SAMPLE_RATE * 1000) / 1000)
+            for start, end in found]
+
+
+class StreamingVAD(Protocol):
+    """Speech probability of consecutive windows of a live 16 kHz stream, state carried from one to the next."""
+
+    window: int  # samples per call
+
+    def probability(self, window: np.ndarray) -> float:
+        """Probability that the next ``window`` samples (float32) are speech."""
+        ...
+
+
+def silero_stream() -> StreamingVAD:
+    """Silero VAD for one live stream (its own state; the model is shared by the process)."""
+    return SileroStream()

@@ -34,7 +34,7 @@ from habla.voice.frames import (
     TranscriptFinal,
     TurnDiscarded,
 )
-from habla.voice.listener import Decode, InputTrack, TurnListener, whisper_decoder
+from habla.voice.listener import Decode, InputTrack, TurnListener, piece_decoder
 from habla.voice.options import VoiceOptions
 from habla.voice.session import VoiceSession
 from habla.voice.turn import end_of_turn_probability, final_pitch_drop
@@ -285,7 +285,7 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
         script = build_turns(engines.transcriber, folder, lang, turns, paused)
         script_all += script
         with engines.transcriber.models.use(settings.asr.model) as whisper:
-            decode_piece = whisper_decoder(whisper.model, lang)
+            decode_piece = piece_decoder(whisper, lang)
             for turn in script:
                 decisions["chosen"].append(decide(turn, options, decode_piece))
                 decisions["silence"].append(decide(turn, silence, decode_piece))

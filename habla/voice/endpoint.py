@@ -9,10 +9,9 @@ from typing import Literal
 import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE
+from habla.audio.vad import StreamingVAD, silero_stream
 from habla.config import VoiceSettings
 
-WINDOW = 512  # samples Silero v5/v6 takes at 16 kHz (32 ms)
-CONTEXT = 64  # samples of the previous window it also sees
 HYSTERESIS = 0.15  # once speaking, speech continues until the probability drops this far below the threshold
 PAD_MS = 200  # audio kept before the first voiced window (Silero fires a little late)
 _DEFAULTS = VoiceSettings()  # the defaults live in config.py (VoiceOptions.endpoint() passes a session's own)
@@ -46,14 +45,9 @@ def level_dbfs(window: np.ndarray) -> float:
 class Endpointer:
     """Feed 16 kHz float32 audio of any length; get the events it completes. Not thread-safe (one per session)."""
 
-    def __init__(self, options: EndpointOptions = EndpointOptions()) -> None:
-        from faster_whisper.vad import get_vad_model
-
+    def __init__(self, options: EndpointOptions = EndpointOptions(), vad: StreamingVAD | None = None) -> None:
         self.options = options
-        self._session = get_vad_model().session  # shared ONNX session; the state below is ours
-        self._h = np.zeros((1, 1, 128), np.float32)
-        self._c = np.zeros((1, 1, 128), np.float32)
-        self._context = np.zeros(CONTEXT, np.float32)
+        self._vad = vad or silero_stream()
         self._pending = np.zeros(0, np.float32)
         self.position = 0  # samples consumed
         self.speaking = False  # a confirmed turn is open
@@ -68,8 +62,9 @@ class Endpointer:
     def feed(self, audio: np.ndarray) -> list[VadEvent]:
         self._pending = np.concatenate([self._pending, audio.astype(np.float32, copy=False)])
         events: list[VadEvent] = []
-        while len(self._pending) >= WINDOW:
-            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
+        size = self._vad.window
+        while len(self._pending) >= size:
+            window, self._pending = self._pending[:size], self._pending[size:]
             events.extend(self._window(window))
         return events
 
@@ -95,20 +90,14 @@ class Endpointer:
             return [VadEvent("end", pause)]
         return []
 
-    def _probability(self, window: np.ndarray) -> float:
-        x = np.concatenate([self._context, window])[None, :]
-        out, self._h, self._c = self._session.run(None, {"input": x, "h": self._h, "c": self._c})
-        self._context = window[-CONTEXT:]
-        return float(np.asarray(out).reshape(-1)[0])
-
     def _is_voiced(self, window: np.ndarray) -> bool:
-        p = self._probability(window)
+        p = self._vad.probability(window)
         threshold = self.options.threshold - (HYSTERESIS if self._voiced_flag else 0.0)
         self._voiced_flag = p >= threshold and level_dbfs(window) >= self.options.min_level_dbfs
         return self._voiced_flag
 
     def _window(self, window: np.ndarray) -> list[VadEvent]:
-        start, self.position = self.position, self.position + WINDOW
+        start, self.position = self.position, self.position + len(window)
         voiced = self._is_voiced(window)
         if voiced:
             self._last_voiced_end = self.position
@@ -119,7 +108,7 @@ class Endpointer:
         if voiced:
             if self._candidate is None:
                 self._candidate, self._voiced = start, 0
-            self._voiced += WINDOW
+            self._voiced += self._vad.window
             if self._voiced >= opts.min_speech_ms * SAMPLE_RATE // 1000:
                 self.speaking, self._paused = True, False
                 self._turn_start = max(0, self._candidate - PAD_MS * SAMPLE_RATE // 1000)

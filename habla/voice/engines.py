@@ -7,6 +7,7 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+from habla.asr.protocol import ASREngine
 from habla.asr.transcriber import Transcriber
 from habla.config import Settings
 from habla.llm.protocol import ChatOptions, LLMEngine
@@ -21,7 +22,7 @@ from habla.voice.options import VoiceOptions
 class Held:
     """Loaded engines held for one session; ``close`` lets them go idle."""
 
-    asr_model: object  # faster_whisper.WhisperModel
+    asr: ASREngine
     llm: LLMEngine
     speaker: Speaker
     voice: Voice
@@ -56,7 +57,7 @@ class VoiceEngines:
         except BaseException:
             stack.close()
             raise
-        return Held(whisper.model, llm, self.speaker, voice, stack)
+        return Held(whisper, llm, self.speaker, voice, stack)
 
     def _prime(self, llm: LLMEngine, options: VoiceOptions) -> None:
         key = (options.persona, options.language)

@@ -27,7 +27,7 @@ from habla.voice.endpoint import Endpointer, VadEvent
 from habla.voice.engines import Held
 from habla.voice.frames import (ErrorEvent, Event, ReplyAudio, ReplyDelta, ReplyDone, SpeechStarted, SpeechStopped,
                                 Timings, TranscriptFinal, TranscriptPartial, TurnDiscarded, TurnTimings)
-from habla.voice.listener import InputTrack, TurnListener, whisper_decoder
+from habla.voice.listener import InputTrack, TurnListener, piece_decoder
 from habla.voice.memory import Conversation
 from habla.voice.options import VoiceOptions
 from habla.voice.recording import Recording
@@ -74,7 +74,7 @@ class VoiceSession:
         self.recording = Recording(self.track, options.language)
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.turn = 0
-        self._decode = whisper_decoder(held.asr_model, options.language)
+        self._decode = piece_decoder(held.asr, options.language)
         self._listener: TurnListener | None = None
         self._last_partial = 0
         self._answer: asyncio.Task[None] | None = None
