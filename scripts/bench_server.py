@@ -21,7 +21,6 @@ Figures are printed and written to bench-results/server-<time>.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -47,10 +46,10 @@ JOB_CLIP = "ast-en-dir-welcome"  # 1.8 s
 
 
 def short_clips() -> list[dict[str, Any]]:
-    with (SPEECH / "manifest.tsv").open(encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    return [{"path": SPEECH / f"{r['id']}.flac", "seconds": float(r["seconds"]), "text": r["text"]}
-            for r in rows if r["lang"] == "en" and float(r["seconds"]) <= SHORT_SECONDS and r["text"].strip()]
+    from habla.audio.manifest import read_manifest_rows
+
+    return [{"path": SPEECH / f"{r.id}.flac", "seconds": r.seconds, "text": r.text}
+            for r in read_manifest_rows(SPEECH) if r.lang == "en" and r.seconds <= SHORT_SECONDS and r.text]
 
 
 def start_server(home: Path, max_queue: int, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
@@ -231,10 +230,11 @@ def long_speech(path: Path, seconds: float) -> Path:
     from habla.audio.decode import decode
     from habla.audio.wav import looped, write_wav
 
-    with (SPEECH / "manifest.tsv").open(encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["lang"] == "en" and float(r["seconds"]) > 8]
+    from habla.audio.manifest import read_manifest_rows
+
+    rows = [r for r in read_manifest_rows(SPEECH) if r.lang == "en" and r.seconds > 8]
     gap = np.zeros(8000, np.float32)
-    one = np.concatenate([part for r in rows[:10] for part in (decode(SPEECH / f"{r['id']}.flac"), gap)])
+    one = np.concatenate([part for r in rows[:10] for part in (decode(SPEECH / f"{r.id}.flac"), gap)])
     return write_wav(path, looped(one, seconds))
 
 

@@ -11,7 +11,6 @@ does), so re-running after a change to habla decodes only with habla.
 
 from __future__ import annotations
 
-import csv
 import json
 import multiprocessing as mp
 import random
@@ -27,6 +26,7 @@ import numpy as np
 
 from habla.asr.wer import word_error_rate
 from habla.audio.decode import SAMPLE_RATE, decode
+from habla.audio.manifest import read_manifest_rows
 from habla.audio.wav import write_wav
 from habla.errors import HablaError, InvalidOption
 
@@ -68,16 +68,12 @@ class LanguageFigures:
 
 
 def read_manifest(folder: Path) -> list[Clip]:
-    manifest = folder / "manifest.tsv"
-    if not manifest.is_file():
-        raise InvalidOption(f"{folder} has no manifest.tsv", hint="columns: id, lang, seconds, text")
+    """The manifest's clips whose audio file is in the folder."""
     clips = []
-    with manifest.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            matches = sorted(folder.glob(f"{row['id']}.*"))
-            if matches:
-                clips.append(Clip(row["id"], row["lang"], float(row["seconds"]), row.get("text") or "",
-                                  matches[0]))
+    for row in read_manifest_rows(folder):
+        matches = sorted(folder.glob(f"{row.id}.*"))
+        if matches:
+            clips.append(Clip(row.id, row.lang, row.seconds, row.text, matches[0]))
     return clips
 
 

@@ -8,7 +8,6 @@ Tuning and held-out conversations draw utterances from disjoint halves of every 
 
 from __future__ import annotations
 
-import csv
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE, decode
+from habla.audio.manifest import read_manifest_rows
 from habla.diarize.protocol import SpeakerTurn
 
 TARGET_RMS = 0.05  # every utterance at about -26 dBFS, as a levelled recording would be
@@ -63,14 +63,13 @@ class Material:
     """Utterances per voice: recorded clips from the test set, synthesized sentences for TTS voices."""
 
     def __init__(self, testdata: Path, synthesize: Synthesizer) -> None:
-        rows = list(csv.DictReader((testdata / "manifest.tsv").open(encoding="utf-8"), delimiter="\t"))
+        rows = read_manifest_rows(testdata)
         self.testdata = testdata
         self.synthesize = synthesize
-        self.clips = {voice: sorted(r["id"] for r in rows if r["id"].startswith(prefix) and r["text"].strip()
-                                    and float(r["seconds"]) <= MAX_UTTERANCE_SECONDS)
+        self.clips = {voice: sorted(r.id for r in rows if r.id.startswith(prefix) and r.text
+                                    and r.seconds <= MAX_UTTERANCE_SECONDS)
                       for voice, prefix in RECORDED.items()}
-        self.sentences = sorted({r["text"].strip() for r in rows if r["lang"] == "en" and r["text"].strip()
-                                 and len(r["text"]) < 110})
+        self.sentences = sorted({r.text for r in rows if r.lang == "en" and r.text and len(r.text) < 110})
 
     def choices(self, voice: str, half: int) -> list[str]:
         items = self.clips[voice] if voice in RECORDED else self.sentences

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import random
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE, decode, probe_duration
+from habla.audio.manifest import read_manifest_rows
 from habla.errors import InvalidOption
 
 if TYPE_CHECKING:
@@ -49,23 +49,19 @@ def _audio_file(folder: Path, clip_id: str) -> Path | None:
 
 def load_manifest(folder: Path, language: str | None = None) -> list[Clip]:
     """Clips listed in ``manifest.tsv`` whose audio exists; clips over 30 s are skipped with a warning."""
-    rows = list(csv.DictReader((folder / "manifest.tsv").open(encoding="utf-8"), delimiter="\t"))
-    if rows and not {"id", "text"} <= set(rows[0]):
-        raise InvalidOption(f"{folder / 'manifest.tsv'} needs the columns id, lang, seconds, text")
     clips, too_long = [], 0
-    for row in rows:
-        lang = (row.get("lang") or language or "").strip()
+    for row in read_manifest_rows(folder):
+        lang = row.lang or (language or "").strip()
         if language and lang != language:
             continue
-        path = _audio_file(folder, row["id"])
+        path = _audio_file(folder, row.id)
         if path is None:
-            raise InvalidOption(f"no audio file for {row['id']!r} in {folder}",
-                                hint=f"name it {row['id']}.flac (or {', '.join(AUDIO_SUFFIXES[1:])})")
-        seconds = float(row.get("seconds") or 0)
-        if seconds > MAX_SECONDS:
+            raise InvalidOption(f"no audio file for {row.id!r} in {folder}",
+                                hint=f"name it {row.id}.flac (or {', '.join(AUDIO_SUFFIXES[1:])})")
+        if row.seconds > MAX_SECONDS:
             too_long += 1
             continue
-        clips.append(Clip(row["id"], lang, (row.get("text") or "").strip(), path, seconds))
+        clips.append(Clip(row.id, lang, row.text, path, row.seconds))
     if too_long:
         log.warning("skipped %d clips longer than %.0f s (Whisper trains on 30-second windows)", too_long, MAX_SECONDS)
     return clips

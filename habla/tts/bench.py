@@ -14,6 +14,7 @@ from pathlib import Path
 
 from habla.asr.transcriber import Transcriber
 from habla.asr.wer import WerResult, word_error_rate
+from habla.audio.manifest import read_manifest_rows
 from habla.config import Settings, load_settings
 from habla.tts.encode import encode_stream
 from habla.tts.speaker import SpeakOptions, Speaker
@@ -135,10 +136,9 @@ def speed_table(settings: Settings, repeats: int, threads: list[int]) -> None:
 
 def tuning_texts(language: str, limit: int = 16) -> list[str]:
     """Short texts of the test clips (shared/testdata/speech/manifest.tsv), kept apart from the sentences above."""
-    manifest = Path(os.environ.get("HABLA_TESTDATA", Path(__file__).resolve().parents[2].parent / "shared" /
-                                   "testdata")) / "speech" / "manifest.tsv"
-    rows = [line.split("\t") for line in manifest.read_text(encoding="utf-8").splitlines()[1:]]
-    return [r[3] for r in rows if len(r) >= 4 and r[1] == language and 20 <= len(r[3]) <= 90][:limit]
+    folder = Path(os.environ.get("HABLA_TESTDATA", Path(__file__).resolve().parents[2].parent / "shared" /
+                                 "testdata")) / "speech"
+    return [r.text for r in read_manifest_rows(folder) if r.lang == language and 20 <= len(r.text) <= 90][:limit]
 
 
 def espeak_grid(settings: Settings, transcriber: Transcriber, language: str = "es") -> None:

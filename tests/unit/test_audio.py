@@ -112,3 +112,19 @@ def test_pcm16_conversion_clips_scales_and_round_trips() -> None:
     assert len(data) == 2 * len(audio) and data[:2] == (-32767).to_bytes(2, "little", signed=True)
     back = from_pcm16_bytes(data + b"\x01")  # a trailing odd byte is not a sample
     assert len(back) == len(audio) and np.allclose(back, np.clip(audio, -1, 1), atol=1 / 16384)
+
+
+def test_the_manifest_reader_fills_optional_columns_and_names_bad_ones(tmp_path) -> None:  # noqa: ANN001
+    from habla.audio.manifest import ManifestRow, read_manifest_rows
+    from habla.errors import InvalidOption
+
+    (tmp_path / "manifest.tsv").write_text("id\ttext\tlang\na\t hello \t\nb\t\tes\n", encoding="utf-8")
+    assert read_manifest_rows(tmp_path) == [ManifestRow("a", "", 0.0, "hello"), ManifestRow("b", "es", 0.0, "")]
+    (tmp_path / "manifest.tsv").write_text("name\tsentence\na\thello\n", encoding="utf-8")
+    with pytest.raises(InvalidOption, match="needs the columns id, lang, seconds, text"):
+        read_manifest_rows(tmp_path)
+    (tmp_path / "manifest.tsv").write_text("id\tseconds\ttext\na\tlong\thello\n", encoding="utf-8")
+    with pytest.raises(InvalidOption, match="not a number"):
+        read_manifest_rows(tmp_path)
+    with pytest.raises(InvalidOption, match="has no manifest.tsv"):
+        read_manifest_rows(tmp_path / "elsewhere")
