@@ -1,4 +1,4 @@
-"""What the machine offers the engines: used for the default thread counts of Whisper and llama.cpp."""
+"""What the machine offers the engines: used for the default thread counts of Whisper, llama.cpp and Piper."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from habla.errors import ModelCorrupt, ModelNotFound
+from habla.hardware import physical_cores
 from habla.tts.protocol import AudioChunk, Voice
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class PiperEngine:
         self.voice = voice
         options = ort.SessionOptions()
         # Intra-op threads do the work of one sentence; more inter-op threads only add contention on small CPUs.
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.intra_op_num_threads = threads or physical_cores()
         options.inter_op_num_threads = 1
         # Spinning workers burn the cores they wait on: with Whisper or another process busy on a 2-core machine,
         # 2 spinning threads measured RTF 0.13 against 0.08 without spinning (scripts/bench_tts.py).
