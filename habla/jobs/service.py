@@ -178,13 +178,23 @@ class JobService:
                               hint="wait until its status is 'succeeded'")
         return self.storage.result_name(job.result_dir, fmt)
 
-    def storage_health(self) -> dict[str, Any]:
-        """For /healthz: which store, and whether it answers (checked at most every STORAGE_CHECK_SECONDS)."""
+    def cached_storage_health(self) -> dict[str, Any] | None:
+        """The last storage check while it is fresh (younger than STORAGE_CHECK_SECONDS), else None."""
         checked, cached = self._storage_health
-        if time.monotonic() - checked < STORAGE_CHECK_SECONDS and cached:
+        return cached if cached and time.monotonic() - checked < STORAGE_CHECK_SECONDS else None
+
+    @property
+    def storage_backend(self) -> str:
+        return "s3" if self.settings.jobs.storage_url else "local"
+
+    def storage_health(self) -> dict[str, Any]:
+        """For /healthz: which store, and whether it answers (checked at most every STORAGE_CHECK_SECONDS).
+        Blocks while the store answers: call it from a thread (see habla/server/probes.py)."""
+        cached = self.cached_storage_health()
+        if cached is not None:
             return cached
         # Public (no key needed): which kind of store and whether it works, never a path, bucket or message.
-        health: dict[str, Any] = {"backend": "s3" if self.settings.jobs.storage_url else "local", "ok": True}
+        health: dict[str, Any] = {"backend": self.storage_backend, "ok": True}
         try:
             self.storage.objects.check()
         except HablaError as exc:

@@ -22,6 +22,7 @@ from habla.llm.service import LLMService
 from habla.models.store import ModelStore
 from habla.server.limits import Slots
 from habla.server.metrics import Metrics
+from habla.server.probes import StorageProbe
 from habla.tts.speaker import Speaker
 from habla.tutor.history import TutorStore
 from habla.tutor.service import TutorService
@@ -45,6 +46,7 @@ class Engines:
     voice: VoiceEngines
     tutor: TutorService
     voice_sessions: set[VoiceSession]
+    storage_probe: StorageProbe
     _diarizer: Diarizer | None = field(default=None, init=False)
     _diarizer_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -84,7 +86,8 @@ def build_engines(settings: Settings, metrics: Metrics, slots: Slots) -> Engines
     voice = VoiceEngines(settings, transcriber, llm, speaker)
     tutor = TutorService(settings, TutorStore(jobs.store.engine), jobs.storage.objects, transcriber, llm, speaker)
     return Engines(settings=settings, metrics=metrics, slots=slots, store=store, transcriber=transcriber, jobs=jobs,
-                   llm=llm, speaker=speaker, voice=voice, tutor=tutor, voice_sessions=set())
+                   llm=llm, speaker=speaker, voice=voice, tutor=tutor, voice_sessions=set(),
+                   storage_probe=StorageProbe(jobs.cached_storage_health, jobs.storage_health, jobs.storage_backend))
 
 
 def engines(conn: HTTPConnection) -> Engines:

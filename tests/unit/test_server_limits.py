@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from fastapi import FastAPI
@@ -100,3 +101,41 @@ def test_unexpected_errors_are_500_without_details() -> None:
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "server_error"
     assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_a_hanging_storage_check_never_blocks_the_event_loop() -> None:
+    from habla.server.probes import StorageProbe
+
+    release, finished, calls, cache = threading.Event(), threading.Event(), [], {}
+
+    def check() -> dict[str, object]:
+        calls.append(1)
+        release.wait(30)  # a store that does not answer
+        cache["health"] = {"backend": "s3", "ok": True}  # as JobService.storage_health caches its answer
+        finished.set()
+        return cache["health"]
+
+    probe = StorageProbe(lambda: cache.get("health"), check, "s3", timeout=0.05)
+
+    async def scenario() -> tuple[list[dict[str, object]], bool, dict[str, object]]:
+        ticked = asyncio.Event()
+
+        async def tick() -> None:
+            ticked.set()  # runs only if the loop is free while the checks wait
+
+        first = await asyncio.gather(probe(), probe(), tick())
+        release.set()
+        await asyncio.to_thread(finished.wait, 30)
+        return first[:2], ticked.is_set(), await probe()
+
+    timed_out, loop_was_free, answered = asyncio.run(scenario())
+    assert timed_out == [{"backend": "s3", "ok": False, "code": "storage_timeout"}] * 2
+    assert loop_was_free and answered == {"backend": "s3", "ok": True}
+    assert len(calls) == 1  # the two waiting probes shared one check, and its answer was then cached
+
+
+def test_a_fresh_storage_answer_needs_no_thread() -> None:
+    from habla.server.probes import StorageProbe
+
+    probe = StorageProbe(lambda: {"backend": "local", "ok": True}, lambda: pytest.fail("checked again"), "local")
+    assert asyncio.run(probe()) == {"backend": "local", "ok": True}

@@ -16,10 +16,11 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 async def healthz(engines: EnginesDep) -> dict[str, Any]:
     """Async and lock-free (bar the model manager's brief bookkeeping lock): it needs no worker thread, so it
-    answers while every slot and the thread pool are busy. Public: names and counts, never a path.
+    answers while every slot and the thread pool are busy; a stale storage check runs in asyncio's executor and is
+    awaited at most STORAGE_CHECK_TIMEOUT_SECONDS. Public: names and counts, never a path.
     ``status`` is "degraded" while the job storage refuses or cannot be reached."""
     slots = engines.slots
-    storage = engines.jobs.storage_health()
+    storage = await engines.storage_probe()
     loaded = [display_name(k) for k in engines.transcriber.models.loaded()]
     return {"status": "ok" if storage["ok"] else "degraded", "version": __version__, "models_loaded": loaded,
             "transcriptions_in_flight": slots.transcription.in_flight,
