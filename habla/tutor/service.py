@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from habla.asr.types import Transcript
 from habla.audio.decode import SAMPLE_RATE, decode
-from habla.errors import HablaError, InvalidOption
+from habla.errors import Cancelled, HablaError, InvalidOption
 from habla.tutor.conversation import reply_messages
 from habla.tutor.feedback import (
     Correction,
@@ -143,16 +143,20 @@ class TutorService:
 
     # -- turns ------------------------------------------------------------------------------------------
     def turn(self, session_id: str, audio: BinaryIO | None = None, text: str | None = None,
-             owner: str | None = None) -> Turn:
-        """One exchange. Exactly one of ``audio`` (any format habla decodes) or ``text`` is given."""
+             owner: str | None = None, cancel: threading.Event | None = None) -> Turn:
+        """One exchange. Exactly one of ``audio`` (any format habla decodes) or ``text`` is given. Setting
+        ``cancel`` (the client went away) stops transcription, the LLM at its next token and TTS at its next
+        sentence; the turn then raises Cancelled and keeps nothing."""
+        cancel = cancel or threading.Event()
         session = self.store.session(session_id, owner)  # another principal's session: 404 before anything else
         if (audio is None) == (text is None or not text.strip()):
             raise InvalidOption("send either audio or text for a turn, not both or neither")
         with self._session_lock(session_id):
             number = self.store.next_number(session_id)
             if audio is not None:
-                return self._audio_turn(session, number, audio)
-            return self._finish(session, number, "text", self._check_text(text or ""), [], None, None, 0.0, {})
+                return self._audio_turn(session, number, audio, cancel)
+            return self._finish(session, number, "text", self._check_text(text or ""), [], None, None, 0.0, {},
+                                cancel)
 
     def _check_text(self, text: str) -> str:
         text = " ".join(text.split())
@@ -161,7 +165,7 @@ class TutorService:
                                 f"{self.settings.tutor.max_text_chars} are accepted")
         return text
 
-    def _audio_turn(self, session: Session, number: int, audio: BinaryIO) -> Turn:
+    def _audio_turn(self, session: Session, number: int, audio: BinaryIO, cancel: threading.Event) -> Turn:
         part = self.files.save_upload(audio, session.id, number, self.settings.tutor.max_upload_mb << 20)
         kept: str | None = None
         try:
@@ -175,7 +179,7 @@ class TutorService:
                                     f"{self.settings.tutor.max_turn_seconds:.0f} s are accepted",
                                     hint="say a few sentences at a time")
             kept = self.files.keep(part, container_name(path))
-            transcript = _timed(timings, "asr", lambda: self._transcribe(pcm, session.persona.language))
+            transcript = _timed(timings, "asr", lambda: self._transcribe(pcm, session.persona.language, cancel))
             if not transcript.text.strip():
                 raise NoSpeech("no speech was heard in the audio", hint="speak closer to the microphone")
             words = [w for s in transcript.segments for w in s.words]
@@ -185,24 +189,31 @@ class TutorService:
             word_rows = [{"word": w.word.strip(), "start": w.start, "end": w.end,
                           "probability": round(float(w.probability), 3)} for w in words]
             return self._finish(session, number, "audio", transcript.text.strip(), word_rows, kept, stored,
-                                round(seconds, 2), timings, hints)
+                                round(seconds, 2), timings, cancel, hints)
         except BaseException:
             self.files.discard(part, kept, kept and kept.rsplit(".", 1)[0] + ".json")
             raise
 
-    def _transcribe(self, pcm: object, language: str) -> Transcript:
+    def _transcribe(self, pcm: object, language: str, cancel: threading.Event) -> Transcript:
         options = self.transcriber.default_options(language=language, word_timestamps=True)
-        return self.transcriber.transcribe(pcm, options=options)  # type: ignore[arg-type]
+        return self.transcriber.transcribe(pcm, options=options, cancel=cancel)  # type: ignore[arg-type]
 
     def _finish(self, session: Session, number: int, source: str, user_text: str, words: list[dict],
                 user_audio: str | None, transcript: str | None, seconds: float, timings: dict[str, float],
-                hints: list[Correction] | None = None) -> Turn:
+                cancel: threading.Event, hints: list[Correction] | None = None) -> Turn:
         persona = session.persona
         history = self.store.turns(session.id)
-        corrections = _timed(timings, "corrections", lambda: self._corrections(user_text, persona))
-        reply = _timed(timings, "reply", lambda: self._reply(persona, history, user_text))
+        corrections = _timed(timings, "corrections", lambda: self._corrections(user_text, persona, cancel))
+        _stop_if_cancelled(cancel)
+        reply = _timed(timings, "reply", lambda: self._reply(persona, history, user_text, cancel))
+        _stop_if_cancelled(cancel)
         reply_audio = self.files.reply_audio(session.id, number)
-        _timed(timings, "tts", lambda: self._speak(persona, reply, reply_audio))
+        try:
+            _timed(timings, "tts", lambda: self._speak(persona, reply, reply_audio, cancel))
+            _stop_if_cancelled(cancel)
+        except BaseException:
+            self.files.discard(reply_audio)
+            raise
         timings["total"] = round(sum(timings.values()), 3)
         turn = Turn(session_id=session.id, number=number, created_at=time.time(), source=source,
                     user_text=user_text, words=words, corrections=[*corrections, *(hints or [])],
@@ -216,7 +227,7 @@ class TutorService:
         log.info("tutor turn %s/%d: %s", session.id, number, timings)
         return turn
 
-    def _corrections(self, user_text: str, persona: Persona) -> list[Correction]:
+    def _corrections(self, user_text: str, persona: Persona, cancel: threading.Event) -> list[Correction]:
         if not self.settings.tutor.corrections:
             return []
         messages = correction_prompt(user_text, persona.language, persona.language_name)
@@ -225,13 +236,13 @@ class TutorService:
                 budget = engine.count_tokens(user_text) * 2 + 16
                 # No repetition penalty: a correction repeats most of the sentence by design.
                 options = self.llm.chat_options(max_tokens=budget, temperature=0.0, stop=("\n",), repeat_penalty=1.0)
-                answer = engine.chat(messages, options).text()
+                answer = engine.chat(messages, options, cancel).text()
         except HablaError as exc:  # an unreachable remote LLM, a refused request: the conversation goes on
             log.warning("no corrections for this turn: %s", exc)
             return []
         return parse_corrections(user_text, answer)
 
-    def _reply(self, persona: Persona, history: list[Turn], user_text: str) -> str:
+    def _reply(self, persona: Persona, history: list[Turn], user_text: str, cancel: threading.Event) -> str:
         from habla.tts.sentences import has_words, split_sentences
         from habla.voice.reply import trim_stray_tail
 
@@ -241,7 +252,7 @@ class TutorService:
             # As in the voice loop: one line, and no repetition penalty (1.15 makes the 270M model run on).
             options = self.llm.chat_options(max_tokens=tutor.max_reply_tokens, stop=("\n",), repeat_penalty=1.0,
                                             temperature=tutor.reply_temperature, seed=len(history) + 1)
-            text = engine.chat(messages, options).text()
+            text = engine.chat(messages, options, cancel).text()
         sentences = []
         for sentence in split_sentences(" ".join(text.split())):
             if not same_script(sentence, persona.sample_text() + persona.language_name):
@@ -254,18 +265,24 @@ class TutorService:
         reply = trim_stray_tail(" ".join(sentences).strip())
         return reply if has_words(reply) else FALLBACK_REPLY.get(persona.language, FALLBACK_REPLY["en"])
 
-    def _speak(self, persona: Persona, text: str, name: str) -> None:
+    def _speak(self, persona: Persona, text: str, name: str, cancel: threading.Event) -> None:
         from habla.tts.encode import write_file
 
         path = self.files.path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        run = self.speaker.speak(text, self.speaker.options(voice=persona.voice, language=persona.language))
+        run = self.speaker.speak(text, self.speaker.options(voice=persona.voice, language=persona.language),
+                                 cancel)
         write_file(run, path, "wav", self.settings.tts.sample_rate)
         self.files.publish(name)
 
     def _session_lock(self, session_id: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(session_id, threading.Lock())
+
+
+def _stop_if_cancelled(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise Cancelled("the tutor turn was cancelled: the client went away")
 
 
 def _timed(timings: dict[str, float], stage: str, work: Callable[[], T]) -> T:

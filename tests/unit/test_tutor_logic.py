@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -187,3 +190,124 @@ def test_a_turn_needs_audio_or_text_but_not_both(tmp_path: Path, audio: bytes | 
     session = store.create_session(BUILTIN["spanish-teacher"])
     with pytest.raises(InvalidOption, match="either audio or text"):
         service.turn(session.id, audio=io.BytesIO(audio) if audio is not None else None, text=text)
+
+
+# -- a client that leaves stops its turn ----------------------------------------------------------------
+class ReplyEngine:
+    """An LLM engine that says ``reply`` word by word, stopping at the cancel as the real ones do; the client
+    leaves (``leave`` is set) after the first word of chat call number ``leave_on_call``."""
+
+    name, context_size = "fake", 2048
+
+    def __init__(self, reply: str, leave: threading.Event, leave_on_call: int) -> None:
+        self.reply, self.leave, self.leave_on_call = reply, leave, leave_on_call
+        self.calls, self.words_after_cancel = 0, 0
+
+    def chat(self, messages, options, cancel=None):  # noqa: ANN001, ANN201
+        from habla.llm.protocol import ChatStream
+
+        self.calls += 1
+        call = self.calls
+        assert cancel is not None, "the tutor must hand its cancel event to the LLM"
+
+        def pieces() -> Iterator[str]:
+            for i, word in enumerate(self.reply.split()):
+                if cancel.is_set():
+                    self.words_after_cancel = len(self.reply.split()) - i
+                    return
+                yield (" " if i else "") + word
+                if call == self.leave_on_call:
+                    self.leave.set()
+
+        return ChatStream(pieces())
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def count_chat_tokens(self, messages) -> int:  # noqa: ANN001
+        return sum(len(m.content.split()) for m in messages)
+
+
+class FakeLLM:
+    def __init__(self, engine: ReplyEngine) -> None:
+        self._engine = engine
+
+    @contextlib.contextmanager
+    def engine(self) -> Iterator[ReplyEngine]:
+        yield self._engine
+
+    def chat_options(self, **options: object) -> dict[str, object]:
+        return options
+
+
+class FakeSpeaker:
+    """Speaks one second of silence per sentence; the client leaves during the first one when ``leave`` is given."""
+
+    def __init__(self, leave: threading.Event | None = None) -> None:
+        self.leave, self.cancels = leave, []
+
+    def options(self, **options: object) -> dict[str, object]:
+        return options
+
+    def speak(self, text: str, options: object = None, cancel: threading.Event | None = None):  # noqa: ANN201
+        import numpy as np
+
+        from habla.tts.protocol import AudioChunk
+
+        self.cancels.append(cancel)
+
+        def chunks() -> Iterator[AudioChunk]:
+            for sentence in ("one.", "two."):
+                if cancel is not None and cancel.is_set():
+                    return
+                yield AudioChunk(np.zeros(24000, np.float32), 24000, sentence)
+                if self.leave is not None:
+                    self.leave.set()
+
+        return chunks()
+
+
+def _turn_service(tmp_path: Path, engine: ReplyEngine, speaker: FakeSpeaker):
+    from habla.config import Settings
+    from habla.tutor.service import TutorService
+
+    settings = Settings(home=tmp_path)
+    store = TutorStore(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    service = TutorService(settings, store, tmp_path / "files", None, FakeLLM(engine), speaker)  # type: ignore[arg-type]
+    return service, store, store.create_session(BUILTIN["spanish-teacher"])
+
+
+def test_a_client_leaving_mid_reply_stops_the_llm_and_keeps_no_turn(tmp_path: Path) -> None:
+    from habla.errors import Cancelled
+
+    leave = threading.Event()
+    engine = ReplyEngine("Muy bien, hablas muy bien el español hoy.", leave, leave_on_call=2)  # 1: corrections
+    speaker = FakeSpeaker()
+    service, store, session = _turn_service(tmp_path, engine, speaker)
+    with pytest.raises(Cancelled):
+        service.turn(session.id, text="Yo soy bien", cancel=leave)
+    assert engine.calls == 2 and engine.words_after_cancel == 7  # the reply stopped after its first word
+    assert speaker.cancels == []  # nothing was spoken
+    assert store.turns(session.id) == []
+
+
+def test_a_client_leaving_mid_speech_stops_tts_and_leaves_no_reply_audio(tmp_path: Path) -> None:
+    from habla.errors import Cancelled
+
+    leave = threading.Event()
+    engine = ReplyEngine("Muy bien.", leave, leave_on_call=0)
+    speaker = FakeSpeaker(leave)
+    service, store, session = _turn_service(tmp_path, engine, speaker)
+    with pytest.raises(Cancelled):
+        service.turn(session.id, text="Yo soy bien", cancel=leave)
+    assert speaker.cancels == [leave]
+    assert store.turns(session.id) == []
+    assert not [p for p in (tmp_path / "files").rglob("*.wav") if "reply" in str(p)]
+
+
+def test_a_turn_nobody_leaves_is_kept_with_its_reply_audio(tmp_path: Path) -> None:
+    engine = ReplyEngine("Muy bien.", threading.Event(), leave_on_call=0)
+    service, store, session = _turn_service(tmp_path, engine, FakeSpeaker())
+    turn = service.turn(session.id, text="Yo soy bien")
+    assert turn.reply_text == "Muy bien." and [t.number for t in store.turns(session.id)] == [turn.number]
+    assert turn.reply_audio and (tmp_path / "files" / turn.reply_audio).is_file()

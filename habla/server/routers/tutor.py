@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -11,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from habla.server.auth import authenticate, owner_scope
 from habla.server.dependencies import SettingsDep, SlotsDep, TutorDep
+from habla.server.routers.chat import cancel_on_disconnect
 from habla.tutor.history import Session, Turn
 from habla.tutor.personas import LEVELS, Persona
 
@@ -112,7 +115,13 @@ async def create_turn(request: Request, session_id: str, service: TutorDep, slot
     # A turn transcribes, then asks the LLM: it takes a slot of each, always in this order (nothing else holds
     # two), so it cannot deadlock and neither kind of work is over-committed.
     async with slots.transcription.slot(), slots.llm.slot():
-        turn = await run_in_threadpool(service.turn, session_id, audio, text, owner)
+        cancel = threading.Event()
+        watch = asyncio.create_task(cancel_on_disconnect(request, cancel))  # a client that leaves stops the turn
+        try:
+            turn = await run_in_threadpool(service.turn, session_id, audio, text, owner, cancel)
+        finally:
+            cancel.set()
+            watch.cancel()
     return _turn(turn)
 
 
