@@ -25,8 +25,8 @@ from fastapi.responses import (
     JSONResponse,
     PlainTextResponse,
     Response,
-    StreamingResponse,
 )
+from sse_starlette import ServerSentEvent
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.asr.options import Task, TranscribeOptions
@@ -40,7 +40,8 @@ from habla.server.auth import authenticate
 from habla.server.dependencies import engines
 from habla.server.errors import error_response
 from habla.server.routers.diarized import diarized_json, transcribe_diarized
-from habla.server.routers.openai_shapes import last_prompt_tokens, sse, text_encoder, token_usage, usage, verbose_json
+from habla.server.routers.openai_shapes import (event_stream, last_prompt_tokens, sse, text_encoder, token_usage, usage,
+                                                verbose_json)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
@@ -140,8 +141,7 @@ async def _transcribe(request: Request, file: UploadFile, model_name: str | None
         stack.callback(run.close)
         if stream:
             events = _stream(request, run, cancel, stack.pop_all(), prompt_tokens, encode)
-            return StreamingResponse(events, media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return event_stream(events)
         result: Transcript = await run_in_threadpool(run.result)
         return result
 
@@ -198,7 +198,7 @@ def _respond(transcript: Transcript, fmt: str) -> Response:
 
 
 async def _stream(request: Request, run: TranscriptionRun, cancel: threading.Event, stack: AsyncExitStack,
-                  prompt_tokens: int, encode: Callable[[str], list[int]]) -> AsyncIterator[str]:
+                  prompt_tokens: int, encode: Callable[[str], list[int]]) -> AsyncIterator[ServerSentEvent]:
     """``transcript.text.delta`` per segment as decoded, then ``transcript.text.done`` with token usage; an error
     after the stream started becomes an OpenAI error event (the status is already sent)."""
     async with stack:  # holds the slot and the temp file until the last event

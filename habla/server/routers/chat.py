@@ -4,7 +4,6 @@ client can chat with it. Streaming (SSE) and non-streaming; errors are raised as
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 import uuid
@@ -13,8 +12,8 @@ from contextlib import AsyncExitStack, ExitStack, aclosing
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.config import LLMSettings
@@ -23,6 +22,7 @@ from habla.llm.protocol import ChatMessage, ChatStream
 from habla.llm.service import LLMService
 from habla.models.openai_names import is_alias
 from habla.server.dependencies import LLMDep, SlotsDep
+from habla.server.routers.openai_shapes import event_stream, sse
 
 router = APIRouter(tags=["chat"])
 DISCONNECT_POLL_SECONDS = 0.1  # how soon a vanished client's generation is cancelled (the target is 1 s)
@@ -109,7 +109,7 @@ def _finish(stream: ChatStream) -> str:
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(request: Request, body: ChatRequest, service: LLMDep,
-                           slots: SlotsDep) -> dict[str, Any] | StreamingResponse:
+                           slots: SlotsDep) -> dict[str, Any] | EventSourceResponse:
     model = _check_model(service, body.model)
     _check_bounds(service.settings.llm, body)
     async with AsyncExitStack() as held:
@@ -131,8 +131,7 @@ async def chat_completions(request: Request, body: ChatRequest, service: LLMDep,
         include_usage = bool((body.stream_options or {}).get("include_usage"))
         # The slot and the disconnect watch go with the stream: released after its last event.
         events = _events(request, stream, stack, cancel, reply_id, created, model, include_usage, held.pop_all())
-    return StreamingResponse(events, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return event_stream(events)
 
 
 async def cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
@@ -166,7 +165,8 @@ def _pieces(stream: ChatStream, release: _Release) -> Iterator[str]:
 
 
 async def _events(request: Request, stream: ChatStream, stack: ExitStack, cancel: threading.Event, reply_id: str,
-                  created: int, model: str, include_usage: bool, slot: AsyncExitStack) -> AsyncIterator[str]:
+                  created: int, model: str, include_usage: bool,
+                  slot: AsyncExitStack) -> AsyncIterator[ServerSentEvent]:
     chunks = _chunks(request, stream, stack, cancel, reply_id, created, model, include_usage)
     async with slot, aclosing(chunks):  # the LLM slot is held until the last event; closing stops generation
         async for event in chunks:
@@ -174,11 +174,10 @@ async def _events(request: Request, stream: ChatStream, stack: ExitStack, cancel
 
 
 async def _chunks(request: Request, stream: ChatStream, stack: ExitStack, cancel: threading.Event, reply_id: str,
-                  created: int, model: str, include_usage: bool) -> AsyncGenerator[str, None]:
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        body = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+                  created: int, model: str, include_usage: bool) -> AsyncGenerator[ServerSentEvent, None]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> ServerSentEvent:
+        return sse({"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra})
 
     release = _Release(stack)
     try:
@@ -191,8 +190,8 @@ async def _chunks(request: Request, stream: ChatStream, stack: ExitStack, cancel
         if include_usage:
             usage = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
                      "choices": [], "usage": _usage(stream)}
-            yield f"data: {json.dumps(usage)}\n\n"
-        yield "data: [DONE]\n\n"
+            yield sse(usage)
+        yield ServerSentEvent("[DONE]", sep="\n")
     finally:
         cancel.set()  # stops generation at the next token if the client went away
         if stream.usage.finish_reason is not None:

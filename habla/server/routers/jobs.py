@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from habla.errors import InvalidOption
@@ -28,7 +28,7 @@ MEDIA_TYPES = {"json": "application/json", "txt": "text/plain; charset=utf-8", "
                "vtt": "text/vtt; charset=utf-8", "tsv": "text/tab-separated-values; charset=utf-8",
                "rttm": "text/plain; charset=utf-8"}
 SSE_POLL_SECONDS = 0.5
-SSE_PING_SECONDS = 15.0
+SSE_PING_SECONDS = 15.0  # a comment on a quiet stream keeps proxies from closing it
 
 
 def _service(request: Request) -> JobService:
@@ -162,18 +162,16 @@ def _ascii(filename: str) -> str:
 
 
 @router.get("/{job_id}/events")
-async def job_events(request: Request, job_id: str) -> StreamingResponse:
+async def job_events(request: Request, job_id: str) -> EventSourceResponse:
     """Server-sent events: ``progress`` whenever status or position changes, ``segment`` for each segment as it is
     decoded (``attempt`` says which run it belongs to: a retry starts again), then one ``done``."""
     service, owner = _service(request), _owner(request)
     await run_in_threadpool(service.get, job_id, owner)  # 404 before the stream starts (another's job too)
-    return StreamingResponse(_events(request, service, job_id), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventSourceResponse(_events(request, service, job_id), ping=SSE_PING_SECONDS)
 
 
-async def _events(request: Request, service: JobService, job_id: str) -> AsyncIterator[str]:
+async def _events(request: Request, service: JobService, job_id: str) -> AsyncIterator[ServerSentEvent]:
     last: tuple[Any, ...] | None = None
-    last_sent = time.monotonic()
     attempt, offset = 0, 0
     while not await request.is_disconnected():
         job = await run_in_threadpool(service.get, job_id)
@@ -182,19 +180,15 @@ async def _events(request: Request, service: JobService, job_id: str) -> AsyncIt
             yield _sse("done", job.public(), _progress_id(job))
             return
         if state != last:
-            last, last_sent = state, time.monotonic()
+            last = state
             yield _sse("progress", job.public(), _progress_id(job))
         if job.status == "running":
             if job.attempt != attempt:
                 attempt, offset = job.attempt, 0
             segments, offset = await run_in_threadpool(service.live_segments, job, offset)
             for segment in segments:
-                last_sent = time.monotonic()
                 yield _sse("segment", {"job_id": job.id, "attempt": attempt, "segment": segment},
                            f"{job.id}:{attempt}:segment:{segment['id']}")
-        if time.monotonic() - last_sent > SSE_PING_SECONDS:
-            last_sent = time.monotonic()
-            yield ": ping\n\n"  # keeps proxies from closing an idle stream
         await asyncio.sleep(SSE_POLL_SECONDS)
 
 
@@ -202,5 +196,5 @@ def _progress_id(job: Job) -> str:
     return f"{job.id}:{job.attempt}:{round(job.position, 2)}"
 
 
-def _sse(event: str, data: dict[str, Any], event_id: str) -> str:
-    return f"event: {event}\nid: {event_id}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def _sse(event: str, data: dict[str, Any], event_id: str) -> ServerSentEvent:
+    return ServerSentEvent(json.dumps(data, ensure_ascii=False), event=event, id=event_id)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from habla.asr.types import Segment, Transcript
 
@@ -90,5 +92,13 @@ def verbose_json(transcript: Transcript, granularities: set[str], temperature: f
     return body
 
 
-def sse(data: dict[str, Any]) -> str:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+def sse(data: dict[str, Any]) -> ServerSentEvent:
+    """One OpenAI stream event: a JSON ``data`` line, framed by sse-starlette."""
+    return ServerSentEvent(json.dumps(data, ensure_ascii=False), sep="\n")
+
+
+def event_stream(events: AsyncIterator[ServerSentEvent], ping: float | None = None,
+                 headers: dict[str, str] | None = None) -> EventSourceResponse:
+    """Server-sent events, lines ended by "\n" as OpenAI's streams are; ``ping`` seconds between keep-alive
+    comments on a quiet stream (sse-starlette also sets the no-cache and no-proxy-buffering headers)."""
+    return EventSourceResponse(events, sep="\n", ping=ping, headers=headers)

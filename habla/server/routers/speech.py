@@ -9,7 +9,6 @@ is sent whole, so that its header can state the length.
 from __future__ import annotations
 
 import base64
-import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -18,12 +17,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse
+from sse_starlette import ServerSentEvent
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from habla.errors import HablaError, InvalidOption
 from habla.models.openai_names import ALIASES, HABLA_NAMES, is_alias
 from habla.server.dependencies import SlotsDep, SpeakerDep
+from habla.server.routers.openai_shapes import event_stream, sse
 from habla.tts.encode import FORMATS, encode_stream, encode_whole
 from habla.tts.speaker import MAX_SPEED, MIN_SPEED, Speaker, SpeechRun
 from habla.tts.voices import OPENAI_VOICES, PIPER_VOICES
@@ -111,16 +111,17 @@ async def create_speech(request: Request, body: SpeechRequest, spk: SpeakerDep, 
         headers = {"X-Habla-Voice": run.voice.name, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         body_stream = _body(request, first, encoded, run, cancel, stack.pop_all())
     if body.stream_format == "sse":
-        return EventSourceResponse(_sse_events(body_stream, len(body.input)), headers=headers, ping=SSE_PING_SECONDS)
+        return event_stream(_sse_events(body_stream, len(body.input)), ping=SSE_PING_SECONDS,
+                            headers={"X-Habla-Voice": headers["X-Habla-Voice"]})
     return StreamingResponse(body_stream, media_type=media_type, headers=headers)
 
 
-async def _sse_events(audio: AsyncIterator[bytes], input_chars: int) -> AsyncIterator[dict[str, str]]:
+async def _sse_events(audio: AsyncIterator[bytes], input_chars: int) -> AsyncIterator[ServerSentEvent]:
     """OpenAI's speech events. Piper has no tokens: usage counts the input's characters as input tokens."""
     async for data in audio:
-        yield {"data": json.dumps({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})}
+        yield sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
     usage = {"input_tokens": input_chars, "output_tokens": 0, "total_tokens": input_chars}
-    yield {"data": json.dumps({"type": "speech.audio.done", "usage": usage})}
+    yield sse({"type": "speech.audio.done", "usage": usage})
 
 
 async def _body(request: Request, first: bytes, encoded: Iterator[bytes], run: SpeechRun,
