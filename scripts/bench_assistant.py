@@ -22,6 +22,7 @@ from habla.config import load_settings
 from habla.llm.assistant import Assistant
 from habla.llm.evaluation import Case, Scores, compose, load_cases, score_answer, score_summary
 from habla.llm.service import assistant_options, open_engine
+from habla.models.store import ModelStore
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "assistant_eval"
 
@@ -99,8 +100,8 @@ def main() -> int:
     results: dict[str, object] = {"machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"}
     for name in args.llm or [settings.llm.model]:
         config = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": name})})
-        engine = open_engine(config)
-        assistant = Assistant(engine, assistant_options(config))
+        engine = open_engine(config.llm, ModelStore(config.models))
+        assistant = Assistant(engine, assistant_options(config.assistant, config.llm))
         result: dict[str, object] = {"quality": quality(assistant, cases, args.show, not args.no_composed)}
         if args.speed:
             result["speed"] = speed(assistant, cases)

@@ -15,6 +15,7 @@ import time
 from habla.config import load_settings
 from habla.llm.protocol import ChatMessage
 from habla.llm.service import chat_options, open_engine
+from habla.models.store import ModelStore
 
 PROMPTS = ["Say hello.", "What is the capital of France?", "Can you recommend a good book?",
            "How do I boil an egg?", "What's the weather usually like in London?", "Tell me a fun fact about cats.",
@@ -31,7 +32,7 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     for name in args.llm or [settings.llm.model]:
         config = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": name})})
-        engine = open_engine(config)
+        engine = open_engine(config.llm, ModelStore(config.models))
         for label, budget in (("voice", settings.voice.max_tokens), ("chat", settings.llm.max_tokens)):
             ended = echoed = words = 0
             slowest = 0.0

@@ -27,6 +27,7 @@ from habla.llm.assistant import Assistant
 from habla.llm.embedded import EmbeddedEngine
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatUsage
 from habla.llm.service import gguf_path
+from habla.models.store import ModelStore
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-results"
@@ -124,7 +125,7 @@ def main() -> None:
     settings = load_settings()
     load_before = os.getloadavg()
     started = time.perf_counter()
-    engine = EmbeddedEngine(gguf_path(settings, settings.llm.model), name=settings.llm.model,
+    engine = EmbeddedEngine(gguf_path(ModelStore(settings.models), settings.llm.model), name=settings.llm.model,
                             context_size=settings.llm.context_size, threads=args.threads,
                             adaptive_threads=not args.fixed_threads)
     result: dict[str, object] = {

@@ -77,7 +77,7 @@ def summarize(file: str = typer.Argument(..., help=FILE_HELP), model: str | None
     """Summarise every topic of a recording or transcript, each point citing its [mm:ss]."""
     from habla.llm.service import LLMService
 
-    service = LLMService(_settings(llm_url, llm_model))
+    service = LLMService.from_settings(_settings(llm_url, llm_model))
     transcript = load_transcript(file, model)
     with service.assistant() as assistant, console.status("summarising…"):
         answer = assistant.summarize(transcript, style=style)
@@ -90,7 +90,7 @@ def ask(file: str = typer.Argument(..., help=FILE_HELP), question: str = typer.A
     """Answer a question about a recording or transcript, citing the [mm:ss] where it is said."""
     from habla.llm.service import LLMService
 
-    service = LLMService(_settings(llm_url, llm_model))
+    service = LLMService.from_settings(_settings(llm_url, llm_model))
     transcript = load_transcript(file, model)
     with service.assistant() as assistant, console.status("thinking…"):
         answer = assistant.ask(transcript, question)

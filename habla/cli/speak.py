@@ -61,7 +61,7 @@ def speak(
     """Speak text into an audio file, fully offline (Piper, or espeak-ng for other languages)."""
     from habla.tts import Speaker
 
-    speaker = Speaker()
+    speaker = Speaker.from_settings()
     if list_voices:
         _list_voices(speaker)
         return
@@ -74,7 +74,7 @@ def _speak(speaker: Speaker, text: str, output: str, voice: str | None, language
     from habla.tts.encode import encode_stream, format_for_path, write_file
 
     fmt = check_format(audio_format).name if audio_format else ("wav" if output == STDIO else format_for_path(output))
-    rate = speaker.settings.tts.sample_rate if sample_rate is None else sample_rate
+    rate = speaker.tts.sample_rate if sample_rate is None else sample_rate
     started = time.perf_counter()
     run = speaker.speak(text, speaker.options(voice=voice, language=language, speed=speed))
     if output == STDIO:

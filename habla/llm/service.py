@@ -8,7 +8,7 @@ from collections.abc import Hashable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from habla.config import LLMSettings, Settings
+from habla.config import AssistantSettings, LLMSettings, Settings
 from habla.errors import InvalidOption, ModelNotFound
 from habla.llm.assistant import Assistant, AssistantOptions
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, LLMEngine
@@ -17,7 +17,7 @@ from habla.models.manager import ModelManager
 from habla.models.store import ModelStore
 
 
-def gguf_path(settings: Settings, name_or_path: str, store: ModelStore | None = None) -> Path:
+def gguf_path(store: ModelStore, name_or_path: str) -> Path:
     """A .gguf file given by path, or a catalog LLM found (and verified) through the model store."""
     path = Path(name_or_path).expanduser()
     if path.suffix == ".gguf":
@@ -28,13 +28,12 @@ def gguf_path(settings: Settings, name_or_path: str, store: ModelStore | None = 
     if spec is None or spec.family != "llm":
         known = ", ".join(n for n, s in ALL_MODELS.items() if s.family == "llm")
         raise ModelNotFound(f"unknown LLM {name_or_path!r}", hint=f"known: {known}, or a path to a .gguf file")
-    folder = (store or ModelStore(settings.models)).locate(name_or_path).path
+    folder = store.locate(name_or_path).path
     return folder / spec.files[0].name
 
 
-def open_engine(settings: Settings, store: ModelStore | None = None) -> LLMEngine:
+def open_engine(llm: LLMSettings, store: ModelStore) -> LLMEngine:
     """Build the engine the settings describe (no sharing: the service below shares one)."""
-    llm = settings.llm
     if llm.backend == "remote":
         if not llm.base_url:
             raise InvalidOption("HABLA_LLM__BACKEND=remote needs HABLA_LLM__BASE_URL",
@@ -47,7 +46,7 @@ def open_engine(settings: Settings, store: ModelStore | None = None) -> LLMEngin
     from habla.llm.embedded import EmbeddedEngine
 
     name = Path(llm.model).stem if llm.model.endswith(".gguf") else llm.model
-    return EmbeddedEngine(gguf_path(settings, llm.model, store), name=name, context_size=llm.context_size,
+    return EmbeddedEngine(gguf_path(store, llm.model), name=name, context_size=llm.context_size,
                           threads=llm.threads, batch_size=llm.batch_size)
 
 
@@ -58,8 +57,7 @@ def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
     return ChatOptions(**values)  # type: ignore[arg-type]
 
 
-def assistant_options(settings: Settings) -> AssistantOptions:
-    a, llm = settings.assistant, settings.llm
+def assistant_options(a: AssistantSettings, llm: LLMSettings) -> AssistantOptions:
     return AssistantOptions(**a.model_dump(), repeat_penalty=llm.repeat_penalty, temperature=llm.temperature)
 
 
@@ -70,7 +68,7 @@ class LazyEngine:
         self._service, self._stack = service, stack
         self._engine: LLMEngine | None = None
         self.name = service.model_name
-        self.context_size = service.settings.llm.context_size  # the model's own once loaded (it may be smaller)
+        self.context_size = service.llm.context_size  # the model's own once loaded (it may be smaller)
 
     def _get(self) -> LLMEngine:
         if self._engine is None:
@@ -97,14 +95,18 @@ class LLMService:
 
     KEY = "llm"
 
-    def __init__(self, settings: Settings, store: ModelStore | None = None) -> None:
-        self.settings = settings
-        self.store = store  # the server's shared one; None = a store of its own per load
-        self.models: ModelManager[LLMEngine] = ModelManager(self._load, idle_seconds=settings.llm.idle_unload_seconds)
+    def __init__(self, llm: LLMSettings, assistant: AssistantSettings, store: ModelStore) -> None:
+        self.llm, self.assistant_settings, self.store = llm, assistant, store
+        self.models: ModelManager[LLMEngine] = ModelManager(self._load, idle_seconds=llm.idle_unload_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: ModelStore | None = None) -> LLMService:
+        """From the whole configuration, with a store of its own unless one is shared."""
+        return cls(settings.llm, settings.assistant, store or ModelStore(settings.models))
 
     @property
     def model_name(self) -> str:
-        return self.settings.llm.model
+        return self.llm.model
 
     @contextmanager
     def engine(self) -> Iterator[LLMEngine]:
@@ -116,10 +118,10 @@ class LLMService:
             pass
 
     def chat_options(self, **overrides: object) -> ChatOptions:
-        return chat_options(self.settings.llm, **overrides)
+        return chat_options(self.llm, **overrides)
 
     def assistant_options(self) -> AssistantOptions:
-        return assistant_options(self.settings)
+        return assistant_options(self.assistant_settings, self.llm)
 
     @contextmanager
     def assistant(self) -> Iterator[Assistant]:
@@ -132,4 +134,4 @@ class LLMService:
         self.models.unload_all()
 
     def _load(self, key: Hashable) -> LLMEngine:
-        return open_engine(self.settings, self.store)
+        return open_engine(self.llm, self.store)

@@ -81,10 +81,11 @@ def build_engines(settings: Settings, metrics: Metrics, slots: Slots) -> Engines
                               store=store, batch_observer=metrics)
     metrics.watch_batching(transcriber.queued_chunks)
     jobs = JobService(settings, transcriber)
-    llm = LLMService(settings, store=store)
-    speaker = Speaker(settings, store=store)
+    llm = LLMService(settings.llm, settings.assistant, store)
+    speaker = Speaker(settings.tts, store)
     voice = VoiceEngines(settings, transcriber, llm, speaker)
-    tutor = TutorService(settings, TutorStore(jobs.store.engine), jobs.storage.objects, transcriber, llm, speaker)
+    tutor = TutorService(settings.tutor, settings.home, TutorStore(jobs.store.engine), jobs.storage.objects,
+                         transcriber, llm, speaker)
     return Engines(settings=settings, metrics=metrics, slots=slots, store=store, transcriber=transcriber, jobs=jobs,
                    llm=llm, speaker=speaker, voice=voice, tutor=tutor, voice_sessions=set(),
                    storage_probe=StorageProbe(jobs.cached_storage_health, jobs.storage_health, jobs.storage_backend))

@@ -122,11 +122,11 @@ def speed_table(settings: Settings, repeats: int, threads: list[int]) -> None:
           f"{'1st audio reply':>17}{'1st audio sentence':>20}")
     cut = settings.tts.first_clause_chars
     for language in SENTENCES:
-        options = Speaker(settings).options(language=language)
-        piper = Speaker(settings).resolve(options).engine == "piper"
+        options = Speaker.from_settings(settings).options(language=language)
+        piper = Speaker.from_settings(settings).resolve(options).engine == "piper"
         for n in threads if piper else [settings.tts.threads]:
             for clause in (cut, 0):
-                spk = Speaker(_variant(settings, threads=n, first_clause_chars=clause))
+                spk = Speaker.from_settings(_variant(settings, threads=n, first_clause_chars=clause))
                 f = speed(spk, SENTENCES[language], REPLIES[language], options, repeats)
                 print(f"{f.voice:<20}{n if piper else '-':>8}{clause or 'off':>11}{f.load_seconds:>8.2f}"
                       f"{f.audio_seconds:>9.1f}{f.rtf:>7.3f}{f.first_audio_reply * 1000:>14.0f} ms"
@@ -146,12 +146,12 @@ def espeak_grid(settings: Settings, transcriber: Transcriber, language: str = "e
     understands best."""
     texts = tuning_texts(language)
     asr_options = transcriber.default_options(language=language)
-    base = Speaker(settings).resolve(SpeakOptions(language=language))
+    base = Speaker.from_settings(settings).resolve(SpeakOptions(language=language))
     print(f"\nespeak-ng {language} on {len(texts)} tuning texts (WER through Whisper base)")
     for model, rate, gap in ((base.model, 175, 0), (base.model, 160, 4), (base.model, 130, 4),
                              (base.model, 145, 2), (base.model, 160, 8), (f"{base.model}+m3", 160, 4),
                              (f"{base.model}+klatt", 160, 4), ("es-419", 160, 4)):
-        spk = Speaker(_variant(settings, espeak_rate=rate, espeak_word_gap=gap))
+        spk = Speaker.from_settings(_variant(settings, espeak_rate=rate, espeak_word_gap=gap))
         voice = replace(base, model=model)
         hypotheses = [transcriber.transcribe(b"".join(encode_stream(spk.speak_sentences([t], voice), "wav", 16000)),
                                              options=asr_options).text for t in texts]
@@ -164,7 +164,7 @@ def main(wer: bool = True, repeats: int = 3, threads: list[int] | None = None, g
     speed_table(settings, repeats, threads or sorted({1, os.cpu_count() or 1}))
     if not (wer or grid):
         return
-    speaker = Speaker(settings)
+    speaker = Speaker.from_settings(settings)
     transcriber = Transcriber(settings)
     if wer:
         print("\nround trip text → habla TTS → habla ASR (Whisper base), 12 sentences each")

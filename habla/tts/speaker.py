@@ -10,7 +10,7 @@ from typing import cast
 
 import numpy as np
 
-from habla.config import Settings, load_settings
+from habla.config import Settings, TTSSettings, load_settings
 from habla.errors import InvalidOption
 from habla.models.manager import ModelManager
 from habla.models.store import ModelStore
@@ -60,16 +60,22 @@ class SpeechRun:
 class Speaker:
     """Thread-safe. One per process is enough: each voice loads once and is shared by every call."""
 
-    def __init__(self, settings: Settings | None = None, store: ModelStore | None = None) -> None:
-        self.settings = settings or load_settings()
-        self.store = store or ModelStore(self.settings.models)
-        self.registry = VoiceRegistry(self.settings.tts, self.store)
-        self.engines: ModelManager[TTSEngine] = ModelManager(self._load,
-                                                             idle_seconds=self.settings.tts.idle_unload_seconds)
+    def __init__(self, tts: TTSSettings, store: ModelStore) -> None:
+        self.tts = tts
+        self.store = store
+        self.registry = VoiceRegistry(tts, store)
+        self.engines: ModelManager[TTSEngine] = ModelManager(self._load, idle_seconds=tts.idle_unload_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, store: ModelStore | None = None) -> Speaker:
+        """From the whole configuration (loaded from the environment when not given), with a store of its own
+        unless one is shared."""
+        settings = settings or load_settings()
+        return cls(settings.tts, store or ModelStore(settings.models))
 
     def options(self, voice: str | None = None, language: str | None = None,
                 speed: float | None = None) -> SpeakOptions:
-        return SpeakOptions(voice=voice, language=language, speed=self.settings.tts.speed if speed is None else speed)
+        return SpeakOptions(voice=voice, language=language, speed=self.tts.speed if speed is None else speed)
 
     def voices(self) -> list[Voice]:
         return self.registry.voices()
@@ -79,7 +85,7 @@ class Speaker:
 
     def check_text(self, text: str) -> str:
         text = text.strip()
-        limit = self.settings.tts.max_chars
+        limit = self.tts.max_chars
         if not text:
             raise InvalidOption("the text to speak is empty")
         if len(text) > limit:
@@ -95,7 +101,7 @@ class Speaker:
         options = options or self.options()
         text = self.check_text(text)
         voice = self.resolve(options)
-        tts = self.settings.tts
+        tts = self.tts
         sentences = split_sentences(text, tts.first_clause_chars, tts.max_sentence_chars)
         return SpeechRun(self.speak_sentences(sentences, voice, options.speed, cancel), voice, sentences)
 
@@ -122,7 +128,7 @@ class Speaker:
 
     def _load(self, key: Hashable) -> TTSEngine:
         engine, model = cast(tuple[str, str], key)  # made by _engine_key
-        tts = self.settings.tts
+        tts = self.tts
         if engine == "espeak":
             from habla.tts.espeak import EspeakEngine
 

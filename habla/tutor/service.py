@@ -34,7 +34,7 @@ from habla.tutor.report import Report, build_report
 
 if TYPE_CHECKING:
     from habla.asr.transcriber import Transcriber
-    from habla.config import Settings
+    from habla.config import TutorSettings
     from habla.llm.service import LLMService
     from habla.storage import ObjectStore
     from habla.tts.speaker import Speaker
@@ -53,14 +53,14 @@ class NoSpeech(InvalidOption):
 class TutorService:
     """Thread-safe. Turns of one session run one at a time (their numbers and history depend on the last)."""
 
-    def __init__(self, settings: Settings, store: TutorStore, objects: ObjectStore | Path, transcriber: Transcriber,
-                 llm: LLMService, speaker: Speaker) -> None:
+    def __init__(self, tutor: TutorSettings, home: Path, store: TutorStore, objects: ObjectStore | Path,
+                 transcriber: Transcriber, llm: LLMService, speaker: Speaker) -> None:
         if isinstance(objects, Path):
             from habla.storage.local import LocalObjectStore
 
             objects = LocalObjectStore(objects)
-        self.settings, self.store = settings, store
-        self.files = TutorFiles(objects, Path(settings.home) / "tutor" / "scratch")
+        self.tutor, self.store = tutor, store
+        self.files = TutorFiles(objects, Path(home) / "tutor" / "scratch")
         self.transcriber, self.llm, self.speaker = transcriber, llm, speaker
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -107,7 +107,7 @@ class TutorService:
         tmp = path.with_name(f".{path.stem}.{threading.get_ident()}.wav")  # never a half-written sample
         run = self.speaker.speak(persona.sample_text(), self.speaker.options(voice=persona.voice,
                                                                               language=persona.language))
-        write_file(run, tmp, "wav", self.settings.tts.sample_rate)
+        write_file(run, tmp, "wav", self.speaker.tts.sample_rate)
         os.replace(tmp, path)
         self.files.publish(name)
 
@@ -160,13 +160,13 @@ class TutorService:
 
     def _check_text(self, text: str) -> str:
         text = " ".join(text.split())
-        if len(text) > self.settings.tutor.max_text_chars:
+        if len(text) > self.tutor.max_text_chars:
             raise InvalidOption(f"the text has {len(text)} characters; at most "
-                                f"{self.settings.tutor.max_text_chars} are accepted")
+                                f"{self.tutor.max_text_chars} are accepted")
         return text
 
     def _audio_turn(self, session: Session, number: int, audio: BinaryIO, cancel: threading.Event) -> Turn:
-        part = self.files.save_upload(audio, session.id, number, self.settings.tutor.max_upload_mb << 20)
+        part = self.files.save_upload(audio, session.id, number, self.tutor.max_upload_mb << 20)
         kept: str | None = None
         try:
             path = self.files.path(part)
@@ -174,16 +174,16 @@ class TutorService:
                 raise InvalidOption("the uploaded audio is empty (0 bytes)")
             timings: dict[str, float] = {}
             pcm = decode(path)  # AudioDecodeError for anything that is not audio
-            if len(pcm) > self.settings.tutor.max_turn_seconds * SAMPLE_RATE:
+            if len(pcm) > self.tutor.max_turn_seconds * SAMPLE_RATE:
                 raise InvalidOption(f"the turn is {len(pcm) / SAMPLE_RATE:.0f} s long; at most "
-                                    f"{self.settings.tutor.max_turn_seconds:.0f} s are accepted",
+                                    f"{self.tutor.max_turn_seconds:.0f} s are accepted",
                                     hint="say a few sentences at a time")
             kept = self.files.keep(part, container_name(path))
             transcript = _timed(timings, "asr", lambda: self._transcribe(pcm, session.persona.language, cancel))
             if not transcript.text.strip():
                 raise NoSpeech("no speech was heard in the audio", hint="speak closer to the microphone")
             words = [w for s in transcript.segments for w in s.words]
-            hints = pronunciation_hints(words, session.persona.language, self.settings.tutor.pronunciation_threshold)
+            hints = pronunciation_hints(words, session.persona.language, self.tutor.pronunciation_threshold)
             stored = self.files.write_json(kept.rsplit(".", 1)[0] + ".json", transcript.to_dict())
             seconds = sum(s.end - s.start for s in transcript.segments) or len(pcm) / SAMPLE_RATE
             word_rows = [{"word": w.word.strip(), "start": w.start, "end": w.end,
@@ -228,7 +228,7 @@ class TutorService:
         return turn
 
     def _corrections(self, user_text: str, persona: Persona, cancel: threading.Event) -> list[Correction]:
-        if not self.settings.tutor.corrections:
+        if not self.tutor.corrections:
             return []
         messages = correction_prompt(user_text, persona.language, persona.language_name)
         try:
@@ -246,7 +246,7 @@ class TutorService:
         from habla.tts.sentences import has_words, split_sentences
         from habla.voice.reply import trim_stray_tail
 
-        tutor = self.settings.tutor
+        tutor = self.tutor
         with self.llm.engine() as engine:
             messages = reply_messages(persona, history, user_text, engine.count_chat_tokens, tutor.context_tokens)
             # As in the voice loop: one line, and no repetition penalty (1.15 makes the 270M model run on).
@@ -272,7 +272,7 @@ class TutorService:
         path.parent.mkdir(parents=True, exist_ok=True)
         run = self.speaker.speak(text, self.speaker.options(voice=persona.voice, language=persona.language),
                                  cancel)
-        write_file(run, path, "wav", self.settings.tts.sample_rate)
+        write_file(run, path, "wav", self.speaker.tts.sample_rate)
         self.files.publish(name)
 
     def _session_lock(self, session_id: str) -> threading.Lock:

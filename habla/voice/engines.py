@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from habla.asr.protocol import ASREngine
 from habla.asr.transcriber import Transcriber
-from habla.config import Settings
+from habla.config import LLMSettings, Settings
 from habla.llm.protocol import ChatOptions, LLMEngine
 from habla.llm.service import LLMService
 from habla.tts.protocol import Voice
@@ -27,6 +27,7 @@ class Held:
     speaker: Speaker
     voice: Voice
     stack: ExitStack
+    llm_settings: LLMSettings  # the reply's sampling defaults
 
     def close(self) -> None:
         self.stack.close()
@@ -39,8 +40,8 @@ class VoiceEngines:
                  speaker: Speaker | None = None) -> None:
         self.settings = settings
         self.transcriber = transcriber or Transcriber(settings)
-        self.llm = llm or LLMService(settings)
-        self.speaker = speaker or Speaker(settings)
+        self.llm = llm or LLMService.from_settings(settings)
+        self.speaker = speaker or Speaker.from_settings(settings)
         self._primed: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -57,7 +58,7 @@ class VoiceEngines:
         except BaseException:
             stack.close()
             raise
-        return Held(whisper, llm, self.speaker, voice, stack)
+        return Held(whisper, llm, self.speaker, voice, stack, self.settings.llm)
 
     def _prime(self, llm: LLMEngine, options: VoiceOptions) -> None:
         key = (options.persona, options.language)

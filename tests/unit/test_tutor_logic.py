@@ -163,7 +163,7 @@ def _service(tmp_path: Path, **tutor: object):
 
     settings = Settings(home=tmp_path, tutor=tutor)
     store = TutorStore(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
-    return TutorService(settings, store, tmp_path / "files", None, None, None), store  # type: ignore[arg-type]
+    return TutorService(settings.tutor, tmp_path, store, tmp_path / "files", None, None, None), store  # type: ignore[arg-type]
 
 
 def test_a_turn_longer_than_the_limit_is_refused_and_not_kept(tmp_path: Path) -> None:
@@ -244,7 +244,9 @@ class FakeSpeaker:
     """Speaks one second of silence per sentence; the client leaves during the first one when ``leave`` is given."""
 
     def __init__(self, leave: threading.Event | None = None) -> None:
-        self.leave, self.cancels = leave, []
+        from habla.config import TTSSettings
+
+        self.leave, self.cancels, self.tts = leave, [], TTSSettings()
 
     def options(self, **options: object) -> dict[str, object]:
         return options
@@ -273,7 +275,8 @@ def _turn_service(tmp_path: Path, engine: ReplyEngine, speaker: FakeSpeaker):
 
     settings = Settings(home=tmp_path)
     store = TutorStore(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
-    service = TutorService(settings, store, tmp_path / "files", None, FakeLLM(engine), speaker)  # type: ignore[arg-type]
+    service = TutorService(settings.tutor, tmp_path, store, tmp_path / "files", None, FakeLLM(engine),  # type: ignore[arg-type]
+                           speaker)
     return service, store, store.create_session(BUILTIN["spanish-teacher"])
 
 

@@ -75,7 +75,8 @@ def test_closing_a_session_mid_reply_stops_the_llm(speech: np.ndarray) -> None:
     settings = Settings()
     llm = EndlessLLM()
     voice = Voice(name="fake", engine="piper", language="en", sample_rate=22050, model="fake")
-    held = Held(HeardASR(), llm, SimpleNamespace(settings=settings), voice, ExitStack())  # type: ignore[arg-type]
+    held = Held(HeardASR(), llm, SimpleNamespace(tts=settings.tts), voice, ExitStack(),  # type: ignore[arg-type]
+                settings.llm)
     options = VoiceOptions.from_settings(settings, turn_detection={"type": "silence"})
 
     async def converse() -> None:

@@ -111,7 +111,7 @@ def _finish(stream: ChatStream) -> str:
 async def chat_completions(request: Request, body: ChatRequest, service: LLMDep,
                            slots: SlotsDep) -> dict[str, Any] | EventSourceResponse:
     model = _check_model(service, body.model)
-    _check_bounds(service.settings.llm, body)
+    _check_bounds(service.llm, body)
     async with AsyncExitStack() as held:
         await held.enter_async_context(slots.llm.slot())  # 429 + Retry-After when the LLM's queue is full
         cancel = threading.Event()

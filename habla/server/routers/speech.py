@@ -75,7 +75,7 @@ def _start(spk: Speaker, body: SpeechRequest, cancel: threading.Event) -> tuple[
     """Check the request, load the voice and encode the first sentence, all before any byte is sent."""
     options = spk.options(voice=_voice_for(spk, body), language=body.language, speed=body.speed)
     run = spk.speak(body.input, options, cancel)
-    encoded = encode_stream(run, body.response_format, spk.settings.tts.sample_rate)
+    encoded = encode_stream(run, body.response_format, spk.tts.sample_rate)
     try:
         first = next(encoded, b"")
     except BaseException:
@@ -89,7 +89,7 @@ def _whole(spk: Speaker, body: SpeechRequest, cancel: threading.Event) -> tuple[
     options = spk.options(voice=_voice_for(spk, body), language=body.language, speed=body.speed)
     run = spk.speak(body.input, options, cancel)
     try:
-        return run.voice.name, encode_whole(run, body.response_format, spk.settings.tts.sample_rate)
+        return run.voice.name, encode_whole(run, body.response_format, spk.tts.sample_rate)
     finally:
         run.close()
 
@@ -157,7 +157,7 @@ def _voice_json(voice: Any, default: bool) -> dict[str, Any]:
 
 def _default_voice(spk: Speaker) -> str | None:
     try:
-        return spk.registry.default_for(spk.settings.tts.language).name
+        return spk.registry.default_for(spk.tts.language).name
     except HablaError:  # no voice for the configured language: the list still says what there is
         return None
 
