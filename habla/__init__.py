@@ -41,7 +41,7 @@ def default_diarizer() -> Diarizer:
         if _default_diarizer is None:
             from habla.diarize.service import Diarizer
 
-            _default_diarizer = Diarizer(_default.settings if _default is not None else None)
+            _default_diarizer = Diarizer.from_settings(_default.settings if _default is not None else None)
         return _default_diarizer
 
 

@@ -35,7 +35,7 @@ def main() -> None:
     settings = load_settings()
     conversations = conversation_set(Material(args.testdata, tts_synthesizer(args.cache)), "tune")
     runs = []
-    diarizer = Diarizer(settings)
+    diarizer = Diarizer.from_settings(settings)
     with diarizer.models.use(settings.diarize.model) as embedder:
         for conv in conversations:
             path = args.cache / f"emb-{conv.name}.pkl"

@@ -22,7 +22,7 @@ _COLD_START = """
 import time, numpy as np
 t, c = time.perf_counter(), time.process_time()
 from habla.diarize.service import Diarizer
-Diarizer().diarize(np.zeros(16000, dtype=np.float32), speech=[(0.0, 1.0)])
+Diarizer.from_settings().diarize(np.zeros(16000, dtype=np.float32), speech=[(0.0, 1.0)])
 print(time.perf_counter() - t, time.process_time() - c)
 """
 
@@ -80,7 +80,7 @@ def benchmark(testdata: Path, cache: Path, splits: tuple[str, ...] = ("tune", "t
     report: dict[str, Any] = {"collar": COLLAR, "cold_start_seconds": round(wall, 2),
                               "cold_start_cpu_seconds": round(cpu, 2)}
     on_step(f"cold start {wall:.2f} s ({cpu:.2f} s CPU)")
-    diarizer = Diarizer()
+    diarizer = Diarizer.from_settings()
     diarizer.warm()
     for split in splits:
         report[split] = score_set(diarizer, conversation_set(material, split), on_step)

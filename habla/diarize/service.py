@@ -11,7 +11,7 @@ import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE, AudioSource, iter_blocks
 from habla.audio.vad import speech_spans
-from habla.config import Settings, load_settings
+from habla.config import DiarizeSettings, Settings, load_settings
 from habla.diarize.embedder import CamPlusPlusEmbedder
 from habla.diarize.pipeline import Diarization, speaker_label
 from habla.diarize.protocol import SpeakerOptions, SpeakerTurn
@@ -37,23 +37,29 @@ class DiarizationResult:
 class Diarizer:
     """Thread-safe. One per process: the embedding model loads once and is shared by every call."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or load_settings()
-        self.store = ModelStore(self.settings.models)
-        self.models: ModelManager[CamPlusPlusEmbedder] = ModelManager(
-            self._load, idle_seconds=self.settings.diarize.idle_unload_seconds)
+    def __init__(self, diarize: DiarizeSettings, store: ModelStore) -> None:
+        self.diarize_settings, self.store = diarize, store
+        self.models: ModelManager[CamPlusPlusEmbedder] = ModelManager(self._load,
+                                                                      idle_seconds=diarize.idle_unload_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, store: ModelStore | None = None) -> Diarizer:
+        """From the whole configuration (loaded from the environment when not given), with a store of its own
+        unless one is shared."""
+        settings = settings or load_settings()
+        return cls(settings.diarize, store or ModelStore(settings.models))
 
     def speaker_options(self, speakers: int | None = None, min_speakers: int | None = None,
                         max_speakers: int | None = None) -> SpeakerOptions:
         low = 1 if min_speakers is None else min_speakers
-        high = max(self.settings.diarize.max_speakers, low) if max_speakers is None else max_speakers
+        high = max(self.diarize_settings.max_speakers, low) if max_speakers is None else max_speakers
         return SpeakerOptions(speakers=speakers, min_speakers=low, max_speakers=high)
 
     @contextmanager
     def session(self) -> Iterator[Diarization]:
         """A diarization to feed block by block (``add``) and ``finish``; the model stays loaded meanwhile."""
-        with self.models.use(self.settings.diarize.model) as embedder:
-            yield Diarization(embedder, self.settings.diarize)
+        with self.models.use(self.diarize_settings.model) as embedder:
+            yield Diarization(embedder, self.diarize_settings)
 
     def finish(self, run: Diarization, options: SpeakerOptions | None = None,
                known: Sequence[KnownSpeaker] = ()) -> DiarizationResult:
@@ -63,7 +69,7 @@ class Diarizer:
         if known and count:
             references = run.embedder.embed([k.audio for k in known])
             names = name_speakers(run.centroids(labels), references, [k.name for k in known],
-                                  self.settings.diarize.known_speaker_threshold)
+                                  self.diarize_settings.known_speaker_threshold)
         return DiarizationResult(run.turns_from(labels, names), names)
 
     def diarize(self, audio: np.ndarray, speech: Sequence[tuple[float, float]] | None = None,
@@ -85,7 +91,7 @@ class Diarizer:
             return self.finish(run, options, known)
 
     def warm(self) -> None:
-        with self.models.use(self.settings.diarize.model):
+        with self.models.use(self.diarize_settings.model):
             pass
 
     def _load(self, key: Hashable) -> CamPlusPlusEmbedder:
@@ -94,7 +100,7 @@ class Diarizer:
         spec_file = next(iter(sorted(location.path.glob("*.pt"))), None)
         if spec_file is None:
             raise InvalidOption(f"model {name!r} has no .pt weights at {location.path}")
-        d = self.settings.diarize
+        d = self.diarize_settings
         return CamPlusPlusEmbedder(spec_file, name=name, batch_size=d.batch_size, threads=d.threads)
 
 

@@ -175,7 +175,7 @@ class JobRunner:
             if self.diarizer is None:
                 from habla.diarize.service import Diarizer
 
-                self.diarizer = Diarizer(self.transcriber.settings)
+                self.diarizer = Diarizer.from_settings(self.transcriber.settings)
             return self.diarizer
 
     def _notify(self, job_id: str, url: str, transcript: Transcript | None) -> None:

@@ -57,7 +57,7 @@ class Engines:
             if self._diarizer is None:
                 from habla.diarize.service import Diarizer
 
-                self._diarizer = Diarizer(self.settings)
+                self._diarizer = Diarizer(self.settings.diarize, self.store)
             return self._diarizer
 
     def close(self) -> None:

@@ -42,7 +42,7 @@ def conversation_wav(conversation: Conversation, tmp_path_factory: pytest.TempPa
 def diarizer() -> Iterator[object]:
     from habla.diarize.service import Diarizer
 
-    d = Diarizer()
+    d = Diarizer.from_settings()
     yield d
     d.models.unload_all()
 
