@@ -35,6 +35,28 @@ def clips() -> list[Clip]:
     return read_clips()
 
 
+def speech_clip(name: str) -> np.ndarray:
+    """A clip of the test corpus, 16 kHz float32; the test is skipped where the corpus is absent."""
+    from habla.audio.decode import decode
+
+    path = SPEECH_DIR / f"{name}.flac"
+    if not path.is_file():
+        pytest.skip(f"test audio not found: {path}")
+    return decode(path)
+
+
+class WordCountingLLM:
+    """The token counting of a fake LLM engine: a word is a token. Fakes add their own ``chat``."""
+
+    name, context_size = "fake", 2048
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def count_chat_tokens(self, messages: Any) -> int:
+        return sum(len(m.content.split()) for m in messages)
+
+
 def pick(clips: list[Clip], lang: str, count: int, max_seconds: float = 12.0) -> list[Clip]:
     """A fixed, spread-out sample of speech clips (every n-th), so tests see varied speakers."""
     speech = [c for c in clips if c.lang == lang and c.text.strip() and c.seconds <= max_seconds]

@@ -10,13 +10,12 @@ import pytest
 
 from habla.asr.options import TranscribeOptions
 from habla.asr.wer import word_error_rate
-from habla.audio.decode import decode
 from habla.audio.vad import silero_stream
 from habla.errors import InvalidOption
 from habla.faster_whisper_adapter import FASTER_WHISPER_VERSION, language_codes
 from habla.voice.endpoint import EndpointOptions, Endpointer
 from habla.voice.listener import piece_decoder
-from tests.conftest import RATE, SPEECH_DIR
+from tests.conftest import RATE, speech_clip
 
 
 def test_the_installed_faster_whisper_is_the_one_the_adapter_is_written_for() -> None:
@@ -32,10 +31,7 @@ def test_languages_come_from_whisper_and_unknown_ones_are_refused() -> None:
 
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
-    path = SPEECH_DIR / "ast-en-vm-msginstruct.flac"  # 14.6 s with four short pauses
-    if not path.is_file():
-        pytest.skip("test audio not found")
-    return decode(path)
+    return speech_clip("ast-en-vm-msginstruct")  # 14.6 s with four short pauses
 
 
 def test_a_piece_is_decoded_through_the_engine_and_silence_is_empty(transcriber, speech: np.ndarray) -> None:  # noqa: ANN001

@@ -18,6 +18,7 @@ from habla.tutor.feedback import Correction, correction_prompt, parse_correction
 from habla.tutor.history import SessionNotFound, Turn, TurnConflict, TutorStore
 from habla.tutor.personas import BUILTIN, Persona
 from habla.tutor.report import build_report
+from tests.conftest import WordCountingLLM
 
 
 # -- corrections -------------------------------------------------------------------------------------------
@@ -193,11 +194,9 @@ def test_a_turn_needs_audio_or_text_but_not_both(tmp_path: Path, audio: bytes | 
 
 
 # -- a client that leaves stops its turn ----------------------------------------------------------------
-class ReplyEngine:
+class ReplyEngine(WordCountingLLM):
     """An LLM engine that says ``reply`` word by word, stopping at the cancel as the real ones do; the client
     leaves (``leave`` is set) after the first word of chat call number ``leave_on_call``."""
-
-    name, context_size = "fake", 2048
 
     def __init__(self, reply: str, leave: threading.Event, leave_on_call: int) -> None:
         self.reply, self.leave, self.leave_on_call = reply, leave, leave_on_call
@@ -220,12 +219,6 @@ class ReplyEngine:
                     self.leave.set()
 
         return ChatStream(pieces())
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def count_chat_tokens(self, messages) -> int:  # noqa: ANN001
-        return sum(len(m.content.split()) for m in messages)
 
 
 class FakeLLM:

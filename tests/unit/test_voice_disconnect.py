@@ -10,9 +10,7 @@ from contextlib import ExitStack
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
-from habla.audio.decode import decode
 from habla.config import Settings
 from habla.llm.protocol import ChatStream
 from habla.tts.protocol import Voice
@@ -20,7 +18,7 @@ from habla.voice.engines import Held
 from habla.voice.frames import ReplyDelta
 from habla.voice.options import VoiceOptions
 from habla.voice.session import VoiceSession
-from tests.conftest import RATE, SPEECH_DIR
+from tests.conftest import RATE, WordCountingLLM, speech_clip
 
 
 class HeardASR:
@@ -30,11 +28,9 @@ class HeardASR:
         return "Please hold the line."
 
 
-class EndlessLLM:
+class EndlessLLM(WordCountingLLM):
     """Says its first word, then waits for the cancel event (up to 10 s) before each of three more: a reply that
     would run on while nobody listens."""
-
-    name, context_size = "fake", 2048
 
     def __init__(self) -> None:
         self.stopped_by_cancel = threading.Event()
@@ -56,22 +52,9 @@ class EndlessLLM:
 
         return ChatStream(pieces())
 
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
 
-    def count_chat_tokens(self, messages) -> int:  # noqa: ANN001
-        return sum(len(m.content.split()) for m in messages)
-
-
-@pytest.fixture()
-def speech() -> np.ndarray:
-    path = SPEECH_DIR / "ast-en-vm-leavemsg.flac"  # "Press 5 to leave a message", 2.1 s
-    if not path.is_file():
-        pytest.skip("test audio not found")
-    return decode(path)
-
-
-def test_closing_a_session_mid_reply_stops_the_llm(speech: np.ndarray) -> None:
+def test_closing_a_session_mid_reply_stops_the_llm() -> None:
+    speech = speech_clip("ast-en-vm-leavemsg")  # "Press 5 to leave a message", 2.1 s
     settings = Settings()
     llm = EndlessLLM()
     voice = Voice(name="fake", engine="piper", language="en", sample_rate=22050, model="fake")
