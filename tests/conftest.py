@@ -209,24 +209,42 @@ class HablaServer:
     def __init__(self, home: Path, env: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> None:
         import httpx
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.home, self.url, self.log = home, f"http://127.0.0.1:{self.port}", home / "server.log"
+        self.home, self.log = home, home / "server.log"
         self.env = {**os.environ, "HABLA_HOME": str(home), "HABLA_JOBS__STORAGE_DIR": str(home / "files"),
                     **(env or {})}
         self.proc: subprocess.Popen | None = None
-        self.http = httpx.Client(base_url=self.url, timeout=60, headers=headers or {})
+        self.http = httpx.Client(timeout=60, headers=headers or {})
+        self._new_port()
+
+    def _new_port(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http.base_url = self.url
 
     def start(self, ready: Callable[[HablaServer], bool] | None = None, timeout: float = 90) -> HablaServer:
+        # The port was free when picked, but other test runs on the machine may take it before the server binds
+        # it: then the server exits with "address already in use" and starts again on another port.
+        for _ in range(3):
+            logged = self.log.stat().st_size if self.log.exists() else 0
+            if self._start_once(ready, timeout):
+                return self
+            assert "address already in use" in self.log.read_text()[logged:].lower(), self.log.read_text()
+            self._new_port()
+        raise AssertionError(f"habla serve found no free port: {self.log.read_text()}")
+
+    def _start_once(self, ready: Callable[[HablaServer], bool] | None, timeout: float) -> bool:
+        """True once the server is ready; False when it exited (the caller reads why in the log)."""
         self.proc = subprocess.Popen([HABLA, "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=self.env,
                                      stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while not (ready or HablaServer.healthy)(self):
-            assert self.proc.poll() is None, self.log.read_text()
+            if self.proc.poll() is not None:
+                return False
             assert time.monotonic() < deadline, f"habla serve did not start in {timeout:.0f} s: {self.log.read_text()}"
             time.sleep(0.25)
-        return self
+        return True
 
     def healthy(self) -> bool:
         import httpx
