@@ -139,3 +139,27 @@ def test_a_fresh_storage_answer_needs_no_thread() -> None:
 
     probe = StorageProbe(lambda: {"backend": "local", "ok": True}, lambda: pytest.fail("checked again"), "local")
     assert asyncio.run(probe()) == {"backend": "local", "ok": True}
+
+
+def test_the_cancel_event_is_set_when_the_client_hangs_up_and_when_the_work_ends() -> None:
+    from habla.server.disconnect import cancelled_on_disconnect
+
+    class Client:
+        def __init__(self) -> None:
+            self.gone = asyncio.Event()
+
+        async def is_disconnected(self) -> bool:
+            return self.gone.is_set()
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        client, idle = Client(), Client()
+        async with cancelled_on_disconnect(client) as cancel:  # type: ignore[arg-type]
+            before = cancel.is_set()
+            client.gone.set()
+            await asyncio.to_thread(cancel.wait, 30)  # as the work's thread would see it
+            hung_up = cancel.is_set()
+        async with cancelled_on_disconnect(idle) as finished:  # type: ignore[arg-type]
+            pass
+        return before, hung_up, finished.is_set()
+
+    assert asyncio.run(scenario()) == (False, True, True)

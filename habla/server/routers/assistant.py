@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from habla.llm.service import LLMService
 from habla.server.auth import owner_scope
 from habla.server.dependencies import JobsDep, LLMDep, SlotsDep
 from habla.server.limits import Slots
-from habla.server.routers.chat import cancel_on_disconnect
+from habla.server.disconnect import cancelled_on_disconnect
 
 router = APIRouter(prefix="/v1/jobs", tags=["assistant"])
 
@@ -54,19 +53,13 @@ async def _answer(request: Request, job_id: str, jobs: JobService, llm: LLMServi
     a client that hangs up cancels it (between LLM calls and tokens), so an abandoned summary of a long transcript
     does not keep the LLM busy."""
     transcript = await run_in_threadpool(_transcript, jobs, job_id, owner_scope(request))
-    async with slots.llm.slot():
-        cancel = threading.Event()
-        watch = asyncio.create_task(cancel_on_disconnect(request, cancel))
+    async with slots.llm.slot(), cancelled_on_disconnect(request) as cancel:
 
         def run() -> Answer:
             with llm.assistant() as assistant:
                 return work(assistant, transcript, cancel)
 
-        try:
-            return await run_in_threadpool(run)
-        finally:
-            cancel.set()
-            watch.cancel()
+        return await run_in_threadpool(run)
 
 
 @router.post("/{job_id}/summary")

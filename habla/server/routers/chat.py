@@ -22,10 +22,10 @@ from habla.llm.protocol import ChatMessage, ChatStream
 from habla.llm.service import LLMService
 from habla.models.openai_names import is_alias
 from habla.server.dependencies import LLMDep, SlotsDep
+from habla.server.disconnect import cancel_on_disconnect
 from habla.server.routers.openai_shapes import event_stream, sse
 
 router = APIRouter(tags=["chat"])
-DISCONNECT_POLL_SECONDS = 0.1  # how soon a vanished client's generation is cancelled (the target is 1 s)
 
 
 class MessageIn(BaseModel):
@@ -132,15 +132,6 @@ async def chat_completions(request: Request, body: ChatRequest, service: LLMDep,
         # The slot and the disconnect watch go with the stream: released after its last event.
         events = _events(request, stream, stack, cancel, reply_id, created, model, include_usage, held.pop_all())
     return event_stream(events)
-
-
-async def cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
-    """Set ``cancel`` as soon as the client hangs up; the engine checks it between tokens and prompt batches."""
-    while not cancel.is_set():
-        if await request.is_disconnected():
-            cancel.set()
-            return
-        await asyncio.sleep(DISCONNECT_POLL_SECONDS)
 
 
 class _Release:

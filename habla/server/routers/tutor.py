@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -13,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from habla.server.auth import authenticate, owner_scope
 from habla.server.dependencies import SettingsDep, SlotsDep, TutorDep
-from habla.server.routers.chat import cancel_on_disconnect
+from habla.server.disconnect import cancelled_on_disconnect
 from habla.tutor.history import Session, Turn
 from habla.tutor.personas import LEVELS, Persona
 
@@ -113,15 +111,9 @@ async def create_turn(request: Request, session_id: str, service: TutorDep, slot
     await run_in_threadpool(service.session, session_id, owner)  # another key's session: 404, no slot taken
     audio = file.file if file is not None else None
     # A turn transcribes, then asks the LLM: it takes a slot of each, always in this order (nothing else holds
-    # two), so it cannot deadlock and neither kind of work is over-committed.
-    async with slots.transcription.slot(), slots.llm.slot():
-        cancel = threading.Event()
-        watch = asyncio.create_task(cancel_on_disconnect(request, cancel))  # a client that leaves stops the turn
-        try:
-            turn = await run_in_threadpool(service.turn, session_id, audio, text, owner, cancel)
-        finally:
-            cancel.set()
-            watch.cancel()
+    # two), so it cannot deadlock and neither kind of work is over-committed. A client that leaves stops the turn.
+    async with slots.transcription.slot(), slots.llm.slot(), cancelled_on_disconnect(request) as cancel:
+        turn = await run_in_threadpool(service.turn, session_id, audio, text, owner, cancel)
     return _turn(turn)
 
 
