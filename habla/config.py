@@ -227,7 +227,7 @@ class AssistantSettings(BaseModel):
     context_segments: int = Field(8, ge=1, le=100, description="Segments retrieved as candidates for a question.")
     neighbours: int = Field(0, ge=0, le=10, description="Segments either side of the best one shown to the LLM "
                             "(answer_with_llm). 0: with 1, SmolLM2-135M merged a neighbour's fact into the answer.")
-    min_coverage: float = Field(0.45, ge=0, le=1, description="IDF-weighted share of a question's words the best "
+    min_coverage: float = Field(0.55, ge=0, le=1, description="IDF-weighted share of a question's words the best "
                                 "segment (and, at half weight, its neighbours) must say; else 'not in the transcript'.")
 
 

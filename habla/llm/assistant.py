@@ -40,6 +40,12 @@ QUESTION_WORDS = re.compile(
     r"\b(?:what|when|who|whom|whose|how|where|which|why|much|many|does|did|do|is|are|was|were|can|could|would|"
     r"will|should|now|make|get|happen|go|say|said|tell|que|cuando|quien|quienes|como|donde|adonde|cual|cuales|"
     r"cuanto|cuanta|cuantos|cuantas|por que|dice|dijo|hace|pasa)\b")
+# Verbs that carry no topic in a question ("what happened", "¿cuántos van?", "¿qué tenía?"), as lemmas.
+LIGHT_VERBS = "be have do go get happen say tell ser estar haber tener ir hacer pasar decir"
+# Words that open an agenda item ("Second, the roof.", "Primero, los horarios."): a segment that says nothing
+# else but what the question asks is a heading, and its answer is the segment after it.
+AGENDA_WORDS = ("first second third fourth fifth next finally last item point topic primero segundo tercero "
+                "cuarto quinto ultimo punto tema lugar")
 # The kind of words an answer holds, by the question's first words: a tie-breaker between matching segments.
 ANSWER_TYPES = ((re.compile(r"\b(?:how (?:much|many|long)|cuant[oa]s?|what time|a que hora)\b"), NUMBER),
                 (re.compile(r"\b(?:when|cuando)\b"), re.compile(NUMBER.pattern + "|" + WEEKDAY_OR_MONTH.pattern,
@@ -281,8 +287,7 @@ class Assistant:
             run.answer.text = NOT_FOUND.get(lines.language, NOT_FOUND["en"])
             run.answer.refused = True
             return run.answer
-        if lines.segments[best].text.rstrip().endswith("?") and best + 1 < len(lines.segments):
-            best += 1  # the segment asks what the question asks (an interview): the answer follows it
+        best = self._answer_after(lines, best, question)
         said = lines.segments[best].text.strip()
         if not self.options.answer_with_llm:
             run.answer.text = f"{said} {lines.stamp(lines.segments[best].start)}"
@@ -307,14 +312,13 @@ class Assistant:
     def _evidence(self, lines: TranscriptLines, question: str) -> int | None:
         """The segment that best answers, or None when no segment says enough of what the question asks."""
         index = lines.index
-        asked = QUESTION_WORDS.sub(" ", fold(question))
-        wanted = index.terms(asked)
+        wanted = _asked_terms(lines, question)
         if not wanted:
             return None
         total = sum(index.idf(t) for t in wanted)
         kind = next((pattern for cue, pattern in ANSWER_TYPES if cue.search(fold(question))), None)
         best, best_rank, best_cover = None, 0.0, 0.0
-        for i, _ in index.top(asked, self.options.context_segments):
+        for i, _ in index.top(wanted, self.options.context_segments):
             lo, hi = max(0, i - 1), min(len(lines.lines), i + 2)
             near = set().union(*(lines.terms[j] for j in range(lo, hi)))
             cover = sum(index.idf(t) for t in wanted if t in lines.terms[i]) + 0.5 * sum(
@@ -324,6 +328,27 @@ class Assistant:
             if rank > best_rank:
                 best, best_rank, best_cover = i, rank, cover
         return best if best is not None and best_cover >= self.options.min_coverage * total else None
+
+    @staticmethod
+    def _answer_after(lines: TranscriptLines, best: int, question: str) -> int:
+        """The segment after ``best`` when ``best`` only asks or announces what the question asks.
+
+        An interviewer's question ("And when could you start?") is answered by the next segment; so is an agenda
+        heading ("Primero, los horarios de verano.") that says nothing the question does not. A segment that
+        states the fact and then asks something ("Your restaurant in Bilbao got a star. How did you feel?") stays.
+        """
+        if best + 1 >= len(lines.segments):
+            return best
+        index, wanted = lines.index, _asked_terms(lines, question)
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", lines.segments[best].text.strip()) if s]
+        if sentences and sentences[-1].endswith("?"):
+            asked_there = index.terms(sentences[-1]) & wanted
+            stated = index.terms(" ".join(sentences[:-1])) & wanted
+            if len(stated) < max(2, len(asked_there) + 1):  # one word stated is usually a name addressed
+                return best + 1
+        if not lines.terms[best] - wanted - index.terms(AGENDA_WORDS):
+            return best + 1
+        return best
 
     @staticmethod
     def _answers(lines: TranscriptLines, text: str, best: int, shown: Sequence[int], question: str) -> bool:
@@ -342,6 +367,12 @@ class Assistant:
         limit = max(8, min(max_tokens, self.engine.context_size // 4))
         return ChatOptions(max_tokens=limit, temperature=self.options.temperature,
                            repeat_penalty=self.options.repeat_penalty, stop=stop)
+
+
+def _asked_terms(lines: TranscriptLines, question: str) -> set[str]:
+    """What a question asks about: its terms without the words that only shape it ("how long", "what happened")."""
+    shaping = " ".join(m.group(0) for m in QUESTION_WORDS.finditer(fold(question)))
+    return lines.index.terms(question) - lines.index.terms(f"{shaping} {LIGHT_VERBS}")
 
 
 def _without_first_word(text: str) -> str:
