@@ -93,7 +93,8 @@ class AssistantOptions:
         from habla.config import AssistantSettings
 
         llm = LLMSettings.model_validate({})
-        values = {**AssistantSettings.model_validate({}).model_dump(), "repeat_penalty": llm.repeat_penalty,
+        values = {**AssistantSettings.model_validate({}).model_dump(exclude={"warm_languages"}),
+                  "repeat_penalty": llm.repeat_penalty,
                   "temperature": llm.temperature, **overrides}
         return cls(**values)
 

@@ -8,6 +8,7 @@ user types "cerrara"), stop words of the transcript's language removed, and stem
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import unicodedata
@@ -44,11 +45,17 @@ def _lemma(word: str, language: str) -> str:
 
 
 def _lemmatizer(language: str) -> Callable[[str], str] | None:
-    try:
-        import simplemma  # noqa: F401  (only whether it is installed)
-    except ImportError:  # without lemmas, irregular forms do not match; matching still works
+    # Without simplemma irregular forms do not match; matching still works.
+    if language not in LANGUAGES or importlib.util.find_spec("simplemma") is None:
         return None
-    return (lambda word: _lemma(word, language)) if language in LANGUAGES else None
+    return lambda word: _lemma(word, language)
+
+
+def warm(language: str) -> None:
+    """Load a language's lemma dictionary now (seconds for some languages) instead of on its first transcript."""
+    code = language.split("-")[0].lower()
+    if _lemmatizer(code) is not None:
+        _lemma("a", code)
 
 
 def _stopwords(language: str) -> frozenset[str]:

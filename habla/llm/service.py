@@ -60,7 +60,8 @@ def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
 
 def assistant_options(settings: Settings) -> AssistantOptions:
     a, llm = settings.assistant, settings.llm
-    return AssistantOptions(**a.model_dump(), repeat_penalty=llm.repeat_penalty, temperature=llm.temperature)
+    return AssistantOptions(**a.model_dump(exclude={"warm_languages"}), repeat_penalty=llm.repeat_penalty,
+                            temperature=llm.temperature)
 
 
 class LazyEngine:
