@@ -61,10 +61,12 @@ def warm(language: str) -> None:
 def _stopwords(language: str) -> frozenset[str]:
     if language not in LANGUAGES:
         return frozenset()
-    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_SPANISH, STOPWORDS_GERMAN, STOPWORDS_FRENCH, \
-        STOPWORDS_ITALIAN, STOPWORDS_PORTUGUESE, STOPWORDS_DUTCH
+    from bm25s.stopwords import STOPWORDS_DUTCH, STOPWORDS_EN_PLUS, STOPWORDS_FRENCH, STOPWORDS_GERMAN, \
+        STOPWORDS_ITALIAN, STOPWORDS_PORTUGUESE, STOPWORDS_SPANISH
 
-    lists = {"en": STOPWORDS_EN, "es": STOPWORDS_SPANISH, "de": STOPWORDS_GERMAN, "fr": STOPWORDS_FRENCH,
+    # English: the 179-word list (pronouns, auxiliaries) rather than bm25s' 33-word default, which kept "he", "you",
+    # "do" as question terms; the Spanish list already has 313 words.
+    lists = {"en": STOPWORDS_EN_PLUS, "es": STOPWORDS_SPANISH, "de": STOPWORDS_GERMAN, "fr": STOPWORDS_FRENCH,
              "it": STOPWORDS_ITALIAN, "pt": STOPWORDS_PORTUGUESE, "nl": STOPWORDS_DUTCH}
     return frozenset(fold(w) for w in lists[language])
 
@@ -94,13 +96,13 @@ class SegmentIndex:
         self._stemmer = _stemmer(code)
         docs = self._tokenize(texts) if texts else []
         self.doc_terms: list[set[str]] = [set(doc) for doc in docs]
-        self._vocab = {t for doc in docs for t in doc}
+        self.vocabulary: frozenset[str] = frozenset(t for doc in docs for t in doc)
         self._df: dict[str, int] = {}
         for terms in self.doc_terms:
             for t in terms:
                 self._df[t] = self._df.get(t, 0) + 1
         self._retriever = None
-        if self._vocab:
+        if self.vocabulary:
             self._retriever = bm25s.BM25()
             self._retriever.index([doc or [""] for doc in docs], show_progress=False)
 
@@ -129,7 +131,7 @@ class SegmentIndex:
     def scores(self, query: str | set[str]) -> np.ndarray:
         """BM25 scores of every text for a query, given as text or as terms already made by ``terms``."""
         found = self._words(query) if isinstance(query, str) else sorted(query)
-        terms = [t for t in found if t in self._vocab]
+        terms = [t for t in found if t in self.vocabulary]
         if self._retriever is None or not terms:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(terms), dtype=np.float32)

@@ -152,6 +152,26 @@ def test_an_agenda_heading_is_answered_by_the_segment_after_it() -> None:
     assert answer.citations[0].segment_id == 2 and "ocho a tres" in answer.text
 
 
+def test_an_answer_that_points_back_beats_the_segment_it_points_to() -> None:
+    t = transcript(["Hoy estudiamos los volcanes de Canarias.",
+                    "La última erupción fue la del volcán de La Palma, en el año dos mil veintiuno.",
+                    "Aquella erupción duró ochenta y cinco días y destruyó mil casas.", "Nada más por hoy."])
+    t.language = "es"
+    answer = Assistant(CopyingEngine()).ask(t, "¿Cuánto duró la erupción de La Palma?")
+    assert answer.citations[0].segment_id == 2
+
+
+def test_pronouns_and_unsaid_roles_are_not_what_a_question_asks_about() -> None:
+    lines = ["Thank you for calling, how can I help?", "My internet drops every evening.",
+             "Can I have your account number?", "It's four four seven two nine.",
+             "Do you smoke?", "I stopped smoking five years ago."]
+    assistant = Assistant(CopyingEngine())
+    account = assistant.ask(transcript(lines), "What is the customer's number?")
+    assert account.citations[0].segment_id == 3  # "customer" is never said: the caller is the customer
+    smoking = assistant.ask(transcript(lines), "When did he stop smoking?")
+    assert smoking.citations[0].segment_id == 5
+
+
 def test_several_questions_reuse_one_prepared_transcript() -> None:
     t = transcript(LINES)
     assert prepare(t) is prepare(t)
