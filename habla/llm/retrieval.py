@@ -37,11 +37,20 @@ def _bm25s() -> Any:  # the module, from the optional extra
 WORD = re.compile(r"\w+")
 
 
+@lru_cache(maxsize=1)
+def _lemmatizer_engine() -> Any:
+    """simplemma reading its dictionaries as streams: the Spanish one loads in 0.95-1.3 s and 29 MB instead of
+    1.8-2.1 s and 116 MB as a dict (load 21, interleaved runs); lookups are slower but cached below."""
+    from simplemma import Lemmatizer
+    from simplemma.strategies import DefaultStrategy
+    from simplemma.strategies.dictionaries.stream_dictionary_factory import StreamDictionaryFactory
+
+    return Lemmatizer(lemmatization_strategy=DefaultStrategy(dictionary_factory=StreamDictionaryFactory()))
+
+
 @lru_cache(maxsize=200_000)
 def _lemma(word: str, language: str) -> str:
-    import simplemma
-
-    return str(simplemma.lemmatize(word, lang=language))
+    return str(_lemmatizer_engine().lemmatize(word, lang=language))
 
 
 def _lemmatizer(language: str) -> Callable[[str], str] | None:
