@@ -227,8 +227,13 @@ class AssistantSettings(BaseModel):
     context_segments: int = Field(8, ge=1, le=100, description="Segments retrieved as candidates for a question.")
     neighbours: int = Field(0, ge=0, le=10, description="Segments either side of the best one shown to the LLM "
                             "(answer_with_llm). 0: with 1, SmolLM2-135M merged a neighbour's fact into the answer.")
-    min_coverage: float = Field(0.45, ge=0, le=1, description="IDF-weighted share of a question's words the best "
-                                "segment (and, at half weight, its neighbours) must say; else 'not in the transcript'.")
+    warm_languages: list[str] = Field(["en", "es"], description="Languages whose lemma dictionaries `habla serve` "
+                                      "loads at start, so the first question does not pay for it (load 21: en 0.5-0.9 s, "
+                                      "es 1.0-1.3 s and 29 MB).")
+    min_coverage: float = Field(0.55, ge=0, le=1, description="IDF-weighted share of a question's words the best "
+                                "segment (and, at lower weight, its neighbours) must say; else 'not in the "
+                                "transcript'. 0.55: on the 23 looked-at transcripts 113/128 answered right and "
+                                "44/46 refused; 0.5: 113/128 and 40/46; 0.6: fewer right (docs/llm.md).")
 
 
 class TTSSettings(BaseModel):

@@ -91,12 +91,14 @@ def main() -> int:
     parser.add_argument("--llm", action="append", help="catalog LLM(s) to compare (default: the configured one)")
     parser.add_argument("--speed", action="store_true", help="also time 10-minute and 1-hour transcripts")
     parser.add_argument("--show", action="store_true", help="print every summary and answer")
-    parser.add_argument("--split", choices=("tune", "heldout", "heldout2", "all"), default="all")
+    parser.add_argument("--split", default="all", help="comma-separated splits (tune, heldout, heldout2, heldout3) "
+                        "or all; tune on tune/heldout/heldout2 (looked at), report heldout3")
     parser.add_argument("--no-composed", action="store_true", help="skip the composed (longer) recordings")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
     settings = load_settings()
-    cases = [c for c in load_cases(DATA) if args.split in ("all", c.split)]
+    wanted = set(args.split.split(","))
+    cases = [c for c in load_cases(DATA) if "all" in wanted or c.split in wanted]
     results: dict[str, object] = {"machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"}
     for name in args.llm or [settings.llm.model]:
         config = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": name})})

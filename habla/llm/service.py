@@ -58,7 +58,8 @@ def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
 
 
 def assistant_options(a: AssistantSettings, llm: LLMSettings) -> AssistantOptions:
-    return AssistantOptions(**a.model_dump(), repeat_penalty=llm.repeat_penalty, temperature=llm.temperature)
+    return AssistantOptions(**a.model_dump(exclude={"warm_languages"}), repeat_penalty=llm.repeat_penalty,
+                            temperature=llm.temperature)
 
 
 class LazyEngine:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from habla import __version__
 from habla.asr.transcriber import Transcriber
 from habla.config import Settings, load_settings
+from habla.llm import retrieval
 from habla.server import errors
 from habla.server.auth import AuthGate, KeyRing, authenticate
 from habla.server.dependencies import Engines, build_engines
@@ -100,7 +101,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engines: Engines = build_engines(app.state.settings, app.state.metrics, app.state.slots)
     engines.jobs.start()
     app.state.engines = engines
-    warm = asyncio.get_running_loop().run_in_executor(None, _warm, engines.transcriber)
+    warm = asyncio.get_running_loop().run_in_executor(None, _warm, engines.transcriber,
+                                                      app.state.settings.assistant.warm_languages)
     try:
         yield
     finally:
@@ -108,12 +110,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         engines.close()
 
 
-def _warm(transcriber: Transcriber) -> None:
-    """Load the default model in the background so the first request does not pay for it."""
+def _warm(transcriber: Transcriber, languages: Sequence[str]) -> None:
+    """Load the default model and the assistant's lemma dictionaries in the background, so the first request does
+    not pay for them."""
     try:
         transcriber.warm()
     except Exception as exc:  # noqa: BLE001 — a missing model is reported per request, with its hint
         log.warning("default model not loaded at start: %s", exc)
+    try:
+        for language in languages:
+            retrieval.warm(language)
+    except Exception as exc:  # noqa: BLE001 — without the llm extra the assistant's routes say what to install
+        log.warning("assistant dictionaries not loaded at start: %s", exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

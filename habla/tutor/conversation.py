@@ -9,8 +9,9 @@ from habla.llm.protocol import ChatMessage
 from habla.tutor.history import Turn
 from habla.tutor.personas import Persona
 
-# The pretrained 270M model answers in kind after example exchanges and echoes a bare instruction (as in
-# habla.voice.memory). These show what a tutor does: a short, warm answer that asks the learner something back.
+# Example exchanges that show what a tutor does: a short, warm answer that asks the learner something back. Kept for
+# SmolLM2-135M by measurement (scripts/bench_primers.py, 6 lines per persona): replies ending with a question 5/6 (es)
+# and 4/6 (en) with them, 1/6 and 2/6 without, and one echo of the learner's line without them.
 PRIMERS = {
     "es": (("Hola, me llamo Ana.", "¡Hola, Ana! Encantada de conocerte. ¿De dónde eres?"),
            ("Me gusta jugar al fútbol.", "¡Qué bien! ¿Con quién juegas al fútbol?")),

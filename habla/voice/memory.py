@@ -6,9 +6,11 @@ from collections.abc import Callable, Sequence
 
 from habla.llm.protocol import ChatMessage
 
-# The shipped Gemma-3-270M is a pretrained model: given only an instruction it echoes the prompt; after two example
-# exchanges it answers in kind, in one short sentence (tried on the test clips). Larger or instruction-tuned models
-# are not hurt by them. Languages without their own primer get the English one and an instruction.
+# Two example exchanges before the conversation. Written for the pretrained Gemma-3-270M (which echoed a bare
+# instruction); kept for the instruction-tuned SmolLM2-135M by measurement (scripts/bench_primers.py, 6 lines per
+# language): without them it echoed the user 2/6 times in Spanish (0/6 with them) and introduced itself by the
+# persona's name ("Habla, hello!") in English. Languages without their own primer get the English one and an
+# instruction.
 PRIMERS = {
     "en": (("Hello, how are you?", "I'm doing well, thanks for asking. How can I help?"),
            ("What time does the store open?", "I'm not sure, but most stores open around nine in the morning.")),

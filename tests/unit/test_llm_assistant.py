@@ -108,6 +108,70 @@ def test_spanish_question_matches_inflected_and_unaccented_words() -> None:
     assert refused.refused and refused.text == "La transcripción no lo dice."
 
 
+def test_irregular_forms_match_through_their_lemmas() -> None:
+    """A stemmer cannot join "took"/"take" or "abriste"/"abrió"; the lemmatiser does."""
+    en = Assistant(CopyingEngine()).ask(
+        transcript(["We moved the nightly jobs to streaming with Kafka.", "It took us eight months.",
+                    "The weather was bad."]), "How long did the move to streaming take?")
+    assert en.citations[0].segment_id == 1 and "eight months" in en.text
+    t = transcript(["La chef llegó a Bilbao hace diez años.", "Abrimos el restaurante en dos mil dieciocho.",
+                    "El plato más famoso es el bacalao."])
+    t.language = "es"
+    es = Assistant(CopyingEngine()).ask(t, "¿Cuándo abrió el restaurante?")
+    assert es.citations[0].segment_id == 1
+
+
+def test_what_happened_asks_about_the_topic_not_the_verb() -> None:
+    answer = Assistant(CopyingEngine()).ask(
+        transcript(["We moved to streaming.", "Latency went from six hours to under a minute.", "Thanks."]),
+        "What happened to the latency?")
+    assert not answer.refused and answer.citations[0].segment_id == 1
+
+
+def test_an_interviewers_question_is_answered_by_the_next_segment() -> None:
+    lines = ["Thanks for coming in. Could you tell us about your current job?",
+             "I'm a data engineer at a logistics company in Rotterdam.",
+             "And when could you start?", "My notice period is two months, so the first of April."]
+    answer = Assistant(CopyingEngine()).ask(transcript(lines), "When could you start at the company?")
+    assert answer.citations[0].segment_id == 3
+
+
+def test_a_fact_followed_by_a_question_is_the_answer_itself() -> None:
+    lines = ["Good evening, our guest is the chef Marta Ibáñez.",
+             "Marta, your restaurant in Bilbao just won a Michelin star. How did you feel?",
+             "It was a huge surprise, I cried for half an hour."]
+    answer = Assistant(CopyingEngine()).ask(transcript(lines), "Where is Marta's restaurant?")
+    assert answer.citations[0].segment_id == 1
+
+
+def test_an_agenda_heading_is_answered_by_the_segment_after_it() -> None:
+    t = transcript(["Buenos días a todos.", "Primero, los horarios de verano.",
+                    "A partir de julio abriremos de ocho a tres.", "Segundo, las vacaciones de agosto."])
+    t.language = "es"
+    answer = Assistant(CopyingEngine()).ask(t, "¿Cuál será el horario de verano?")
+    assert answer.citations[0].segment_id == 2 and "ocho a tres" in answer.text
+
+
+def test_an_answer_that_points_back_beats_the_segment_it_points_to() -> None:
+    t = transcript(["Hoy estudiamos los volcanes de Canarias.",
+                    "La última erupción fue la del volcán de La Palma, en el año dos mil veintiuno.",
+                    "Aquella erupción duró ochenta y cinco días y destruyó mil casas.", "Nada más por hoy."])
+    t.language = "es"
+    answer = Assistant(CopyingEngine()).ask(t, "¿Cuánto duró la erupción de La Palma?")
+    assert answer.citations[0].segment_id == 2
+
+
+def test_pronouns_and_unsaid_roles_are_not_what_a_question_asks_about() -> None:
+    lines = ["Thank you for calling, how can I help?", "My internet drops every evening.",
+             "Can I have your account number?", "It's four four seven two nine.",
+             "Do you smoke?", "I stopped smoking five years ago."]
+    assistant = Assistant(CopyingEngine())
+    account = assistant.ask(transcript(lines), "What is the customer's number?")
+    assert account.citations[0].segment_id == 3  # "customer" is never said: the caller is the customer
+    smoking = assistant.ask(transcript(lines), "When did he stop smoking?")
+    assert smoking.citations[0].segment_id == 5
+
+
 def test_several_questions_reuse_one_prepared_transcript() -> None:
     t = transcript(LINES)
     assert prepare(t) is prepare(t)
