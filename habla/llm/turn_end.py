@@ -31,7 +31,7 @@ _SENTENCE_MARKS = re.compile(r"\s*[.?!…]+\s*")  # a token made of these ends t
 
 
 def _model_class(lib: Any) -> Any:
-    class Model(lib.LlamaModel):  # type: ignore[misc,name-defined]
+    class Model(lib.LlamaModel):
         """cyllama 0.2.18's get_logits reads ``model.n_vocab``, which its LlamaModel lacks."""
 
         @property
