@@ -5,7 +5,8 @@ per split (tune / held-out). Weights are chosen on `tune` only.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/tune_turn_end.py --speech ../shared/testdata/speech \\
         --json bench-results/turn_cues.json
-    .venv/bin/python scripts/tune_turn_end.py --from-json bench-results/turn_cues.json   # re-score, no decoding
+    .venv/bin/python scripts/tune_turn_end.py --from-json bench-results/turn_cues.json --rescore-model --grid
+        # no decoding: the chat model's cue recomputed on the stored transcripts, the weights searched on `tune`
 """
 
 from __future__ import annotations
@@ -49,6 +50,19 @@ def collect(speech: Path, languages: list[str], complete: int, paused: int, rule
     return rows
 
 
+def rescore_model(rows: list[dict[str, Any]]) -> None:
+    """The chat model's cue again on the stored transcripts (after a change to habla.llm.turn_end)."""
+    from habla.config import load_settings
+    from habla.llm.service import gguf_path
+    from habla.llm.turn_end import TurnEndModel
+
+    settings = load_settings()
+    model = TurnEndModel(gguf_path(settings, settings.voice.turn_detection.model))
+    for row in rows:
+        for cue in row["cues"]:
+            cue["model_probability"] = model.probability(cue["text"]) if cue["text"] else None
+
+
 def auc(pos: list[float], neg: list[float]) -> float | None:
     if not pos or not neg:
         return None
@@ -74,8 +88,8 @@ def simulate(rows: list[dict[str, Any]], pitch: bool, model: bool) -> dict[str, 
                     premature += 1
                 break
         n += 1
-    return {"turns": n, "premature": premature, "waited_p50": float(np.median(waited)) if waited else None,
-            "waited_p95": float(np.percentile(waited, 95)) if waited else None}
+    return {"turns": n, "premature": premature, "waited": waited,
+            "waited_mean": round(float(np.mean(waited)), 1) if waited else None}
 
 
 def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -103,11 +117,15 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def grid(rows: list[dict[str, Any]]) -> list[tuple[int, float, float, float]]:
     """(premature ends, silence waited p50, weight, neutral) on the tuning half, best first."""
     tune = [r for r in rows if not r["held_out"]]
+    chosen = T.MODEL_WEIGHT, T.MODEL_NEUTRAL
     found = []
-    for weight, neutral in itertools.product((0.5, 0.75, 1.0, 1.5, 2.0, 3.0), (-3.0, -2.5, -2.0, -1.5, -1.0)):
+    for weight, neutral in itertools.product((0.5, 0.75, 1.0, 1.5, 2.0, 3.0), (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0)):
         T.MODEL_WEIGHT, T.MODEL_NEUTRAL = weight, neutral
         sims = [simulate([r for r in tune if r["kind"] == k], True, True) for k in ("complete", "paused")]
-        found.append((sims[0]["premature"] + sims[1]["premature"], sims[0]["waited_p50"] or 9e9, weight, neutral))
+        waited = [w for sim in sims for w in sim["waited"]]
+        found.append((sims[0]["premature"] + sims[1]["premature"], float(np.mean(waited)) if waited else 9e9,
+                      weight, neutral))
+    T.MODEL_WEIGHT, T.MODEL_NEUTRAL = chosen
     return sorted(found)
 
 
@@ -120,18 +138,27 @@ def main() -> None:
     ap.add_argument("--cuts", default="reference")
     ap.add_argument("--json", type=Path, default=Path("bench-results/turn_cues.json"))
     ap.add_argument("--from-json", type=Path)
+    ap.add_argument("--rescore-model", action="store_true", help="with --from-json: recompute the chat model's cue")
     ap.add_argument("--grid", action="store_true", help="also search MODEL_WEIGHT/MODEL_NEUTRAL on the tuning half")
     args = ap.parse_args()
     if args.from_json:
         rows = json.loads(args.from_json.read_text())
+        if args.rescore_model:
+            rescore_model(rows)
+            args.from_json.write_text(json.dumps(rows, indent=1))
     else:
         rows = collect(args.speech, args.language.split(","), args.turns, args.paused, args.cuts)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1))
     if args.grid:
         for premature, waited, weight, neutral in grid(rows)[:8]:
-            print(f"tune: premature {premature}, waited p50 {waited} ms, weight {weight}, neutral {neutral}")
-    print(json.dumps(score(rows), indent=1))
+            print(f"tune: premature {premature}, silence waited mean {waited:.0f} ms, weight {weight}, "
+                  f"neutral {neutral}")
+    for name, entry in score(rows).items():
+        print(name, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in entry.items() if "auc" in k})
+        for k, v in entry.items():
+            if isinstance(v, dict):
+                print("   ", k, {kk: vv for kk, vv in v.items() if kk != "waited"})
 
 
 if __name__ == "__main__":

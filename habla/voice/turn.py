@@ -49,8 +49,8 @@ _NOT_FINAL = {
 PITCH_NEUTRAL = 3.5
 PITCH_WEIGHT = 1.0
 # The chat model's cue (log10 of its probability that the turn or sentence ends, habla.llm.turn_end), chosen on the
-# tuning half the same way (scripts/tune_turn_end.py --grid): premature ends 5 -> 3 of 18 paused turns, mean silence
-# waited after the real end 219 -> 281 ms (docs/talk.md).
+# tuning half the same way (scripts/tune_turn_end.py --grid, instant decoding): premature ends 5 -> 3 of 18 paused
+# turns, mean silence waited after a turn's real end 243 -> 281 ms (docs/talk.md).
 MODEL_NEUTRAL = -0.5
 MODEL_WEIGHT = 0.75
 _SENTENCE_END = re.compile(r"[.!?¿¡…。！？]['\"”’)\]]*$")
