@@ -257,7 +257,11 @@ class VoiceSession:
         self._current = reply
         opener = asyncio.ensure_future(self._open(reply, ended, listener, end, text))
         try:
-            await self._speak(reply, text, progress, ready)
+            try:
+                await self._speak(reply, text, progress, ready)
+            finally:
+                if ready is not None:
+                    ready.set()  # a reply with nothing to say (or that failed) holds no turn open
             reply.generated = time.perf_counter()
             await reply.opened.wait()
             await self._played(reply)
