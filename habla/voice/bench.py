@@ -389,7 +389,8 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
             "latency": summarize(rows) if rows else {},
             "decisions": {name: decision_summary(script_all, found) for name, found in decisions.items()},
             "decision_rows": [{"clip": t.clip, "kind": t.kind, "held_out": t.held_out, "pause_ms": t.pause_ms,
-                               "cut": t.cut, "resume": t.resume, "after_sentence_end": t.after_sentence_end,
+                               "cut": t.cut, "resume": t.resume, "speech_end": t.speech_end,
+                               "after_sentence_end": t.after_sentence_end,
                                **d.__dict__, "silence_end": ds.end}
                               for t, d, ds in zip(script_all, decisions["chosen"], decisions["silence"], strict=True)],
             "rows": rows}
