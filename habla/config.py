@@ -274,6 +274,9 @@ class TurnDetectionSettings(BaseModel):
                                  "that sounds unfinished (a pause mid-sentence is usually shorter).")
     threshold: float = Field(0.5, gt=0, lt=1, description="Semantic: a turn whose end-of-turn probability is at "
                              "least this sounds finished.")
+    model: str = Field("smollm2-135m", description="Semantic: chat model (catalog name or .gguf path, ChatML) whose "
+                       "probability of ending the user's turn after the transcript so far is one cue (LiveKit's "
+                       "turn detector); empty: text rules and pitch only.")
 
 
 class VoiceSettings(BaseModel):

@@ -37,6 +37,9 @@ def bench(
     language: str = typer.Option("en,es", "--language", "-l", help="voice: languages of the turns, comma-separated."),
     turn_detection: str | None = typer.Option(None, "--turn-detection", help="voice: semantic or silence "
                                               "[default: the setting]."),
+    cuts: str = typer.Option("reference", "--cuts", help="voice: where mid-sentence pauses go: `reference` (between "
+                             "two words of one sentence of the manifest's text) or `whisper` (the construction before "
+                             "issue 16: where Whisper wrote no sentence end, which also cut between sentences)."),
     live: bool = typer.Option(True, "--live/--decisions-only", help="voice: also stream the turns through the "
                               "whole pipeline in real time (LLM, TTS), not only the turn detection's decisions."),
     json_path: Path | None = typer.Option(None, "--json", help="Where the JSON report goes "
@@ -47,7 +50,9 @@ def bench(
     if target == VOICE and not folder.is_dir():
         if speech is None:
             raise InvalidOption("bench voice needs --speech DIR", hint="a folder of recorded turns with manifest.tsv")
-        _bench_voice(speech, turns, paused, language, turn_detection, live,
+        if cuts not in ("reference", "whisper"):
+            raise InvalidOption(f"--cuts must be reference or whisper, not {cuts!r}")
+        _bench_voice(speech, turns, paused, language, turn_detection, live, cuts,
                      json_path or Path("bench-results/voice.json"))
     else:
         _bench_asr(folder, model, long_minutes, variants, seeds, clip_set, compare,
@@ -68,13 +73,13 @@ def _bench_asr(folder: Path, model: str, long_minutes: float, variants: str, see
 
 
 def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_detection: str | None, live: bool,
-                 json_path: Path) -> None:
+                 cuts: str, json_path: Path) -> None:
     from habla.asr.bench import write_report
     from habla.config import load_settings
     from habla.voice.bench import benchmark
 
     report = benchmark(load_settings(), speech, turns, language, paused, turn_detection, live,
-                       on_step=lambda msg: console.print(f"[dim]{msg}[/]"))
+                       on_step=lambda msg: console.print(f"[dim]{msg}[/]"), cuts=cuts)  # type: ignore[arg-type]
     write_report(report, json_path)
     detection = report["turn_detection"]
     table = Table(title=f"habla bench voice — {report['answered']}/{report['turns']} turns answered; "

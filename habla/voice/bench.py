@@ -10,19 +10,22 @@ half, reported separately: nothing was tuned on the held-out half."""
 from __future__ import annotations
 
 import asyncio
+import difflib
 import random
+import re
 import statistics
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from habla.asr.bench import Clip, read_manifest
 from habla.asr.transcriber import Transcriber
+from habla.asr.wer import normalize
 from habla.audio.decode import SAMPLE_RATE, decode
 from habla.config import Settings
 from habla.voice.endpoint import Endpointer, EndpointOptions
@@ -56,6 +59,7 @@ class ScriptedTurn:
     resume: int | None = None  # paused turns: sample where speech resumes after the inserted pause
     cut: int | None = None  # paused turns: sample where the pause was inserted
     pause_ms: int = 0
+    after_sentence_end: bool | None = None  # paused turns: the reference's sentence ended at the cut (None: unknown)
 
     @property
     def held_out(self) -> bool:
@@ -72,13 +76,46 @@ def pick_clips(folder: Path, language: str, turns: int, max_seconds: float = 8.0
     return (clips * (turns // max(len(clips), 1) + 1))[:turns]
 
 
-def paused_turn(transcriber: Transcriber, clip: Clip, rng: random.Random) -> ScriptedTurn | None:
+CutRule = Literal["reference", "whisper"]
+CUT_RULES: tuple[CutRule, ...] = ("reference", "whisper")
+_SENTENCE_MARK = re.compile(r"[.?!;:…]['\"”’)\]]*$")
+
+
+def aligned_words(words: list[str], reference: str, language: str) -> dict[int, int]:
+    """Recognised word index → reference word index, for the words that match (normalised: case, accents, digits)."""
+    hyp = [normalize(w, language) for w in words]
+    ref = [normalize(w, language) for w in reference.split()]
+    matcher = difflib.SequenceMatcher(None, hyp, ref, autojunk=False)
+    return {b.a + k: b.b + k for b in matcher.get_matching_blocks() for k in range(b.size)}
+
+
+def ends_sentence(words: list[str], i: int, reference: str, language: str) -> bool | None:
+    """Whether the reference sentence ends after recognised word ``i`` (its reference word carries . ? ! ; : or …),
+    None where the word does not align with the reference."""
+    j = aligned_words(words, reference, language).get(i)
+    return None if j is None else bool(_SENTENCE_MARK.search(reference.split()[j]))
+
+
+def cut_points(words: list[Any], reference: str, language: str, rule: CutRule) -> list[int]:
+    """Indices i where a pause between word i and i+1 is inside a sentence. ``reference``: the manifest's text
+    decides (both words align with consecutive reference words, the first without a sentence mark); ``whisper``:
+    the construction before, where only Whisper's own punctuation decided (it cut "Thank you. ‖ Please hold")."""
+    close = [i for i in range(len(words) - 1) if words[i + 1].start - words[i].end < MAX_WORD_GAP]
+    if rule == "whisper":
+        return [i for i in close if words[i].word.strip()[-1:] not in ".?!;:"]
+    ref = reference.split()
+    to_ref = aligned_words([w.word for w in words], reference, language)
+    return [i for i in close if i in to_ref and to_ref.get(i + 1) == to_ref[i] + 1
+            and not _SENTENCE_MARK.search(ref[to_ref[i]])]
+
+
+def paused_turn(transcriber: Transcriber, clip: Clip, rng: random.Random,
+                rule: CutRule = "reference") -> ScriptedTurn | None:
     """The clip with a 400-1200 ms pause between two words of one sentence, or None when it has no such gap."""
     audio = decode(clip.path)
     options = transcriber.default_options(language=clip.lang, word_timestamps=True, vad=False)
     words = [w for s in transcriber.transcribe(audio, options=options).segments for w in s.words]
-    gaps = [i for i in range(len(words) - 1)
-            if words[i].word.strip()[-1:] not in ".?!;:" and words[i + 1].start - words[i].end < MAX_WORD_GAP]
+    gaps = cut_points(words, clip.text, clip.lang, rule)
     if not gaps:
         return None
     i = rng.choice(gaps)
@@ -86,7 +123,9 @@ def paused_turn(transcriber: Transcriber, clip: Clip, rng: random.Random) -> Scr
     pause_ms = rng.randint(*PAUSE_MS)
     pause = np.zeros(pause_ms * SAMPLE_RATE // 1000, np.float32)
     joined = np.concatenate([audio[:cut], pause, audio[cut:]])
-    return ScriptedTurn(clip.id, clip.lang, joined, last_voiced(joined), cut + len(pause), cut, pause_ms)
+    after_end = ends_sentence([w.word for w in words], i, clip.text, clip.lang)
+    return ScriptedTurn(clip.id, clip.lang, joined, last_voiced(joined), cut + len(pause), cut, pause_ms,
+                        after_sentence_end=after_end)
 
 
 def last_voiced(audio: np.ndarray) -> int:
@@ -97,7 +136,7 @@ def last_voiced(audio: np.ndarray) -> int:
 
 
 def build_turns(transcriber: Transcriber, folder: Path, language: str, complete: int, paused: int,
-                seed: int = 16) -> list[ScriptedTurn]:
+                seed: int = 16, rule: CutRule = "reference") -> list[ScriptedTurn]:
     """``complete`` whole clips and ``paused`` clips with a mid-sentence pause, interleaved (distinct clips where the
     set has enough)."""
     rng = random.Random(f"{seed}-{language}")
@@ -109,7 +148,7 @@ def build_turns(transcriber: Transcriber, folder: Path, language: str, complete:
     for clip in clips[complete:] + clips[:complete]:
         if len(cut) >= paused:
             break
-        turn = paused_turn(transcriber, clip, rng)
+        turn = paused_turn(transcriber, clip, rng, rule)
         if turn is not None:
             cut.append(turn)
     turns = whole + cut
@@ -137,7 +176,8 @@ class Decision:
     probability: float | None  # end-of-turn probability of the last judged pause
 
 
-def decide(turn: ScriptedTurn, options: VoiceOptions, decode_piece: Decode) -> Decision:
+def decide(turn: ScriptedTurn, options: VoiceOptions, decode_piece: Decode,
+           model_probability: Callable[[str], float] | None = None) -> Decision:
     """The first end of turn `options` make on this turn's audio, with every pause judged before the next frame.
     A premature end here is one the detection would make on an idle machine; in the live pipeline a slow decode can
     come after the user went on and hide it."""
@@ -155,13 +195,52 @@ def decide(turn: ScriptedTurn, options: VoiceOptions, decode_piece: Decode) -> D
             elif event.kind == "pause" and listener is not None and options.semantic:
                 asyncio.run(listener.commit(event.sample))
                 drop = final_pitch_drop(track.slice(listener.start, event.sample))
-                probability = end_of_turn_probability(listener.text, options.language, drop)
+                text = listener.text
+                llm = model_probability(text) if model_probability and text else None
+                probability = end_of_turn_probability(text, options.language, drop, llm)
                 events += endpointer.adapt_end_silence(event.sample, options.turn_detection.end_silence_ms(probability))
             elif event.kind == "end" and listener is not None:
                 asyncio.run(listener.commit(event.sample))
                 return Decision(event.sample, (endpointer.position - event.sample) * 1000 // SAMPLE_RATE,
                                 listener.text, probability)
     return Decision(None, 0, listener.text if listener else "", probability)
+
+
+@dataclass(frozen=True)
+class PauseCue:
+    """One pause inside a turn and what turn detection knows there (for choosing the cues' weights)."""
+
+    sample: int  # end of the speech before the pause
+    silence_ms: int  # how long the user then stays silent (the turn's end: until the end of the audio)
+    final: bool  # the turn's real end (the last voiced sample)
+    text: str
+    pitch_drop: float | None
+    model_probability: float | None
+
+
+def pause_cues(turn: ScriptedTurn, decode_piece: Decode,
+               model_probability: Callable[[str], float] | None = None) -> list[PauseCue]:
+    """Every pause of the turn (the VAD's pauses, no end before 5 s of silence) with its cues."""
+    endpointer, track = Endpointer(EndpointOptions(end_silence_ms=5000)), InputTrack()
+    listener: TurnListener | None = None
+    found: list[tuple[int, str, float | None, float | None]] = []
+    resumes: dict[int, int] = {}
+    audio = np.concatenate([turn.audio, np.zeros(6 * SAMPLE_RATE, np.float32)])
+    for i in range(0, len(audio), FRAME):
+        track.append(audio[i:i + FRAME])
+        for event in endpointer.feed(audio[i:i + FRAME]):
+            if event.kind == "start" and listener is None:
+                listener = TurnListener(track, event.sample, decode_piece)
+            elif event.kind == "pause" and listener is not None:
+                asyncio.run(listener.commit(event.sample))
+                text = listener.text
+                found.append((event.sample, text, final_pitch_drop(track.slice(listener.start, event.sample)),
+                              model_probability(text) if model_probability and text else None))
+            elif event.kind == "resume" and found:
+                resumes[found[-1][0]] = event.sample
+    return [PauseCue(sample, (resumes.get(sample, len(audio)) - sample) * 1000 // SAMPLE_RATE,
+                     abs(sample - turn.speech_end) <= PREMATURE_SLACK, text, drop, llm)
+            for sample, text, drop, llm in found]
 
 
 def decision_summary(turns: list[ScriptedTurn], decisions: list[Decision]) -> dict[str, Any]:
@@ -266,7 +345,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str = "en", paused: int = 20,
               turn_detection: str | None = None, live: bool = True,
-              on_step: Callable[[str], None] = print) -> dict[str, Any]:
+              on_step: Callable[[str], None] = print, cuts: CutRule = "reference") -> dict[str, Any]:
     """``turns`` complete and ``paused`` mid-sentence-pause turns per language (comma-separated): one live
     conversation per language streamed in real time (``live``), and the turn detection's decisions on the same
     turns with instant decoding, for the chosen detection and for `silence` (fixed ``end_silence_ms``)."""
@@ -282,12 +361,14 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
             overrides["turn_detection"] = {"type": turn_detection}
         options = VoiceOptions.from_settings(settings, **overrides)
         silence = options.with_(turn_detection=replace(options.turn_detection, type="silence"))
-        script = build_turns(engines.transcriber, folder, lang, turns, paused)
+        script = build_turns(engines.transcriber, folder, lang, turns, paused, rule=cuts)
         script_all += script
+        turn_end = engines.turn_end(options)
         with engines.transcriber.models.use(settings.asr.model) as whisper:
             decode_piece = piece_decoder(whisper, lang)
             for turn in script:
-                decisions["chosen"].append(decide(turn, options, decode_piece))
+                decisions["chosen"].append(decide(turn, options, decode_piece,
+                                                  turn_end.probability if turn_end else None))
                 decisions["silence"].append(decide(turn, silence, decode_piece))
                 d = decisions["chosen"][-1]
                 on_step(f"{lang} {turn.kind:8} {turn.clip}: ended at {d.end and d.end / SAMPLE_RATE:.2f} s "
@@ -302,12 +383,15 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
             rows += lang_rows
     return {"turns": len(script_all), "answered": sum(1 for r in rows if r.get("timings")),
             "load_seconds": round(load_seconds, 2), "asr_model": settings.asr.model, "llm_model": settings.llm.model,
-            "voice": ", ".join(voices), "language": language, "turn_detection": options.turn_detection.__dict__,
+            "voice": ", ".join(voices), "language": language, "cuts": cuts,
+            "turn_detection": options.turn_detection.__dict__,
             "end_silence_ms": options.end_silence_ms, "pause_ms": options.pause_ms,
             "latency": summarize(rows) if rows else {},
             "decisions": {name: decision_summary(script_all, found) for name, found in decisions.items()},
             "decision_rows": [{"clip": t.clip, "kind": t.kind, "held_out": t.held_out, "pause_ms": t.pause_ms,
-                               "cut": t.cut, "resume": t.resume, **d.__dict__, "silence_end": ds.end}
+                               "cut": t.cut, "resume": t.resume, "speech_end": t.speech_end,
+                               "after_sentence_end": t.after_sentence_end,
+                               **d.__dict__, "silence_end": ds.end}
                               for t, d, ds in zip(script_all, decisions["chosen"], decisions["silence"], strict=True)],
             "rows": rows}
 

@@ -11,7 +11,8 @@ from habla.asr.protocol import ASREngine
 from habla.asr.transcriber import Transcriber
 from habla.config import LLMSettings, Settings
 from habla.llm.protocol import ChatOptions, LLMEngine
-from habla.llm.service import LLMService
+from habla.llm.service import LLMService, gguf_path
+from habla.llm.turn_end import TurnEndModel
 from habla.tts.protocol import Voice
 from habla.tts.speaker import Speaker
 from habla.voice.memory import Conversation
@@ -28,6 +29,7 @@ class Held:
     voice: Voice
     stack: ExitStack
     llm_settings: LLMSettings  # the reply's sampling defaults
+    turn_end: TurnEndModel | None = None  # semantic turn detection's chat-model cue
 
     def close(self) -> None:
         self.stack.close()
@@ -43,6 +45,7 @@ class VoiceEngines:
         self.llm = llm or LLMService.from_settings(settings)
         self.speaker = speaker or Speaker.from_settings(settings)
         self._primed: set[tuple[str, str]] = set()
+        self._turn_end: dict[str, TurnEndModel] = {}
         self._lock = threading.Lock()
 
     def hold(self, options: VoiceOptions) -> Held:
@@ -58,7 +61,17 @@ class VoiceEngines:
         except BaseException:
             stack.close()
             raise
-        return Held(whisper, llm, self.speaker, voice, stack, self.settings.llm)
+        return Held(whisper, llm, self.speaker, voice, stack, self.settings.llm, self.turn_end(options))
+
+    def turn_end(self, options: VoiceOptions) -> TurnEndModel | None:
+        """The end-of-turn model of semantic turn detection, loaded once per process (~100 MB, mmap'd)."""
+        name = options.turn_detection.model
+        if not options.semantic or not name:
+            return None
+        with self._lock:
+            if name not in self._turn_end:
+                self._turn_end[name] = TurnEndModel(gguf_path(self.llm.store, name))
+            return self._turn_end[name]
 
     def _prime(self, llm: LLMEngine, options: VoiceOptions) -> None:
         key = (options.persona, options.language)

@@ -81,8 +81,10 @@ class VoiceSession:
         self._current: _Reply | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self._tick = asyncio.Event()  # set whenever the input stream advances (playback is timed by it)
-        # A reply started at a pause: (task, future of the turn's end, the pause's sample).
-        self._speculation: tuple[asyncio.Task[None], asyncio.Future[tuple[float, float]], int] | None = None
+        # A reply started at a pause: (task, future of the turn's end, the pause's sample, set once its first audio
+        # is ready or it gave up).
+        self._speculation: tuple[asyncio.Task[None], asyncio.Future[tuple[float, float]], int,
+                                 asyncio.Event] | None = None
         self._input_done = False
         self._judging: asyncio.Future[None] | None = None  # semantic turn detection: the last pause's judgement
 
@@ -166,9 +168,11 @@ class VoiceSession:
             if self.options.speculative_reply:
                 self._drop_speculation()
                 ended: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
+                ready = asyncio.Event()
                 task = asyncio.create_task(self._respond(self.turn, self._listener, event.sample, ended,
-                                                         self._answer))
-                self._speculation = (task, ended, event.sample)
+                                                         self._answer, ready))
+                task.add_done_callback(lambda _: ready.set())
+                self._speculation = (task, ended, event.sample, ready)
         elif event.kind == "resume":
             self._drop_speculation()  # the user goes on: that reply was for a turn that did not end
         elif event.kind == "end" and self._listener is not None:
@@ -176,7 +180,7 @@ class VoiceSession:
             timing = (time.perf_counter(), (self.endpointer.position - event.sample) / SAMPLE_RATE)
             self._emit(SpeechStopped(self.turn, event.sample / SAMPLE_RATE))
             if self._speculation is not None and self._speculation[2] == event.sample:
-                task, ended, _ = self._speculation
+                task, ended, _, _ = self._speculation
                 self._speculation = None
                 ended.set_result(timing)
                 self._answer = task
@@ -192,19 +196,31 @@ class VoiceSession:
         pitch = asyncio.ensure_future(asyncio.to_thread(final_pitch_drop, self.track.slice(listener.start, pause)))
         with contextlib.suppress(HablaError):
             await listener.commit(pause)
+        model = self.held.turn_end
+        text = listener.text
+        llm = await asyncio.to_thread(model.probability, text) if model is not None and text else None
         drop = await pitch
         if listener is not self._listener:
             return  # the turn ended meanwhile
-        probability = end_of_turn_probability(listener.text, self.options.language, drop)
+        probability = end_of_turn_probability(text, self.options.language, drop, llm)
         wait = self.options.turn_detection.end_silence_ms(probability)
-        log.debug("turn %d pause at %.2f s: %r, pitch drop %s -> p=%.2f, end after %d ms", self.turn,
-                  pause / SAMPLE_RATE, listener.text[-40:], drop, probability, wait)
+        log.debug("turn %d pause at %.2f s: %r, pitch drop %s, model %s -> p=%.2f, end after %d ms", self.turn,
+                  pause / SAMPLE_RATE, text[-40:], drop, llm, probability, wait)
+        speculation = self._speculation
+        if speculation is not None and speculation[2] == pause and wait < self.endpointer.options.end_silence_ms:
+            # A turn that sounds finished ends no sooner than its reply can be heard: ending it earlier would not
+            # bring the first audio forward, and a user who goes on meanwhile ("Thank you. ‖ Please hold…") was
+            # not cut off. The longest silence still ends it (the endpointer's own end silence).
+            await speculation[3].wait()
+            if listener is not self._listener:
+                return
         for event in self.endpointer.adapt_end_silence(pause, wait):
             await self._on_vad(event)
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
             self._speculation[0].cancel()
+            self._speculation[3].set()
             self._speculation = None
 
     def _barge_in(self, sample: int) -> None:
@@ -223,7 +239,8 @@ class VoiceSession:
                 self._emit(TranscriptPartial(turn, text))
 
     async def _respond(self, turn: int, listener: TurnListener, end: int,
-                       ended: asyncio.Future[tuple[float, float]], previous: asyncio.Task[None] | None) -> None:
+                       ended: asyncio.Future[tuple[float, float]], previous: asyncio.Task[None] | None,
+                       ready: asyncio.Event | None = None) -> None:
         """Transcript, reply and playback of one turn. ``ended`` resolves (decision time, silence waited) when the
         turn is known to be over; until then (a speculative reply) nothing goes out and nothing is remembered."""
         if previous is not None and not previous.done():
@@ -232,13 +249,19 @@ class VoiceSession:
         text, final_at = listener.text.strip(), time.perf_counter()
         reply, progress = _Reply(turn), ReplyProgress()
         if not has_words(text):
+            if ready is not None:
+                ready.set()  # nothing to say: nothing to wait for
             await ended
             self._emit(TurnDiscarded(turn))
             return
         self._current = reply
         opener = asyncio.ensure_future(self._open(reply, ended, listener, end, text))
         try:
-            await self._speak(reply, text, progress)
+            try:
+                await self._speak(reply, text, progress, ready)
+            finally:
+                if ready is not None:
+                    ready.set()  # a reply with nothing to say (or that failed) holds no turn open
             reply.generated = time.perf_counter()
             await reply.opened.wait()
             await self._played(reply)
@@ -272,7 +295,8 @@ class VoiceSession:
         else:
             reply.pending.append(event)
 
-    async def _speak(self, reply: _Reply, text: str, progress: ReplyProgress) -> None:
+    async def _speak(self, reply: _Reply, text: str, progress: ReplyProgress,
+                     ready: asyncio.Event | None = None) -> None:
         held, opts, loop = self.held, self.options, asyncio.get_running_loop()
         messages = self.memory.prompt(text, held.llm.count_chat_tokens)
         tts = held.speaker.tts
@@ -303,6 +327,8 @@ class VoiceSession:
             while (sentence := await sentences.get()) is not None:
                 pcm = await asyncio.to_thread(synthesize, held.speaker, sentence, held.voice,
                                               opts.output_sample_rate, reply.cancel)
+                if ready is not None:
+                    ready.set()  # the first audio exists: a speculative reply's turn may end now
                 if not reply.opened.is_set():
                     await reply.opened.wait()  # a speculative reply: audio waits for the end of the turn
                 if reply.cancel.is_set():

@@ -48,6 +48,11 @@ _NOT_FINAL = {
 # 3 (18 turns). Each semitone above PITCH_NEUTRAL adds PITCH_WEIGHT to the text's log-odds.
 PITCH_NEUTRAL = 3.5
 PITCH_WEIGHT = 1.0
+# The chat model's cue (log10 of its probability that the turn or sentence ends, habla.llm.turn_end), chosen on the
+# tuning half the same way (scripts/tune_turn_end.py --grid, instant decoding): premature ends 5 -> 3 of 18 paused
+# turns, mean silence waited after a turn's real end 243 -> 281 ms (docs/talk.md).
+MODEL_NEUTRAL = -0.5
+MODEL_WEIGHT = 0.75
 _SENTENCE_END = re.compile(r"[.!?¿¡…。！？]['\"”’)\]]*$")
 _UNFINISHED_END = re.compile(r"(\.\.\.|…|[-–—,;:])['\"”’)\]]*$")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
@@ -71,6 +76,7 @@ class TurnDetection:
     short_silence_ms: int = 200
     long_silence_ms: int = 1500
     threshold: float = 0.5
+    model: str = "smollm2-135m"  # chat model of the end-of-turn cue ("" = none)
 
     def end_silence_ms(self, probability: float) -> int:
         """Silence after which a turn with this end-of-turn probability is over."""
@@ -148,11 +154,17 @@ def final_pitch_drop(turn_audio: np.ndarray, rate: int = 16000, tail_seconds: fl
     return float(12 * np.log2(np.median(voiced) / np.median(tail)))
 
 
-def end_of_turn_probability(text: str, language: str, pitch_drop: float | None) -> float:
-    """What was said and how: the text's completeness, moved by how far the pitch fell at the end. An unfinished
-    mark or a closed-class last word stays unfinished whatever the pitch ("…press the", with a fall)."""
+def end_of_turn_probability(text: str, language: str, pitch_drop: float | None,
+                            model_probability: float | None = None) -> float:
+    """What was said and how: the text's completeness, moved by how far the pitch fell at the end and by the chat
+    model's probability of ending its user turn there (``model_probability``, habla.llm.turn_end). An unfinished
+    mark or a closed-class last word stays unfinished whatever the other cues ("…press the", with a fall)."""
     p = text_completeness(text, language)
-    if pitch_drop is None or p <= P_CLOSED_CLASS or p >= 1:
+    if p <= P_CLOSED_CLASS or p >= 1:
         return p
-    logit = float(np.log(p / (1 - p))) + PITCH_WEIGHT * (pitch_drop - PITCH_NEUTRAL)
+    logit = float(np.log(p / (1 - p)))
+    if pitch_drop is not None:
+        logit += PITCH_WEIGHT * (pitch_drop - PITCH_NEUTRAL)
+    if model_probability is not None:
+        logit += MODEL_WEIGHT * (np.log10(max(model_probability, 1e-9)) - MODEL_NEUTRAL)
     return float(1 / (1 + np.exp(-logit)))

@@ -3,15 +3,26 @@ options, and the decisions on real speech with a pause inserted mid-sentence."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from habla.audio.decode import decode
 from habla.config import load_settings
 from habla.errors import InvalidOption
-from habla.voice.bench import ScriptedTurn, decide, last_voiced
+from habla.llm.protocol import ChatStream
+from habla.voice import session as session_module
+from habla.voice.bench import ScriptedTurn, cut_points, decide, ends_sentence, last_voiced
 from habla.voice.endpoint import Endpointer, EndpointOptions
+from habla.voice.engines import Held
+from habla.voice.frames import SpeechStopped
 from habla.voice.options import VoiceOptions
+from habla.voice.session import VoiceSession
 from habla.voice.turn import (
     PITCH_NEUTRAL,
     TurnDetection,
@@ -114,3 +125,90 @@ def test_a_mid_sentence_pause_ends_a_silence_turn_but_not_a_semantic_one() -> No
     assert silence.end is not None and silence.end < turn.resume  # cut at the pause
     assert semantic.end is not None and semantic.end >= turn.speech_end - RATE // 10
     assert semantic.waited_ms <= 300  # "not valid." with a falling voice: answered after a short silence
+
+
+def test_the_chat_model_cue_moves_a_finished_looking_text_but_not_a_dangling_word() -> None:
+    finished = end_of_turn_probability("Thank you.", "en", None)
+    assert end_of_turn_probability("Thank you.", "en", None, 0.9) > finished
+    assert end_of_turn_probability("Thank you.", "en", None, 1e-4) < TurnDetection().threshold
+    assert end_of_turn_probability("Please press the", "en", None, 0.9) == text_completeness("Please press the", "en")
+
+
+@dataclass
+class _Word:
+    word: str
+    start: float
+    end: float
+
+
+def test_mid_sentence_cuts_follow_the_reference_not_whispers_punctuation() -> None:
+    # Whisper wrote no full stop after "you"; the reference has one: a pause there is between sentences.
+    said = ["Thank", "you", "please", "hold", "while", "we", "try"]
+    words = [_Word(w, i * 0.5, i * 0.5 + 0.4) for i, w in enumerate(said)]
+    reference = "Thank you. Please hold, while we try"
+    assert cut_points(words, reference, "en", "whisper") == [0, 1, 2, 3, 4, 5]
+    assert cut_points(words, reference, "en", "reference") == [0, 2, 3, 4, 5]  # a comma is inside the sentence
+    assert ends_sentence([w.word for w in words], 1, reference, "en") is True
+    assert ends_sentence([w.word for w in words], 2, reference, "en") is False
+
+
+class _Engine:
+    """An LLM that answers at once."""
+
+    def chat(self, messages: object, options: object, cancel: object = None) -> ChatStream:
+        return ChatStream(iter(["Sure, one moment please."]))
+
+    def count_chat_tokens(self, messages: list[object]) -> int:
+        return 10 * len(messages)
+
+
+def test_a_finished_sounding_turn_ends_no_sooner_than_its_reply_can_be_heard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """'Thank you.' then silence: the turn sounds finished after 200 ms, but while the speculative reply has no audio
+    yet the turn stays open (a user going on then is not cut off); it ends once the first audio exists."""
+    speech = clip("ast-en-vm-leavemsg")
+    audio_ready = threading.Event()
+    synthesized: list[str] = []
+
+    def synthesize(speaker: object, sentence: str, voice: object, rate: int, cancel: threading.Event) -> np.ndarray:
+        synthesized.append(sentence)
+        audio_ready.wait(30)
+        return np.zeros(rate // 10, np.float32)
+
+    monkeypatch.setattr(session_module, "piece_decoder", lambda engine, language: lambda a, p: "Thank you.")
+    monkeypatch.setattr(session_module, "synthesize", synthesize)
+    judged: list[tuple[object, ...]] = []
+    monkeypatch.setattr(session_module, "end_of_turn_probability",
+                        lambda *cues: judged.append(cues) or 0.99)  # sounds finished
+    settings = load_settings()
+    held = Held(None, _Engine(), SimpleNamespace(settings=settings), None, ExitStack(),  # type: ignore[arg-type]
+                settings.llm)
+    options = VoiceOptions.from_settings(settings, turn_detection={"type": "semantic"})
+
+    async def run() -> tuple[list[object], list[object]]:
+        session = VoiceSession(held, options)
+        frames = np.concatenate([speech, np.zeros(RATE, np.float32)])  # 1 s of silence after the speech
+        for i in range(0, len(frames), 320):
+            await session.feed(frames[i:i + 320])
+            while session.judging and not judged:
+                await asyncio.sleep(0.01)  # as if decoding were instant: the judgement is made in the pause
+        before = [e for e in drain(session) if isinstance(e, SpeechStopped)]
+        audio_ready.set()
+        for _ in range(500):
+            await session.feed(np.zeros(320, np.float32))
+            await asyncio.sleep(0.01)
+            if not session.judging:
+                break
+        after = [e for e in drain(session) if isinstance(e, SpeechStopped)]
+        await session.close()
+        return before, after
+
+    before, after = asyncio.run(run())
+    assert judged and synthesized and not before  # 1 s of silence, more than the 200 ms wait: held for the audio
+    assert len(after) == 1
+
+
+def drain(session: VoiceSession) -> list[object]:
+    out = []
+    while not session.events.empty():
+        out.append(session.events.get_nowait())
+    return out
