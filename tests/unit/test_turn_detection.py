@@ -180,7 +180,7 @@ def test_a_finished_sounding_turn_ends_no_sooner_than_its_reply_can_be_heard(mon
     monkeypatch.setattr(session_module, "end_of_turn_probability",
                         lambda *cues: judged.append(cues) or 0.99)  # sounds finished
     settings = load_settings()
-    held = Held(None, _Engine(), SimpleNamespace(settings=settings), None, ExitStack(),  # type: ignore[arg-type]
+    held = Held(None, _Engine(), SimpleNamespace(tts=settings.tts), None, ExitStack(),  # type: ignore[arg-type]
                 settings.llm)
     options = VoiceOptions.from_settings(settings, turn_detection={"type": "semantic"})
 
