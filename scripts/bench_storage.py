@@ -148,6 +148,50 @@ def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = Tru
             "rss_base_mb": round(base / 2**20, 1), "stored_objects": len(stored)}
 
 
+def parts(mb: int, backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
+    """habla's S3 writer alone (this process), part size × parts in flight, interleaved over ``rounds``: MB/s and
+    this process's RSS growth while it uploads a ``mb`` MB file."""
+    import psutil
+
+    from habla.storage.s3 import S3ObjectStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="habla-bench-"))
+    wav = write_big_wav(tmp / "big.wav", mb)
+    size = wav.stat().st_size
+    proc = psutil.Process()
+    results: dict[str, list[tuple[float, float]]] = {}
+    with s3_server(backend, tmp, s3rver) as server:
+        server.bucket("bench")
+        env = server.settings_env("bench")
+        for _ in range(rounds):
+            for part_mb, concurrency in ((5, 2), (5, 4), (8, 2), (8, 3), (8, 4), (16, 2), (16, 4)):
+                store = S3ObjectStore(env["HABLA_JOBS__STORAGE_URL"], endpoint_url=server.url, region="us-east-1",
+                                      access_key_id=env["HABLA_JOBS__STORAGE_ACCESS_KEY_ID"],
+                                      secret_access_key=env["HABLA_JOBS__STORAGE_SECRET_ACCESS_KEY"],
+                                      part_bytes=part_mb << 20, concurrency=concurrency, timeout=300)
+                base = proc.memory_info().rss
+                peak = [base]
+                done = threading.Event()
+
+                def sample(peak: list[int] = peak, done: threading.Event = done) -> None:
+                    while not done.wait(0.02):
+                        peak[0] = max(peak[0], proc.memory_info().rss)
+
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
+                start = time.perf_counter()
+                with open(wav, "rb") as f:
+                    store.put("parts-sweep", f)
+                seconds = time.perf_counter() - start
+                done.set()
+                sampler.join()
+                results.setdefault(f"{part_mb} MB x {concurrency}", []).append(
+                    (size / seconds / 1e6, (peak[0] - base) / 2**20))
+    wav.unlink()
+    return {name: {"mb_per_s": [round(r[0], 1) for r in runs], "rss_growth_mb": [round(r[1], 1) for r in runs]}
+            for name, runs in results.items()}
+
+
 class TimedTranscriber:
     """Delegates to the real Transcriber and records how long each transcription itself took."""
 
@@ -199,9 +243,11 @@ def overhead(runs: int, backend: str, s3rver: Path) -> dict[str, Any]:
         for service in services.values():
             service.start()
         figures: dict[str, list[float]] = {name: [] for name in services}
+        requests: list[str] = []
         try:
             for i in range(runs + 1):  # the first round warms the model and is not counted
                 for name, service in services.items():
+                    offset = moto.log.stat().st_size
                     start = time.perf_counter()
                     with open(clip, "rb") as f:
                         job, _ = service.submit(f, filename=clip.name, options={"language": "en"})
@@ -211,16 +257,33 @@ def overhead(runs: int, backend: str, s3rver: Path) -> dict[str, Any]:
                     assert service.get(job.id).status == "succeeded"
                     if i:
                         figures[name].append((total - transcriber.seconds) * 1000)
+                    if name == "s3" and i == runs:
+                        time.sleep(1)  # the last access-log lines
+                        requests = s3_requests(moto.log, offset)
         finally:
             for service in services.values():
                 service.stop()
-    return {name: {"median_ms": round(statistics.median(v), 1), "max_ms": round(max(v), 1), "runs": len(v)}
-            for name, v in figures.items()}
+    result: dict[str, Any] = {name: {"median_ms": round(statistics.median(v), 1), "max_ms": round(max(v), 1),
+                                     "runs": len(v)} for name, v in figures.items()}
+    if requests or backend == "moto":
+        result["s3_requests_last_job"] = requests
+    return result
+
+
+def s3_requests(log: Path, offset: int) -> list[str]:
+    """moto_server's access log after ``offset``: one "METHOD /key" per request (query strings and ids cut)."""
+    import re
+
+    with open(log, "rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    found = (re.search(r'"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP', line) for line in lines)
+    return [f"{m[1]} {re.sub(r'[0-9a-f]{32}', '<id>', m[2].split('?')[0])}" for m in found if m]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["upload", "overhead"])
+    parser.add_argument("what", choices=["upload", "overhead", "parts"])
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--broker", default="redis://127.0.0.1:6390/9", help="Celery broker of the upload run.")
@@ -229,7 +292,9 @@ def main() -> None:
     parser.add_argument("--s3rver", type=Path, default=ROOT / ".bench" / "node_modules" / ".bin" / "s3rver")
     parser.add_argument("--cold", action="store_true", help="upload: no short job first (imports count too).")
     args = parser.parse_args()
-    if args.what == "upload":
+    if args.what == "parts":
+        result = parts(args.mb, "moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
+    elif args.what == "upload":
         result = upload(args.mb, args.broker, args.backend, args.s3rver, not args.cold)
     else:
         result = overhead(args.runs, "moto" if args.backend == "local" else args.backend, args.s3rver)

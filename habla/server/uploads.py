@@ -156,7 +156,8 @@ class _FilePart:
         self.buffer += data
         writer = await self._writer()
         if len(self.buffer) > writer.block_bytes:  # more than a block: this one is not the last
-            block = bytes(self.buffer[:writer.block_bytes])
+            with memoryview(self.buffer) as view:
+                block = bytes(view[:writer.block_bytes])  # one copy (a bytearray slice would make two)
             del self.buffer[:writer.block_bytes]
             await run_in_threadpool(writer.write, block)
 
