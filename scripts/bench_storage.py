@@ -87,12 +87,13 @@ def ceilings(server: Any, wav: Path) -> dict[str, float]:
     return {"boto3_upload_file_mb_per_s": round(boto3_alone, 1), "habla_writer_alone_mb_per_s": round(writer_alone, 1)}
 
 
-def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = True) -> dict[str, Any]:
+def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = True,
+           ceiling: bool = True) -> dict[str, Any]:
     """``backend``: moto or s3rver (S3 on loopback), or local (the folder)."""
     import httpx
     import psutil
 
-    from tests.conftest import HablaServer
+    from tests.conftest import HablaServer, base_model_loaded
 
     tmp = Path(tempfile.mkdtemp(prefix="habla-bench-"))
     wav = write_big_wav(tmp / "big.wav", mb)
@@ -106,12 +107,13 @@ def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = Tru
         if backend != "local":
             server = stack.enter_context(s3_server(backend, tmp, s3rver))
             server.bucket("bench")
-            figures.update(ceilings(server, wav))
+            if ceiling:
+                figures.update(ceilings(server, wav))
             # A long timeout: moto answers slowly on a busy machine.
             env |= {**server.settings_env("bench"), "HABLA_JOBS__STORAGE_TIMEOUT_SECONDS": "300"}
         api = stack.enter_context(HablaServer(tmp / "home", env=env))
         (tmp / "home").mkdir(exist_ok=True)
-        api.start()
+        api.start(ready=base_model_loaded)  # the API loads the default model in the background: not upload memory
         proc = psutil.Process(api.proc.pid)  # type: ignore[union-attr]
         cold = proc.memory_info().rss
         # One short job first: what the first request imports (PyAV, Celery's client, boto3) is paid once per
@@ -124,12 +126,15 @@ def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = Tru
         base = proc.memory_info().rss
         figures["warm_up_growth_mb"] = round((base - cold) / 2**20, 1)
         peak = [base]
+        peak_at = [0.0]
         done = threading.Event()
 
         def sample() -> None:
             while not done.wait(0.02):
-                peak[0] = max(peak[0], proc.memory_info().rss)
+                if (rss := proc.memory_info().rss) > peak[0]:
+                    peak[0], peak_at[0] = rss, time.perf_counter() - start
 
+        start = time.perf_counter()
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         with open(wav, "rb") as f:
@@ -139,6 +144,7 @@ def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = Tru
         done.set()
         sampler.join()
         figures["rss_after_mb"] = round((proc.memory_info().rss - base) / 2**20, 1)
+        figures["rss_peak_at_s"] = round(peak_at[0], 1)
         assert reply.status_code == 201, reply.text
         api.http.delete(f"/v1/jobs/{reply.json()['id']}")
         stored = [k for k in server.keys("bench") if "/uploads/" in k] if server else []
@@ -290,12 +296,13 @@ def main() -> None:
     parser.add_argument("--backend", choices=["moto", "s3rver", "local"], default="moto",
                         help="The S3 server on loopback (or, for upload, the local folder).")
     parser.add_argument("--s3rver", type=Path, default=ROOT / ".bench" / "node_modules" / ".bin" / "s3rver")
+    parser.add_argument("--no-ceiling", action="store_true", help="upload: skip the boto3/writer-alone runs.")
     parser.add_argument("--cold", action="store_true", help="upload: no short job first (imports count too).")
     args = parser.parse_args()
     if args.what == "parts":
         result = parts(args.mb, "moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
     elif args.what == "upload":
-        result = upload(args.mb, args.broker, args.backend, args.s3rver, not args.cold)
+        result = upload(args.mb, args.broker, args.backend, args.s3rver, not args.cold, not args.no_ceiling)
     else:
         result = overhead(args.runs, "moto" if args.backend == "local" else args.backend, args.s3rver)
     print(json.dumps({args.what: result, "load_average": os.getloadavg()}, indent=2))
