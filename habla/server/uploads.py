@@ -95,6 +95,9 @@ class TempFileWriter:
     def __init__(self, fd: int, path: Path) -> None:
         self.out, self.path = os.fdopen(fd, "wb"), path
 
+    def ready(self) -> None:
+        """Writes never wait."""
+
     def write(self, block: bytes) -> None:
         self.out.write(block)
 
@@ -156,6 +159,7 @@ class _FilePart:
         self.buffer += data
         writer = await self._writer()
         if len(self.buffer) > writer.block_bytes:  # more than a block: this one is not the last
+            await run_in_threadpool(writer.ready)  # copy the block only once a part slot is free
             with memoryview(self.buffer) as view:
                 block = bytes(view[:writer.block_bytes])  # one copy (a bytearray slice would make two)
             del self.buffer[:writer.block_bytes]

@@ -165,6 +165,9 @@ class FileWriter:
         self.path, self.tmp = path, tmp
         self.out = open(tmp, "wb")  # noqa: SIM115 - closed by commit() or abort()
 
+    def ready(self) -> None:
+        """Writes never wait."""
+
     def write(self, block: bytes) -> None:
         self.out.write(block)
 

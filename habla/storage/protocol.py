@@ -68,6 +68,10 @@ class ObjectWriter(Protocol):
 
     block_bytes: int
 
+    def ready(self) -> None:
+        """Wait until ``write`` would not block (a caller that copies its block only then holds one block less)."""
+        ...
+
     def write(self, block: bytes) -> None:
         """Hand over the next block; may return before it is stored, and blocks while too many are in flight."""
         ...

@@ -202,12 +202,15 @@ class MultipartWriter:
                 reply = self.store.client.create_multipart_upload(Bucket=self.store.bucket, Key=self.key)
             self.upload_id = str(reply["UploadId"])
             self.pool = ThreadPoolExecutor(self.store.concurrency, thread_name_prefix="habla-s3-part")
-        while self.in_flight and (self.in_flight[0].done() or len(self.in_flight) >= self.store.concurrency):
-            self.in_flight.popleft().result()  # a failed part fails the upload now, not at the end
+        self.ready()
         assert self.pool is not None
         future = self.pool.submit(self._part, len(self.parts) + 1, block)
         self.parts.append(future)
         self.in_flight.append(future)
+
+    def ready(self) -> None:
+        while self.in_flight and (self.in_flight[0].done() or len(self.in_flight) >= self.store.concurrency):
+            self.in_flight.popleft().result()  # a failed part fails the upload now, not at the end
 
     def _part(self, number: int, block: bytes) -> str:
         with self.store._errors(self.name):
