@@ -141,6 +141,7 @@ class _FilePart:
         self.upload = upload
         self.writer: ObjectWriter | None = None
         self.buffer = bytearray()
+        self.finished = False
 
     async def _writer(self) -> ObjectWriter:
         if self.writer is None:
@@ -169,6 +170,7 @@ class _FilePart:
         writer = await self._writer()
         last, self.buffer = bytes(self.buffer), bytearray()
         await run_in_threadpool(writer.commit, last)
+        self.finished = True
 
     async def abort(self) -> None:
         if self.writer is not None:
@@ -269,14 +271,20 @@ class StreamingMultipartParser:
                 self._to_finish.clear()
             parser.finalize()
         except BaseException as exc:
-            for part in self.files:
-                await part.abort()
-                if part.upload.name:
-                    part.upload.claimed = True  # nothing is left to delete
+            await self._abort(self.files)
             if isinstance(exc, FormParserError):
                 raise HTTPException(400, "Invalid multipart data.") from exc
             raise
+        await self._abort(self.files)  # a body that ended inside a part
         return FormData(self.items)
+
+    @staticmethod
+    async def _abort(parts: list[_FilePart]) -> None:
+        """Abort the parts still being written; finished ones are deleted by the request (discard_unclaimed)."""
+        for part in parts:
+            if not part.finished:
+                await part.abort()
+                part.upload.claimed = True  # nothing is left to delete
 
 
 class StreamingRequest(Request):
