@@ -11,6 +11,8 @@ submit → done minus the transcription's own time, ``--runs`` times each.
 
 Usage: .venv/bin/python scripts/bench_storage.py upload [--mb 1024] [--broker redis://...] [--backend moto|s3rver|local]
        .venv/bin/python scripts/bench_storage.py overhead [--runs 10] [--backend moto|s3rver]
+       .venv/bin/python scripts/bench_storage.py parts [--mb 256] [--runs 2] [--backend moto|s3rver]
+       .venv/bin/python scripts/bench_storage.py results [--runs 20] [--backend moto|s3rver]
 """
 
 from __future__ import annotations
@@ -198,6 +200,38 @@ def parts(mb: int, backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
             for name, runs in results.items()}
 
 
+def result_writes(backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
+    """Where the S3 job overhead goes: one job's results as six small objects at once (what JobStorage writes
+    today: json, txt, srt, vtt, tsv, rttm) against a single object, interleaved over ``rounds``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from habla.storage.s3 import S3ObjectStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="habla-bench-"))
+    data = os.urandom(3000)  # about a short clip's transcript
+    six: list[float] = []
+    one: list[float] = []
+    with s3_server(backend, tmp, s3rver) as server:
+        server.bucket("bench")
+        env = server.settings_env("bench")
+        store = S3ObjectStore(env["HABLA_JOBS__STORAGE_URL"], endpoint_url=server.url, region="us-east-1",
+                              access_key_id=env["HABLA_JOBS__STORAGE_ACCESS_KEY_ID"],
+                              secret_access_key=env["HABLA_JOBS__STORAGE_SECRET_ACCESS_KEY"])
+        store.put_bytes("warm", data)
+        for i in range(rounds):
+            start = time.perf_counter()
+            with ThreadPoolExecutor(7) as pool:
+                for done in [pool.submit(store.put_bytes, f"r/{i}/transcript.{ext}", data)
+                             for ext in ("json", "txt", "srt", "vtt", "tsv", "rttm")]:
+                    done.result()
+            six.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            store.put_bytes(f"r/{i}/only.json", data)
+            one.append((time.perf_counter() - start) * 1000)
+    return {name: {"median_ms": round(statistics.median(v), 1), "max_ms": round(max(v), 1), "runs": len(v)}
+            for name, v in (("six_objects_at_once", six), ("one_object", one))}
+
+
 class TimedTranscriber:
     """Delegates to the real Transcriber and records how long each transcription itself took."""
 
@@ -289,7 +323,7 @@ def s3_requests(log: Path, offset: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["upload", "overhead", "parts"])
+    parser.add_argument("what", choices=["upload", "overhead", "parts", "results"])
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--broker", default="redis://127.0.0.1:6390/9", help="Celery broker of the upload run.")
@@ -299,7 +333,9 @@ def main() -> None:
     parser.add_argument("--no-ceiling", action="store_true", help="upload: skip the boto3/writer-alone runs.")
     parser.add_argument("--cold", action="store_true", help="upload: no short job first (imports count too).")
     args = parser.parse_args()
-    if args.what == "parts":
+    if args.what == "results":
+        result = result_writes("moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
+    elif args.what == "parts":
         result = parts(args.mb, "moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
     elif args.what == "upload":
         result = upload(args.mb, args.broker, args.backend, args.s3rver, not args.cold, not args.no_ceiling)
