@@ -1,18 +1,24 @@
-"""Object storage figures (docs/storage.md), against a moto_server on loopback.
+"""Object storage figures (docs/storage.md), against an S3 server on loopback: moto_server, or npm's s3rver
+(``--backend s3rver``; ``npm install --prefix .bench s3rver@3.7.1``), which is not itself the bottleneck.
 
-``upload``: a ``--mb`` MB WAV posted to POST /v1/jobs of a `habla serve` whose files are in S3: seconds and MB/s
-from the first byte sent to the 201, and the server process's RSS growth (sampled every 20 ms); next to it the
-ceiling, boto3 putting the same file straight into the same moto_server. The job is cancelled at once.
+``upload``: a ``--mb`` MB WAV posted to POST /v1/jobs of a `habla serve` whose files are in S3 (or the local folder,
+``--backend local``): seconds and MB/s from the first byte sent to the 201, and the server process's RSS growth
+(sampled every 20 ms); next to it the ceilings, the same file put straight into the same server by boto3's
+upload_file and by habla's S3 writer alone. The job is cancelled at once.
 
 ``overhead``: a 2 s clip as a job in-process (embedded pool, warm model), local folder vs S3, interleaved:
 submit → done minus the transcription's own time, ``--runs`` times each.
 
-Usage: .venv/bin/python scripts/bench_storage.py upload [--mb 1024] [--broker redis://...] | overhead [--runs 10]
+Usage: .venv/bin/python scripts/bench_storage.py upload [--mb 1024] [--broker redis://...] [--backend moto|s3rver|local]
+       .venv/bin/python scripts/bench_storage.py overhead [--runs 10] [--backend moto|s3rver]
+       .venv/bin/python scripts/bench_storage.py parts [--mb 256] [--runs 2] [--backend moto|s3rver]
+       .venv/bin/python scripts/bench_storage.py results [--runs 20] [--backend moto|s3rver]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -48,56 +54,182 @@ def write_big_wav(path: Path, mb: int) -> Path:
     return path
 
 
-def upload(mb: int, broker: str) -> dict[str, Any]:
+def s3_server(kind: str, tmp: Path, s3rver: Path) -> Any:
+    from tests.s3server import MotoS3, S3rver
+
+    if kind == "s3rver":
+        if not s3rver.exists():
+            sys.exit(f"{s3rver} is missing: npm install --prefix .bench s3rver@3.7.1")
+        return S3rver(tmp / "s3rver.log", s3rver, tmp / "s3rver-data")
+    return MotoS3(tmp / "moto.log")
+
+
+def ceilings(server: Any, wav: Path) -> dict[str, float]:
+    """The same file put straight into the same server: boto3's own upload_file (its transfer manager, same part
+    size and concurrency as habla's) and habla's S3 writer alone, without HTTP parsing in between."""
+    from boto3.s3.transfer import TransferConfig
+
+    from habla.storage.s3 import S3ObjectStore
+
+    size = wav.stat().st_size
+    env = server.settings_env("bench")
+    store = S3ObjectStore(env["HABLA_JOBS__STORAGE_URL"], endpoint_url=server.url, region="us-east-1",
+                          access_key_id=env["HABLA_JOBS__STORAGE_ACCESS_KEY_ID"],
+                          secret_access_key=env["HABLA_JOBS__STORAGE_SECRET_ACCESS_KEY"], timeout=300)
+    config = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20, max_concurrency=4)
+    start = time.perf_counter()
+    server.client().upload_file(str(wav), "bench", "ceiling-boto3", Config=config)
+    boto3_alone = size / (time.perf_counter() - start) / 1e6
+    start = time.perf_counter()
+    with open(wav, "rb") as f:
+        store.put("ceiling-habla-writer", f)
+    writer_alone = size / (time.perf_counter() - start) / 1e6
+    server.client().delete_objects(Bucket="bench", Delete={"Objects": [
+        {"Key": "ceiling-boto3"}, {"Key": "habla/ceiling-habla-writer"}]})
+    return {"boto3_upload_file_mb_per_s": round(boto3_alone, 1), "habla_writer_alone_mb_per_s": round(writer_alone, 1)}
+
+
+def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = True,
+           ceiling: bool = True) -> dict[str, Any]:
+    """``backend``: moto or s3rver (S3 on loopback), or local (the folder)."""
     import httpx
     import psutil
 
-    from tests.conftest import HablaServer
-    from tests.s3server import MotoS3
+    from tests.conftest import HablaServer, base_model_loaded
 
     tmp = Path(tempfile.mkdtemp(prefix="habla-bench-"))
     wav = write_big_wav(tmp / "big.wav", mb)
     size = wav.stat().st_size
-    with MotoS3(tmp / "moto.log") as moto:
-        moto.bucket("bench")
-        start = time.perf_counter()
-        moto.client().upload_file(str(wav), "bench", "ceiling")
-        ceiling = size / (time.perf_counter() - start) / 1e6
-        moto.client().delete_object(Bucket="bench", Key="ceiling")
-        # A long timeout: moto answers slowly on a busy machine, and a retried part trips a moto bug (a part
-        # whose buffer it closed, "seek of closed file" → 500 on CompleteMultipartUpload).
+    with contextlib.ExitStack() as stack:
         # An API node in distributed mode (jobs go to Redis, no worker here): the process only streams the upload,
         # so its memory is the upload's and not a model's. ``--broker`` is a redis-server (scripts/services.sh).
-        env = {**moto.settings_env("bench"), "HABLA_JOBS__STORAGE_TIMEOUT_SECONDS": "300",
-               "HABLA_JOBS__MODE": "distributed", "HABLA_JOBS__BROKER_URL": broker}
-        with HablaServer(tmp / "home", env=env) as server:
-            (tmp / "home").mkdir(exist_ok=True)
-            server.start()
-            proc = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
-            base = proc.memory_info().rss
-            peak = [base]
-            done = threading.Event()
+        env = {"HABLA_JOBS__MODE": "distributed", "HABLA_JOBS__BROKER_URL": broker}
+        figures: dict[str, Any] = {"backend": backend}
+        server = None
+        if backend != "local":
+            server = stack.enter_context(s3_server(backend, tmp, s3rver))
+            server.bucket("bench")
+            if ceiling:
+                figures.update(ceilings(server, wav))
+            # A long timeout: moto answers slowly on a busy machine.
+            env |= {**server.settings_env("bench"), "HABLA_JOBS__STORAGE_TIMEOUT_SECONDS": "300"}
+        api = stack.enter_context(HablaServer(tmp / "home", env=env))
+        (tmp / "home").mkdir(exist_ok=True)
+        api.start(ready=base_model_loaded)  # the API loads the default model in the background: not upload memory
+        proc = psutil.Process(api.proc.pid)  # type: ignore[union-attr]
+        cold = proc.memory_info().rss
+        # One short job first: what the first request imports (PyAV, Celery's client, boto3) is paid once per
+        # process, not per upload; it is reported apart (warm_up_growth_mb).
+        if warm_up:
+            with open(SPEECH / "ast-en-dir-welcome.flac", "rb") as f:
+                warm = httpx.post(f"{api.url}/v1/jobs", files={"file": ("warm.flac", f, "audio/flac")}, timeout=600)
+            assert warm.status_code == 201, warm.text
+            api.http.delete(f"/v1/jobs/{warm.json()['id']}")
+        base = proc.memory_info().rss
+        figures["warm_up_growth_mb"] = round((base - cold) / 2**20, 1)
+        peak = [base]
+        peak_at = [0.0]
+        done = threading.Event()
 
-            def sample() -> None:
-                while not done.wait(0.02):
-                    peak[0] = max(peak[0], proc.memory_info().rss)
+        def sample() -> None:
+            while not done.wait(0.02):
+                if (rss := proc.memory_info().rss) > peak[0]:
+                    peak[0], peak_at[0] = rss, time.perf_counter() - start
 
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            with open(wav, "rb") as f:
-                start = time.perf_counter()
-                reply = httpx.post(f"{server.url}/v1/jobs", files={"file": ("big.wav", f, "audio/wav")},
-                                   timeout=600)
-                seconds = time.perf_counter() - start
-            done.set()
-            sampler.join()
-            assert reply.status_code == 201, reply.text
-            server.http.delete(f"/v1/jobs/{reply.json()['id']}")
-            stored = [k for k in moto.keys("bench") if "/uploads/" in k]
+        start = time.perf_counter()
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        with open(wav, "rb") as f:
+            start = time.perf_counter()
+            reply = httpx.post(f"{api.url}/v1/jobs", files={"file": ("big.wav", f, "audio/wav")}, timeout=600)
+            seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        figures["rss_after_mb"] = round((proc.memory_info().rss - base) / 2**20, 1)
+        figures["rss_peak_at_s"] = round(peak_at[0], 1)
+        assert reply.status_code == 201, reply.text
+        api.http.delete(f"/v1/jobs/{reply.json()['id']}")
+        stored = [k for k in server.keys("bench") if "/uploads/" in k] if server else []
     wav.unlink()
-    return {"mb": mb, "bytes": size, "seconds": round(seconds, 2), "mb_per_s": round(size / seconds / 1e6, 1),
-            "rss_growth_mb": round((peak[0] - base) / 2**20, 1), "rss_base_mb": round(base / 2**20, 1),
-            "boto3_direct_mb_per_s": round(ceiling, 1), "stored_objects": len(stored)}
+    return {**figures, "mb": mb, "bytes": size, "seconds": round(seconds, 2),
+            "mb_per_s": round(size / seconds / 1e6, 1), "rss_growth_mb": round((peak[0] - base) / 2**20, 1),
+            "rss_base_mb": round(base / 2**20, 1), "stored_objects": len(stored)}
+
+
+def parts(mb: int, backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
+    """habla's S3 writer alone (this process), part size × parts in flight, interleaved over ``rounds``: MB/s and
+    this process's RSS growth while it uploads a ``mb`` MB file."""
+    import psutil
+
+    from habla.storage.s3 import S3ObjectStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="habla-bench-"))
+    wav = write_big_wav(tmp / "big.wav", mb)
+    size = wav.stat().st_size
+    proc = psutil.Process()
+    results: dict[str, list[tuple[float, float]]] = {}
+    with s3_server(backend, tmp, s3rver) as server:
+        server.bucket("bench")
+        env = server.settings_env("bench")
+        for _ in range(rounds):
+            for part_mb, concurrency in ((5, 2), (5, 4), (8, 2), (8, 3), (8, 4), (16, 2), (16, 4)):
+                store = S3ObjectStore(env["HABLA_JOBS__STORAGE_URL"], endpoint_url=server.url, region="us-east-1",
+                                      access_key_id=env["HABLA_JOBS__STORAGE_ACCESS_KEY_ID"],
+                                      secret_access_key=env["HABLA_JOBS__STORAGE_SECRET_ACCESS_KEY"],
+                                      part_bytes=part_mb << 20, concurrency=concurrency, timeout=300)
+                base = proc.memory_info().rss
+                peak = [base]
+                done = threading.Event()
+
+                def sample(peak: list[int] = peak, done: threading.Event = done) -> None:
+                    while not done.wait(0.02):
+                        peak[0] = max(peak[0], proc.memory_info().rss)
+
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
+                start = time.perf_counter()
+                with open(wav, "rb") as f:
+                    store.put("parts-sweep", f)
+                seconds = time.perf_counter() - start
+                done.set()
+                sampler.join()
+                results.setdefault(f"{part_mb} MB x {concurrency}", []).append(
+                    (size / seconds / 1e6, (peak[0] - base) / 2**20))
+    wav.unlink()
+    return {name: {"mb_per_s": [round(r[0], 1) for r in runs], "rss_growth_mb": [round(r[1], 1) for r in runs]}
+            for name, runs in results.items()}
+
+
+def result_writes(backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
+    """Where the S3 job overhead goes: one job's results as six small objects at once (what JobStorage writes
+    today: json, txt, srt, vtt, tsv, rttm) against a single object, interleaved over ``rounds``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from habla.storage.s3 import S3ObjectStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="habla-bench-"))
+    data = os.urandom(3000)  # about a short clip's transcript
+    six: list[float] = []
+    one: list[float] = []
+    with s3_server(backend, tmp, s3rver) as server:
+        server.bucket("bench")
+        env = server.settings_env("bench")
+        store = S3ObjectStore(env["HABLA_JOBS__STORAGE_URL"], endpoint_url=server.url, region="us-east-1",
+                              access_key_id=env["HABLA_JOBS__STORAGE_ACCESS_KEY_ID"],
+                              secret_access_key=env["HABLA_JOBS__STORAGE_SECRET_ACCESS_KEY"])
+        store.put_bytes("warm", data)
+        for i in range(rounds):
+            start = time.perf_counter()
+            with ThreadPoolExecutor(7) as pool:
+                for done in [pool.submit(store.put_bytes, f"r/{i}/transcript.{ext}", data)
+                             for ext in ("json", "txt", "srt", "vtt", "tsv", "rttm")]:
+                    done.result()
+            six.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            store.put_bytes(f"r/{i}/only.json", data)
+            one.append((time.perf_counter() - start) * 1000)
+    return {name: {"median_ms": round(statistics.median(v), 1), "max_ms": round(max(v), 1), "runs": len(v)}
+            for name, v in (("six_objects_at_once", six), ("one_object", one))}
 
 
 class TimedTranscriber:
@@ -129,16 +261,15 @@ class TimedTranscriber:
         return Run()
 
 
-def overhead(runs: int) -> dict[str, Any]:
+def overhead(runs: int, backend: str, s3rver: Path) -> dict[str, Any]:
     from habla.asr.transcriber import Transcriber
     from habla.config import Settings
     from habla.jobs.service import JobService
-    from tests.s3server import MotoS3
 
     tmp = Path(tempfile.mkdtemp(prefix="habla-bench-"))
     clip = SPEECH / "ast-en-dir-welcome.flac"
     os.environ.pop("HABLA_JOBS__STORAGE_DIR", None)
-    with MotoS3(tmp / "moto.log") as moto:
+    with s3_server(backend, tmp, s3rver) as moto:
         moto.bucket("bench")
         env = moto.settings_env("bench")
         s3 = Settings(home=tmp / "s3", jobs={  # type: ignore[arg-type]
@@ -152,9 +283,11 @@ def overhead(runs: int) -> dict[str, Any]:
         for service in services.values():
             service.start()
         figures: dict[str, list[float]] = {name: [] for name in services}
+        requests: list[str] = []
         try:
             for i in range(runs + 1):  # the first round warms the model and is not counted
                 for name, service in services.items():
+                    offset = moto.log.stat().st_size
                     start = time.perf_counter()
                     with open(clip, "rb") as f:
                         job, _ = service.submit(f, filename=clip.name, options={"language": "en"})
@@ -164,21 +297,50 @@ def overhead(runs: int) -> dict[str, Any]:
                     assert service.get(job.id).status == "succeeded"
                     if i:
                         figures[name].append((total - transcriber.seconds) * 1000)
+                    if name == "s3" and i == runs:
+                        time.sleep(1)  # the last access-log lines
+                        requests = s3_requests(moto.log, offset)
         finally:
             for service in services.values():
                 service.stop()
-    return {name: {"median_ms": round(statistics.median(v), 1), "max_ms": round(max(v), 1), "runs": len(v)}
-            for name, v in figures.items()}
+    result: dict[str, Any] = {name: {"median_ms": round(statistics.median(v), 1), "max_ms": round(max(v), 1),
+                                     "runs": len(v)} for name, v in figures.items()}
+    if requests or backend == "moto":
+        result["s3_requests_last_job"] = requests
+    return result
+
+
+def s3_requests(log: Path, offset: int) -> list[str]:
+    """moto_server's access log after ``offset``: one "METHOD /key" per request (query strings and ids cut)."""
+    import re
+
+    with open(log, "rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    found = (re.search(r'"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP', line) for line in lines)
+    return [f"{m[1]} {re.sub(r'[0-9a-f]{32}', '<id>', m[2].split('?')[0])}" for m in found if m]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["upload", "overhead"])
+    parser.add_argument("what", choices=["upload", "overhead", "parts", "results"])
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--broker", default="redis://127.0.0.1:6390/9", help="Celery broker of the upload run.")
+    parser.add_argument("--backend", choices=["moto", "s3rver", "local"], default="moto",
+                        help="The S3 server on loopback (or, for upload, the local folder).")
+    parser.add_argument("--s3rver", type=Path, default=ROOT / ".bench" / "node_modules" / ".bin" / "s3rver")
+    parser.add_argument("--no-ceiling", action="store_true", help="upload: skip the boto3/writer-alone runs.")
+    parser.add_argument("--cold", action="store_true", help="upload: no short job first (imports count too).")
     args = parser.parse_args()
-    result = upload(args.mb, args.broker) if args.what == "upload" else overhead(args.runs)
+    if args.what == "results":
+        result = result_writes("moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
+    elif args.what == "parts":
+        result = parts(args.mb, "moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
+    elif args.what == "upload":
+        result = upload(args.mb, args.broker, args.backend, args.s3rver, not args.cold, not args.no_ceiling)
+    else:
+        result = overhead(args.runs, "moto" if args.backend == "local" else args.backend, args.s3rver)
     print(json.dumps({args.what: result, "load_average": os.getloadavg()}, indent=2))
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 KEYS = {"AWS_ACCESS_KEY_ID": "habla-test", "AWS_SECRET_ACCESS_KEY": "habla-test-secret"}
@@ -24,6 +24,8 @@ def free_port() -> int:
 
 
 class MotoS3:
+    keys_env: ClassVar[dict[str, str]] = KEYS
+
     def __init__(self, log: Path, auth: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -33,6 +35,9 @@ class MotoS3:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"  # every request must carry a key moto's IAM knows
         self.proc = subprocess.Popen([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.port)], env=env,
                                      stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait(log)
+
+    def _wait(self, log: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -45,10 +50,12 @@ class MotoS3:
 
     def client(self) -> Any:
         import boto3
+        from botocore.config import Config
 
         return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"])
+                            aws_access_key_id=self.keys_env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=self.keys_env["AWS_SECRET_ACCESS_KEY"],
+                            config=Config(s3={"addressing_style": "path"}))
 
     def bucket(self, name: str) -> str:
         self.client().create_bucket(Bucket=name)
@@ -65,8 +72,8 @@ class MotoS3:
         """The environment that points habla at this server."""
         return {"HABLA_JOBS__STORAGE_URL": f"s3://{bucket}/{prefix}", "HABLA_JOBS__STORAGE_ENDPOINT_URL": self.url,
                 "HABLA_JOBS__STORAGE_REGION": "us-east-1",
-                "HABLA_JOBS__STORAGE_ACCESS_KEY_ID": KEYS["AWS_ACCESS_KEY_ID"],
-                "HABLA_JOBS__STORAGE_SECRET_ACCESS_KEY": KEYS["AWS_SECRET_ACCESS_KEY"]}
+                "HABLA_JOBS__STORAGE_ACCESS_KEY_ID": self.keys_env["AWS_ACCESS_KEY_ID"],
+                "HABLA_JOBS__STORAGE_SECRET_ACCESS_KEY": self.keys_env["AWS_SECRET_ACCESS_KEY"]}
 
     def pause(self) -> None:
         os.killpg(self.proc.pid, signal.SIGSTOP)
@@ -89,3 +96,20 @@ class MotoS3:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class S3rver(MotoS3):
+    """npm's s3rver (objects on disk, Node's HTTP server) for benchmarks, where moto's Python server is the
+    bottleneck: ``npm install --prefix .bench s3rver@3.7.1`` puts it at .bench/node_modules/.bin/s3rver."""
+
+    keys_env: ClassVar[dict[str, str]] = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}  # its only
+
+    def __init__(self, log: Path, binary: Path, data: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        data.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([str(binary), "-d", str(data), "-a", "127.0.0.1", "-p", str(self.port),
+                                      "--silent"], stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._wait(log)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import builtins
 import errno
+import io
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy.exc import OperationalError
 
 from habla.audio.decode import check_audio
-from habla.errors import HablaError, InvalidOption, JobConflict, QueueFull, StorageFull
+from habla.errors import AudioDecodeError, HablaError, InvalidOption, JobConflict, QueueFull, StorageFull
 from habla.jobs.maintenance import Maintenance
 from habla.jobs.models import OPTION_KEYS, SPEAKER_KEYS, Job, JobSpec
 from habla.jobs.protocol import JobPage, JobQueue
@@ -50,6 +52,15 @@ def job_storage(settings: Settings, check: bool = True) -> JobStorage:
     if check:
         objects.check()
     return JobStorage(objects, settings.jobs.live_flush_seconds)
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An upload the API already streamed into the job store (server/uploads.py): its name, size, first bytes."""
+
+    name: str
+    size: int
+    head: bytes
 
 
 class JobService:
@@ -88,7 +99,7 @@ class JobService:
 
     # -- API operations ---------------------------------------------------------------------------------
     # ``owner`` is the calling principal's id (server/auth.py): a job is visible only to its owner; None = all.
-    def submit(self, audio: BinaryIO, *, filename: str = "", model: str | None = None,
+    def submit(self, audio: BinaryIO | StoredUpload, *, filename: str = "", model: str | None = None,
                options: dict[str, Any] | None = None, webhook_url: str | None = None,
                idempotency_key: str | None = None, owner: str | None = None) -> tuple[Job, bool]:
         """Save the upload and queue a job. With a key this owner already used, returns that job (created = False)."""
@@ -100,12 +111,18 @@ class JobService:
             raise InvalidOption("Idempotency-Key must be 1 to 255 characters")
         if (existing := self.store.find_key(idempotency_key, owner)) is not None:
             return existing, False
-        self._check_room()
-        start = _position(audio)
-        with _storage_errors():
-            upload = self.storage.save_upload(audio, self.settings.jobs.max_upload_mb << 20)
+        if isinstance(audio, StoredUpload):  # streamed into the store by the API already
+            upload = audio.name
+        else:
+            self.check_room()
+            start = _position(audio)
+            with _storage_errors():
+                upload = self.storage.save_upload(audio, self.settings.jobs.max_upload_mb << 20)
         try:
-            self._check_audio(upload, audio, start)
+            if isinstance(audio, StoredUpload):
+                self._check_stored_audio(audio)
+            else:
+                self._check_audio(upload, audio, start)
             spec = JobSpec(upload=upload, filename=PurePath(filename or "").name[:255], model=model or None,
                            options=options, webhook_url=webhook_url or None)
             with _storage_errors():
@@ -119,7 +136,7 @@ class JobService:
             self.storage.discard(upload)  # lost an idempotency race: the first request's job stands
         return job, created
 
-    def _check_room(self) -> None:
+    def check_room(self) -> None:
         """Refuse a job beyond the pending bound before its upload is spooled."""
         pending = self.store.count(("queued", "running"))
         if pending >= self.settings.jobs.max_pending:
@@ -155,6 +172,17 @@ class JobService:
             return
         with self.storage.audio_file(upload) as path:
             check_audio(path)
+
+    def _check_stored_audio(self, upload: StoredUpload) -> None:
+        """Check the header from the first bytes kept while streaming; only a file whose header runs past them
+        (an MP4 with its index at the end) is read back from the store."""
+        try:
+            check_audio(io.BytesIO(upload.head))
+        except AudioDecodeError:
+            if upload.size <= len(upload.head):
+                raise
+            with self.storage.audio_file(upload.name) as path:
+                check_audio(path)
 
     def audio(self, job_id: str, owner: str | None = None) -> tuple[str, str]:
         """The stored name of the job's uploaded audio, and the client's file name for it."""

@@ -27,6 +27,7 @@ from habla.llm import retrieval
 from habla.server import errors
 from habla.server.auth import AuthGate, KeyRing, authenticate
 from habla.server.dependencies import Engines, build_engines
+from habla.hardware import return_large_blocks_to_the_os
 from habla.server.limits import RateLimiter, Slots
 from habla.server.metrics import Metrics, MetricsMiddleware
 from habla.server.request_id import RequestIdMiddleware
@@ -126,6 +127,7 @@ def _warm(transcriber: Transcriber, languages: Sequence[str]) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    return_large_blocks_to_the_os()  # upload parts are freed as soon as they are sent (habla/hardware.py)
     server = settings.server
     app = FastAPI(title="habla", version=__version__, lifespan=_lifespan,
                   description="Local-first speech AI with an OpenAI-compatible API.")

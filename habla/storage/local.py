@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from habla.errors import ObjectMissing, StorageMisconfigured
-from habla.storage.protocol import CHUNK, LimitedReader, ObjectRead, check_name
+from habla.storage.protocol import CHUNK, ObjectRead, check_name, write_stream
 
 PART_SUFFIX = ".part"  # a file still being written; never listed, never served
 
@@ -36,19 +36,11 @@ class LocalObjectStore:
         return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
 
     def put(self, name: str, stream: BinaryIO, max_bytes: int | None = None, hint: str = "") -> int:
+        return write_stream(self.writer(name), stream, max_bytes, hint)
+
+    def writer(self, name: str) -> FileWriter:
         path = self.path(name)
-        tmp = self._temp(path)
-        reader = LimitedReader(stream, max_bytes, hint)
-        try:
-            with open(tmp, "wb") as out:
-                while chunk := reader.read(CHUNK):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())  # a database row that points at it is committed next
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return reader.size
+        return FileWriter(path, self._temp(path))
 
     def put_bytes(self, name: str, data: bytes) -> None:
         path = self.path(name)
@@ -162,3 +154,33 @@ class LocalObjectStore:
         except OSError as exc:
             raise StorageMisconfigured(f"cannot write to the storage folder {self.root}: {exc.strerror}",
                                        hint="check HABLA_JOBS__STORAGE_DIR and its permissions") from None
+
+
+class FileWriter:
+    """Writes a hidden temporary file next to ``path`` and renames it into place on commit (atomic)."""
+
+    block_bytes = CHUNK
+
+    def __init__(self, path: Path, tmp: Path) -> None:
+        self.path, self.tmp = path, tmp
+        self.out = open(tmp, "wb")  # noqa: SIM115 - closed by commit() or abort()
+
+    def ready(self) -> None:
+        """Writes never wait."""
+
+    def write(self, block: bytes) -> None:
+        self.out.write(block)
+
+    def commit(self, last: bytes = b"") -> None:
+        try:
+            self.out.write(last)
+            self.out.flush()
+            os.fsync(self.out.fileno())  # a database row that points at it is committed next
+            self.out.close()
+            os.replace(self.tmp, self.path)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        self.out.close()
+        self.tmp.unlink(missing_ok=True)

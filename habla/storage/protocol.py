@@ -62,6 +62,45 @@ class LimitedReader:
         return data
 
 
+class ObjectWriter(Protocol):
+    """One object written in blocks, in order: nothing is visible under its name until ``commit``, and ``abort``
+    (or a killed writer) leaves no object. ``block_bytes`` is the size ``write`` wants (at least; S3 parts)."""
+
+    block_bytes: int
+
+    def ready(self) -> None:
+        """Wait until ``write`` would not block (a caller that copies its block only then holds one block less)."""
+        ...
+
+    def write(self, block: bytes) -> None:
+        """Hand over the next block; may return before it is stored, and blocks while too many are in flight."""
+        ...
+
+    def commit(self, last: bytes = b"") -> None:
+        """Store ``last`` (any size) as the end of the object and make the whole object visible."""
+        ...
+
+    def abort(self) -> None:
+        """Drop everything written so far (never raises for a store that does not answer)."""
+        ...
+
+
+def write_stream(writer: ObjectWriter, stream: BinaryIO, max_bytes: int | None = None, hint: str = "") -> int:
+    """Copy ``stream`` into ``writer`` block by block and commit; on any error the writer is aborted."""
+    reader = LimitedReader(stream, max_bytes, hint)
+    try:
+        block = reader.read(writer.block_bytes)
+        # One byte read ahead tells whether a full block is the last (a single PutObject) before it is sent.
+        while len(block) == writer.block_bytes and (more := reader.read(1)):
+            writer.write(block)
+            block = more + reader.read(writer.block_bytes - 1)
+        writer.commit(block)
+    except BaseException:
+        writer.abort()
+        raise
+    return reader.size
+
+
 class ObjectStore(Protocol):
     """Put, get, list and delete whole objects. A ``put`` is atomic: readers see the old object or the whole new
     one, never part of it, also when the writer is killed midway."""
@@ -70,6 +109,10 @@ class ObjectStore(Protocol):
 
     def put(self, name: str, stream: BinaryIO, max_bytes: int | None = None, hint: str = "") -> int:
         """Stream ``stream`` into ``name`` in bounded memory; UploadTooLarge past ``max_bytes``. Returns the size."""
+        ...
+
+    def writer(self, name: str) -> ObjectWriter:
+        """Write ``name`` block by block (an upload parsed from a request as it arrives)."""
         ...
 
     def put_bytes(self, name: str, data: bytes) -> None: ...

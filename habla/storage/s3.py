@@ -9,16 +9,21 @@ killed writer leaves only an unfinished multipart upload, which no reader sees (
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from habla.errors import HablaError, ObjectMissing, StorageMisconfigured, StorageUnavailable
-from habla.storage.protocol import CHUNK, LimitedReader, ObjectRead, check_name
+from habla.storage.protocol import CHUNK, ObjectRead, check_name, write_stream
+
+log = logging.getLogger(__name__)
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 _MISSING = {"NoSuchKey", "404", "NotFound"}
@@ -55,10 +60,9 @@ class S3ObjectStore:
         self.client = session.client("s3", endpoint_url=endpoint_url, region_name=region,
                                      aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
                                      config=config)
+        self.part_bytes, self.concurrency = part_bytes, concurrency
         self.transfer = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes,
                                        max_concurrency=concurrency, io_chunksize=CHUNK)
-        # Parts read ahead of the senders: bounds an upload's memory at about part × (concurrency + this).
-        self.transfer.max_in_memory_upload_chunks = 1
         self.transfer.max_in_memory_download_chunks = concurrency
 
     def _errors(self, name: str) -> AbstractContextManager[None]:
@@ -72,14 +76,10 @@ class S3ObjectStore:
         return key[len(self.prefix) + 1:] if self.prefix else key
 
     def put(self, name: str, stream: BinaryIO, max_bytes: int | None = None, hint: str = "") -> int:
-        reader = LimitedReader(stream, max_bytes, hint)  # not seekable: parts are read once, in order
-        first = reader.read(self.transfer.multipart_threshold)
-        if len(first) < self.transfer.multipart_threshold:  # all of it: one PutObject, no transfer threads
-            self.put_bytes(name, first)
-            return reader.size
-        with self._errors(name):
-            self.client.upload_fileobj(_Prepend(first, reader), self.bucket, self.key(name), Config=self.transfer)
-        return reader.size
+        return write_stream(self.writer(name), stream, max_bytes, hint)
+
+    def writer(self, name: str) -> MultipartWriter:
+        return MultipartWriter(self, name)
 
     def put_bytes(self, name: str, data: bytes) -> None:
         with self._errors(name):
@@ -182,20 +182,72 @@ class S3ObjectStore:
             self.client.head_bucket(Bucket=self.bucket)
 
 
-class _Prepend:
-    """``first`` (already read to tell a small upload from a large one), then the rest of ``reader``."""
+class MultipartWriter:
+    """One object as an S3 multipart upload of ``part_bytes`` parts, at most ``concurrency`` of them in flight
+    (so memory stays at about part × (concurrency + 1) whatever the object's size). An object that fits in
+    one block is one PutObject: a short clip costs one request, not three. Nothing is visible before
+    CompleteMultipartUpload; abort (or a killed process) leaves only an unfinished upload, which no reader sees."""
 
-    def __init__(self, first: bytes, reader: LimitedReader) -> None:
-        self.first, self.reader = first, reader
+    def __init__(self, store: S3ObjectStore, name: str) -> None:
+        self.store, self.name, self.key = store, name, store.key(name)
+        self.block_bytes = store.part_bytes
+        self.upload_id: str | None = None
+        self.parts: list[Future[str]] = []  # ETags, in part order
+        self.in_flight: deque[Future[str]] = deque()
+        self.pool: ThreadPoolExecutor | None = None
 
-    def read(self, n: int = -1) -> bytes:
-        if not self.first:
-            return self.reader.read(n)
-        if 0 <= n < len(self.first):
-            data, self.first = self.first[:n], self.first[n:]
-            return data
-        data, self.first = self.first, b""
-        return data + self.reader.read(n - len(data)) if n > len(data) else data
+    def write(self, block: bytes) -> None:
+        if self.upload_id is None:
+            with self.store._errors(self.name):
+                reply = self.store.client.create_multipart_upload(Bucket=self.store.bucket, Key=self.key)
+            self.upload_id = str(reply["UploadId"])
+            self.pool = ThreadPoolExecutor(self.store.concurrency, thread_name_prefix="habla-s3-part")
+        self.ready()
+        assert self.pool is not None
+        future = self.pool.submit(self._part, len(self.parts) + 1, block)
+        self.parts.append(future)
+        self.in_flight.append(future)
+
+    def ready(self) -> None:
+        while self.in_flight and (self.in_flight[0].done() or len(self.in_flight) >= self.store.concurrency):
+            self.in_flight.popleft().result()  # a failed part fails the upload now, not at the end
+
+    def _part(self, number: int, block: bytes) -> str:
+        with self.store._errors(self.name):
+            reply = self.store.client.upload_part(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id,
+                                                  PartNumber=number, Body=block)
+        return str(reply["ETag"])
+
+    def commit(self, last: bytes = b"") -> None:
+        if self.upload_id is None:
+            self.store.put_bytes(self.name, last)
+            return
+        if last:
+            self.write(last)
+        parts = [{"ETag": future.result(), "PartNumber": number} for number, future in enumerate(self.parts, 1)]
+        with self.store._errors(self.name):
+            self.store.client.complete_multipart_upload(Bucket=self.store.bucket, Key=self.key,
+                                                        UploadId=self.upload_id, MultipartUpload={"Parts": parts})
+        self._close()
+
+    def abort(self) -> None:
+        upload_id, self.upload_id = self.upload_id, None
+        self._close()
+        if upload_id is None:
+            return
+        try:
+            with self.store._errors(self.name):
+                self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.key, UploadId=upload_id)
+        except HablaError as exc:  # the store is gone: its lifecycle rule frees the parts (docs/storage.md)
+            log.warning("unfinished upload of %s not aborted: %s", self.name, exc)
+
+    def _close(self) -> None:
+        if self.pool is not None:
+            for future in self.in_flight:
+                future.cancel()
+            self.pool.shutdown(wait=True)
+            self.pool = None
+        self.in_flight.clear()
 
 
 def _quote_safe(filename: str) -> str:

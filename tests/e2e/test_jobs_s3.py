@@ -70,6 +70,25 @@ def test_the_audio_is_streamed_with_ranges_or_redirected(server: Server) -> None
     server.wait_status(job_id, {"succeeded", "failed"})
 
 
+def test_uploads_refused_after_streaming_leave_no_object(server: Server, moto: MotoS3) -> None:
+    """The file part goes into the store as it arrives, before the fields after it are read: a bad field after
+    it, or a large non-audio file (a multipart upload of two parts), leaves no object and no unfinished upload."""
+    before = moto.keys(BUCKET, "api/uploads/")
+    bad_field = server.http.post("/v1/jobs", files=[("file", ("a.flac", CLIP.read_bytes(), "audio/flac")),
+                                                    ("speakers", (None, "0"))])
+    assert bad_field.status_code == 400, bad_field.text
+    assert bad_field.json()["error"]["param"] == "speakers"
+    noise = server.http.post("/v1/jobs", files={"file": ("big.wav", b"\x01" * (9 << 20), "audio/wav")})
+    assert noise.status_code == 415, noise.text
+    assert moto.keys(BUCKET, "api/uploads/") == before
+    assert moto.multipart_uploads(BUCKET) == []
+    accepted = server.http.post("/v1/jobs", files=[("file", ("a.flac", CLIP.read_bytes(), "audio/flac")),
+                                                   ("language", (None, "en"))])  # a field after the file is read
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["options"]["language"] == "en"
+    assert len(moto.keys(BUCKET, "api/uploads/")) == len(before) + 1
+
+
 def test_a_store_that_stops_answering_gives_503_and_healthz_says_so(moto: MotoS3, tmp_path: Path) -> None:
     env = {**moto.settings_env(BUCKET, "paused"), "HABLA_JOBS__STORAGE_TIMEOUT_SECONDS": "1"}
     with Server(tmp_path, env=env).start() as srv:

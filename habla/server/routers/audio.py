@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -42,9 +39,10 @@ from habla.server.errors import error_response
 from habla.server.routers.diarized import diarized_json, transcribe_diarized
 from habla.server.routers.openai_shapes import (event_stream, last_prompt_tokens, sse, text_encoder, token_usage, usage,
                                                 verbose_json)
+from habla.server.uploads import TempFiles, UploadDestination, UploadRoute, received, uploads_to
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/audio", tags=["audio"])
+router = APIRouter(prefix="/v1/audio", tags=["audio"], route_class=UploadRoute)
 UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/translations")  # the app limits their body size
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
@@ -59,7 +57,13 @@ PromptField = Annotated[str | None, Form(description="Text that guides spelling 
 TemperatureField = Annotated[float, Form(ge=0, le=1)]
 
 
+async def _temp_files(request: Request) -> UploadDestination:
+    """The decoder needs a file: the upload is written to a temp file as it arrives."""
+    return TempFiles(engines(request).settings.server.max_upload_mb << 20, "raise HABLA_SERVER__MAX_UPLOAD_MB")
+
+
 @router.post("/transcriptions", response_model=None)
+@uploads_to(_temp_files)
 async def transcriptions(
     request: Request,
     file: FileField,
@@ -82,6 +86,7 @@ async def transcriptions(
 
 
 @router.post("/translations", response_model=None)
+@uploads_to(_temp_files)
 async def translations(
     request: Request,
     file: FileField,
@@ -127,7 +132,7 @@ async def _transcribe(request: Request, file: UploadFile, model_name: str | None
     """The finished transcript, or the streaming response that will send it."""
     state = engines(request)
     async with AsyncExitStack() as stack:
-        path = await run_in_threadpool(_spool, file)
+        path = _spooled(file)
         stack.callback(path.unlink, missing_ok=True)
         await run_in_threadpool(_check_upload, path)  # 400 now, even when the server is busy
         await stack.enter_async_context(state.slots.transcription.slot())
@@ -173,19 +178,12 @@ def _invalid(message: str, param: str) -> InvalidOption:
     return error
 
 
-def _spool(upload: UploadFile) -> Path:
-    """Copy the upload to a temp file with a generated name; refuse an empty one."""
-    fd, name = tempfile.mkstemp(prefix="habla-upload-", suffix=".bin")
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            upload.file.seek(0)
-            shutil.copyfileobj(upload.file, out, 1 << 20)
-        if path.stat().st_size == 0:
-            raise InvalidOption("the uploaded file is empty (0 bytes)", hint="send the audio in the 'file' field")
-    except BaseException:
+def _spooled(upload: UploadFile) -> Path:
+    """The temp file the upload was streamed into (this request deletes it); refuse an empty one."""
+    path = Path(received(upload).claim())
+    if not upload.size:
         path.unlink(missing_ok=True)
-        raise
+        raise InvalidOption("the uploaded file is empty (0 bytes)", hint="send the audio in the 'file' field")
     return path
 
 

@@ -16,13 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from habla.errors import InvalidOption
 from habla.jobs.models import Job
-from habla.jobs.service import JobService
+from habla.jobs.service import JobService, StoredUpload
 from habla.models.openai_names import is_alias
 from habla.server.auth import authenticate, owner_scope
 from habla.server.dependencies import engines
+from habla.server.uploads import StoreUploads, UploadDestination, UploadRoute, received, uploads_to
 from habla.storage import ObjectRead
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=UploadRoute)
 
 MEDIA_TYPES = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "application/x-subrip",
                "vtt": "text/vtt; charset=utf-8", "tsv": "text/tab-separated-values; charset=utf-8",
@@ -40,7 +41,16 @@ def _owner(request: Request) -> str | None:
     return owner_scope(request)
 
 
+async def _job_uploads(request: Request) -> UploadDestination:
+    """Uploads stream straight into the job store (where workers read them); a full queue is refused first."""
+    service = _service(request)
+    await run_in_threadpool(service.check_room)
+    return StoreUploads(service.storage.objects, service.settings.jobs.max_upload_mb << 20,
+                        "raise HABLA_JOBS__MAX_UPLOAD_MB")
+
+
 @router.post("", status_code=201)
+@uploads_to(_job_uploads)
 def create_job(
     request: Request,
     response: Response,
@@ -68,10 +78,14 @@ def create_job(
                "word_timestamps": word_timestamps or "word" in granularities or None,
                "diarize": diarize or None, "speakers": speakers, "min_speakers": min_speakers,
                "max_speakers": max_speakers}
+    upload = received(file)
     job, created = _service(request).submit(
-        file.file, filename=file.filename or "", model=None if model and is_alias(model, "transcription") else model,
+        StoredUpload(upload.name, upload.size or 0, bytes(upload.head)), filename=file.filename or "",
+        model=None if model and is_alias(model, "transcription") else model,
         options=options, webhook_url=webhook_url, idempotency_key=idempotency_key,
         owner=authenticate(request).id)  # the creator owns it, an admin too
+    if created:
+        upload.claim()  # the job holds it now; otherwise the request deletes it
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job.public()

@@ -10,12 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from habla.server.auth import authenticate, owner_scope
-from habla.server.dependencies import SettingsDep, SlotsDep, TutorDep
+from habla.server.dependencies import SettingsDep, SlotsDep, TutorDep, engines
 from habla.server.disconnect import cancelled_on_disconnect
+from habla.server.uploads import TempFiles, UploadDestination, UploadRoute, received, uploads_to
 from habla.tutor.history import Session, Turn
 from habla.tutor.personas import LEVELS, Persona
 
-router = APIRouter(prefix="/v1/tutor", tags=["tutor"])
+router = APIRouter(prefix="/v1/tutor", tags=["tutor"], route_class=UploadRoute)
 PREFIX = "/v1/tutor"
 
 
@@ -101,7 +102,13 @@ async def get_session(request: Request, session_id: str, service: TutorDep) -> d
     return _session(session, turns)
 
 
+async def _turn_uploads(request: Request) -> UploadDestination:
+    settings = engines(request).settings
+    return TempFiles(settings.tutor.max_upload_mb << 20, "raise HABLA_TUTOR__MAX_UPLOAD_MB")
+
+
 @router.post("/sessions/{session_id}/turns", status_code=201)
+@uploads_to(_turn_uploads)
 async def create_turn(request: Request, session_id: str, service: TutorDep, slots: SlotsDep,
                       file: Annotated[UploadFile | None, File(description="The learner's audio, any format.")] = None,
                       text: Annotated[str | None, Form(max_length=4000, description="Or a typed turn.")] = None,
@@ -109,11 +116,15 @@ async def create_turn(request: Request, session_id: str, service: TutorDep, slot
     """One exchange: transcript, corrections, pronunciation hints and the tutor's spoken reply."""
     owner = owner_scope(request)
     await run_in_threadpool(service.session, session_id, owner)  # another key's session: 404, no slot taken
-    audio = file.file if file is not None else None
+    audio = open(received(file).name, "rb") if file is not None else None  # noqa: SIM115 - closed below
     # A turn transcribes, then asks the LLM: it takes a slot of each, always in this order (nothing else holds
     # two), so it cannot deadlock and neither kind of work is over-committed. A client that leaves stops the turn.
-    async with slots.transcription.slot(), slots.llm.slot(), cancelled_on_disconnect(request) as cancel:
-        turn = await run_in_threadpool(service.turn, session_id, audio, text, owner, cancel)
+    try:
+        async with slots.transcription.slot(), slots.llm.slot(), cancelled_on_disconnect(request) as cancel:
+            turn = await run_in_threadpool(service.turn, session_id, audio, text, owner, cancel)
+    finally:
+        if audio is not None:
+            audio.close()  # the request deletes the temp file (the store keeps its own copy)
     return _turn(turn)
 
 
