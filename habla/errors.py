@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class HablaError(Exception):
     """Base error: a message for the user and an optional hint on how to fix it."""
@@ -121,3 +123,11 @@ class StorageFull(HablaError):
     exit_code = 7
     http_status = 507
     code = "insufficient_storage"
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, what: str = "job storage") -> StorageFull | None:
+        """The clear 507 for a disk that is full or over its quota; None for any other OS error."""
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return None
+        return cls(f"the server's {what} is full; the job was not accepted",
+                   hint="free space on the server, then submit again")

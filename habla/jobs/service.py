@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import errno
 import io
 import logging
 import time
@@ -257,10 +256,10 @@ def _storage_errors() -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        full = StorageFull.from_os_error(exc)
+        if full is None:
             raise
-        raise StorageFull("the server's job storage is full; the job was not accepted",
-                          hint="free space on the server, then submit again") from None
+        raise full from None
     except OperationalError as exc:
         if "full" not in str(exc.orig).lower():
             raise

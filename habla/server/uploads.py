@@ -32,7 +32,7 @@ from starlette.datastructures import FormData, Headers
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException
 
-from habla.errors import HablaError, UploadTooLarge
+from habla.errors import HablaError, StorageFull, UploadTooLarge
 from habla.storage import ObjectStore
 from habla.storage.protocol import ObjectWriter
 
@@ -342,8 +342,11 @@ class UploadRoute(APIRoute):
             except HTTPException as exc:
                 # FastAPI turns any error while reading the body into "error parsing the body" (400); ours (a
                 # store that does not answer: 503, a full queue: 429, too large: 413) keep their own status.
-                if isinstance(exc.__cause__, HablaError):
-                    raise exc.__cause__ from None
+                cause = exc.__cause__
+                if isinstance(cause, OSError):  # a full disk while the upload streams in: 507, not 400
+                    cause = StorageFull.from_os_error(cause) or cause
+                if isinstance(cause, HablaError):
+                    raise cause from None
                 raise
             finally:
                 await streaming.discard_unclaimed()
