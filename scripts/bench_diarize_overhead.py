@@ -2,7 +2,7 @@
 with speakers, alternately, models warm. Wall and CPU seconds (CPU of the whole process, every thread): on a
 shared machine the CPU figure is the one to compare. ``--hops`` compares embedding hops in the same run.
 
-    .venv/bin/python scripts/bench_diarize_overhead.py [--minutes 10] [--rounds 1] [--hops 0.75,1.0]
+    .venv/bin/python scripts/bench_diarize_overhead.py [--minutes 10] [--rounds 1] [--hops 0.75,1.0] [--words]
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--hops", help="comma-separated embedding hops in seconds (default: the setting)")
+    parser.add_argument("--words", action="store_true", help="also time plain transcription with word timings "
+                        "(which --diarize turns on), to split the overhead")
     args = parser.parse_args()
     turns = int(args.minutes * 60 / 4.3)  # utterances average about 4.3 s with their gaps
     talk = build(Material(args.testdata, tts_synthesizer(args.cache)), "long", 4, seed=99, half=1, turns=turns)
@@ -38,21 +40,22 @@ def main() -> None:
     options = transcriber.default_options(language="en")
     for diarizer in diarizers.values():  # load both models
         transcribe_with_speakers(transcriber, diarizer, talk.audio[:16000 * 20], options=options)
-    totals = {kind: [0.0, 0.0] for kind in ("plain", *diarizers)}
+    kinds = ("plain", "words", *diarizers) if args.words else ("plain", *diarizers)
+    totals = {kind: [0.0, 0.0] for kind in kinds}
     for _ in range(args.rounds):
         for kind in totals:
             wall, cpu = time.perf_counter(), time.process_time()
-            if kind == "plain":
-                transcriber.transcribe(talk.audio, options=options)
+            if kind in ("plain", "words"):
+                transcriber.transcribe(talk.audio, options=options.with_(word_timestamps=kind == "words"))
             else:
                 transcribe_with_speakers(transcriber, diarizers[kind], talk.audio, options=options)
             totals[kind][0] += time.perf_counter() - wall
             totals[kind][1] += time.process_time() - cpu
             print(f"{kind}: wall {totals[kind][0]:.1f} s, CPU {totals[kind][1]:.1f} s", flush=True)
     plain = totals["plain"]
-    for kind in diarizers:
+    for kind in kinds[1:]:
         diar = totals[kind]
-        print(f"{seconds / 60:.1f} min, {args.rounds} round(s), {kind}: --diarize adds {diar[0] / plain[0] - 1:+.0%} "
+        print(f"{seconds / 60:.1f} min, {args.rounds} round(s), {kind}: adds {diar[0] / plain[0] - 1:+.0%} "
               f"wall, {diar[1] / plain[1] - 1:+.0%} CPU")
 
 
