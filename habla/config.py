@@ -80,18 +80,25 @@ class DiarizeSettings(BaseModel):
 
     model: str = Field("campplus-zh-en", description="Speaker-embedding model (catalog name).")
     window_seconds: float = Field(1.5, ge=0.5, le=5.0, description="Audio per speaker embedding.")
-    hop_seconds: float = Field(0.75, ge=0.1, le=5.0, description="Step between embedding windows; a speaker change "
+    # 1.0 rather than 0.75, for what --diarize costs: on a 9.6-min conversation (scripts/bench_diarize_overhead.py
+    # --hops 0.75,1.0, one run, load 14-20) plain transcription took 52.2 s of CPU, +28.9 s with speakers at a
+    # 0.75 s hop, +18.3 s at 1.0 s; tuning DER 1.3 % against 2.3 %, count exact 30/30 both (docs/diarize.md).
+    hop_seconds: float = Field(1.0, ge=0.1, le=5.0, description="Step between embedding windows; a speaker change "
                                "is placed to within about half of this.")
-    # Tuned on tuning conversations only (docs/diarize.md): on 12, DER 0.30 20.8 %, 0.40 10.3 %, 0.45 7.8 %,
-    # 0.50 7.3 %, 0.55 10.4 %, 0.60 13.2 %; on 30, 0.45 7.1 % (count exact 18/30), 0.50 7.4 % (24/30), 0.55 10.2 %.
-    threshold: float = Field(0.5, gt=0, lt=2, description="Cosine distance at which clustering stops merging "
+    # Tuned on the 30 tuning conversations only (docs/diarize.md, `scripts/tune_diarize.py`), with the rule that a
+    # speaker owns two consecutive windows. Hop 0.75: threshold 0.42 DER 2.4 % (count exact 28/30), 0.45 1.3 %
+    # (30/30), 0.47 1.5 % (29/30), 0.50 2.8 % (27/30), all with min_speaker_seconds 5; at 0.45, 2 s 1.5 % (27/30),
+    # 4 s 1.4 % (29/30), 5 and 6 s 1.3 % (30/30). Hop 1.0, 5 s: 0.42 3.3 % (27/30), 0.45 2.3 % (30/30),
+    # 0.47 3.3 % (28/30), 0.50 3.8 % (27/30).
+    threshold: float = Field(0.45, gt=0, lt=2, description="Cosine distance at which clustering stops merging "
                              "speakers (average linkage); larger finds fewer speakers.")
     clustering: Literal["ahc", "spectral"] = Field("ahc", description="'ahc': average-linkage clustering "
                                                    "stopped at `threshold`; 'spectral': eigengap count, k-means.")
     spectral_pval: float = Field(0.02, gt=0, le=1, description="Spectral: share of most similar windows each "
                                  "window keeps in the affinity graph.")
-    min_speaker_seconds: float = Field(2.0, ge=0, description="A cluster with less speech than this is folded "
-                                       "into the nearest speaker (stray windows, coughs, overlaps).")
+    min_speaker_seconds: float = Field(5.0, ge=0, description="A cluster with less speech than this (summed over "
+                                       "its overlapping windows: 5 s takes four 1.5 s windows, 4.5 s of speech at a "
+                                       "1 s hop) is folded into the nearest speaker (stray windows, overlaps).")
     max_speakers: int = Field(20, ge=1, le=100, description="Most speakers found when no count is given.")
     known_speaker_threshold: float = Field(0.5, ge=-1, le=1, description="Cosine similarity a speaker must "
                                            "reach with a reference clip to take its name.")

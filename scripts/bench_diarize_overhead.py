@@ -1,8 +1,8 @@
 """What --diarize adds to a transcription: a built 4-speaker conversation of about 10 minutes, transcribed plain and
 with speakers, alternately, models warm. Wall and CPU seconds (CPU of the whole process, every thread): on a
-shared machine the CPU figure is the one to compare.
+shared machine the CPU figure is the one to compare. ``--hops`` compares embedding hops in the same run.
 
-    .venv/bin/python scripts/bench_diarize_overhead.py [--minutes 10] [--rounds 1]
+    .venv/bin/python scripts/bench_diarize_overhead.py [--minutes 10] [--rounds 1] [--hops 0.75,1.0] [--words]
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import argparse
 import time
 from pathlib import Path
 
-from habla import default_diarizer, default_transcriber
+from habla import default_transcriber
 from habla.diarize.corpus import Material, build, tts_synthesizer
+from habla.diarize.service import Diarizer
 from habla.diarize.transcribe import transcribe_with_speakers
 
 
@@ -22,27 +23,40 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("bench-results/diarize-tts"))
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--hops", help="comma-separated embedding hops in seconds (default: the setting)")
+    parser.add_argument("--words", action="store_true", help="also time plain transcription with word timings "
+                        "(which --diarize turns on), to split the overhead")
     args = parser.parse_args()
     turns = int(args.minutes * 60 / 4.3)  # utterances average about 4.3 s with their gaps
     talk = build(Material(args.testdata, tts_synthesizer(args.cache)), "long", 4, seed=99, half=1, turns=turns)
     seconds = len(talk.audio) / 16000
-    transcriber, diarizer = default_transcriber(), default_diarizer()
+    transcriber = default_transcriber()
+    settings = transcriber.settings
+    hops = [float(h) for h in args.hops.split(",")] if args.hops else [settings.diarize.hop_seconds]
+    diarizers = {}
+    for hop in hops:
+        tuned = settings.model_copy(update={"diarize": settings.diarize.model_copy(update={"hop_seconds": hop})})
+        diarizers[f"diarize hop {hop}"] = Diarizer(tuned)
     options = transcriber.default_options(language="en")
-    transcribe_with_speakers(transcriber, diarizer, talk.audio[:16000 * 20], options=options)  # load both models
-    totals = {"plain": [0.0, 0.0], "diarize": [0.0, 0.0]}
+    for diarizer in diarizers.values():  # load both models
+        transcribe_with_speakers(transcriber, diarizer, talk.audio[:16000 * 20], options=options)
+    kinds = ("plain", "words", *diarizers) if args.words else ("plain", *diarizers)
+    totals = {kind: [0.0, 0.0] for kind in kinds}
     for _ in range(args.rounds):
-        for kind in ("plain", "diarize"):
+        for kind in totals:
             wall, cpu = time.perf_counter(), time.process_time()
-            if kind == "plain":
-                transcriber.transcribe(talk.audio, options=options)
+            if kind in ("plain", "words"):
+                transcriber.transcribe(talk.audio, options=options.with_(word_timestamps=kind == "words"))
             else:
-                transcribe_with_speakers(transcriber, diarizer, talk.audio, options=options)
+                transcribe_with_speakers(transcriber, diarizers[kind], talk.audio, options=options)
             totals[kind][0] += time.perf_counter() - wall
             totals[kind][1] += time.process_time() - cpu
             print(f"{kind}: wall {totals[kind][0]:.1f} s, CPU {totals[kind][1]:.1f} s", flush=True)
-    plain, diar = totals["plain"], totals["diarize"]
-    print(f"{seconds / 60:.1f} min, {args.rounds} round(s): --diarize adds {diar[0] / plain[0] - 1:+.0%} wall, "
-          f"{diar[1] / plain[1] - 1:+.0%} CPU")
+    plain = totals["plain"]
+    for kind in kinds[1:]:
+        diar = totals[kind]
+        print(f"{seconds / 60:.1f} min, {args.rounds} round(s), {kind}: adds {diar[0] / plain[0] - 1:+.0%} "
+              f"wall, {diar[1] / plain[1] - 1:+.0%} CPU")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,17 @@
 computed once per conversation (cached), then every setting is scored from them.
 
     .venv/bin/python scripts/tune_diarize.py ahc:0.45:2 ahc:0.5:2 spectral:0.2:2   # method:threshold|pval:min_s
+    .venv/bin/python scripts/tune_diarize.py --window 1.5 --hop 1.0 ahc:0.5:2       # other embedding windows
 """
 
 from __future__ import annotations
 
 import argparse
 import pickle
+import time
 from pathlib import Path
 
+from habla.audio.decode import SAMPLE_RATE
 from habla.audio.vad import speech_spans
 from habla.config import load_settings
 from habla.diarize.corpus import Material, conversation_set, tts_synthesizer
@@ -31,21 +34,33 @@ def main() -> None:
     parser.add_argument("settings", nargs="+")
     parser.add_argument("--testdata", type=Path, default=Path("../shared/testdata/speech"))
     parser.add_argument("--cache", type=Path, default=Path("bench-results/diarize-tts"))
+    parser.add_argument("--window", type=float, help="embedding window seconds (default: the setting)")
+    parser.add_argument("--hop", type=float, help="embedding hop seconds (default: the setting)")
     args = parser.parse_args()
     settings = load_settings()
+    windows = {"window_seconds": args.window or settings.diarize.window_seconds,
+               "hop_seconds": args.hop or settings.diarize.hop_seconds}
+    settings.diarize = settings.diarize.model_copy(update=windows)
     conversations = conversation_set(Material(args.testdata, tts_synthesizer(args.cache)), "tune")
     runs = []
+    embed_cpu = embedded_seconds = 0.0
     diarizer = Diarizer.from_settings(settings)
     with diarizer.models.use(settings.diarize.model) as embedder:
         for conv in conversations:
-            path = args.cache / f"emb-{conv.name}.pkl"
+            path = args.cache / f"emb-{windows['window_seconds']}-{windows['hop_seconds']}-{conv.name}.pkl"
             if path.is_file():
                 runs.append(pickle.loads(path.read_bytes()))
                 continue
             run = Diarization(embedder, settings.diarize)
-            run.add(conv.audio, speech_spans(conv.audio))
+            spans = speech_spans(conv.audio)
+            cpu = time.process_time()
+            run.add(conv.audio, spans)
+            embed_cpu += time.process_time() - cpu
+            embedded_seconds += len(conv.audio) / SAMPLE_RATE
             runs.append((run.regions, run.embeddings))
             path.write_bytes(pickle.dumps(runs[-1]))
+    if embedded_seconds:
+        print(f"embeddings: {embed_cpu / embedded_seconds:.4f} CPU-s per audio second", flush=True)
     for setting in args.settings:
         method, value, min_seconds = setting.split(":")
         update = {"clustering": method, "min_speaker_seconds": float(min_seconds),

@@ -26,7 +26,11 @@ OVERLAP_SECONDS = (0.3, 0.8)
 OVERLAP_PROBABILITY = 0.12
 MAX_UTTERANCE_SECONDS = 9.0
 
-ESPEAK_VOICES = {"espeak_m": "en-us+m3", "espeak_f": "en-gb+f4"}
+# espeak-ng applies a variant only to a voice name it resolves as a file: "en-gb+f4" silently fell back to the plain
+# male en-gb voice (median F0 103 Hz, the same as "en-gb"; CAM++ centroids of "espeak_m" and that voice 0.10-0.13
+# apart in cosine distance, inside one voice's own spread), so "espeak_f" was a second male voice. The RP voice
+# takes the female variant: median F0 180 Hz.
+ESPEAK_VOICES = {"espeak_m": "en-us+m3", "espeak_f": "en-gb-x-rp+f4"}
 RECORDED = {"allison": "ast-en-", "mexican": "ast-es-", "librivox": "librivox-"}
 VOICES = ("allison", "mexican", "librivox", "joe", "espeak_m", "espeak_f")
 
@@ -113,7 +117,8 @@ def tts_synthesizer(cache: Path | None = None) -> Synthesizer:
     def synthesize(voice: str, text: str) -> np.ndarray:
         import hashlib
 
-        key = hashlib.sha256(f"{voice}\n{text}".encode()).hexdigest()[:20]
+        spec = ESPEAK_VOICES.get(voice, voice)  # the engine's voice, so a changed espeak voice is not read stale
+        key = hashlib.sha256(f"{spec}\n{text}".encode()).hexdigest()[:20]
         path = cache / f"{voice}-{key}.npy" if cache else None
         if path is not None and path.is_file():
             return np.load(path)

@@ -83,9 +83,10 @@ class Diarization:
         """A speaker index per window (0 = the first to speak)."""
         options = options or SpeakerOptions(max_speakers=self.settings.max_speakers)
         seconds = np.array([e - s for r in self.regions for s, e in r.windows])
+        follows = np.array([i > 0 for r in self.regions for i in range(len(r.windows))], dtype=bool)
         labels = cluster_windows(self.embeddings, seconds, self.settings.threshold, options,
                                  self.settings.min_speaker_seconds, self.settings.clustering,
-                                 self.settings.spectral_pval)
+                                 self.settings.spectral_pval, follows)
         return _smooth(labels, self.regions)
 
     def turns_from(self, labels: np.ndarray, names: Sequence[str] | None = None) -> list[SpeakerTurn]:

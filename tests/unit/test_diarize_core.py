@@ -10,7 +10,7 @@ import pytest
 
 from habla.asr.types import Segment, Transcript, Word
 from habla.diarize.assign import assign_speakers, speaker_turns
-from habla.diarize.cluster import cluster_windows
+from habla.diarize.cluster import cluster_windows, speaker_clusters
 from habla.diarize.der import diarization_error
 from habla.diarize.pipeline import speech_windows
 from habla.diarize.protocol import SpeakerOptions, SpeakerTurn
@@ -113,6 +113,40 @@ def test_a_stray_cluster_joins_a_real_speaker() -> None:
     emb, _ = _voices([30, 30, 1])
     labels = cluster_windows(emb, np.full(len(emb), 0.75), 0.7, SpeakerOptions(), 2.0)
     assert len(set(labels.tolist())) == 2
+
+
+def test_a_speaker_needs_two_consecutive_windows() -> None:
+    labels = np.array([0, 0, 0, 1, 2, 1, 2, 1, 2, 2])
+    follows = np.array([False, True, True, False, False, False, False, False, True, True])
+    seconds = np.full(len(labels), 1.5)
+    # Cluster 1 has 4.5 s but never two windows in a row; cluster 2 has both; most speech first.
+    assert speaker_clusters(labels, seconds, 3.0, follows).tolist() == [2, 0]
+    assert speaker_clusters(labels, seconds, 3.0).tolist() == [2, 0, 1]
+    assert speaker_clusters(labels, seconds, 5.0, follows).tolist() == [2]
+
+
+def test_speaker_rules_relax_rather_than_find_nobody() -> None:
+    labels = np.array([0, 1, 0, 1, 1])
+    alone = np.zeros(len(labels), dtype=bool)  # every window its own short speech region
+    assert speaker_clusters(labels, np.full(5, 1.5), 2.0, alone).tolist() == [1, 0]
+    assert speaker_clusters(labels, np.full(5, 1.5), 60.0, alone).tolist() == [1]
+
+
+def test_windows_of_mixed_speech_scattered_over_turns_are_no_speaker() -> None:
+    """Turns of two voices, and between them single windows of a third direction (speech straddling a turn
+    change): without knowing which windows are consecutive they look like a third speaker; with it they fold."""
+    emb, truth = _voices([12, 12, 6], seed=3, noise=0.2)
+    order = np.concatenate([np.arange(0, 6), [24], np.arange(12, 18), [25], np.arange(6, 12), [26],
+                            np.arange(18, 24), [27, 28, 29]])
+    emb, truth = emb[order], truth[order]
+    follows = np.ones(len(emb), dtype=bool)
+    follows[(truth == 2) | np.r_[False, truth[:-1] == 2]] = False  # a mixed window is a region of its own
+    follows[0] = False
+    seconds = np.full(len(emb), 1.5)
+    assert len(set(cluster_windows(emb, seconds, 0.7, SpeakerOptions(), 5.0).tolist())) == 3
+    labels = cluster_windows(emb, seconds, 0.7, SpeakerOptions(), 5.0, follows=follows)
+    assert len(set(labels.tolist())) == 2
+    assert all(len(set(labels[truth == i].tolist())) == 1 for i in range(2))
 
 
 def test_speaker_options_reject_impossible_bounds() -> None:
