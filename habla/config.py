@@ -121,6 +121,15 @@ class BatchingSettings(BaseModel):
     workers: int = Field(1, ge=1, le=16, description="Batches decoded at once (scheduler threads, and model "
                          "workers, each ~260 MB on CPU): two overlap one batch's Python work with another's model "
                          "time.")
+    pack_windows: bool = Field(False, description="Lay several short chunks of compatible requests in one "
+                               "30-s Whisper window, separated by silence, decode it once and split the words "
+                               "back by time (habla/asr/packing.py; docs/server.md, \"Window packing\"). A chunk "
+                               "whose words cannot be split is decoded alone.")
+    pack_gap_seconds: float = Field(1.0, ge=0.5, le=5.0, description="Silence between packed chunks: word times "
+                                    "from cross-attention are off by a few tenths of a second, so a gap of 1 s "
+                                    "keeps every word on its own side.")
+    pack_max_chunk_seconds: float = Field(10.0, ge=1.0, le=29.0, description="Chunks longer than this are never "
+                                          "packed (long files' chunks fill a window on their own).")
     max_concurrency: int = Field(32, ge=1, le=256, description="Transcriptions `habla serve` admits at once with "
                                  "batching on (server.max_concurrency applies when off): their chunks meet in "
                                  "the queue, one model call at a time.")
