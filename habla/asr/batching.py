@@ -49,6 +49,10 @@ class BatchObserver(Protocol):
         """One model call: its chunk count, and each chunk's (priority, seconds queued)."""
         ...
 
+    def on_packing(self, windows: int, chunks: int, alone: int) -> None:
+        """A packed batch: its Whisper windows, the chunks in them, and how many were decoded alone after."""
+        ...
+
 
 @dataclass
 class _Request:
@@ -294,6 +298,8 @@ class BatchScheduler:
                 if share is not None:
                     decoded[member] = (share, start + round(region[0] * SAMPLE_RATE))
         alone = [k for k, d in enumerate(decoded) if d is None]
+        if self.settings.pack_windows and self.observer is not None:
+            self.observer.on_packing(len(packs), len(picked), len(alone))
         if alone:
             log.debug("%d of %d packed chunks could not be split; decoding them alone", len(alone), len(picked))
             starts, results = self._call(head.language, head.options, [pieces[k] for k in alone])
