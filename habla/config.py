@@ -121,10 +121,11 @@ class BatchingSettings(BaseModel):
     workers: int = Field(1, ge=1, le=16, description="Batches decoded at once (scheduler threads, and model "
                          "workers, each ~260 MB on CPU): two overlap one batch's Python work with another's model "
                          "time.")
-    pack_windows: bool = Field(False, description="Lay several short chunks of compatible requests in one "
-                               "30-s Whisper window, separated by silence, decode it once and split the words "
-                               "back by time (habla/asr/packing.py; docs/server.md, \"Window packing\"). A chunk "
-                               "whose words cannot be split is decoded alone.")
+    pack_windows: bool = Field(True, description="With batching on: lay several short chunks of compatible "
+                               "requests in one 30-s Whisper window, separated by silence, decode it once and split "
+                               "the words back by time (habla/asr/packing.py; docs/server.md, \"Window packing\"). "
+                               "A chunk whose words cannot be split is decoded alone. Measured on 2 cores: 2.8x the "
+                               "throughput of 50 concurrent short requests, WER 4.5 -> 1.2 %, a request alone +3 %.")
     pack_gap_seconds: float = Field(1.0, ge=0.5, le=5.0, description="Silence between packed chunks: word times "
                                     "from cross-attention are off by a few tenths of a second, so a gap of 1 s "
                                     "keeps every word on its own side.")

@@ -264,6 +264,28 @@ def with_job(url: str, job_audio: Path, clips: list[dict[str, Any]], clients: in
     return result
 
 
+def alone_interleaved(args: argparse.Namespace, clips: list[dict[str, Any]]) -> dict[str, Any]:
+    """One request at a time, to one server per variant, all running at once and asked in turn (A, B, A, B...), so
+    every variant sees the same machine load: the median latency of each over ``--repeats`` rounds of every clip
+    size class used by the concurrent test."""
+    variants = args.variants.split(",")
+    homes = [tempfile.TemporaryDirectory(prefix="habla-bench-alone-") for _ in variants]
+    servers = [start_server(Path(h.name), 4, VARIANTS[v]) for h, v in zip(homes, variants, strict=True)]
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    try:
+        for _, url in servers:
+            sync_round_trip(url, clips[0]["path"])  # warm-up
+        for i in range(args.repeats):
+            for variant, (_, url) in zip(variants, servers, strict=True):
+                times[variant].append(sync_round_trip(url, clips[i % len(clips)]["path"]))
+    finally:
+        for proc, _ in servers:
+            stop_server(proc)
+        for h in homes:
+            h.cleanup()
+    return {v: {"median_s": round(statistics.median(t), 3), "runs": len(t)} for v, t in times.items()}
+
+
 def compare(args: argparse.Namespace, clips: list[dict[str, Any]]) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="habla-bench-compare-") as scratch:
@@ -304,8 +326,15 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=2, help="With --compare: rounds of every variant.")
     parser.add_argument("--job-minutes", type=float, default=0, help="With --compare: also measure the clients "
                         "while a job of this many minutes of speech runs.")
+    parser.add_argument("--alone", action="store_true", help="With --variants: one request at a time to each "
+                        "variant's server, all running at once, asked in turn (--repeats rounds).")
     args = parser.parse_args()
     clips = short_clips()
+    if args.alone:
+        load = os.getloadavg()[0]
+        medians = alone_interleaved(args, clips)
+        print(f"one request alone, interleaved (load {load:.1f} → {os.getloadavg()[0]:.1f}): {medians}")
+        return
     if args.compare:
         report = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": vars(args),
                   "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},

@@ -16,7 +16,7 @@ def test_chunks_of_different_requests_in_one_model_call_decode_as_they_do_alone(
     sample = pick(clips, "en", 4) + pick(clips, "es", 2)
     audios = [decode(c.path) for c in sample]
     with transcriber.models.use(transcriber.settings.asr.model) as engine:
-        scheduler = BatchScheduler(engine, BatchingSettings(max_batch=8))  # not started: step() decodes here
+        scheduler = BatchScheduler(engine, BatchingSettings(max_batch=8, pack_windows=False))  # step() decodes here
         alone = {}
         for clip, audio in zip(sample, audios):
             options = transcriber.default_options(language=clip.lang)
@@ -47,7 +47,7 @@ def test_concurrent_transcriptions_get_the_text_they_get_alone(transcriber, clip
     alone = [transcriber.transcribe(c.path, options=options).text for c in sample]
     settings = transcriber.settings
     batched = Transcriber(settings.model_copy(update={"batching": settings.batching.model_copy(
-        update={"enabled": True, "max_wait_ms": 200.0})}), batch_observer=(sizes := Sizes()))
+        update={"enabled": True, "max_wait_ms": 200.0, "pack_windows": False})}), batch_observer=(sizes := Sizes()))
     together: dict[int, str] = {}
     barrier = threading.Barrier(len(sample))
 
