@@ -69,6 +69,9 @@ class ASRSettings(BaseModel):
     drop_repeated_redecodes: bool = Field(True, description="Discard a re-decoded piece whose text repeats what its "
                                           "chunk already said (the words were timed too early, not missing).")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
+    trimmed_detection: bool = Field(True, description="Detect the language on the speech's length + 3 s (at least "
+                                    "8 s) instead of a 30-s window: 8x cheaper for short requests, as accurate on "
+                                    "the test clips (scripts/bench_trimmed_detection.py; docs/server.md).")
     short_window_seconds: float = Field(
         0.0, ge=0, le=25, description="Batches of chunks no longer than this are encoded on a window of their "
         "longest chunk + 3 s (at least 8 s) instead of Whisper's 30 s, text only (no word timings unless asked "
