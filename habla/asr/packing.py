@@ -36,16 +36,18 @@ class Pack:
 
 
 def plan_packs(lengths: Sequence[float], window: float, gap: float, max_chunk: float) -> list[Pack]:
-    """Chunks in order, each pack filled until the next chunk would not fit; chunks longer than ``max_chunk``
-    get a pack of their own (they are decoded exactly as unpacked)."""
+    """Short chunks in order, each pack filled until the next one would not fit; chunks longer than ``max_chunk``
+    get a pack of their own (decoded exactly as unpacked) and do not break the short chunks' packs."""
     room = window - WINDOW_MARGIN_SECONDS
     packs: list[Pack] = []
     members: list[int] = []
     regions: list[Span] = []
     for index, length in enumerate(lengths):
+        if length > max_chunk:
+            packs.append(Pack((index,), ((0.0, length),)))
+            continue
         start = regions[-1][1] + gap if regions else 0.0
-        fits = length <= max_chunk and start + length <= room and all(lengths[m] <= max_chunk for m in members)
-        if regions and not fits:
+        if regions and start + length > room:
             packs.append(Pack(tuple(members), tuple(regions)))
             members, regions, start = [], [], 0.0
         members.append(index)

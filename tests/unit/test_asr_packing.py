@@ -25,8 +25,9 @@ def word(start: float, end: float, text: str = "x") -> Word:
 
 def test_short_chunks_fill_a_window_with_gaps_and_long_ones_stay_alone() -> None:
     packs = plan_packs([3.0, 3.0, 12.0, 3.0, 28.0, 2.0], window=30.0, gap=1.0, max_chunk=10.0)
-    assert [p.members for p in packs] == [(0, 1), (2,), (3,), (4,), (5,)]
-    assert packs[0].regions == ((0.0, 3.0), (4.0, 7.0))
+    assert [p.members for p in packs] == [(2,), (4,), (0, 1, 3, 5)]  # long chunks do not break the short ones' pack
+    assert packs[2].regions == ((0.0, 3.0), (4.0, 7.0), (8.0, 11.0), (12.0, 14.0))
+    assert packs[0].regions == ((0.0, 12.0),)
 
 
 def test_a_pack_stops_before_it_would_overflow_the_window() -> None:
