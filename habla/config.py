@@ -112,7 +112,7 @@ class BatchingSettings(BaseModel):
     enabled: bool = Field(False, description="Decode chunks of concurrent transcriptions together; off = each "
                           "transcription calls the model alone. On 2 CPU cores batches of 30-s windows cost what "
                           "their chunks cost alone (-35 % to +30 % over six runs); with window packing (below) 50 "
-                          "concurrent short requests went 2.8x faster (docs/server.md). Still off by default: the "
+                          "concurrent short requests went 2.3-4.2x faster (docs/server.md). Still off by default: the "
                           "throughput of concurrent long jobs on one model worker is not measured yet.")
     max_batch: int = Field(8, ge=1, le=64, description="Chunks decoded in one model call (the pipeline's own "
                            "batch size; a GPU takes 16-32).")
@@ -128,8 +128,9 @@ class BatchingSettings(BaseModel):
     pack_windows: bool = Field(True, description="With batching on: lay several short chunks of compatible "
                                "requests in one 30-s Whisper window, separated by silence, decode it once and split "
                                "the words back by time (habla/asr/packing.py; docs/server.md, \"Window packing\"). "
-                               "A chunk whose words cannot be split is decoded alone. Measured on 2 cores: 2.8x the "
-                               "throughput of 50 concurrent short requests, WER 4.5 -> 1.2 %, a request alone +3 %.")
+                               "A chunk whose words cannot be split is decoded alone. Measured on 2 shared cores: "
+                               "2.3-4.2x the throughput of 50 concurrent short requests over four runs, WER 4.5 -> "
+                               "1.1-3.9 %, a request alone +3 %.")
     pack_gap_seconds: float = Field(1.0, ge=0.5, le=5.0, description="Silence between packed chunks: word times "
                                     "from cross-attention are off by a few tenths of a second, so a gap of 1 s "
                                     "keeps every word on its own side.")
