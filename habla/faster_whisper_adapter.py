@@ -60,6 +60,18 @@ class WhisperRuntime:
         language, probability, _ = self.model.detect_language(audio=audio, vad_filter=False)
         return str(language), float(probability)
 
+    def detect_language_trimmed(self, audio: np.ndarray, *, min_frames: int, margin_frames: int) -> tuple[str, float]:
+        """Language detection on a window trimmed to the audio plus ``margin_frames`` of silence, at least
+        ``min_frames`` (a 30-s window of mostly padding costs the encoder six times as much)."""
+        import ctranslate2
+
+        features = self.model.feature_extractor(audio, padding=0)
+        frames = min(WHISPER_MAX_FRAMES, max(features.shape[-1] + margin_frames, min_frames))
+        window = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[-1]))))[:, :frames]
+        storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(window[None], dtype=np.float32))
+        token, probability = self.model.model.detect_language(storage)[0][0]
+        return str(token)[2:-2], float(probability)  # "<|es|>" → "es"
+
     def transcribe_batched(self, audio: np.ndarray, **options: Any) -> Iterable[Any]:
         """faster-whisper's batched pipeline (public API): its segments, lazily."""
         from faster_whisper import BatchedInferencePipeline

@@ -9,12 +9,13 @@
    Because both sides of that difference carry CPU noise on a small shared machine, the job machinery is also
    measured alone: JobService in-process, minus the time measured inside the transcription call.
 
-3. ``--compare``: batching off and on (``HABLA_BATCHING__ENABLED``), alternating ``--cycles`` times on fresh
-   servers so both see the same machine load: one request alone (median of ``--repeats``), the concurrent clients,
-   and, with ``--job-minutes``, the concurrent clients again while a job of that much speech runs.
+3. ``--compare``: server set-ups (``--variants``: off = no batching, batched = batching, packed = batching with
+   window packing), alternating ``--cycles`` times on fresh servers so all see the same machine load: one request
+   alone (median of ``--repeats``), the concurrent clients, and, with ``--job-minutes``, the concurrent clients again
+   while a job of that much speech runs.
 
 Usage: .venv/bin/python scripts/bench_server.py [--clients 50] [--rounds 2] [--repeats 5]
-       .venv/bin/python scripts/bench_server.py --compare [--cycles 2] [--job-minutes 30]
+       .venv/bin/python scripts/bench_server.py --compare [--cycles 2] [--job-minutes 30] [--variants off,packed]
 Figures are printed and written to bench-results/server-<time>.json.
 """
 
@@ -43,6 +44,11 @@ SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdat
 HABLA = str(Path(sys.executable).with_name("habla"))
 SHORT_SECONDS = 3.0
 JOB_CLIP = "ast-en-dir-welcome"  # 1.8 s
+VARIANTS: dict[str, dict[str, str]] = {
+    "off": {"HABLA_BATCHING__ENABLED": "false"},
+    "batched": {"HABLA_BATCHING__ENABLED": "true", "HABLA_BATCHING__PACK_WINDOWS": "false"},
+    "packed": {"HABLA_BATCHING__ENABLED": "true", "HABLA_BATCHING__PACK_WINDOWS": "true"},
+}
 
 
 def short_clips() -> list[dict[str, Any]]:
@@ -258,17 +264,39 @@ def with_job(url: str, job_audio: Path, clips: list[dict[str, Any]], clients: in
     return result
 
 
+def alone_interleaved(args: argparse.Namespace, clips: list[dict[str, Any]]) -> dict[str, Any]:
+    """One request at a time, to one server per variant, all running at once and asked in turn (A, B, A, B...), so
+    every variant sees the same machine load: the median latency of each over ``--repeats`` rounds of every clip
+    size class used by the concurrent test."""
+    variants = args.variants.split(",")
+    homes = [tempfile.TemporaryDirectory(prefix="habla-bench-alone-") for _ in variants]
+    servers = [start_server(Path(h.name), 4, VARIANTS[v]) for h, v in zip(homes, variants, strict=True)]
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    try:
+        for _, url in servers:
+            sync_round_trip(url, clips[0]["path"])  # warm-up
+        for i in range(args.repeats):
+            for variant, (_, url) in zip(variants, servers, strict=True):
+                times[variant].append(sync_round_trip(url, clips[i % len(clips)]["path"]))
+    finally:
+        for proc, _ in servers:
+            stop_server(proc)
+        for h in homes:
+            h.cleanup()
+    return {v: {"median_s": round(statistics.median(t), 3), "runs": len(t)} for v, t in times.items()}
+
+
 def compare(args: argparse.Namespace, clips: list[dict[str, Any]]) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="habla-bench-compare-") as scratch:
         job_audio = long_speech(Path(scratch) / "long.wav", args.job_minutes * 60) if args.job_minutes else None
         for cycle in range(args.cycles):
-            for batching in ("false", "true"):
+            for variant in args.variants.split(","):
                 with tempfile.TemporaryDirectory(prefix="habla-bench-server-") as home:
-                    proc, url = start_server(Path(home), args.clients, {"HABLA_BATCHING__ENABLED": batching})
+                    proc, url = start_server(Path(home), args.clients, VARIANTS[variant])
                     try:
                         sync_round_trip(url, clips[0]["path"])  # warm-up
-                        run: dict[str, Any] = {"cycle": cycle, "batching": batching == "true",
+                        run: dict[str, Any] = {"cycle": cycle, "variant": variant,
                                                "alone_median_s": round(alone(url, clips, args.repeats), 3),
                                                "load_before": os.getloadavg()[0]}
                         run["concurrent"] = concurrent_clients(url, clips, args.clients, args.rounds)
@@ -278,7 +306,7 @@ def compare(args: argparse.Namespace, clips: list[dict[str, Any]]) -> dict[str, 
                         stop_server(proc)
                 runs.append(run)
                 c = run["concurrent"]
-                line = (f"cycle {cycle} batching {batching:5}: alone {run['alone_median_s']} s; "
+                line = (f"cycle {cycle} {variant:8}: alone {run['alone_median_s']} s; "
                         f"{c['requests']} requests {c['ok']} ok {c['errors']} errors, p50 {c['latency_p50_s']} s, "
                         f"p95 {c['latency_p95_s']} s, {c['audio_seconds_per_second']} audio s/s, WER {c['wer']:.1%}")
                 if "with_job" in run:
@@ -293,12 +321,20 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="Clips each client sends, one after another.")
     parser.add_argument("--repeats", type=int, default=5, help="Runs per job-overhead figure (median).")
-    parser.add_argument("--compare", action="store_true", help="Batching off against on, alternating.")
-    parser.add_argument("--cycles", type=int, default=2, help="With --compare: off/on pairs.")
+    parser.add_argument("--compare", action="store_true", help="Server set-ups against each other, alternating.")
+    parser.add_argument("--variants", default="off,packed", help=f"With --compare: of {', '.join(VARIANTS)}.")
+    parser.add_argument("--cycles", type=int, default=2, help="With --compare: rounds of every variant.")
     parser.add_argument("--job-minutes", type=float, default=0, help="With --compare: also measure the clients "
                         "while a job of this many minutes of speech runs.")
+    parser.add_argument("--alone", action="store_true", help="With --variants: one request at a time to each "
+                        "variant's server, all running at once, asked in turn (--repeats rounds).")
     args = parser.parse_args()
     clips = short_clips()
+    if args.alone:
+        load = os.getloadavg()[0]
+        medians = alone_interleaved(args, clips)
+        print(f"one request alone, interleaved (load {load:.1f} → {os.getloadavg()[0]:.1f}): {medians}")
+        return
     if args.compare:
         report = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": vars(args),
                   "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},

@@ -26,6 +26,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from habla.asr.options import TranscribeOptions
+from habla.asr.packing import Pack, pack_audio, plan_packs, unpack
 from habla.asr.protocol import ASREngine, ChunkText, Span
 from habla.asr.types import Word
 from habla.audio.decode import SAMPLE_RATE
@@ -40,11 +41,16 @@ PRIORITY_RANK: dict[str, int] = {"interactive": 0, "job": 1}
 # quarter sample keeps float error from moving a chunk's edge by one sample.
 EDGE_SAMPLES = 0.25
 CANCEL_POLL_SECONDS = 0.2  # how often a waiting request looks at its cancel event
+WINDOW_SECONDS = 30.0  # Whisper's window: what ``max_batch`` counts when chunks are packed
 
 
 class BatchObserver(Protocol):
     def on_batch(self, size: int, waits: Sequence[tuple[str, float]]) -> None:
         """One model call: its chunk count, and each chunk's (priority, seconds queued)."""
+        ...
+
+    def on_packing(self, windows: int, chunks: int, alone: int) -> None:
+        """A packed batch: its Whisper windows, the chunks in them, and how many were decoded alone after."""
         ...
 
 
@@ -69,6 +75,9 @@ class _Request:
 
     def undispatched(self) -> int:
         return len(self.spans) - self.dispatched
+
+    def seconds(self, index: int) -> float:
+        return len(self.pieces[index]) / SAMPLE_RATE
 
     def finish(self, error: BaseException | None = None) -> None:
         if not self.done.is_set():
@@ -132,6 +141,16 @@ class BatchScheduler:
         with self._cond:
             return sum(r.undispatched() for r in self._queue)
 
+    def _windows(self, request: _Request, index: int) -> float:
+        """What one chunk takes of a batch, in Whisper windows: one, or its share of a window when packed."""
+        seconds = request.seconds(index)
+        if not self.settings.pack_windows or seconds > self.settings.pack_max_chunk_seconds:
+            return 1.0
+        return (seconds + self.settings.pack_gap_seconds) / WINDOW_SECONDS
+
+    def _queued_windows(self) -> float:
+        return sum(self._windows(r, i) for r in self._queue for i in range(r.dispatched, len(r.spans)))
+
     # -- the scheduler thread ------------------------------------------------------------------------------
     def start(self) -> BatchScheduler:
         """``settings.workers`` scheduler threads, each deciding and decoding one batch at a time."""
@@ -180,7 +199,7 @@ class BatchScheduler:
             now = self.clock()
             oldest = min(r.enqueued for r in self._queue)
             due = oldest + self.settings.max_wait_ms / 1000
-            if now >= due or sum(r.undispatched() for r in self._queue) >= self.settings.max_batch:
+            if now >= due or self._queued_windows() >= self.settings.max_batch:
                 return self._select(now)
             self._cond.wait(due - now)
         return None
@@ -204,17 +223,21 @@ class BatchScheduler:
         head = waiting[0]
         compatible = [r for r in waiting if r.key == head.key]
         picked: list[tuple[_Request, int]] = []
+        windows = 0.0
         jobs = 0
         for rank in sorted({self._rank(r, now) for r in compatible}):
             level = [r for r in compatible if self._rank(r, now) == rank]
             principals: dict[str, list[_Request]] = {}
             for r in level:  # principals in the order of their oldest request; their requests oldest first
                 principals.setdefault(r.principal, []).append(r)
-            while len(picked) < self.settings.max_batch:
+            while windows < self.settings.max_batch:
                 took = False
                 for requests in principals.values():
                     request = next((r for r in requests if r.undispatched()), None)
-                    if request is None or len(picked) >= self.settings.max_batch:
+                    if request is None:
+                        continue
+                    share = self._windows(request, request.dispatched)
+                    if picked and windows + share > self.settings.max_batch + 1e-9:  # float sums of shares
                         continue
                     if request.priority == "job" and rank > 0:
                         if jobs >= self.settings.max_job_chunks:
@@ -222,6 +245,7 @@ class BatchScheduler:
                         jobs += 1
                     picked.append((request, request.dispatched))
                     request.dispatched += 1
+                    windows += share
                     took = True
                 if not took:
                     break
@@ -232,18 +256,11 @@ class BatchScheduler:
 
     # -- decoding ------------------------------------------------------------------------------------------
     def _run(self, picked: list[tuple[_Request, int]]) -> None:
-        head = picked[0][0]
-        positions = list(itertools.accumulate((len(r.pieces[i]) for r, i in picked), initial=0))
-        audio = np.concatenate([r.pieces[i] for r, i in picked])
-        spans = [((p + EDGE_SAMPLES) / SAMPLE_RATE, (p + len(r.pieces[i]) + EDGE_SAMPLES) / SAMPLE_RATE)
-                 for p, (r, i) in zip(positions, picked, strict=False)]
         now = self.clock()
         if self.observer is not None:
             self.observer.on_batch(len(picked), [(r.priority, now - r.enqueued) for r, _ in picked])
         try:
-            results = list(self.engine.decode_chunks(audio, spans, head.language, head.options, 0.0))
-            if len(results) != len(picked):
-                raise RuntimeError(f"the engine returned {len(results)} results for {len(picked)} chunks")
+            decoded = self._decode(picked)
         except BaseException as exc:  # noqa: BLE001 - every request of the batch gets the error, none hangs
             log.warning("batch of %d chunks failed: %s", len(picked), exc)
             for request in {id(r): r for r, _ in picked}.values():
@@ -252,13 +269,54 @@ class BatchScheduler:
                         self._queue.remove(request)
                 request.finish(exc)
             return
-        for position, (request, index), result in zip(positions, picked, results, strict=False):
+        for (request, index), (result, position) in zip(picked, decoded, strict=True):
             request.results[index] = _moved(result, request, index, position)
         for request in {id(r): r for r, _ in picked}.values():
             with self._cond:  # with several workers, another batch may hold the request's other chunks
                 complete = all(r is not None for r in request.results)
             if complete:
                 request.finish()
+
+    def _decode(self, picked: list[tuple[_Request, int]]) -> list[tuple[ChunkText, int]]:
+        """Each picked chunk's result, and the sample where its audio starts in the array the engine was given
+        (results are in that array's time). Packed windows first; chunks they could not split, alone after."""
+        pieces = [r.pieces[i] for r, i in picked]
+        if self.settings.pack_windows:
+            packs = plan_packs([len(p) / SAMPLE_RATE for p in pieces], WINDOW_SECONDS,
+                               self.settings.pack_gap_seconds, self.settings.pack_max_chunk_seconds)
+        else:
+            packs = [Pack((k,), ((0.0, len(p) / SAMPLE_RATE),)) for k, p in enumerate(pieces)]
+        windows = [pack_audio(pieces, pack) for pack in packs]
+        head = picked[0][0]
+        # Splitting a packed window needs its word timings, whatever the requests asked for.
+        packed = head.options.with_(word_timestamps=True) if any(len(p.members) > 1 for p in packs) else head.options
+        starts, results = self._call(head.language, packed, windows)
+        decoded: list[tuple[ChunkText, int] | None] = [None] * len(picked)
+        for pack, start, window in zip(packs, starts, results, strict=True):
+            shares = unpack(window, pack, start / SAMPLE_RATE)
+            for member, region, share in zip(pack.members, pack.regions, shares, strict=True):
+                if share is not None:
+                    decoded[member] = (share, start + round(region[0] * SAMPLE_RATE))
+        alone = [k for k, d in enumerate(decoded) if d is None]
+        if self.settings.pack_windows and self.observer is not None:
+            self.observer.on_packing(len(packs), len(picked), len(alone))
+        if alone:
+            log.debug("%d of %d packed chunks could not be split; decoding them alone", len(alone), len(picked))
+            starts, results = self._call(head.language, head.options, [pieces[k] for k in alone])
+            for k, start, result in zip(alone, starts, results, strict=True):
+                decoded[k] = (result, start)
+        return [d for d in decoded if d is not None]
+
+    def _call(self, language: str, options: TranscribeOptions,
+              windows: list[np.ndarray]) -> tuple[list[int], list[ChunkText]]:
+        """One engine call on windows laid one after another: where each starts (samples), and its result."""
+        starts = list(itertools.accumulate((len(w) for w in windows), initial=0))[:-1]
+        spans = [((p + EDGE_SAMPLES) / SAMPLE_RATE, (p + len(w) + EDGE_SAMPLES) / SAMPLE_RATE)
+                 for p, w in zip(starts, windows, strict=True)]
+        results = list(self.engine.decode_chunks(np.concatenate(windows), spans, language, options, 0.0))
+        if len(results) != len(windows):
+            raise RuntimeError(f"the engine returned {len(results)} results for {len(windows)} windows")
+        return starts, results
 
 
 def _moved(result: ChunkText, request: _Request, index: int, position: int) -> ChunkText:

@@ -108,4 +108,5 @@ class Transcriber:
         asr = self.settings.asr
         return WhisperEngine(str(location.path), name=name, device=asr.device, compute_type=asr.compute_type,
                              cpu_threads=asr.cpu_threads, parallel=asr.parallel,
-                             short_window_seconds=asr.short_window_seconds)
+                             short_window_seconds=asr.short_window_seconds,
+                             trimmed_detection=asr.trimmed_detection)

@@ -58,7 +58,8 @@ class WhisperEngine:
     """One loaded Whisper model. Thread-safe for concurrent calls (CTranslate2 queues them)."""
 
     def __init__(self, model_path: str, name: str = "", device: str = "auto", compute_type: str = "auto",
-                 cpu_threads: int = 0, parallel: int = 1, short_window_seconds: float = 0.0) -> None:
+                 cpu_threads: int = 0, parallel: int = 1, short_window_seconds: float = 0.0,
+                 trimmed_detection: bool = False) -> None:
         self.name = name or os.path.basename(model_path.rstrip("/"))
         self.device = pick_device(device)
         self.compute_type = pick_compute_type(compute_type, self.device)
@@ -71,11 +72,21 @@ class WhisperEngine:
                                hint="the model files are incomplete or not a CTranslate2 Whisper model") from exc
         self.multilingual = self.runtime.multilingual
         self.short_window_seconds = short_window_seconds
+        self.trimmed_detection = trimmed_detection
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         if not self.multilingual:
             return "en", 1.0
+        if self.trimmed_detection:
+            return self._detect_trimmed(audio[: 30 * SAMPLE_RATE])
         return self.runtime.detect_language(audio[: 30 * SAMPLE_RATE])
+
+    def _detect_trimmed(self, audio: np.ndarray) -> tuple[str, float]:
+        """Detection on the speech's own length + 3 s of silence (at least 8 s), as short windows do: the encoder
+        is what costs, and 30-s windows of mostly padding detected no better (scripts/bench_trimmed_detection.py:
+        English 64/64 both ways, Spanish 44 → 46 of 54 right, 1.7 → 0.2 s a clip)."""
+        return self.runtime.detect_language_trimmed(audio, min_frames=SHORT_WINDOW_MIN_FRAMES,
+                                                    margin_frames=SHORT_WINDOW_MARGIN_FRAMES)
 
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:

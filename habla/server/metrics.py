@@ -37,6 +37,12 @@ class Metrics:
                                     ("priority",), buckets=LATENCY_BUCKETS, registry=r)
         self.batch_queue = Gauge("habla_asr_batch_queue_chunks", "Speech chunks waiting for a model call.",
                                  registry=r)
+        self.packed_windows = Counter("habla_asr_packed_windows", "Whisper windows decoded with packing on.",
+                                      registry=r)
+        self.packed_chunks = Counter("habla_asr_packed_chunks", "Speech chunks decoded in packed windows.",
+                                     registry=r)
+        self.pack_split_failures = Counter("habla_asr_pack_split_failures", "Packed chunks whose words could not "
+                                           "be split by time, decoded again alone.", registry=r)
         self.model_unloads = Counter("habla_model_unloads", "Models unloaded (idle or on shutdown).", ("model",),
                                      registry=r)
 
@@ -52,6 +58,11 @@ class Metrics:
         self.batch_size.observe(size)
         for priority, seconds in waits:
             self.batch_wait.labels(priority).observe(seconds)
+
+    def on_packing(self, windows: int, chunks: int, alone: int) -> None:
+        self.packed_windows.inc(windows)
+        self.packed_chunks.inc(chunks)
+        self.pack_split_failures.inc(alone)
 
     def on_model_load(self, key: Hashable, seconds: float) -> None:
         self.model_loads.labels(str(key)).inc()

@@ -16,7 +16,7 @@ def test_chunks_of_different_requests_in_one_model_call_decode_as_they_do_alone(
     sample = pick(clips, "en", 4) + pick(clips, "es", 2)
     audios = [decode(c.path) for c in sample]
     with transcriber.models.use(transcriber.settings.asr.model) as engine:
-        scheduler = BatchScheduler(engine, BatchingSettings(max_batch=8))  # not started: step() decodes here
+        scheduler = BatchScheduler(engine, BatchingSettings(max_batch=8, pack_windows=False))  # step() decodes here
         alone = {}
         for clip, audio in zip(sample, audios):
             options = transcriber.default_options(language=clip.lang)
@@ -47,7 +47,7 @@ def test_concurrent_transcriptions_get_the_text_they_get_alone(transcriber, clip
     alone = [transcriber.transcribe(c.path, options=options).text for c in sample]
     settings = transcriber.settings
     batched = Transcriber(settings.model_copy(update={"batching": settings.batching.model_copy(
-        update={"enabled": True, "max_wait_ms": 200.0})}), batch_observer=(sizes := Sizes()))
+        update={"enabled": True, "max_wait_ms": 200.0, "pack_windows": False})}), batch_observer=(sizes := Sizes()))
     together: dict[int, str] = {}
     barrier = threading.Barrier(len(sample))
 
@@ -70,9 +70,13 @@ def test_concurrent_transcriptions_get_the_text_they_get_alone(transcriber, clip
 class Sizes:
     def __init__(self) -> None:
         self.sizes: list[int] = []
+        self.packing: list[tuple[int, int, int]] = []
 
     def on_batch(self, size: int, waits: object) -> None:
         self.sizes.append(size)
+
+    def on_packing(self, windows: int, chunks: int, alone: int) -> None:
+        self.packing.append((windows, chunks, alone))
 
 
 def test_short_windows_decode_short_chunks_as_accurately_and_keep_silence_silent(transcriber, clips) -> None:
@@ -99,3 +103,31 @@ def test_short_windows_decode_short_chunks_as_accurately_and_keep_silence_silent
     assert all(not r.words for r in short) and short[-1].text.strip() == ""  # text only; silence stays silent
     assert [r.span for r in short] == spans
     assert with_words[0].words  # word timings asked for: the full window, which aligns words
+
+
+def test_packed_requests_get_their_own_words_as_accurately_as_alone(transcriber, clips) -> None:
+    """Eight short English requests share one packed window: each gets back only words of its own audio (timed
+    inside its own span), and the corpus is transcribed as accurately as with one window each."""
+    from habla.asr.wer import word_error_rate
+
+    sample = pick(clips, "en", 8, max_seconds=3.0)
+    audios = [decode(c.path) for c in sample]
+    options = transcriber.default_options(language="en")
+    seen = Sizes()
+    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+        results = {}
+        for pack in (False, True):
+            scheduler = BatchScheduler(engine, BatchingSettings(max_batch=8, pack_windows=pack), observer=seen)
+            requests = [scheduler.submit(a, [(0.0, len(a) / SAMPLE_RATE)], "en", options, 100.0, principal=c.id)
+                        for c, a in zip(sample, audios, strict=True)]
+            assert scheduler.step() == len(sample)
+            results[pack] = [scheduler.wait(r)[0] for r in requests]
+    [(windows, chunks, _)] = seen.packing
+    assert chunks == 8 and windows <= 2  # eight requests in one or two windows instead of eight
+    references = [c.text for c in sample]
+    alone = word_error_rate(references, [r.text for r in results[False]]).wer
+    packed = word_error_rate(references, [r.text for r in results[True]]).wer
+    assert packed <= alone + 0.02, (alone, packed)  # one word of these ~50 at most
+    for clip, audio, result in zip(sample, audios, results[True], strict=True):
+        assert word_error_rate([clip.text], [result.text]).wer <= 0.5, (clip.id, result.text)  # its own words
+        assert all(100.0 - 0.5 <= w.start <= w.end <= 100.0 + len(audio) / SAMPLE_RATE + 0.5 for w in result.words)

@@ -135,3 +135,16 @@ def test_hours_long_audio_runs_at_bounded_memory(tmp_path: Path) -> None:
     long_duration, long_peak = _peak_rss_mb(_quiet_wav(tmp_path / "two-hours.wav", 120))
     assert (short_duration, long_duration) == (1800, 7200)
     assert long_peak - short_peak < 100, (short_peak, long_peak)  # the whole file as float32 would be 460 MB
+
+
+def test_trimmed_detection_is_right_as_often_as_the_30_s_window(transcriber, clips) -> None:
+    """Short requests detect their language on their own length + 3 s (asr.trimmed_detection): as right as on a
+    30-s window of mostly padding, on a spread of English and Spanish clips."""
+    sample = pick(clips, "en", 4, max_seconds=10.0) + pick(clips, "es", 6, max_seconds=10.0)
+    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+        right = {}
+        for trimmed in (False, True):
+            engine.trimmed_detection = trimmed
+            right[trimmed] = sum(engine.detect_language(decode(c.path))[0] == c.lang for c in sample)
+        engine.trimmed_detection = transcriber.settings.asr.trimmed_detection
+    assert right[True] >= right[False] >= 7, right

@@ -52,7 +52,9 @@ def audio_of(value: int, seconds: float = 10.0) -> np.ndarray:
 
 
 def scheduler(engine: FakeEngine, **settings: object) -> BatchScheduler:
-    return BatchScheduler(engine, BatchingSettings(**settings), clock=lambda: 0.0)  # type: ignore[arg-type]
+    """Without packing: these tests are about the queue (tests/unit/test_asr_packing.py is about packing)."""
+    return BatchScheduler(engine, BatchingSettings(pack_windows=False, **settings),  # type: ignore[arg-type]
+                          clock=lambda: 0.0)
 
 
 def texts(s: BatchScheduler, request) -> list[str]:  # type: ignore[no-untyped-def]
@@ -116,7 +118,7 @@ def test_interactive_requests_go_before_jobs_and_jobs_take_a_bounded_share() -> 
 def test_a_job_alone_still_progresses_and_a_long_waiting_job_is_boosted() -> None:
     now = [0.0]
     engine = FakeEngine()
-    s = BatchScheduler(engine, BatchingSettings(max_batch=4, max_job_chunks=1, job_boost_seconds=30),
+    s = BatchScheduler(engine, BatchingSettings(max_batch=4, max_job_chunks=1, job_boost_seconds=30, pack_windows=False),
                        clock=lambda: now[0])
     job = s.submit(audio_of(9, 30), [(i, i + 1.0) for i in range(0, 8, 2)], "en", EN, 0.0, priority="job")
     assert s.step() == 1  # alone: its one chunk a batch
@@ -165,7 +167,7 @@ def test_an_engine_error_reaches_every_request_of_the_batch() -> None:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_scheduler_threads_serve_concurrent_views(workers: int) -> None:
     engine = FakeEngine()
-    s = BatchScheduler(engine, BatchingSettings(max_batch=3, max_wait_ms=50, workers=workers)).start()
+    s = BatchScheduler(engine, BatchingSettings(max_batch=3, max_wait_ms=50, workers=workers, pack_windows=False)).start()
     results: dict[int, list[str]] = {}
 
     def one(value: int) -> None:

@@ -1,0 +1,105 @@
+"""Window packing: several short chunks in one Whisper window, decoded once, words split back by time.
+
+Whisper's encoder always runs on a 30-s window, so a 3-s chunk decoded alone pays for 27 s of padding. Packing lays
+short chunks (of any requests with the same language and options) one after another in one window, separated by
+``gap`` seconds of silence, decodes the window once with word timings, and gives each chunk the words timed inside
+its own region. A chunk whose words cannot be told apart this way (a word timed across a whole gap, or no words at
+all while it holds speech) is reported as unsplit, and the caller decodes it alone, as it would have been unpacked.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from habla.asr.protocol import ChunkText, Span
+from habla.asr.types import Word
+from habla.audio.decode import SAMPLE_RATE
+
+# Room left in a window: the engine's spans carry a quarter-sample edge, and feature extraction rounds to 10-ms frames.
+WINDOW_MARGIN_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Pack:
+    """Chunks (their indexes in the caller's list) that share one window, and where each one lies in it."""
+
+    members: tuple[int, ...]
+    regions: tuple[Span, ...]  # seconds from the window's start
+
+    @property
+    def seconds(self) -> float:
+        return self.regions[-1][1]
+
+
+def plan_packs(lengths: Sequence[float], window: float, gap: float, max_chunk: float) -> list[Pack]:
+    """Short chunks in order, each pack filled until the next one would not fit; chunks longer than ``max_chunk``
+    get a pack of their own (decoded exactly as unpacked) and do not break the short chunks' packs."""
+    room = window - WINDOW_MARGIN_SECONDS
+    packs: list[Pack] = []
+    members: list[int] = []
+    regions: list[Span] = []
+    for index, length in enumerate(lengths):
+        if length > max_chunk:
+            packs.append(Pack((index,), ((0.0, length),)))
+            continue
+        start = regions[-1][1] + gap if regions else 0.0
+        if regions and start + length > room:
+            packs.append(Pack(tuple(members), tuple(regions)))
+            members, regions, start = [], [], 0.0
+        members.append(index)
+        regions.append((start, start + length))
+    if members:
+        packs.append(Pack(tuple(members), tuple(regions)))
+    return packs
+
+
+def pack_audio(pieces: Sequence[np.ndarray], pack: Pack) -> np.ndarray:
+    """One window's audio: the pack's chunks at their regions, silence between."""
+    audio = np.zeros(round(pack.seconds * SAMPLE_RATE), np.float32)
+    for member, (start, _) in zip(pack.members, pack.regions, strict=True):
+        first = round(start * SAMPLE_RATE)
+        piece = pieces[member][: len(audio) - first]
+        audio[first:first + len(piece)] = piece
+    return audio
+
+
+def split_words(words: Sequence[Word], regions: Sequence[Span]) -> list[list[Word]] | None:
+    """Each region's words (times relative to the window), or None when a word lies across a whole gap: its
+    timing is then no guide to which chunk it belongs to. A word goes to the region nearest its middle."""
+    bounds = [(regions[i][1], regions[i + 1][0]) for i in range(len(regions) - 1)]
+    if any(w.start < end and w.end > start for w in words for end, start in bounds):
+        return None
+    cuts = [(end + start) / 2 for end, start in bounds]  # the middle of each gap
+    parts: list[list[Word]] = [[] for _ in regions]
+    for word in words:
+        middle = (word.start + word.end) / 2
+        parts[sum(middle >= cut for cut in cuts)].append(word)
+    return parts
+
+
+def chunk_from_words(words: Sequence[Word], window: ChunkText) -> ChunkText:
+    """One chunk's share of a packed window's decode (times as the window's). Log-probability and no-speech
+    probability are the window's; the compression ratio is the chunk's own (the loop guard reads it)."""
+    text = "".join(w.word for w in words)
+    encoded = text.encode()
+    return ChunkText(span=window.span, text=text, words=tuple(words), avg_logprob=window.avg_logprob,
+                     no_speech_prob=window.no_speech_prob,
+                     compression_ratio=round(len(encoded) / max(len(zlib.compress(encoded)), 1), 4),
+                     temperature=window.temperature)
+
+
+def unpack(window: ChunkText, pack: Pack, window_start: float) -> list[ChunkText | None]:
+    """Each member's share of the window's decode, its words timed as the window's (the caller moves them), or
+    None for a member that must be decoded alone. ``window_start``: the window's place in the engine's audio."""
+    if len(pack.members) == 1:
+        return [window]
+    relative = [Word(w.start - window_start, w.end - window_start, w.word, w.probability) for w in window.words]
+    parts = split_words(relative, pack.regions)
+    if parts is None:
+        return [None] * len(pack.members)
+    by_word = {id(r): w for r, w in zip(relative, window.words, strict=True)}
+    return [chunk_from_words([by_word[id(w)] for w in part], window) if part else None for part in parts]
