@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 WINDOW_SECONDS = 30.0  # Whisper's fixed input window
 CARRY_MARGIN_SECONDS = 1.0  # speech ending this close to a block's end may continue in the next block
 MAX_INNER_GAP_SECONDS = 4.0  # longer silences start a new chunk rather than feed Whisper silence
+# A full chunk is cut at the longest silence that leaves it at least this share of the window.
+MIN_CHUNK_FILL = 0.5
 
 RAMP_UP_BATCHES = (1, 2, 4)
 FIRST_BLOCK_SECONDS = 60.0  # decode and VAD a short first block so the first segment comes quickly
@@ -51,19 +53,45 @@ ProgressCallback = Callable[[float, "float | None"], None]
 SpeechCallback = Callable[[np.ndarray, "list[Span]", float], None]
 
 
-def group_spans(spans: list[Span], window: float = WINDOW_SECONDS,
-                max_gap: float = MAX_INNER_GAP_SECONDS) -> list[Span]:
-    """Merge consecutive speech spans into chunks no longer than one Whisper window."""
-    groups: list[list[float]] = []
-    for start, end in spans:
-        if groups and end - groups[-1][0] <= window and start - groups[-1][1] <= max_gap:
-            groups[-1][1] = end
-            continue
-        while end - start > window:  # a span longer than one window (VAD caps them at 30 s) is cut in pieces
-            groups.append([start, start + window])
-            start += window
-        groups.append([start, end])
-    return [(s, e) for s, e in groups]
+def group_spans(spans: list[Span], window: float = WINDOW_SECONDS, max_gap: float = MAX_INNER_GAP_SECONDS,
+                min_fill: float = MIN_CHUNK_FILL) -> list[Span]:
+    """Merge consecutive speech spans into chunks no longer than one Whisper window, cut in silences.
+
+    Chunks grow span by span (as WhisperX's merge_chunks); when the next span no longer fits, the chunk ends at the
+    longest silence between its spans in the last ``1 - min_fill`` of the window, rather than at whichever short
+    pause comes last: a cut inside a sentence makes Whisper invent the sentence's end. A silence longer than
+    ``max_gap`` always ends a chunk; only a span longer than the window is cut mid-speech.
+    """
+    pieces = [piece for span in spans for piece in _window_pieces(span, window)]
+    chunks: list[Span] = []
+    first = 0
+    while first < len(pieces):
+        start = pieces[first][0]
+        last = first
+        while (last + 1 < len(pieces) and pieces[last + 1][1] - start <= window
+               and _gap(pieces, last) <= max_gap):
+            last += 1
+        if last + 1 < len(pieces) and _gap(pieces, last) <= max_gap:  # full: choose where to cut
+            fits = [k for k in range(first, last + 1) if pieces[k][1] - start >= min_fill * window] or [last]
+            last = max(fits, key=lambda k: (_gap(pieces, k), k))
+        chunks.append((start, pieces[last][1]))
+        first = last + 1
+    return chunks
+
+
+def _gap(pieces: list[Span], index: int) -> float:
+    """The silence after ``pieces[index]`` (infinite after the last)."""
+    return pieces[index + 1][0] - pieces[index][1] if index + 1 < len(pieces) else float("inf")
+
+
+def _window_pieces(span: Span, window: float) -> list[Span]:
+    """A span cut in window-long pieces (VAD caps its spans at 30 s, so this is rare)."""
+    start, end = span
+    pieces = []
+    while end - start > window:
+        pieces.append((start, start + window))
+        start += window
+    return [*pieces, (start, end)]
 
 
 def fixed_windows(duration: float, window: float = WINDOW_SECONDS) -> list[Span]:
