@@ -68,6 +68,8 @@ class ASRSettings(BaseModel):
                                     "with too little text for its speech in smaller pieces.")
     drop_repeated_redecodes: bool = Field(True, description="Discard a re-decoded piece whose text repeats what its "
                                           "chunk already said (the words were timed too early, not missing).")
+    redecode_skipped: bool = Field(True, description="With resume_incomplete: decode again a speech region (≥ 1 s) "
+                                   "before a chunk's last word in which no word was decoded (a skipped phrase).")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
     short_window_seconds: float = Field(
         0.0, ge=0, le=25, description="Batches of chunks no longer than this are encoded on a window of their "

@@ -36,6 +36,8 @@ RAMP_UP_BATCHES = (1, 2, 4)
 FIRST_BLOCK_SECONDS = 60.0  # decode and VAD a short first block so the first segment comes quickly
 TAIL_SECONDS = 1.0  # this much speech left after a chunk's last decoded word means decoding stopped early
 MAX_RESUME_PASSES = 2
+# Cross-attention word times can fall a little outside the VAD region they were spoken in.
+WORD_SLACK_SECONDS = 0.3
 # Whisper writes 10-20 characters per second of speech; a chunk with far less text stopped early (typically
 # after a pause or a change of speaker), and its last word's timing is stretched, so no tail is visible.
 MIN_CHARS_PER_SPEECH_SECOND = 4.0
@@ -119,6 +121,28 @@ def undecoded_tails(results: list[ChunkText], spans: list[Span], offset: float) 
         if speech >= TAIL_SECONDS and chunk_end - rest[0][0] >= TAIL_SECONDS:
             tails.append((rest[0][0], chunk_end))
     return tails
+
+
+def skipped_speech(results: list[ChunkText], spans: list[Span], offset: float) -> list[Span]:
+    """Speech regions before a chunk's last word that no decoded word falls in (relative seconds).
+
+    Text-only batched decoding sometimes skips a whole phrase at the start or in the middle of a chunk (tuning file
+    long-pauses-es tuning-2: the first 20 words of a 28-s chunk, after a 6-s pause, were never written); sequential
+    Whisper would have seeked back. Only regions of at least ``TAIL_SECONDS`` count, so a breath or click is not
+    "missed speech"; regions close together are decoded again as one piece.
+    """
+    missed: list[Span] = []
+    for result in results:
+        if not result.words:
+            continue
+        last = result.words[-1].end - offset
+        middles = [(w.start + w.end) / 2 - offset for w in result.words]
+        inside = speech_within((result.span[0] - offset, last), spans)
+        for start, end in inside:
+            heard = any(start - WORD_SLACK_SECONDS <= m <= end + WORD_SLACK_SECONDS for m in middles)
+            if not heard and end - start >= TAIL_SECONDS:
+                missed.append((start, end))
+    return group_spans(missed, window=WINDOW_SECONDS / 2, max_gap=MAX_INNER_GAP_SECONDS / 2)
 
 
 def speech_within(span: Span, spans: list[Span]) -> list[Span]:
@@ -241,8 +265,8 @@ class TranscriptionRun:
                 latest, results = self._redecode_incomplete(audio, offset, spans, latest, results)
                 if not latest:
                     break
-            for chunk in sorted(results, key=lambda r: r.span[0]):
-                yield from chunk_segments(chunk)
+            # by time, not by chunk: a re-decoded piece of skipped speech lies inside its chunk's span
+            yield from sorted((seg for chunk in results for seg in chunk_segments(chunk)), key=lambda s: s.start)
 
     def _with_context(self) -> TranscribeOptions:
         """The options, prompted with the end of the text decoded so far when conditioning is on. Re-decodes of
@@ -295,6 +319,8 @@ class TranscriptionRun:
         complete = [r for r in latest if not any(r is s for s in sparse)]
         parts = {id(r): split_chunk(r, spans, offset) for r in sparse}
         tails = undecoded_tails(complete, spans, offset)
+        if self.options.guards.redecode_skipped:
+            tails += skipped_speech(complete, spans, offset)
         todo = [span for r in sparse for span in parts[id(r)]] + tails
         if not todo:
             return [], results

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from habla.asr.options import TranscribeOptions
-from habla.asr.pipeline import group_spans, split_chunk, too_sparse, undecoded_tails
+from habla.asr.pipeline import group_spans, skipped_speech, split_chunk, too_sparse, undecoded_tails
 from habla.asr.protocol import ChunkText
 from habla.asr.segmenter import SegmentRules, chunk_segments, split_words
 from habla.asr.types import Segment, Transcript, TranscriptInfo, Word
@@ -87,6 +87,18 @@ def test_no_tail_when_the_words_reach_the_end_of_the_speech() -> None:
     spans = [(0.0, 4.0), (5.0, 12.0)]
     chunk = _chunk((100.0, 112.0), " a b", [(100.2, 104.0), (105.0, 111.8)])
     assert undecoded_tails([chunk], spans, offset=100.0) == []
+
+
+def test_skipped_speech_is_a_region_before_the_last_word_with_no_word_in_it() -> None:
+    spans = [(0.0, 6.0), (8.0, 12.0), (12.5, 12.8), (15.0, 20.0)]  # 12.5-12.8: a click, too short to count
+    chunk = _chunk((100.0, 120.0), " a b c", [(108.1, 109.0), (109.2, 111.9), (115.2, 119.8)])
+    assert skipped_speech([chunk], spans, offset=100.0) == [(0.0, 6.0)]
+
+
+def test_no_skipped_speech_when_every_region_has_a_word() -> None:
+    spans = [(0.0, 6.0), (8.0, 12.0)]
+    chunk = _chunk((0.0, 12.0), " a b", [(5.9, 6.4), (8.0, 11.0)])  # a word timed just past its region counts
+    assert skipped_speech([chunk], spans, offset=0.0) == []
 
 
 def test_a_chunk_with_too_little_text_for_its_speech_is_split_in_halves() -> None:
