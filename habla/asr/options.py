@@ -24,7 +24,7 @@ class DecodeGuards:
     fallback_temperatures: tuple[float, ...]
     resume_incomplete: bool
     drop_repeated_redecodes: bool
-    redecode_skipped: bool = True
+    redecode_skipped: bool
 
     @classmethod
     def from_settings(cls, asr: ASRSettings | None = None) -> DecodeGuards:
