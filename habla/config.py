@@ -68,6 +68,12 @@ class ASRSettings(BaseModel):
                                     "with too little text for its speech in smaller pieces.")
     drop_repeated_redecodes: bool = Field(True, description="Discard a re-decoded piece whose text repeats what its "
                                           "chunk already said (the words were timed too early, not missing).")
+    # Measured together with the VAD fix (habla/audio/vad.py) on 14 tuning-seed files (docs/asr.md): Spanish
+    # long-pauses tuning-2 31.35 -> 25.41 % WER (a 20-word phrase at a chunk's start came back; faster-whisper
+    # 36.76 %), English ordered tuning-3 13.41 -> 3.41 % (51 words after 30-s hard cuts), shuffled es 11.48 -> 10.16,
+    # noise-bed en 2.03 -> 1.78; one file lost one word (shuffled es tuning-3 13.39 -> 13.69), 9 unchanged.
+    redecode_skipped: bool = Field(True, description="With resume_incomplete: decode again a speech region (≥ 1 s) "
+                                   "before a chunk's last word in which no word was decoded (a skipped phrase).")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
     trimmed_detection: bool = Field(True, description="Detect the language on the speech's length + 3 s (at least "
                                     "8 s) instead of a 30-s window: 8x cheaper for short requests, as accurate on "

@@ -25,6 +25,7 @@ class DecodeGuards:
     fallback_temperatures: tuple[float, ...]
     resume_incomplete: bool
     drop_repeated_redecodes: bool
+    redecode_skipped: bool
 
     @classmethod
     def from_settings(cls, asr: ASRSettings | None = None) -> DecodeGuards:
@@ -35,7 +36,7 @@ class DecodeGuards:
         return cls(redecode_suspect=asr.redecode_suspect, prompt_overlap=asr.prompt_overlap,
                    max_compression_ratio=asr.max_compression_ratio, min_avg_logprob=asr.min_avg_logprob,
                    fallback_temperatures=tuple(asr.fallback_temperatures), resume_incomplete=asr.resume_incomplete,
-                   drop_repeated_redecodes=asr.drop_repeated_redecodes)
+                   drop_repeated_redecodes=asr.drop_repeated_redecodes, redecode_skipped=asr.redecode_skipped)
 
 # Beam search is worth its cost where greedy decoding loses accuracy. Measured with habla bench on base:
 # English loses < 0.5 WER points with greedy decoding, Spanish loses 3.5-5 points, so only English goes greedy.

@@ -28,12 +28,22 @@ log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 30.0  # Whisper's fixed input window
 CARRY_MARGIN_SECONDS = 1.0  # speech ending this close to a block's end may continue in the next block
-MAX_INNER_GAP_SECONDS = 4.0  # longer silences start a new chunk rather than feed Whisper silence
+# Longer silences start a new chunk rather than feed Whisper silence. 8 s was better on average on the tuning
+# long-pauses files but raised the worst one (Spanish tuning-3) from +0.43 to +2.15 points over faster-whisper.
+MAX_INNER_GAP_SECONDS = 4.0
+# A full chunk is cut at the longest silence that leaves it at least this share of the window. Against cutting at
+# the last pause that fits (greedy), on 14 tuning-seed 3-min files (docs/asr.md): worst ΔWER to faster-whisper
+# Spanish +5.95 -> +0.89 points (shuffled, seed tuning-3), English unchanged; single files move ±2.6 points either
+# way (ordered es 11.73 -> 14.37, shuffled es tuning-3 18.45 -> 13.39): where Whisper base is cut changes its
+# Spanish wording. Only 0.5 and greedy (1.0) were compared.
+MIN_CHUNK_FILL = 0.5
 
 RAMP_UP_BATCHES = (1, 2, 4)
 FIRST_BLOCK_SECONDS = 60.0  # decode and VAD a short first block so the first segment comes quickly
 TAIL_SECONDS = 1.0  # this much speech left after a chunk's last decoded word means decoding stopped early
 MAX_RESUME_PASSES = 2
+# Cross-attention word times can fall a little outside the VAD region they were spoken in (not tuned).
+WORD_SLACK_SECONDS = 0.3
 # Whisper writes 10-20 characters per second of speech; a chunk with far less text stopped early (typically
 # after a pause or a change of speaker), and its last word's timing is stretched, so no tail is visible.
 MIN_CHARS_PER_SPEECH_SECOND = 4.0
@@ -51,19 +61,45 @@ ProgressCallback = Callable[[float, "float | None"], None]
 SpeechCallback = Callable[[np.ndarray, "list[Span]", float], None]
 
 
-def group_spans(spans: list[Span], window: float = WINDOW_SECONDS,
-                max_gap: float = MAX_INNER_GAP_SECONDS) -> list[Span]:
-    """Merge consecutive speech spans into chunks no longer than one Whisper window."""
-    groups: list[list[float]] = []
-    for start, end in spans:
-        if groups and end - groups[-1][0] <= window and start - groups[-1][1] <= max_gap:
-            groups[-1][1] = end
-            continue
-        while end - start > window:  # a span longer than one window (VAD caps them at 30 s) is cut in pieces
-            groups.append([start, start + window])
-            start += window
-        groups.append([start, end])
-    return [(s, e) for s, e in groups]
+def group_spans(spans: list[Span], window: float = WINDOW_SECONDS, max_gap: float = MAX_INNER_GAP_SECONDS,
+                min_fill: float = MIN_CHUNK_FILL) -> list[Span]:
+    """Merge consecutive speech spans into chunks no longer than one Whisper window, cut in silences.
+
+    Chunks grow span by span (as WhisperX's merge_chunks); when the next span no longer fits, the chunk ends at the
+    longest silence between its spans in the last ``1 - min_fill`` of the window, rather than at whichever short
+    pause comes last: a cut inside a sentence makes Whisper invent the sentence's end. A silence longer than
+    ``max_gap`` always ends a chunk; only a span longer than the window is cut mid-speech.
+    """
+    pieces = [piece for span in spans for piece in _window_pieces(span, window)]
+    chunks: list[Span] = []
+    first = 0
+    while first < len(pieces):
+        start = pieces[first][0]
+        last = first
+        while (last + 1 < len(pieces) and pieces[last + 1][1] - start <= window
+               and _gap(pieces, last) <= max_gap):
+            last += 1
+        if last + 1 < len(pieces) and _gap(pieces, last) <= max_gap:  # full: choose where to cut
+            fits = [k for k in range(first, last + 1) if pieces[k][1] - start >= min_fill * window] or [last]
+            last = max(fits, key=lambda k: (_gap(pieces, k), k))
+        chunks.append((start, pieces[last][1]))
+        first = last + 1
+    return chunks
+
+
+def _gap(pieces: list[Span], index: int) -> float:
+    """The silence after ``pieces[index]`` (infinite after the last)."""
+    return pieces[index + 1][0] - pieces[index][1] if index + 1 < len(pieces) else float("inf")
+
+
+def _window_pieces(span: Span, window: float) -> list[Span]:
+    """A span cut in window-long pieces (VAD caps its spans at 30 s, so this is rare)."""
+    start, end = span
+    pieces = []
+    while end - start > window:
+        pieces.append((start, start + window))
+        start += window
+    return [*pieces, (start, end)]
 
 
 def fixed_windows(duration: float, window: float = WINDOW_SECONDS) -> list[Span]:
@@ -91,6 +127,28 @@ def undecoded_tails(results: list[ChunkText], spans: list[Span], offset: float) 
         if speech >= TAIL_SECONDS and chunk_end - rest[0][0] >= TAIL_SECONDS:
             tails.append((rest[0][0], chunk_end))
     return tails
+
+
+def skipped_speech(results: list[ChunkText], spans: list[Span], offset: float) -> list[Span]:
+    """Speech regions before a chunk's last word that no decoded word falls in (relative seconds).
+
+    Text-only batched decoding sometimes skips a whole phrase at the start or in the middle of a chunk (tuning file
+    long-pauses-es tuning-2: the first 20 words of a 28-s chunk, after a 6-s pause, were never written); sequential
+    Whisper would have seeked back. Only regions of at least ``TAIL_SECONDS`` count, so a breath or click is not
+    "missed speech"; regions close together are decoded again as one piece.
+    """
+    missed: list[Span] = []
+    for result in results:
+        if not result.words:
+            continue
+        last = result.words[-1].end - offset
+        middles = [(w.start + w.end) / 2 - offset for w in result.words]
+        inside = speech_within((result.span[0] - offset, last), spans)
+        for start, end in inside:
+            heard = any(start - WORD_SLACK_SECONDS <= m <= end + WORD_SLACK_SECONDS for m in middles)
+            if not heard and end - start >= TAIL_SECONDS:
+                missed.append((start, end))
+    return group_spans(missed, window=WINDOW_SECONDS / 2, max_gap=MAX_INNER_GAP_SECONDS / 2)
 
 
 def speech_within(span: Span, spans: list[Span]) -> list[Span]:
@@ -213,8 +271,8 @@ class TranscriptionRun:
                 latest, results = self._redecode_incomplete(audio, offset, spans, latest, results)
                 if not latest:
                     break
-            for chunk in sorted(results, key=lambda r: r.span[0]):
-                yield from chunk_segments(chunk)
+            # by time, not by chunk: a re-decoded piece of skipped speech lies inside its chunk's span
+            yield from sorted((seg for chunk in results for seg in chunk_segments(chunk)), key=lambda s: s.start)
 
     def _with_context(self) -> TranscribeOptions:
         """The options, prompted with the end of the text decoded so far when conditioning is on. Re-decodes of
@@ -267,6 +325,8 @@ class TranscriptionRun:
         complete = [r for r in latest if not any(r is s for s in sparse)]
         parts = {id(r): split_chunk(r, spans, offset) for r in sparse}
         tails = undecoded_tails(complete, spans, offset)
+        if self.options.guards.redecode_skipped:
+            tails += skipped_speech(complete, spans, offset)
         todo = [span for r in sparse for span in parts[id(r)]] + tails
         if not todo:
             return [], results

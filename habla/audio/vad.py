@@ -26,18 +26,46 @@ PIECE_SECONDS = 60
 
 
 def speech_spans(audio: np.ndarray, options: VadOptions = VadOptions()) -> list[tuple[float, float]]:
-    """Speech regions of 16 kHz mono audio, in seconds, found a minute at a time to bound memory."""
+    """Speech regions of 16 kHz mono audio, in seconds, found a minute at a time to bound memory.
+
+    No region is longer than ``options.max_speech_s``: Silero splits long speech at its short pauses, and a region
+    still too long (speech running across a minute boundary) is split at its quietest moment, never at a fixed
+    second, since a cut inside a word makes Whisper invent or drop the words around it.
+    """
     spans: list[tuple[float, float]] = []
     piece = PIECE_SECONDS * SAMPLE_RATE
     for first in range(0, len(audio), piece):
         offset = first / SAMPLE_RATE
-        for start, end in _silero(audio[first:first + piece], options):
+        for index, (start, end) in enumerate(_silero(audio[first:first + piece], options)):
             start, end = round(start + offset, 3), round(end + offset, 3)
-            if spans and start - spans[-1][1] < options.min_silence_ms / 1000:  # speech across a piece boundary
+            # only speech running across the piece boundary is joined: Silero's own splits stay
+            if index == 0 and spans and start - spans[-1][1] < options.min_silence_ms / 1000:
                 spans[-1] = (spans[-1][0], end)
             else:
                 spans.append((start, end))
-    return spans
+    return [part for span in spans for part in split_at_quietest(audio, span, options.max_speech_s)]
+
+
+QUIET_FRAME_S = 0.1  # RMS frame for choosing a cut: about one syllable, so the minimum is a gap between sounds
+
+
+def split_at_quietest(audio: np.ndarray, span: tuple[float, float], longest: float) -> list[tuple[float, float]]:
+    """``span`` cut into parts of at most ``longest`` seconds, each cut at the quietest frame of the second half of
+    the part it ends."""
+    parts = []
+    start, end = span
+    frame = int(QUIET_FRAME_S * SAMPLE_RATE)
+    while end - start > longest:
+        lo, hi = int((start + longest / 2) * SAMPLE_RATE), int((start + longest) * SAMPLE_RATE) - frame
+        frames = audio[lo:hi][: (hi - lo) // frame * frame].reshape(-1, frame) if hi - lo >= frame else None
+        if frames is None or not len(frames):
+            cut = start + longest
+        else:
+            quietest = int(np.argmin(np.mean(frames.astype(np.float64) ** 2, axis=1)))
+            cut = round((lo + quietest * frame + frame // 2) / SAMPLE_RATE, 3)
+        parts.append((start, cut))
+        start = cut
+    return [*parts, (start, end)]
 
 
 def _silero(audio: np.ndarray, options: VadOptions) -> list[tuple[float, float]]:

@@ -25,11 +25,14 @@ def plain_faster_whisper_text(path: Path, lang: str) -> str:
     return " ".join(s.text.strip() for s in segments)
 
 
+SPANISH_BEHIND = pytest.mark.xfail(
+    strict=True, reason="issue 13, open: Spanish is still behind plain faster-whisper on ordered files by more than "
+    "the margin (3-min held-out: 11.70 vs 11.14 %; where a chunk is cut moves base's Spanish wording by 1-3 points). "
+    "strict: the day it passes, this mark must go")
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 13, open: on 4-min ordered files habla is behind plain faster-whisper "
-                   "(en 3.09 vs 1.72 %, es 11.97 vs 11.03 %): a chunk boundary inside a sentence invents its end. "
-                   "strict: the day it passes, this mark must go")
-@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("lang", ["en", pytest.param("es", marks=SPANISH_BEHIND)])
 def test_ordered_long_file_is_no_worse_than_plain_faster_whisper(clips: list[Clip], transcriber, lang: str,
                                                                  tmp_path: Path) -> None:
     built = build_variant(clips, VARIANTS["ordered"], lang, tmp_path, MINUTES, "held-out")

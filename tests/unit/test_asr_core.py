@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from habla.asr.options import TranscribeOptions
-from habla.asr.pipeline import group_spans, split_chunk, too_sparse, undecoded_tails
+from habla.asr.pipeline import group_spans, skipped_speech, split_chunk, too_sparse, undecoded_tails
 from habla.asr.protocol import ChunkText
 from habla.asr.segmenter import SegmentRules, chunk_segments, split_words
 from habla.asr.types import Segment, Transcript, TranscriptInfo, Word
@@ -49,6 +49,28 @@ def test_group_spans_cuts_a_span_longer_than_the_window_without_losing_audio() -
     assert chunks == [(0.0, 15.0), (15.0, 30.0), (30.0, 40.0)]
 
 
+def test_group_spans_cuts_a_full_chunk_at_its_longest_silence_not_its_last_one() -> None:
+    # a sentence with a short breath (0.1 s) at 24 s; the longer pause (0.8 s) between sentences is at 18 s
+    spans = [(0.0, 10.0), (10.8, 18.0), (18.8, 24.0), (24.1, 31.0), (31.5, 40.0)]
+    assert group_spans(spans) == [(0.0, 18.0), (18.8, 40.0)]
+    assert group_spans(spans, min_fill=1.0) == [(0.0, 24.0), (24.1, 40.0)]  # greedy: cut at the breath
+
+
+def test_group_spans_keeps_chunks_at_least_min_fill_of_the_window() -> None:
+    # the longest pause (2 s) comes 4 s in: cutting there would leave a 4 s chunk, so the best later pause wins
+    spans = [(0.0, 4.0), (6.0, 20.0), (20.3, 27.0), (27.1, 33.0)]
+    assert group_spans(spans, min_fill=0.5) == [(0.0, 20.0), (20.3, 33.0)]
+
+
+def test_group_spans_never_cuts_mid_speech_unless_a_span_exceeds_the_window() -> None:
+    spans = [(0.0, 12.0), (12.2, 25.0), (25.6, 29.0), (29.3, 61.0)]
+    chunks = group_spans(spans)
+    edges = {e for _, e in chunks} | {s for s, _ in chunks}
+    assert edges <= {s for sp in spans for s in sp} | {59.3}  # 29.3 + 30: the one span longer than a window
+    assert all(e - s <= 30.0 for s, e in chunks)
+    assert chunks[0] == (0.0, 25.0)  # the longest pause (0.6 s), not the last (0.3 s)
+
+
 def _chunk(span: tuple[float, float], text: str, word_times: list[tuple[float, float]]) -> ChunkText:
     words = tuple(Word(s, e, f" w{i}", 0.9) for i, (s, e) in enumerate(word_times))
     return ChunkText(span=span, text=text, words=words)
@@ -65,6 +87,18 @@ def test_no_tail_when_the_words_reach_the_end_of_the_speech() -> None:
     spans = [(0.0, 4.0), (5.0, 12.0)]
     chunk = _chunk((100.0, 112.0), " a b", [(100.2, 104.0), (105.0, 111.8)])
     assert undecoded_tails([chunk], spans, offset=100.0) == []
+
+
+def test_skipped_speech_is_a_region_before_the_last_word_with_no_word_in_it() -> None:
+    spans = [(0.0, 6.0), (8.0, 12.0), (12.5, 12.8), (15.0, 20.0)]  # 12.5-12.8: a click, too short to count
+    chunk = _chunk((100.0, 120.0), " a b c", [(108.1, 109.0), (109.2, 111.9), (115.2, 119.8)])
+    assert skipped_speech([chunk], spans, offset=100.0) == [(0.0, 6.0)]
+
+
+def test_no_skipped_speech_when_every_region_has_a_word() -> None:
+    spans = [(0.0, 6.0), (8.0, 12.0)]
+    chunk = _chunk((0.0, 12.0), " a b", [(5.9, 6.4), (8.0, 11.0)])  # a word timed just past its region counts
+    assert skipped_speech([chunk], spans, offset=0.0) == []
 
 
 def test_a_chunk_with_too_little_text_for_its_speech_is_split_in_halves() -> None:

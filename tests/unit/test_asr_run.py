@@ -199,3 +199,36 @@ def test_ngram_overlap_and_repeats() -> None:
     assert ngram_overlap("a b", "a b c") == 0.0  # too short to judge by 3-grams
     assert repeats("pound", "to quit voicemail press pound", 0.5)
     assert not repeats("pound", "press pound to quit", 0.5)
+
+
+def test_a_phrase_skipped_at_the_start_of_a_chunk_is_decoded_again_and_kept_in_time_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from habla.asr import pipeline
+
+    # two phrases 3 s apart in one chunk; the engine writes only the second (as base did on a Spanish file)
+    monkeypatch.setattr(pipeline, "speech_spans", lambda audio: [(0.0, 6.0), (9.0, 15.0)])
+    first, second = words_of((0, 6), 20), words_of((9, 15), 20)
+
+    def script(span: Span, options: TranscribeOptions) -> Reply:
+        return Reply(second if span == (0.0, 15.0) else first)
+
+    engine = FakeEngine(script)
+    original = engine.decode_chunks
+
+    def late_words(audio, spans, language, options, offset):  # type: ignore[no-untyped-def]
+        for chunk in original(audio, spans, language, options, offset):
+            if chunk.span == (0.0, 15.0):  # its words all lie in the second phrase
+                words = tuple(Word(9.0 + 0.3 * i, 9.3 + 0.3 * i, w.word, 0.9) for i, w in enumerate(chunk.words))
+                chunk = ChunkText(span=chunk.span, text=chunk.text, words=words, compression_ratio=1.2)
+            yield chunk
+
+    engine.decode_chunks = late_words  # type: ignore[method-assign]
+    options = TranscribeOptions(language="en", block_seconds=60)
+    audio = np.zeros(15 * SAMPLE_RATE, np.float32)
+    transcript = TranscriptionRun(Use(engine)(), audio, options, "fake").result()
+    assert transcript.text.split() == first.split() + second.split()
+    assert [c.span for c in engine.calls] == [(0.0, 15.0), (0.0, 6.0)]
+
+    guards = DecodeGuards(**{**DecodeGuards.from_settings().__dict__, "redecode_skipped": False})
+    without = TranscriptionRun(Use(engine)(), audio, options.with_(guards=guards), "fake").result()
+    assert without.text.split() == second.split()  # the guard is what brings the phrase back

@@ -128,3 +128,16 @@ def test_the_manifest_reader_fills_optional_columns_and_names_bad_ones(tmp_path)
         read_manifest_rows(tmp_path)
     with pytest.raises(InvalidOption, match="has no manifest.tsv"):
         read_manifest_rows(tmp_path / "elsewhere")
+
+
+
+def test_a_region_longer_than_a_window_is_cut_at_its_quietest_moment() -> None:
+    from habla.audio.vad import split_at_quietest
+
+    rng = np.random.default_rng(0)
+    audio = rng.uniform(-0.5, 0.5, 70 * RATE).astype(np.float32)  # 70 s of loud "speech"
+    audio[int(24.0 * RATE):int(24.2 * RATE)] *= 0.01  # a short quiet gap at 24 s
+    audio[int(52.0 * RATE):int(52.2 * RATE)] *= 0.01  # and one at 52 s
+    parts = split_at_quietest(audio, (0.0, 70.0), 30.0)
+    assert [round(s, 1) for s, _ in parts] == [0.0, 24.1, 52.1]
+    assert parts[-1][1] == 70.0 and all(e - s <= 30.0 for s, e in parts)
