@@ -28,6 +28,7 @@ from habla.llm.embedded import EmbeddedEngine
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatUsage
 from habla.llm.service import gguf_path
 from habla.models.store import ModelStore
+from bench_results import save_report  # scripts/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-results"
@@ -138,8 +139,7 @@ def main() -> None:
     result["loadavg_after"] = os.getloadavg()
     result["threads_used"] = asdict(engine.thread_stats)
     engine.close()
-    path = OUT / f"llm-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
+    path = save_report(result, "llm")
     report(result, path)
 
 

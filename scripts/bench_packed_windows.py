@@ -14,12 +14,12 @@ Usage: .venv/bin/python scripts/bench_packed_windows.py [--group 16] [--batch 8]
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import time
 from pathlib import Path
 from typing import Any
+from bench_results import save_report  # scripts/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
@@ -96,9 +96,7 @@ def main() -> None:
                 print(f"  {d['id']}: ref {d['reference']!r}\n    unpacked {d['unpacked']!r}\n    packed   "
                       f"{d['packed']!r}")
     report["load_after"] = os.getloadavg()[0]
-    out = ROOT / "bench-results" / f"packed-windows-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    out = save_report(report, "packed-windows")
     print(f"load average before {report['load_before']:.1f}, after {report['load_after']:.1f}; written to {out}")
 
 

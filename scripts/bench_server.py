@@ -22,7 +22,6 @@ Figures are printed and written to bench-results/server-<time>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import signal
@@ -38,6 +37,7 @@ from typing import Any
 
 import httpx
 import openai
+from bench_results import save_report  # scripts/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
@@ -339,9 +339,7 @@ def main() -> None:
         report = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": vars(args),
                   "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
                   **compare(args, clips)}
-        out = ROOT / "bench-results" / f"server-compare-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
+        out = save_report(report, "server-compare")
         print(f"load average at the end: {report['machine']['load_average_1_5_15']}; written to {out}")
         return
     with tempfile.TemporaryDirectory(prefix="habla-bench-server-") as home:
@@ -359,9 +357,7 @@ def main() -> None:
               "concurrent": load, "job_overhead": overhead,
               "server_429s": sum(float(line.split()[-1]) for line in metrics.splitlines()
                                  if line.startswith("habla_http_requests_total") and 'status="429"' in line)}
-    out = ROOT / "bench-results" / f"server-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    out = save_report(report, "server")
     c, o = load, overhead
     print(f"{c['clients']} concurrent SDK clients, {c['requests']} short clips: {c['ok']} ok, {c['errors']} errors, "
           f"p50 {c['latency_p50_s']} s, p95 {c['latency_p95_s']} s, max {c['latency_max_s']} s, "

@@ -12,13 +12,13 @@ Usage: .venv/bin/python scripts/bench_trimmed_detection.py [--max-seconds 10] [-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_results import save_report  # scripts/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
@@ -75,9 +75,7 @@ def main() -> None:
                   f"trimmed {right['trimmed']}; s/clip {row['full_s_per_clip']} → {row['trimmed_s_per_clip']}; "
                   f"wrong: {wrong}", flush=True)
     report["load_after"] = os.getloadavg()[0]
-    out = ROOT / "bench-results" / f"trimmed-detection-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    out = save_report(report, "trimmed-detection")
     print(f"load average before {report['load_before']:.1f}, after {report['load_after']:.1f}; written to {out}")
 
 

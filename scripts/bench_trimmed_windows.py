@@ -12,7 +12,6 @@ Usage: .venv/bin/python scripts/bench_trimmed_windows.py [--batch 8] [--max-seco
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from habla.asr.whisper import WhisperEngine, is_silent
+from bench_results import save_report  # scripts/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
@@ -78,9 +78,7 @@ def main() -> None:
                   f"{row['full_s_per_clip']} s/clip WER {row['full_wer']:.1%}; trimmed {row['trimmed_s_per_clip']} "
                   f"s/clip WER {row['trimmed_wer']:.1%}", flush=True)
     report["load_after"] = os.getloadavg()[0]
-    out = ROOT / "bench-results" / f"trimmed-windows-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    out = save_report(report, "trimmed-windows")
     print(f"load average before {report['load_before']:.1f}, after {report['load_after']:.1f}; written to {out}")
 
 

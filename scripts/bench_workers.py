@@ -10,7 +10,6 @@ Usage: .venv/bin/python scripts/bench_workers.py [--jobs 6] [--seconds 60]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+from bench_results import save_report  # scripts/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = Path(os.environ.get("HABLA_TESTDATA", ROOT.parent / "shared" / "testdata")) / "speech"
@@ -117,9 +117,7 @@ def main() -> None:
         row["vs_one_worker"] = round(row["audio_seconds_per_second"] / one, 2)
     report = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(),
               "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()], "layouts": rows}
-    out = ROOT / "bench-results" / f"workers-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    out = save_report(report, "workers")
     for row in rows:
         print(f"{row['workers']} worker(s) × {row['threads_per_worker']} threads: {row['audio_seconds_per_second']} "
               f"audio s/s ({row['vs_one_worker']}× one worker), {row['jobs']} jobs in {row['wall_s']} s")
