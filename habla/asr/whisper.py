@@ -77,15 +77,13 @@ class WhisperEngine:
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         if not self.multilingual:
             return "en", 1.0
-        if self.trimmed_detection:
-            return self._detect_trimmed(audio[: 30 * SAMPLE_RATE])
-        return self.runtime.detect_language(audio[: 30 * SAMPLE_RATE])
-
-    def _detect_trimmed(self, audio: np.ndarray) -> tuple[str, float]:
-        """Detection on the speech's own length + 3 s of silence (at least 8 s), as short windows do: the encoder
-        is what costs, and 30-s windows of mostly padding detected no better (scripts/bench_trimmed_detection.py:
-        English 64/64 both ways, Spanish 44 → 46 of 54 right, 1.7 → 0.2 s a clip)."""
-        return self.runtime.detect_language_trimmed(audio, min_frames=SHORT_WINDOW_MIN_FRAMES,
+        first = audio[: 30 * SAMPLE_RATE]
+        if not self.trimmed_detection:
+            return self.runtime.detect_language(first)
+        # On the speech's own length + 3 s of silence (at least 8 s), as short windows do: the encoder is what
+        # costs, and 30-s windows of mostly padding detected no better (scripts/bench_trimmed_detection.py:
+        # English 64/64 both ways, Spanish 44 → 46 of 54 right, 1.7 → 0.2 s a clip).
+        return self.runtime.detect_language_trimmed(first, min_frames=SHORT_WINDOW_MIN_FRAMES,
                                                     margin_frames=SHORT_WINDOW_MARGIN_FRAMES)
 
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
