@@ -21,7 +21,7 @@ from pathlib import Path
 from habla.config import load_settings
 from habla.llm.assistant import Assistant
 from habla.llm.evaluation import Case, Scores, compose, load_cases, score_answer, score_summary
-from habla.llm.service import assistant_options, open_engine
+from habla.llm.service import assistant_options, open_engine, open_paraphrases
 from habla.models.store import ModelStore
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "assistant_eval"
@@ -91,8 +91,8 @@ def main() -> int:
     parser.add_argument("--llm", action="append", help="catalog LLM(s) to compare (default: the configured one)")
     parser.add_argument("--speed", action="store_true", help="also time 10-minute and 1-hour transcripts")
     parser.add_argument("--show", action="store_true", help="print every summary and answer")
-    parser.add_argument("--split", default="all", help="comma-separated splits (tune, heldout, heldout2, heldout3) "
-                        "or all; tune on tune/heldout/heldout2 (looked at), report heldout3")
+    parser.add_argument("--split", default="all", help="comma-separated splits (tune, heldout, heldout2, heldout3, "
+                        "heldout4, heldout5) or all; tune on tune to heldout4 (looked at), report heldout5")
     parser.add_argument("--no-composed", action="store_true", help="skip the composed (longer) recordings")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
@@ -103,7 +103,9 @@ def main() -> int:
     for name in args.llm or [settings.llm.model]:
         config = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": name})})
         engine = open_engine(config.llm, ModelStore(config.models))
-        assistant = Assistant(engine, assistant_options(config.assistant, config.llm))
+        store = ModelStore(config.models)
+        assistant = Assistant(engine, assistant_options(config.assistant, config.llm),
+                              open_paraphrases(config.assistant, store))
         result: dict[str, object] = {"quality": quality(assistant, cases, args.show, not args.no_composed)}
         if args.speed:
             result["speed"] = speed(assistant, cases)

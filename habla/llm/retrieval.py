@@ -129,6 +129,10 @@ class SegmentIndex:
             out.append(self._stemmer.stemWord(base) if self._stemmer is not None else base)
         return out
 
+    def lemma(self, word: str) -> str:
+        """A word's dictionary form in the transcript's language (the word itself without simplemma)."""
+        return self._lemma(word) if self._lemma is not None else word
+
     def terms(self, text: str) -> set[str]:
         """The words BM25 matches on (folded, stemmed, stop words removed)."""
         return set(self._tokenize([text])[0])

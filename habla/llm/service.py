@@ -3,18 +3,23 @@ unloaded when idle (embedded), with the defaults of every chat and assistant cal
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from habla.config import AssistantSettings, LLMSettings, Settings
-from habla.errors import InvalidOption, ModelNotFound
-from habla.llm.assistant import Assistant, AssistantOptions
+from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt, ModelNotFound
+from habla.llm import word_vectors
+from habla.llm.assistant import NOT_OPTIONS, Assistant, AssistantOptions
+from habla.llm.paraphrase import Paraphrases
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, LLMEngine
 from habla.models.catalog import ALL_MODELS
 from habla.models.manager import ModelManager
 from habla.models.store import ModelStore
+
+log = logging.getLogger(__name__)
 
 
 def gguf_path(store: ModelStore, name_or_path: str) -> Path:
@@ -50,6 +55,19 @@ def open_engine(llm: LLMSettings, store: ModelStore) -> LLMEngine:
                           threads=llm.threads, batch_size=llm.batch_size)
 
 
+def open_paraphrases(assistant: AssistantSettings, store: ModelStore) -> Paraphrases | None:
+    """Question words matched to the transcript's other words, or None (exact words only) when off or missing."""
+    if not assistant.word_vectors:
+        return None
+    try:
+        vectors = word_vectors.cached(gguf_path(store, assistant.word_vectors))
+    except (ModelNotFound, ModelCorrupt, LLMUnavailable) as exc:
+        log.warning("answers match exact words only: word vectors from %s unavailable (%s)",
+                    assistant.word_vectors, exc)
+        return None
+    return Paraphrases(vectors, assistant.paraphrase_similarity)
+
+
 def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
     values: dict[str, object] = dict(max_tokens=llm.max_tokens, temperature=llm.temperature,
                                      repeat_penalty=llm.repeat_penalty)
@@ -58,7 +76,7 @@ def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
 
 
 def assistant_options(a: AssistantSettings, llm: LLMSettings) -> AssistantOptions:
-    return AssistantOptions(**a.model_dump(exclude={"warm_languages"}), repeat_penalty=llm.repeat_penalty,
+    return AssistantOptions(**a.model_dump(exclude=NOT_OPTIONS), repeat_penalty=llm.repeat_penalty,
                             temperature=llm.temperature)
 
 
@@ -99,6 +117,9 @@ class LLMService:
     def __init__(self, llm: LLMSettings, assistant: AssistantSettings, store: ModelStore) -> None:
         self.llm, self.assistant_settings, self.store = llm, assistant, store
         self.models: ModelManager[LLMEngine] = ModelManager(self._load, idle_seconds=llm.idle_unload_seconds)
+        self._paraphrases: Paraphrases | None = None
+        self._vectors_failed = False
+        self._vectors_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, store: ModelStore | None = None) -> LLMService:
@@ -129,7 +150,15 @@ class LLMService:
         """An assistant whose engine is loaded on its first LLM call: extractive summaries and quoted answers
         need none, and then cost no model load."""
         with ExitStack() as stack:
-            yield Assistant(LazyEngine(self, stack), self.assistant_options())
+            yield Assistant(LazyEngine(self, stack), self.assistant_options(), self.paraphrases())
+
+    def paraphrases(self) -> Paraphrases | None:
+        """The word vectors questions are matched with, loaded once; None when off or not installed."""
+        with self._vectors_lock:
+            if self._paraphrases is None and not self._vectors_failed:
+                self._paraphrases = open_paraphrases(self.assistant_settings, self.store)
+                self._vectors_failed = self._paraphrases is None
+            return self._paraphrases
 
     def close(self) -> None:
         self.models.unload_all()
