@@ -21,6 +21,12 @@ SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")
 NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\w*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                     r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|percent|uno|dos|tres|cuatro|cinco|seis|siete|ocho|"
                     r"nueve|diez|veinte|treinta|cuarenta|cincuenta|cien|mil|millones|por ciento)\b", re.IGNORECASE)
+# An amount also in the words NUMBER (the fact checks' list) leaves out, or none at all ("free"): what
+# "how many?" needs.
+AMOUNT = re.compile(NUMBER.pattern + r"|\b(?:(?:thir|four|fif|six|seven|eigh|nine)teen|(?:six|seven|eigh|nine)ty|dozen|"
+                    r"half|free|nothing|none|nobody|once|doce|trece|catorce|quince|dieci\w+|veinti\w+|(?:se|no)(?:s|v)enta|"
+                    r"setenta|ochenta|(?:dos|tres|cuatro|seis|sete|ocho|nove)cient[oa]s|quinient[oa]s|medi[oa]|gratis|"
+                    r"gratuit[oa]s?|nada|nadie|ningun[oa]?)\b", re.IGNORECASE)
 NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÁÉÍÓÚÑ][\wáéíóúñ]+")
 WEEKDAY_OR_MONTH = re.compile(
     r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|april|may|june|july|"
