@@ -38,7 +38,8 @@ STYLES: tuple[str, ...] = ("bullets", "paragraph", "actions", "chapters")
 # Words that shape a question but are not what it asks about (matched before stemming, accents folded).
 QUESTION_WORDS = re.compile(
     r"\bhow (?:long|often|far(?: away)?|old|late|early|soon|tall|big|high)\b|\bhow much money\b|\bwhat time\b|"
-    r"\ba que hora\b|\bcuanto (?:dinero|tiempo)\b|\bcada cuanto\b|"
+    r"\ba que hora\b|\bcuanto (?:dinero|tiempo)\b|\bcada cuanto\b|\bat the moment\b|\bthese days\b|\bcurrently\b|"
+    r"\ben este momento\b|\bahora mismo\b|\bactualmente\b|"
     r"\b(?:what|when|who|whom|whose|how|where|which|why|much|many|does|did|do|is|are|was|were|can|could|would|"
     r"will|should|now|make|get|happen|go|say|said|tell|que|cuando|quien|quienes|como|donde|adonde|cual|cuales|"
     r"cuanto|cuanta|cuantos|cuantas|por que|dice|dijo|hace|pasa)\b")
@@ -53,10 +54,13 @@ ROLE_NOUNS = ("customer client caller patient guest speaker candidate interviewe
 AGENDA_WORDS = ("first second third fourth fifth next finally last item point topic primero segundo tercero "
                 "cuarto quinto ultimo punto tema lugar")
 # The kind of words an answer holds, by the question's first words: a tie-breaker between matching segments.
+CAUSE = re.compile(r"\b(?:because|since|so|due to|caused?|reason|porque|por eso|ya que|debido|se debe|causa|"
+                   r"motivo)\b", re.IGNORECASE)
 ANSWER_TYPES = ((re.compile(r"\b(?:how (?:much|many|long)|cuant[oa]s?|what time|a que hora)\b"), NUMBER),
                 (re.compile(r"\b(?:when|cuando)\b"), re.compile(NUMBER.pattern + "|" + WEEKDAY_OR_MONTH.pattern,
                                                             re.IGNORECASE)),
-                (re.compile(r"\b(?:who|quien|quienes|where|donde|adonde)\b"), NAME))
+                (re.compile(r"\b(?:who|quien|quienes|where|donde|adonde)\b"), NAME),
+                (re.compile(r"\b(?:why|por que)\b"), CAUSE))
 TYPE_BONUS = 0.25  # 0.4 changed nothing on the 23 looked-at transcripts
 # A question's words said by the segment before count at this weight, by the segment after at the next: an answer
 # often points back ("Aquella erupción duró…", "Margaret Lin organised it"). On the tune+heldout+heldout2+heldout3
