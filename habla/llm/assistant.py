@@ -56,8 +56,8 @@ AGENDA_WORDS = ("first second third fourth fifth next finally last item point to
 # The kind of words an answer holds, by the question's first words: a tie-breaker between matching segments.
 CAUSE = re.compile(r"\b(?:because|since|so|due to|caused?|reason|porque|por eso|ya que|debido|se debe|causa|"
                    r"motivo)\b", re.IGNORECASE)
-ANSWER_TYPES = ((re.compile(r"\b(?:how (?:much|many|long)|cuant[oa]s?|what time|a que hora)\b"), NUMBER),
-                (re.compile(r"\b(?:when|cuando)\b"), re.compile(NUMBER.pattern + "|" + WEEKDAY_OR_MONTH.pattern,
+ANSWER_TYPES = ((re.compile(r"\b(?:how (?:much|many|long)|cuant[oa]s?|what time|a que hora)\b"), AMOUNT),
+                (re.compile(r"\b(?:when|cuando)\b"), re.compile(AMOUNT.pattern + "|" + WEEKDAY_OR_MONTH.pattern,
                                                             re.IGNORECASE)),
                 (re.compile(r"\b(?:who|quien|quienes|where|donde|adonde)\b"), NAME),
                 (re.compile(r"\b(?:why|por que)\b"), CAUSE))
