@@ -105,7 +105,7 @@ def main() -> int:
         engine = open_engine(config.llm, ModelStore(config.models))
         store = ModelStore(config.models)
         assistant = Assistant(engine, assistant_options(config.assistant, config.llm),
-                              open_paraphrases(config.assistant, store))
+                              open_paraphrases(config.assistant, store, extract=True))
         result: dict[str, object] = {"quality": quality(assistant, cases, args.show, not args.no_composed)}
         if args.speed:
             result["speed"] = speed(assistant, cases)

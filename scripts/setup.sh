@@ -38,7 +38,7 @@ TORCH=${TORCH:-torch==2.13.0}
 "$VENV/bin/habla" models verify campplus-zh-en
 # Answers match question words the transcript says in other words with Gemma 3 270M's token embeddings
 # (habla/llm/word_vectors.py): extracted once here (about a minute, 2 GB peak) instead of on the first question.
-"$VENV/bin/python" -c "from habla.config import load_settings; from habla.llm.service import LLMService; \
-LLMService.from_settings(load_settings()).paraphrases()"
+"$VENV/bin/python" -c "from habla.config import load_settings; from habla.llm.service import open_paraphrases; \
+from habla.models.store import ModelStore; s = load_settings(); open_paraphrases(s.assistant, ModelStore(s.models), True)"
 # The official OpenAI Node SDK, pinned by tests/node/package-lock.json, for the contract test.
 if [ ! -d tests/node/node_modules/openai ]; then (cd tests/node && npm ci --no-audit --no-fund --silent); fi

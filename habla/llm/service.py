@@ -55,15 +55,23 @@ def open_engine(llm: LLMSettings, store: ModelStore) -> LLMEngine:
                           threads=llm.threads, batch_size=llm.batch_size)
 
 
-def open_paraphrases(assistant: AssistantSettings, store: ModelStore) -> Paraphrases | None:
-    """Question words matched to the transcript's other words, or None (exact words only) when off or missing."""
+def open_paraphrases(assistant: AssistantSettings, store: ModelStore, extract: bool = False) -> Paraphrases | None:
+    """Question words matched to the transcript's other words, or None (exact words only) when off or missing.
+
+    The table is read out of the GGUF only with ``extract`` (scripts/setup.sh, the benchmark): that takes a minute,
+    which a question must not wait for.
+    """
     if not assistant.word_vectors:
         return None
     try:
-        vectors = word_vectors.cached(gguf_path(store, assistant.word_vectors))
+        vectors = word_vectors.cached(gguf_path(store, assistant.word_vectors), extract_missing=extract)
     except (ModelNotFound, ModelCorrupt, LLMUnavailable) as exc:
         log.warning("answers match exact words only: word vectors from %s unavailable (%s)",
                     assistant.word_vectors, exc)
+        return None
+    if vectors is None:
+        log.warning("answers match exact words only: the word vectors of %s are not extracted yet "
+                    "(scripts/setup.sh extracts them)", assistant.word_vectors)
         return None
     return Paraphrases(vectors, assistant.paraphrase_similarity)
 

@@ -8,8 +8,8 @@ finished 0.74, begin / start 0.82, employees / staff 0.69, cost / price 0.64, ag
 (cost / bridge, completed / cathedral, finished / bridge). SmolLM2's vocabulary is English only.
 
 Reading the table out of the GGUF takes about a minute on 2 busy cores (the reader parses every token string), so
-it is done once and kept beside the model as ``<gguf>.words.npy`` / ``.words.txt`` (70k Latin-script words, 256
-dimensions, float16: 36 MB), which then loads in well under a second (memory-mapped).
+it is done once (scripts/setup.sh) and kept beside the model as ``<gguf>.words.npy`` / ``.words.txt`` (70k
+Latin-script words, 256 dimensions, float16: 36 MB), which then loads in well under a second (memory-mapped).
 """
 
 from __future__ import annotations
@@ -53,10 +53,12 @@ class WordVectors:
         return known, rows
 
 
-def cached(gguf: Path) -> WordVectors:
-    """The GGUF's word vectors, extracted on first use and kept beside it."""
+def cached(gguf: Path, extract_missing: bool = True) -> WordVectors | None:
+    """The GGUF's word vectors kept beside it; extracted first when missing and ``extract_missing``, else None."""
     base = gguf.with_suffix("")
     if not base.with_suffix(".words.npy").exists():
+        if not extract_missing:
+            return None
         log.info("extracting word vectors from %s once (about a minute)", gguf.name)
         extract(gguf, base)
     return WordVectors.load(base)

@@ -39,7 +39,9 @@ def write_gguf(path: Path) -> None:
 def vectors(tmp_path: Path) -> WordVectors:
     path = tmp_path / "tiny.gguf"
     write_gguf(path)
-    return cached(path)
+    found = cached(path)
+    assert found is not None
+    return found
 
 
 def test_whole_word_tokens_become_unit_vectors_kept_beside_the_model(vectors: WordVectors, tmp_path: Path) -> None:
@@ -56,8 +58,14 @@ def test_whole_word_tokens_become_unit_vectors_kept_beside_the_model(vectors: Wo
 
 def test_a_second_load_reads_the_kept_table(vectors: WordVectors, tmp_path: Path) -> None:
     (tmp_path / "tiny.gguf").unlink()  # no GGUF left to read: the kept table must be enough
-    again = cached(tmp_path / "tiny.gguf")
-    assert sorted(again.index) == sorted(vectors.index)
+    again = cached(tmp_path / "tiny.gguf", extract_missing=False)
+    assert again is not None and sorted(again.index) == sorted(vectors.index)
+
+
+def test_a_missing_table_is_not_extracted_unless_asked(tmp_path: Path) -> None:
+    write_gguf(tmp_path / "tiny.gguf")
+    assert cached(tmp_path / "tiny.gguf", extract_missing=False) is None
+    assert not (tmp_path / "tiny.words.npy").exists()
 
 
 def cathedral() -> Transcript:
