@@ -122,7 +122,7 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
         return transcript
     state.metrics.audio_seconds.labels(task).inc(transcript.duration)
     if fmt == "verbose_json":
-        return JSONResponse(verbose_json(transcript, granularities, options.temperature, encode))
+        return JSONResponse(verbose_json(transcript, granularities))
     return _respond(transcript, fmt)
 
 
