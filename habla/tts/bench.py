@@ -165,7 +165,7 @@ def main(wer: bool = True, repeats: int = 3, threads: list[int] | None = None, g
     if not (wer or grid):
         return
     speaker = Speaker.from_settings(settings)
-    transcriber = Transcriber(settings)
+    transcriber = Transcriber.from_settings(settings)
     if wer:
         print("\nround trip text → habla TTS → habla ASR (Whisper base), 12 sentences each")
         for language, sentences in SENTENCES.items():
