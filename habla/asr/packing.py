@@ -93,8 +93,10 @@ def chunk_from_words(words: Sequence[Word], window: ChunkText) -> ChunkText:
 
 
 def unpack(window: ChunkText, pack: Pack, window_start: float) -> list[ChunkText | None]:
-    """Each member's share of the window's decode, its words timed as the window's (the caller moves them), or
-    None for a member that must be decoded alone. ``window_start``: the window's place in the engine's audio."""
+    """Each member's share of the window's decode, its words timed as the window's (the caller moves them) and
+    kept inside the member's region (the gaps are silence habla put there: a word's alignment that reaches into
+    one, as the first word after a pause can by half a second, belongs at its region's edge), or None for a member
+    that must be decoded alone. ``window_start``: the window's place in the engine's audio."""
     if len(pack.members) == 1:
         return [window]
     relative = [replace(w, start=w.start - window_start, end=w.end - window_start) for w in window.words]
@@ -102,4 +104,10 @@ def unpack(window: ChunkText, pack: Pack, window_start: float) -> list[ChunkText
     if parts is None:
         return [None] * len(pack.members)
     by_word = {id(r): w for r, w in zip(relative, window.words, strict=True)}
-    return [chunk_from_words([by_word[id(w)] for w in part], window) if part else None for part in parts]
+    return [chunk_from_words([_within(by_word[id(w)], window_start + start, window_start + end) for w in part],
+                             window) if part else None
+            for part, (start, end) in zip(parts, pack.regions, strict=True)]
+
+
+def _within(word: Word, start: float, end: float) -> Word:
+    return replace(word, start=min(max(word.start, start), end), end=min(max(word.end, start), end))

@@ -11,7 +11,7 @@ import pytest
 
 from habla.asr.batching import BatchScheduler
 from habla.asr.options import TranscribeOptions
-from habla.asr.packing import Pack, pack_audio, plan_packs, split_words
+from habla.asr.packing import Pack, pack_audio, plan_packs, split_words, unpack
 from habla.asr.protocol import ChunkText, Span
 from habla.asr.types import Word
 from habla.audio.decode import SAMPLE_RATE
@@ -169,3 +169,11 @@ def test_a_packed_chunk_reports_its_own_tokens_and_log_probability_not_the_windo
     assert first.words[0].tokens == (1, 1) and second.words[0].logprob == -0.2
     assert first.no_speech_prob == second.no_speech_prob == 0.3  # the window's: no chunk has one of its own
     assert first.temperature == second.temperature == 0.4
+
+
+def test_a_word_timed_into_a_gap_is_kept_inside_its_own_chunk() -> None:
+    window = ChunkText(span=(10.0, 17.0), text=" a b", words=(word(12.0, 13.2, " a"), word(13.5, 14.6, " b")))
+    first, second = unpack(window, Pack((0, 1), ((0.0, 3.0), (4.0, 7.0))), window_start=10.0)
+    assert first is not None and second is not None
+    assert (first.words[0].start, first.words[0].end) == (12.0, 13.0)  # not into the silence after its chunk
+    assert (second.words[0].start, second.words[0].end) == (14.0, 14.6)  # nor into the silence before it
