@@ -30,7 +30,7 @@ def default_transcriber() -> Transcriber:
         if _default is None:
             from habla.asr.transcriber import Transcriber
 
-            _default = Transcriber()
+            _default = Transcriber.from_settings()
         return _default
 
 
@@ -41,7 +41,7 @@ def default_diarizer() -> Diarizer:
         if _default_diarizer is None:
             from habla.diarize.service import Diarizer
 
-            _default_diarizer = Diarizer.from_settings(_default.settings if _default is not None else None)
+            _default_diarizer = Diarizer.from_settings(store=_default.store if _default is not None else None)
         return _default_diarizer
 
 

@@ -1,18 +1,24 @@
 """The one module that reaches into faster-whisper and CTranslate2 below their public ``transcribe`` API.
 
-habla needs three things those libraries do not offer publicly: decoding a batch of short pieces on trimmed encoder
+habla needs four things those libraries do not offer publicly: decoding a batch of short pieces on trimmed encoder
 windows with a previous-text prompt (``WhisperModel.model.generate`` with the model's tokenizer and feature
-extractor), Silero VAD run one 32 ms window at a time with its LSTM state kept by the caller (the ONNX session inside
-``get_vad_model()``, whose ``h``/``c`` inputs are those of the silero_vad_v6 model faster-whisper 1.2 ships), and the
-list of language codes Whisper knows (``faster_whisper.tokenizer._LANGUAGE_CODES``). Every such use is here, written
-for faster-whisper ``FASTER_WHISPER_VERSION`` (pinned in pyproject.toml); nothing else in habla imports a private
-name of either library. Imports are lazy: importing habla must not load CTranslate2.
+extractor); each aligned word's token ids and their log-probabilities (``WhisperModel.find_alignment`` has them, but
+its ``Word`` keeps only the text: ``_ScoringModel`` and ``_ScoringPipeline`` below keep them aside); Silero VAD run
+one 32 ms window at a time with its LSTM state kept by the caller (the ONNX session inside ``get_vad_model()``, whose
+``h``/``c`` inputs are those of the silero_vad_v6 model faster-whisper 1.2 ships); and the list of language codes
+Whisper knows (``faster_whisper.tokenizer._LANGUAGE_CODES``). Every such use is here, written for faster-whisper
+``FASTER_WHISPER_VERSION`` (pinned in pyproject.toml); nothing else in habla imports a private name of either
+library. Imports are lazy: importing habla must not load CTranslate2.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
-from collections.abc import Iterable, Sequence
+import math
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,13 +52,115 @@ class WindowText:
     no_speech_prob: float
 
 
+@dataclass(frozen=True)
+class AlignedWord:
+    """One word of a window decoded with word timings: its times (seconds in the audio given), text, Whisper's word
+    probability, the ids of the decoded tokens that spell it, and the sum of their log-probabilities."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+    tokens: tuple[int, ...]
+    logprob: float
+
+
+@dataclass(frozen=True)
+class WindowSegment:
+    """What the batched pipeline decoded in one window (text-only mode: one per window)."""
+
+    text: str
+    tokens: tuple[int, ...]  # the decoded text tokens, no special ones
+    avg_logprob: float  # per token, the end of text counted, as faster-whisper computes it
+    no_speech_prob: float
+    compression_ratio: float
+    words: tuple[AlignedWord, ...]  # empty without word timings
+
+
+# Where ``_ScoringModel.find_alignment`` leaves the alignments of the batch it scored, for ``_ScoringPipeline.forward``
+# (both run in one thread, in one call of ``forward``).
+_aligned = threading.local()
+# A token probability of exactly 0 would make the log -inf; float32 softmax underflows below this.
+MIN_TOKEN_PROBABILITY = 1e-30
+
+
+class _AlignRecorder:
+    """CTranslate2's Whisper model, with the results of ``align`` kept (faster-whisper reads only each word's mean
+    token probability from them)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.results: list[Any] = []
+
+    def align(self, *args: Any, **kwargs: Any) -> Any:
+        self.results = list(self._model.align(*args, **kwargs))
+        return self.results
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+@functools.cache
+def _scoring_classes() -> tuple[type, type]:
+    """``WhisperModel`` and ``BatchedInferencePipeline`` subclasses that keep each aligned word's tokens and their
+    log-probabilities (defined on first use: importing habla must not load faster-whisper)."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    class _ScoringModel(WhisperModel):
+        def find_alignment(self, tokenizer: Any, text_tokens: list[list[int]], encoder_output: Any,
+                           num_frames: int, median_filter_width: int = 7) -> list[list[dict[str, Any]]]:
+            view = copy.copy(self)  # the same model, its CTranslate2 model seen through a recorder: thread-safe
+            view.model = recorder = _AlignRecorder(self.model)
+            alignments: list[list[dict[str, Any]]] = WhisperModel.find_alignment(
+                view, tokenizer, text_tokens, encoder_output, num_frames, median_filter_width)
+            for alignment, result in zip(alignments, recorder.results, strict=False):
+                logprobs = [math.log(max(float(p), MIN_TOKEN_PROBABILITY)) for p in result.text_token_probs]
+                position = 0
+                for word in alignment:  # before punctuation is merged: each word's own tokens, in order
+                    word["habla_logprobs"] = logprobs[position:position + len(word["tokens"])]
+                    position += len(word["tokens"])
+            _aligned.value = alignments
+            return alignments
+
+    class _ScoringPipeline(BatchedInferencePipeline):
+        def __init__(self, model: Any) -> None:
+            super().__init__(model)
+            self.scored: deque[list[tuple[tuple[int, ...], float]]] = deque()  # per segment, in yield order
+
+        def forward(self, features: Any, tokenizer: Any, chunks_metadata: Any, options: Any) -> Any:
+            _aligned.value = []
+            outputs = super().forward(features, tokenizer, chunks_metadata, options)
+            alignments = _aligned.value if options.word_timestamps else []
+            for index, subsegments in enumerate(outputs):
+                words = _emitted_words(alignments[index]) if index < len(alignments) else []
+                for subsegment in subsegments:
+                    count = len(subsegment.get("words") or ())
+                    self.scored.append(words[:count])
+                    words = words[count:]
+            return outputs
+
+    return _ScoringModel, _ScoringPipeline
+
+
+def _emitted_words(alignment: list[dict[str, Any]]) -> list[tuple[tuple[int, ...], float]]:
+    """Each word faster-whisper keeps (punctuation merged into its neighbours), as (token ids, summed log-prob).
+    Merging moves tokens, never reorders them, so the words' tokens still follow the decoded order."""
+    logprobs = [lp for word in alignment for lp in word.get("habla_logprobs", ())]
+    kept, position = [], 0
+    for word in alignment:
+        count = len(word["tokens"])
+        if word["word"]:
+            kept.append((tuple(int(t) for t in word["tokens"]), float(sum(logprobs[position:position + count]))))
+        position += count
+    return kept
+
+
 class WhisperRuntime:
     """A loaded faster-whisper ``WhisperModel``, with the calls habla makes on it."""
 
     def __init__(self, model_path: str, device: str, compute_type: str, cpu_threads: int, num_workers: int) -> None:
-        from faster_whisper import WhisperModel
-
-        self.model = WhisperModel(model_path, device=device, compute_type=compute_type, cpu_threads=cpu_threads,
+        model_class, _ = _scoring_classes()
+        self.model = model_class(model_path, device=device, compute_type=compute_type, cpu_threads=cpu_threads,
                                   num_workers=num_workers, local_files_only=True)
         self.multilingual = bool(self.model.model.is_multilingual)
 
@@ -72,13 +180,21 @@ class WhisperRuntime:
         token, probability = self.model.model.detect_language(storage)[0][0]
         return str(token)[2:-2], float(probability)  # "<|es|>" → "es"
 
-    def transcribe_batched(self, audio: np.ndarray, **options: Any) -> Iterable[Any]:
-        """faster-whisper's batched pipeline (public API): its segments, lazily."""
-        from faster_whisper import BatchedInferencePipeline
-
+    def transcribe_batched(self, audio: np.ndarray, **options: Any) -> Iterator[WindowSegment]:
+        """faster-whisper's batched pipeline: its segments, lazily, their words with their token ids and
+        log-probabilities when ``word_timestamps`` is on."""
+        _, pipeline_class = _scoring_classes()
         # A pipeline per call: it keeps word-timing state between batches, so it must not be shared.
-        segments, _ = BatchedInferencePipeline(self.model).transcribe(audio, **options)
-        return segments
+        pipeline = pipeline_class(self.model)
+        segments, _ = pipeline.transcribe(audio, **options)
+        eot = self.model.hf_tokenizer.token_to_id("<|endoftext|>")
+        for segment in segments:
+            scored = pipeline.scored.popleft()
+            words = tuple(AlignedWord(w.start, w.end, w.word, w.probability, tokens, logprob)
+                          for w, (tokens, logprob) in zip(segment.words or (), scored, strict=True))
+            yield WindowSegment(text=segment.text, tokens=tuple(t for t in segment.tokens if t < eot),
+                                avg_logprob=segment.avg_logprob, no_speech_prob=segment.no_speech_prob,
+                                compression_ratio=segment.compression_ratio, words=words)
 
     def decode_windows(self, pieces: Sequence[np.ndarray], *, language: str, task: str, prompt: str | None,
                        prompt_tokens: int, beam_size: int, temperature: float, min_frames: int, margin_frames: int,

@@ -21,7 +21,7 @@ def main() -> None:
     from habla.config import load_settings
     from habla.models.store import ModelStore
 
-    transcriber = Transcriber()
+    transcriber = Transcriber.from_settings()
     transcriber.warm("base")
     plain = WhisperModel(str(ModelStore(load_settings().models).locate("base").path))  # its defaults, as bench
     for file in sys.argv[1:]:

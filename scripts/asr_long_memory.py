@@ -21,7 +21,7 @@ def main() -> None:
     built = build_variant(clips, VARIANTS["45-min"], "en", work / "variants", 3.0, "held-out")
     if built is None:
         raise SystemExit("no English clips with text in the manifest")
-    transcriber = Transcriber()
+    transcriber = Transcriber.from_settings()
     transcriber.warm("base")
     started = time.perf_counter()
     transcript = transcriber.transcribe(built.path, "base", transcriber.default_options(language="en"))

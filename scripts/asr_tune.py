@@ -34,7 +34,7 @@ def main() -> None:
     pipeline.group_spans.__defaults__ = (pipeline.WINDOW_SECONDS, pipeline.MAX_INNER_GAP_SECONDS,
                                          pipeline.MIN_CHUNK_FILL)
     files = sorted(glob.glob(os.environ.get("FILES", "bench-results/cache/variants/*-tuning-v3.wav")))
-    transcriber = Transcriber()
+    transcriber = Transcriber.from_settings()
     transcriber.warm("base")
     results: dict[str, dict] = {}
     for file in files:

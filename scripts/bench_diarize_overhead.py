@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from habla import default_transcriber
+from habla.config import load_settings
 from habla.diarize.corpus import Material, build, tts_synthesizer
 from habla.diarize.service import Diarizer
 from habla.diarize.transcribe import transcribe_with_speakers
@@ -31,12 +32,12 @@ def main() -> None:
     talk = build(Material(args.testdata, tts_synthesizer(args.cache)), "long", 4, seed=99, half=1, turns=turns)
     seconds = len(talk.audio) / 16000
     transcriber = default_transcriber()
-    settings = transcriber.settings
+    settings = load_settings()
     hops = [float(h) for h in args.hops.split(",")] if args.hops else [settings.diarize.hop_seconds]
     diarizers = {}
     for hop in hops:
         tuned = settings.model_copy(update={"diarize": settings.diarize.model_copy(update={"hop_seconds": hop})})
-        diarizers[f"diarize hop {hop}"] = Diarizer(tuned)
+        diarizers[f"diarize hop {hop}"] = Diarizer.from_settings(tuned, transcriber.store)
     options = transcriber.default_options(language="en")
     for diarizer in diarizers.values():  # load both models
         transcribe_with_speakers(transcriber, diarizer, talk.audio[:16000 * 20], options=options)

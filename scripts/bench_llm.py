@@ -90,7 +90,7 @@ def long_transcript(minutes: float) -> tuple[Transcript, dict[str, float]]:
     gap = np.zeros(8000, np.float32)
     clips = [c for c in read_manifest(SPEECH) if c.lang == "en"]
     audio = looped(np.concatenate([p for c in clips for p in (decode(c.path), gap)]), minutes * 60)
-    transcriber = Transcriber()
+    transcriber = Transcriber.from_settings()
     transcriber.warm()
     started = time.perf_counter()
     transcript = transcriber.transcribe(audio)

@@ -55,9 +55,9 @@ def main() -> None:
     batching_log = logging.getLogger("habla.asr.batching")
     batching_log.addHandler(counter)
     batching_log.setLevel(logging.DEBUG)
-    transcriber = Transcriber()
+    transcriber = Transcriber.from_settings()
     report: dict[str, Any] = {"args": vars(args), "load_before": os.getloadavg()[0], "languages": {}}
-    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+    with transcriber.models.use(transcriber.asr.model) as engine:
         unpacked = BatchScheduler(engine, BatchingSettings(max_batch=args.batch))
         packed = BatchScheduler(engine, BatchingSettings(max_batch=args.batch, pack_windows=True))
         for language in args.languages.split(","):

@@ -142,7 +142,7 @@ def pure_transcription(clip: Path, repeats: int) -> float:
     from habla.asr.transcriber import Transcriber
     from habla.config import load_settings
 
-    transcriber = Transcriber(load_settings())
+    transcriber = Transcriber.from_settings(load_settings())
     options = transcriber.default_options(language="en")
     transcriber.transcribe(clip, options=options)  # load and warm up
     times = []
@@ -163,7 +163,7 @@ def job_overhead_in_process(clip: Path, repeats: int) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory(prefix="habla-bench-jobs-") as home:
         settings = load_settings(home=Path(home))
-        transcriber = Transcriber(settings)
+        transcriber = Transcriber.from_settings(settings)
         spent: list[float] = []
         transcribe = transcriber.transcribe
 
@@ -176,7 +176,7 @@ def job_overhead_in_process(clip: Path, repeats: int) -> dict[str, float]:
 
         transcriber.transcribe = timed  # type: ignore[method-assign]
         transcriber.warm()
-        service = JobService(settings, transcriber)
+        service = JobService.from_settings(settings, transcriber)
         service.start()
         totals, overheads = [], []
         try:

@@ -277,9 +277,9 @@ def overhead(runs: int, backend: str, s3rver: Path) -> dict[str, Any]:
             "storage_region": "us-east-1", "storage_access_key_id": env["HABLA_JOBS__STORAGE_ACCESS_KEY_ID"],
             "storage_secret_access_key": env["HABLA_JOBS__STORAGE_SECRET_ACCESS_KEY"]})
         local = Settings(home=tmp / "local")
-        transcriber = TimedTranscriber(Transcriber(local))
+        transcriber = TimedTranscriber(Transcriber.from_settings(local))
         timed: Any = transcriber
-        services = {"local": JobService(local, timed), "s3": JobService(s3, timed)}
+        services = {"local": JobService.from_settings(local, timed), "s3": JobService.from_settings(s3, timed)}
         for service in services.values():
             service.start()
         figures: dict[str, list[float]] = {name: [] for name in services}

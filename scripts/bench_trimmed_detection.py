@@ -46,9 +46,9 @@ def main() -> None:
     parser.add_argument("--margin", type=float, default=3.0)
     parser.add_argument("--min-seconds", type=float, default=8.0)
     args = parser.parse_args()
-    transcriber = Transcriber()
+    transcriber = Transcriber.from_settings()
     report: dict[str, Any] = {"args": vars(args), "load_before": os.getloadavg()[0], "languages": {}}
-    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+    with transcriber.models.use(transcriber.asr.model) as engine:
         for language in ("en", "es"):
             clips = [c for c in read_manifest(SPEECH)
                      if c.lang == language and c.text.strip() and c.seconds <= args.max_seconds]

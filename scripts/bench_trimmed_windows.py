@@ -45,9 +45,9 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=8.0)
     parser.add_argument("--languages", default="en,es")
     args = parser.parse_args()
-    transcriber = Transcriber()
+    transcriber = Transcriber.from_settings()
     report: dict[str, Any] = {"args": vars(args), "load_before": os.getloadavg()[0], "languages": {}}
-    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+    with transcriber.models.use(transcriber.asr.model) as engine:
         for language in args.languages.split(","):
             clips = [c for c in read_manifest(SPEECH)
                      if c.lang == language and c.text.strip() and c.seconds <= args.max_seconds]

@@ -73,7 +73,7 @@ def run_layout(workers: int, threads: int, jobs: int, audio: Path, base_env: dic
         from habla.config import load_settings
         from habla.jobs.service import JobService
 
-        service = JobService(load_settings())
+        service = JobService.from_settings(load_settings())
         service.start()
         try:
             started = time.perf_counter()

@@ -33,7 +33,7 @@ def collect(speech: Path, languages: list[str], complete: int, paused: int, rule
     from habla.voice.listener import piece_decoder
 
     settings = load_settings()
-    engines = VoiceEngines(settings)
+    engines = VoiceEngines.from_settings(settings)
     model = TurnEndModel(gguf_path(ModelStore(settings.models), settings.voice.turn_detection.model))
     rows = []
     for lang in languages:

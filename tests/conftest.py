@@ -68,7 +68,7 @@ def pick(clips: list[Clip], lang: str, count: int, max_seconds: float = 12.0) ->
 def transcriber():
     from habla.asr.transcriber import Transcriber
 
-    t = Transcriber()
+    t = Transcriber.from_settings()
     t.warm()
     yield t
     t.models.unload_all()

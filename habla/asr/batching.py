@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -28,7 +28,6 @@ import numpy as np
 from habla.asr.options import TranscribeOptions
 from habla.asr.packing import Pack, pack_audio, plan_packs, unpack
 from habla.asr.protocol import ASREngine, ChunkText, Span
-from habla.asr.types import Word
 from habla.audio.decode import SAMPLE_RATE
 from habla.config import BatchingSettings
 from habla.errors import Cancelled
@@ -323,11 +322,8 @@ def _moved(result: ChunkText, request: _Request, index: int, position: int) -> C
     """A result in the joined array's time, put back in the request's own time."""
     shift = request.offset + (request.starts[index] - position) / SAMPLE_RATE
     start, end = request.spans[index]
-    words = tuple(Word(round(w.start + shift, 3), round(w.end + shift, 3), w.word, w.probability)
-                  for w in result.words)
-    return ChunkText(span=(start + request.offset, end + request.offset), text=result.text, words=words,
-                     avg_logprob=result.avg_logprob, no_speech_prob=result.no_speech_prob,
-                     compression_ratio=result.compression_ratio, tokens=result.tokens)
+    words = tuple(replace(w, start=round(w.start + shift, 3), end=round(w.end + shift, 3)) for w in result.words)
+    return replace(result, span=(start + request.offset, end + request.offset), words=words)
 
 
 class BatchedEngine:

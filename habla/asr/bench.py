@@ -182,7 +182,7 @@ def _run_engine(engine: str, model: str, files: list[tuple[str, str]], queue: mp
     if engine == "habla":
         from habla.asr.transcriber import Transcriber
 
-        transcriber = Transcriber()
+        transcriber = Transcriber.from_settings()
         transcriber.warm(model)
         load = time.perf_counter() - started
 

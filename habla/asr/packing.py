@@ -9,14 +9,13 @@ all while it holds speech) is reported as unsplit, and the caller decodes it alo
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from habla.asr.protocol import ChunkText, Span
-from habla.asr.types import Word
+from habla.asr.types import Word, compression_ratio, words_logprob
 from habla.audio.decode import SAMPLE_RATE
 
 # Room left in a window: the engine's spans carry a quarter-sample edge, and feature extraction rounds to 10-ms frames.
@@ -82,24 +81,33 @@ def split_words(words: Sequence[Word], regions: Sequence[Span]) -> list[list[Wor
 
 
 def chunk_from_words(words: Sequence[Word], window: ChunkText) -> ChunkText:
-    """One chunk's share of a packed window's decode (times as the window's). Log-probability and no-speech
-    probability are the window's; the compression ratio is the chunk's own (the loop guard reads it)."""
+    """One chunk's share of a packed window's decode (times as the window's): its own text, tokens, compression
+    ratio (the loop guard reads it) and mean token log-probability (the window's when the words carry none: the
+    decode guards need a figure); the no-speech probability is the window's, as for any segment of a window."""
     text = "".join(w.word for w in words)
-    encoded = text.encode()
-    return ChunkText(span=window.span, text=text, words=tuple(words), avg_logprob=window.avg_logprob,
-                     no_speech_prob=window.no_speech_prob,
-                     compression_ratio=round(len(encoded) / max(len(zlib.compress(encoded)), 1), 4),
+    tokens, avg_logprob = words_logprob(list(words))
+    return ChunkText(span=window.span, text=text, words=tuple(words),
+                     avg_logprob=window.avg_logprob if avg_logprob is None else avg_logprob,
+                     no_speech_prob=window.no_speech_prob, compression_ratio=compression_ratio(text), tokens=tokens,
                      temperature=window.temperature)
 
 
 def unpack(window: ChunkText, pack: Pack, window_start: float) -> list[ChunkText | None]:
-    """Each member's share of the window's decode, its words timed as the window's (the caller moves them), or
-    None for a member that must be decoded alone. ``window_start``: the window's place in the engine's audio."""
+    """Each member's share of the window's decode, its words timed as the window's (the caller moves them) and
+    kept inside the member's region (the gaps are silence habla put there: a word's alignment that reaches into
+    one, as the first word after a pause can by half a second, belongs at its region's edge), or None for a member
+    that must be decoded alone. ``window_start``: the window's place in the engine's audio."""
     if len(pack.members) == 1:
         return [window]
-    relative = [Word(w.start - window_start, w.end - window_start, w.word, w.probability) for w in window.words]
+    relative = [replace(w, start=w.start - window_start, end=w.end - window_start) for w in window.words]
     parts = split_words(relative, pack.regions)
     if parts is None:
         return [None] * len(pack.members)
     by_word = {id(r): w for r, w in zip(relative, window.words, strict=True)}
-    return [chunk_from_words([by_word[id(w)] for w in part], window) if part else None for part in parts]
+    return [chunk_from_words([_within(by_word[id(w)], window_start + start, window_start + end) for w in part],
+                             window) if part else None
+            for part, (start, end) in zip(parts, pack.regions, strict=True)]
+
+
+def _within(word: Word, start: float, end: float) -> Word:
+    return replace(word, start=min(max(word.start, start), end), end=min(max(word.end, start), end))

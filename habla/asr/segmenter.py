@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 from dataclasses import dataclass
 
 from habla.asr.protocol import ChunkText
-from habla.asr.types import Segment, Word
+from habla.asr.types import Segment, Word, compression_ratio, words_logprob
 
 SENTENCE_END = (".", "?", "!", "。", "？", "！", "…")
 
@@ -42,15 +41,21 @@ def split_words(words: Iterable[Word], rules: SegmentRules = SegmentRules()) -> 
 
 
 def chunk_segments(chunk: ChunkText, rules: SegmentRules = SegmentRules()) -> Iterator[Segment]:
-    """Segments (ids 0) for one chunk; a chunk without word timings becomes one segment."""
-    common: dict[str, Any] = dict(avg_logprob=chunk.avg_logprob, no_speech_prob=chunk.no_speech_prob,
-                                  compression_ratio=chunk.compression_ratio, temperature=chunk.temperature)
+    """Segments (ids 0) for one chunk; a chunk without word timings becomes one segment, with the chunk's figures.
+
+    A segment cut out of a chunk by its words has its own tokens, mean token log-probability and compression ratio
+    (the tokens and log-probability left out when the words do not carry them), and the chunk's no-speech
+    probability: that is the decode window's, as in openai-whisper (see ``Segment``)."""
     if not chunk.words:
         if chunk.text.strip():
             yield Segment(id=0, start=chunk.span[0], end=chunk.span[1], text=chunk.text, tokens=chunk.tokens,
-                          **common)
+                          avg_logprob=chunk.avg_logprob, no_speech_prob=chunk.no_speech_prob,
+                          compression_ratio=chunk.compression_ratio, temperature=chunk.temperature)
         return
     for group in split_words(chunk.words, rules):
         text = "".join(w.word for w in group)
         if text.strip():
-            yield Segment(id=0, start=group[0].start, end=group[-1].end, text=text, words=tuple(group), **common)
+            tokens, avg_logprob = words_logprob(group)
+            yield Segment(id=0, start=group[0].start, end=group[-1].end, text=text, words=tuple(group),
+                          tokens=tokens, avg_logprob=avg_logprob, no_speech_prob=chunk.no_speech_prob,
+                          compression_ratio=compression_ratio(text), temperature=chunk.temperature)

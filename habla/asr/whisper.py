@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import zlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from habla.asr.options import TranscribeOptions
 from habla.asr.protocol import ChunkText, Span
-from habla.asr.types import Word
+from habla.asr.types import Word, compression_ratio
 from habla.audio.decode import SAMPLE_RATE
 from habla.errors import ModelCorrupt
 from habla.faster_whisper_adapter import WhisperRuntime, cuda_device_count
@@ -104,12 +103,13 @@ class WhisperEngine:
         for span, seg in zip(spans, segments, strict=True):  # text-only mode: exactly one segment per chunk
             silent = is_silent(seg.no_speech_prob, seg.avg_logprob)
             words = () if silent else tuple(
-                Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, round(w.probability, 4))
-                for w in (seg.words or ()))
+                Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, round(w.probability, 4),
+                     tokens=w.tokens, logprob=round(w.logprob, 4))
+                for w in seg.words)
             yield ChunkText(span=(span[0] + offset, span[1] + offset), text="" if silent else seg.text,
                             words=words, avg_logprob=round(seg.avg_logprob, 4),
                             no_speech_prob=round(seg.no_speech_prob, 4),
-                            compression_ratio=round(seg.compression_ratio, 4), tokens=tuple(seg.tokens),
+                            compression_ratio=round(seg.compression_ratio, 4), tokens=seg.tokens,
                             temperature=options.temperature)
 
     def _short_windows_fit(self, spans: Sequence[Span], options: TranscribeOptions) -> bool:
@@ -128,11 +128,10 @@ class WhisperEngine:
             min_frames=SHORT_WINDOW_MIN_FRAMES, margin_frames=SHORT_WINDOW_MARGIN_FRAMES)
         for (start, end), result in zip(spans, results, strict=True):
             silent = is_silent(result.no_speech_prob, result.avg_logprob)
-            encoded = result.text.encode()
             yield ChunkText(span=(start + offset, end + offset), text="" if silent else result.text, words=(),
                             avg_logprob=round(result.avg_logprob, 4), no_speech_prob=round(result.no_speech_prob, 4),
-                            compression_ratio=round(len(encoded) / max(len(zlib.compress(encoded)), 1), 4),
-                            tokens=result.ids, temperature=options.temperature)
+                            compression_ratio=compression_ratio(result.text), tokens=() if silent else result.ids,
+                            temperature=options.temperature)
 
     def decode_piece(self, audio: np.ndarray, language: str, prompt: str) -> str:
         """Greedy, text-only decoding of one short piece (≤ 30 s) of a live turn, prompted with the turn's text so

@@ -22,7 +22,8 @@ def serve(
     from habla.server.app import create_app
     from habla.storage import open_store
 
-    open_store(settings).check()  # wrong credentials, a missing bucket: one error line now, not per request
+    # wrong credentials, a missing bucket: one error line now, not per request
+    open_store(settings.jobs, settings.home).check()
 
     app = create_app(settings) if workers == 1 else None
     host = host or settings.server.host

@@ -53,7 +53,7 @@ def chat(
     audio = _read(input_file) if input_file is not None else None
     devices = None if audio is not None else _sounddevice()
     console.print("[dim]loading models…[/]")
-    held = VoiceEngines(settings).hold(options)
+    held = VoiceEngines.from_settings(settings).hold(options)
     try:
         session = asyncio.run(_run(held, options, audio, realtime, devices))
     finally:

@@ -51,11 +51,12 @@ def _build(settings: Settings) -> tuple[Celery, Maintenance]:
     from habla.jobs.service import BROKER_RESEND_SECONDS, database_url, job_storage
     from habla.jobs.sql import SqlJobStore
 
-    storage = job_storage(settings)  # wrong credentials or a missing bucket: one error now, not per job
-    app = make_celery(settings)
+    # wrong credentials or a missing bucket: one error now, not per job
+    storage = job_storage(settings.jobs, settings.home)
+    app = make_celery(settings.jobs)
     # No pooled connections in this process: prefork children are forked from it and build their own.
-    store = SqlJobStore(database_url(settings), pooled=False)
-    upkeep = Maintenance(store, storage, CeleryQueue(settings, app), settings.jobs,
+    store = SqlJobStore(database_url(settings.jobs, settings.home), pooled=False)
+    upkeep = Maintenance(store, storage, CeleryQueue(settings.jobs, app), settings.jobs,
                          resend_after=BROKER_RESEND_SECONDS)
     return app, upkeep
 
@@ -65,7 +66,7 @@ def _safe(settings: Settings) -> str:
 
     from habla.jobs.service import database_url
 
-    return make_url(database_url(settings)).render_as_string(hide_password=True)
+    return make_url(database_url(settings.jobs, settings.home)).render_as_string(hide_password=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import replace
 
-from habla.asr.types import Segment, Transcript, Word
+from habla.asr.types import Segment, Transcript, Word, compression_ratio, words_logprob
 from habla.diarize.protocol import SpeakerTurn
 
 
@@ -65,8 +65,10 @@ def _split(segment: Segment, index: _Turns) -> list[Segment]:
         start = segment.start if i == 0 else run[0].start
         end = segment.end if i == len(runs) - 1 else run[-1].end
         text = "".join(w.word for w in run)
-        # The segment's tokens belong to its whole text; a piece keeps none rather than wrong ones.
-        pieces.append(replace(segment, start=start, end=max(end, start), text=text, words=tuple(run), tokens=(),
+        # A piece's tokens and log-probability are its words' own (none when the words do not carry them).
+        tokens, avg_logprob = words_logprob(run)
+        pieces.append(replace(segment, start=start, end=max(end, start), text=text, words=tuple(run), tokens=tokens,
+                              avg_logprob=avg_logprob, compression_ratio=compression_ratio(text),
                               speaker=run[0].speaker))
     return pieces
 

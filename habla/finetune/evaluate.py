@@ -27,7 +27,7 @@ def score(model_dir: Path, clips: list[Clip], settings: Settings, beam_size: int
     from habla.asr.transcriber import Transcriber
     from habla.audio.decode import decode
 
-    transcriber = Transcriber(settings)
+    transcriber = Transcriber.from_settings(settings)
     refs: dict[str, list[str]] = {}
     hyps: dict[str, list[str]] = {}
     try:

@@ -12,7 +12,12 @@ from habla.formats.protocol import WriterOptions
 _FRAMES_PER_SECOND = 100
 
 
+# Whisper's figures that nothing measured (a segment not decoded by Whisper) are left out, not written as numbers.
+_MEASURED = ("avg_logprob", "no_speech_prob")
+
+
 def segment_dict(segment: Segment, words: bool = True) -> dict[str, Any]:
+    """openai-whisper's segment shape: ``tokens`` are the decoded ids (see ``Segment`` for what each figure is)."""
     data: dict[str, Any] = {
         "id": segment.id,
         "seek": round(segment.start * _FRAMES_PER_SECOND),
@@ -25,6 +30,9 @@ def segment_dict(segment: Segment, words: bool = True) -> dict[str, Any]:
         "compression_ratio": segment.compression_ratio,
         "no_speech_prob": segment.no_speech_prob,
     }
+    for key in _MEASURED:
+        if data[key] is None:
+            del data[key]
     if segment.speaker is not None:
         data["speaker"] = segment.speaker
     if words and segment.words:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from celery import Celery
 
-    from habla.config import Settings
+    from habla.config import JobsSettings
     from habla.jobs.runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,14 @@ _runner: tuple[int, JobRunner] | None = None
 _runner_lock = threading.Lock()
 
 
-def make_celery(settings: Settings) -> Celery:
+def make_celery(jobs: JobsSettings) -> Celery:
     try:
         from celery import Celery
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         from habla.errors import HablaError
 
         raise HablaError("distributed jobs need Celery", hint="pip install 'habla[distributed]'") from exc
-    app = Celery("habla", broker=settings.jobs.broker_url, set_as_current=False)
+    app = Celery("habla", broker=jobs.broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -72,18 +72,19 @@ def process_runner() -> JobRunner:
             from habla.jobs.sql import SqlJobStore
 
             settings = load_settings()
-            store = SqlJobStore(database_url(settings))
+            store = SqlJobStore(database_url(settings.jobs, settings.home))
             # Checked by `habla worker` at start; a store down now is retried by the runner, job by job.
-            storage = job_storage(settings, check=False)
-            _runner = (os.getpid(), JobRunner(store, storage, Transcriber(settings), settings.jobs))
+            storage = job_storage(settings.jobs, settings.home, check=False)
+            _runner = (os.getpid(), JobRunner(store, storage, Transcriber.from_settings(settings), settings.jobs,
+                                              diarize=settings.diarize))
         return _runner[1]
 
 
 class CeleryQueue:
     """JobQueue that publishes a task per job id to the broker."""
 
-    def __init__(self, settings: Settings, app: Any = None) -> None:
-        self.app = app or make_celery(settings)
+    def __init__(self, jobs: JobsSettings, app: Any = None) -> None:
+        self.app = app or make_celery(jobs)
 
     def enqueue(self, job_id: str) -> None:
         self.app.send_task(TASK_NAME, args=[job_id], queue=QUEUE)

@@ -21,6 +21,8 @@ from habla.jobs.models import SPEAKER_KEYS, Job
 from habla.jobs.protocol import JobStore
 from habla.jobs.storage import JobStorage, retry_store
 
+from habla.config import DiarizeSettings
+
 if TYPE_CHECKING:
     from habla.asr.options import TranscribeOptions
     from habla.asr.pipeline import SpeechCallback
@@ -62,11 +64,12 @@ def is_dead_local(worker: str) -> bool:
 
 class JobRunner:
     def __init__(self, store: JobStore, storage: JobStorage, transcriber: Transcriber, settings: JobsSettings,
-                 stopping: threading.Event | None = None) -> None:
+                 stopping: threading.Event | None = None, diarize: DiarizeSettings | None = None) -> None:
         self.store = store
         self.storage = storage
         self.transcriber = transcriber
         self.settings = settings
+        self.diarize = diarize or DiarizeSettings()  # for jobs that ask for speakers
         self.stopping = stopping or threading.Event()  # set on shutdown: running jobs go back to the queue
         self.diarizer: Diarizer | None = None  # made on the first job that asks for speakers
 
@@ -175,7 +178,7 @@ class JobRunner:
             if self.diarizer is None:
                 from habla.diarize.service import Diarizer
 
-                self.diarizer = Diarizer.from_settings(self.transcriber.settings)
+                self.diarizer = Diarizer(self.diarize, self.transcriber.store)
             return self.diarizer
 
     def _notify(self, job_id: str, url: str, transcript: Transcript | None) -> None:

@@ -27,7 +27,7 @@ from habla.storage import open_store
 
 if TYPE_CHECKING:
     from habla.asr.transcriber import Transcriber
-    from habla.config import Settings
+    from habla.config import DiarizeSettings, JobsSettings, ModelSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +36,38 @@ log = logging.getLogger(__name__)
 BROKER_RESEND_SECONDS = 900.0
 
 
-def database_url(settings: Settings) -> str:
-    return settings.jobs.database_url or f"sqlite:///{Path(settings.home) / 'jobs' / 'jobs.db'}"
+def database_url(jobs: JobsSettings, home: Path) -> str:
+    return jobs.database_url or f"sqlite:///{Path(home) / 'jobs' / 'jobs.db'}"
 
 
 # /healthz checks the store at most this often (one HEAD request), so a probe every second costs little.
 STORAGE_CHECK_SECONDS = 5.0
 
 
-def job_storage(settings: Settings, check: bool = True) -> JobStorage:
+def job_storage(jobs: JobsSettings, home: Path, check: bool = True) -> JobStorage:
     """The configured store for job files. With ``check``, wrong credentials, a missing bucket or an
     unreachable store fail here, at start-up, with one clear error."""
-    objects = open_store(settings)
+    objects = open_store(jobs, home)
     if check:
         objects.check()
-    return JobStorage(objects, settings.jobs.live_flush_seconds)
+    return JobStorage(objects, jobs.live_flush_seconds)
+
+
+@dataclass(frozen=True)
+class JobServiceSettings:
+    """What the job service reads: its own section; habla's data folder (the default SQLite store and files);
+    the default model and the model settings (which models a job may name); the diarizer's section (jobs that ask
+    for speakers)."""
+
+    jobs: JobsSettings
+    home: Path
+    default_model: str
+    models: ModelSettings
+    diarize: DiarizeSettings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobServiceSettings:
+        return cls(settings.jobs, settings.home, settings.asr.model, settings.models, settings.diarize)
 
 
 @dataclass(frozen=True)
@@ -63,28 +80,38 @@ class StoredUpload:
 
 
 class JobService:
-    def __init__(self, settings: Settings, transcriber: Transcriber | None = None) -> None:
+    """Jobs in embedded mode run on this process's ``transcriber``; in distributed mode Celery workers run them
+    (and ``transcriber`` may be None)."""
+
+    def __init__(self, settings: JobServiceSettings, transcriber: Transcriber | None) -> None:
         self.settings = settings
-        self.store = SqlJobStore(database_url(settings))
-        self.storage = job_storage(settings)
+        self.store = SqlJobStore(database_url(settings.jobs, settings.home))
+        self.storage = job_storage(settings.jobs, settings.home)
         self._storage_health: tuple[float, dict[str, Any]] = (0.0, {})
         self.queue = self._make_queue(transcriber)
         resend = None if settings.jobs.mode == "embedded" else BROKER_RESEND_SECONDS
         self.maintenance = Maintenance(self.store, self.storage, self.queue, settings.jobs, resend_after=resend)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, transcriber: Transcriber | None = None) -> JobService:
+        """From the whole configuration; in embedded mode with a Transcriber of its own unless one is shared."""
+        if transcriber is None and settings.jobs.mode == "embedded":
+            from habla.asr.transcriber import Transcriber
+
+            transcriber = Transcriber.from_settings(settings)
+        return cls(JobServiceSettings.from_settings(settings), transcriber)
+
     def _make_queue(self, transcriber: Transcriber | None) -> JobQueue:
         if self.settings.jobs.mode == "distributed":
             from habla.jobs.celery_app import CeleryQueue
 
-            return CeleryQueue(self.settings)
+            return CeleryQueue(self.settings.jobs)
         from habla.jobs.local import LocalQueue
         from habla.jobs.runner import JobRunner
 
         if transcriber is None:
-            from habla.asr.transcriber import Transcriber
-
-            transcriber = Transcriber(self.settings)
-        runner = JobRunner(self.store, self.storage, transcriber, self.settings.jobs)
+            raise ValueError("embedded jobs need a Transcriber")
+        runner = JobRunner(self.store, self.storage, transcriber, self.settings.jobs, diarize=self.settings.diarize)
         return LocalQueue(runner, self.settings.jobs.workers)
 
     def start(self) -> None:
@@ -103,7 +130,7 @@ class JobService:
                idempotency_key: str | None = None, owner: str | None = None) -> tuple[Job, bool]:
         """Save the upload and queue a job. With a key this owner already used, returns that job (created = False)."""
         options = _check_options(options or {})
-        model = client_model(self.settings, model)
+        model = client_model(model, self.settings.default_model, self.settings.models)
         if webhook_url:
             check_url(webhook_url, self.settings.jobs.webhook_allow_hosts)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:

@@ -17,10 +17,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt
+from habla.errors import InvalidOption, LLMUnavailable
 from habla.hardware import physical_cores
+from habla.llama_cpp_adapter import GGUFModel, LlamaContext, Sampler
 from habla.llm.prompts import gemma3_prompt
 from habla.llm.protocol import (
     ChatMessage,
@@ -52,15 +53,6 @@ class _Either:
         return any(e.is_set() for e in self._events)
 
 
-def _binding() -> Any:
-    try:
-        from cyllama.llama import llama_cpp
-    except ImportError as exc:
-        raise LLMUnavailable("the embedded LLM needs the llama.cpp binding cyllama",
-                             hint='pip install "habla[llm]", or set HABLA_LLM__BACKEND=remote') from exc
-    return llama_cpp
-
-
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     i = 0
@@ -73,7 +65,7 @@ ABORT_POLL_SECONDS = 0.05  # how often a prefill's cancel event is passed on to 
 
 
 @contextmanager
-def _abort_on(cancel: _Stop, ctx: Any) -> Iterator[None]:
+def _abort_on(cancel: _Stop, ctx: LlamaContext) -> Iterator[None]:
     """While the block runs, a set ``cancel`` raises llama.cpp's abort flag (checked between graph ops). The relay
     thread is not waited for at the end (that would add up to a poll interval to every reply): the lock makes sure
     it can no longer raise the flag once the block is over."""
@@ -84,7 +76,7 @@ def _abort_on(cancel: _Stop, ctx: Any) -> Iterator[None]:
             if cancel.is_set():  # any _Stop (the caller's event, or either of two): polled
                 with lock:
                     if not done.is_set():
-                        ctx.cancel = True
+                        ctx.abort = True
                 return
             done.wait(ABORT_POLL_SECONDS)
 
@@ -94,7 +86,7 @@ def _abort_on(cancel: _Stop, ctx: Any) -> Iterator[None]:
     finally:
         with lock:
             done.set()
-            ctx.cancel = False
+            ctx.abort = False
 
 
 @dataclass
@@ -154,68 +146,42 @@ class EmbeddedEngine:
 
     def __init__(self, model_path: str | Path, *, name: str = "", context_size: int = 8192, threads: int = 0,
                  batch_size: int = 512, warm: bool = True, adaptive_threads: bool = True) -> None:
-        lib = _binding()
-        self._lib = lib
         self.path = Path(model_path)
         self.name = name or self.path.stem
-        lib.disable_logging()
-        lib.ggml_backend_load_all()
-        params = lib.LlamaModelParams()
-        params.use_mmap = True  # weights stay in the page cache, shared between processes
-        try:
-            self._model = lib.LlamaModel(str(self.path), params)
-        except Exception as exc:  # the binding raises plain ValueError/RuntimeError on a bad file
-            raise ModelCorrupt(f"cannot load the GGUF model {self.path}: {exc}") from exc
-        self._vocab = self._model.get_vocab()
+        self._model = GGUFModel(self.path)  # memory-mapped: weights stay in the page cache, shared between processes
         self.context_size = min(context_size, self._model.n_ctx_train)
         self.threads = threads or physical_cores()
         self._batch = batch_size
-        self._ctx = self._new_context()
-        self._template = self._meta("tokenizer.chat_template")
-        self._arch = self._meta("general.architecture")
+        self._ctx: LlamaContext | None = self._new_context()
+        self._template = self._model.meta("tokenizer.chat_template")
+        self._arch = self._model.meta("general.architecture")
         self._cached: list[int] = []  # tokens whose KV is in the context, in order from position 0
         self._lock = threading.Lock()
         self._governor = ThreadGovernor(self.threads, adaptive_threads)
         if warm:
             self.warm()
 
-    def _meta(self, key: str) -> str:
-        try:
-            return str(self._model.meta_val_str(key) or "")
-        except ValueError:  # the key is absent
-            return ""
-
-    def _new_context(self) -> Any:
-        cp = self._lib.LlamaContextParams()
-        cp.n_ctx = self.context_size
-        cp.n_batch = self._batch
-        cp.n_ubatch = self._batch
-        cp.n_threads = self.threads
-        cp.n_threads_batch = self.threads
-        cp.swa_full = True  # sliding-window layers keep full KV, so a prefix can be kept and the rest removed
-        cp.no_perf = True
-        ctx = self._lib.LlamaContext(self._model, cp)
-        # llama.cpp polls a flag between graph ops, so a cancel stops even one long prompt batch (seconds on a
-        # busy CPU: a 512-token batch took up to 7 s here with the cores shared, past the 1 s target).
-        ctx.install_cancel_callback()
-        return ctx
+    def _new_context(self) -> LlamaContext:
+        # Sliding-window layers keep full KV, so a cached prefix can be kept and the rest removed. Cancellable:
+        # llama.cpp polls a flag between graph ops, so a cancel stops even one long prompt batch (seconds on a busy
+        # CPU: a 512-token batch took up to 7 s here with the cores shared, past the 1 s target).
+        return self._model.context(self.context_size, self._batch, self.threads, keep_swa=True, cancellable=True)
 
     # -- LLMEngine --------------------------------------------------------------------------------------
     def prompt_text(self, messages: Sequence[ChatMessage]) -> str:
         """The exact text the model sees after <bos>: the GGUF's own template, or Gemma 3's for Gemma models."""
         if self._template:
-            msgs = [self._lib.LlamaChatMessage(role=m.role, content=m.content) for m in messages]
-            return str(self._model.chat_apply_template(self._template, msgs, True))
+            return self._model.apply_template(self._template, [(m.role, m.content) for m in messages], True)
         if self._arch.startswith("gemma"):
             return gemma3_prompt(messages)
         raise InvalidOption(f"model {self.name} has no chat template in its GGUF metadata",
                             hint="use a GGUF converted with its tokenizer's chat template")
 
     def tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
-        return list(self._vocab.tokenize(self.prompt_text(messages), add_special=True, parse_special=True))
+        return self._model.tokenize(self.prompt_text(messages), add_special=True, parse_special=True)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._vocab.tokenize(text, add_special=False, parse_special=False))
+        return len(self._model.tokenize(text, add_special=False, parse_special=False))
 
     def count_chat_tokens(self, messages: Sequence[ChatMessage]) -> int:
         return len(self.tokenize_chat(messages))
@@ -242,7 +208,7 @@ class EmbeddedEngine:
         """Forget the cached prefix: the next prompt is evaluated from its first token."""
         with self._lock:
             if self._ctx is not None:
-                self._ctx.kv_cache_clear()
+                self._ctx.clear()
             self._cached = []
 
     @property
@@ -288,18 +254,20 @@ class EmbeddedEngine:
                 raise LLMUnavailable(f"model {self.name} was unloaded")
             started = time.perf_counter()
             threads = self._governor.start()
-            self._ctx.set_n_threads(threads, threads)
+            self._ctx.set_threads(threads)
             if not self._prefill(tokens, usage, cancel):
                 usage.finish_reason = "cancelled"
                 return
             yield from self._decode_loop(tokens, options, usage, cancel, started, threads)
 
     def _prefill(self, tokens: list[int], usage: ChatUsage, cancel: _Stop) -> bool:
-        lib, ctx = self._lib, self._ctx
+        ctx = self._ctx
+        if ctx is None:
+            raise LLMUnavailable(f"model {self.name} was unloaded")
         # Reuse the cached prefix; at least one token must be evaluated to get logits for the first sample.
         keep = min(common_prefix(self._cached, tokens), len(tokens) - 1)
-        if not ctx.memory_seq_rm(0, keep, -1):
-            ctx.kv_cache_clear()
+        if not ctx.keep_prefix(keep):
+            ctx.clear()
             keep = 0
         self._cached = tokens[:keep]
         usage.cached_tokens = keep
@@ -309,31 +277,25 @@ class EmbeddedEngine:
                     return False
                 batch = tokens[i: i + self._batch]
                 try:
-                    ctx.decode(lib.llama_batch_get_one(batch, i))
+                    ctx.decode(batch, i)
                 except InterruptedError:  # cancelled inside the batch: its KV is partial, so forget the cache
-                    ctx.kv_cache_clear()
+                    ctx.clear()
                     self._cached = []
                     return False
                 self._cached.extend(batch)
         return True
 
-    def _sampler(self, options: ChatOptions) -> Any:
-        s = self._lib.LlamaSampler(self._lib.LlamaSamplerChainParams())
-        if options.repeat_penalty != 1.0:
-            s.add_penalties(PENALTY_WINDOW, options.repeat_penalty, 0.0, 0.0)
-        if options.temperature == 0:
-            s.add_greedy()
-        else:
-            s.add_top_k(options.top_k)
-            s.add_top_p(options.top_p, 1)
-            s.add_temp(options.temperature)
-            # llama.cpp seeds are 32-bit; any 64-bit seed maps onto one, the same one every time.
-            s.add_dist(options.seed % 2**32 if options.seed is not None else random.getrandbits(31))
-        return s
+    def _sampler(self, options: ChatOptions) -> Sampler:
+        # llama.cpp seeds are 32-bit; any 64-bit seed maps onto one, the same one every time.
+        seed = options.seed % 2**32 if options.seed is not None else random.getrandbits(31)
+        return Sampler(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p, seed=seed,
+                       repeat_penalty=options.repeat_penalty, penalty_window=PENALTY_WINDOW)
 
     def _decode_loop(self, tokens: list[int], options: ChatOptions, usage: ChatUsage, cancel: _Stop,
                      started: float, threads: int) -> Iterator[str]:
-        lib, ctx, vocab = self._lib, self._ctx, self._vocab
+        ctx, model = self._ctx, self._model
+        if ctx is None:
+            raise LLMUnavailable(f"model {self.name} was unloaded")
         sampler = self._sampler(options)
         out: list[int] = []
         emitted = ""
@@ -343,10 +305,10 @@ class EmbeddedEngine:
             if cancel.is_set():
                 usage.finish_reason = "cancelled"
                 return
-            token = sampler.sample(ctx, -1)
+            token = sampler.sample(ctx)
             if usage.first_token_seconds is None:
                 usage.first_token_seconds = time.perf_counter() - started
-            if vocab.is_eog(token) or vocab.is_control(token):  # <start_of_turn> etc.: the turn is over
+            if model.ends_turn(token):  # end of generation, or <start_of_turn> etc.: the turn is over
                 usage.finish_reason = "stop"
                 return
             out.append(token)
@@ -359,16 +321,16 @@ class EmbeddedEngine:
             if pos + 1 >= self.context_size:
                 return
             tick = time.perf_counter()
-            ctx.decode(lib.llama_batch_get_one([token], pos))
+            ctx.decode([token], pos)
             self._cached.append(token)
             pos += 1
             wanted = self._governor.next(threads, time.perf_counter() - tick, len(out))
             if wanted != threads:
                 threads = wanted
-                ctx.set_n_threads(threads, threads)
+                ctx.set_threads(threads)
 
     def _detokenize(self, tokens: list[int]) -> str:
         try:
-            return str(self._vocab.detokenize(tokens, text_len_max=16 * len(tokens) + 64))
+            return self._model.detokenize(tokens, max_chars=16 * len(tokens) + 64)
         except UnicodeDecodeError:
             return "\ufffd"

@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection
 
 from habla.asr.transcriber import Transcriber
 from habla.config import Settings
-from habla.jobs.service import JobService
+from habla.jobs.service import JobService, JobServiceSettings
 from habla.llm.service import LLMService
 from habla.models.store import ModelStore
 from habla.server.limits import Slots
@@ -76,14 +76,13 @@ def build_engines(settings: Settings, metrics: Metrics, slots: Slots) -> Engines
     # queue the rest); with it, the scheduler makes ``batching.workers`` model calls at a time.
     parallel = settings.batching.workers if settings.batching.enabled else settings.server.max_concurrency
     parallel = max(settings.asr.parallel, parallel)
-    asr_settings = settings.model_copy(update={"asr": settings.asr.model_copy(update={"parallel": parallel})})
-    transcriber = Transcriber(asr_settings, on_load=metrics.on_model_load, on_unload=metrics.on_model_unload,
-                              store=store, batch_observer=metrics)
+    transcriber = Transcriber(settings.asr.model_copy(update={"parallel": parallel}), settings.batching, store,
+                              on_load=metrics.on_model_load, on_unload=metrics.on_model_unload, batch_observer=metrics)
     metrics.watch_batching(transcriber.queued_chunks)
-    jobs = JobService(settings, transcriber)
+    jobs = JobService(JobServiceSettings.from_settings(settings), transcriber)
     llm = LLMService(settings.llm, settings.assistant, store)
     speaker = Speaker(settings.tts, store)
-    voice = VoiceEngines(settings, transcriber, llm, speaker)
+    voice = VoiceEngines(transcriber, llm, speaker)
     tutor = TutorService(settings.tutor, settings.home, TutorStore(jobs.store.engine), jobs.storage.objects,
                          transcriber, llm, speaker)
     return Engines(settings=settings, metrics=metrics, slots=slots, store=store, transcriber=transcriber, jobs=jobs,

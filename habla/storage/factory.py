@@ -9,11 +9,11 @@ from habla.errors import StorageMisconfigured
 from habla.storage.protocol import ObjectStore
 
 if TYPE_CHECKING:
-    from habla.config import Settings
+    from habla.config import JobsSettings
 
 
-def open_store(settings: Settings) -> ObjectStore:
-    jobs = settings.jobs
+def open_store(jobs: JobsSettings, home: Path) -> ObjectStore:
+    """The jobs' object store: S3 when ``storage_url`` is set, else a folder (by default under ``home``)."""
     if jobs.storage_url:
         from habla.storage.s3 import S3ObjectStore
 
@@ -28,8 +28,8 @@ def open_store(settings: Settings) -> ObjectStore:
                              timeout=jobs.storage_timeout_seconds)
     from habla.storage.local import LocalObjectStore
 
-    return LocalObjectStore(Path(jobs.storage_dir or Path(settings.home) / "jobs" / "files"))
+    return LocalObjectStore(Path(jobs.storage_dir or Path(home) / "jobs" / "files"))
 
 
-def store_description(settings: Settings) -> str:
-    return settings.jobs.storage_url or str(settings.jobs.storage_dir or Path(settings.home) / "jobs" / "files")
+def store_description(jobs: JobsSettings, home: Path) -> str:
+    return jobs.storage_url or str(jobs.storage_dir or Path(home) / "jobs" / "files")

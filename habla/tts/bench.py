@@ -134,17 +134,16 @@ def speed_table(settings: Settings, repeats: int, threads: list[int]) -> None:
                 spk.engines.unload_all()
 
 
-def tuning_texts(language: str, limit: int = 16) -> list[str]:
-    """Short texts of the test clips (shared/testdata/speech/manifest.tsv), kept apart from the sentences above."""
-    folder = Path(os.environ.get("HABLA_TESTDATA", Path(__file__).resolve().parents[2].parent / "shared" /
-                                 "testdata")) / "speech"
+def tuning_texts(folder: Path, language: str, limit: int = 16) -> list[str]:
+    """Short texts of a folder of clips (its manifest.tsv: the test corpus's speech), kept apart from the sentences
+    above."""
     return [r.text for r in read_manifest_rows(folder) if r.lang == language and 20 <= len(r.text) <= 90][:limit]
 
 
-def espeak_grid(settings: Settings, transcriber: Transcriber, language: str = "es") -> None:
-    """Word error rate of espeak-ng settings on tuning texts: which rate, word gap and voice variant Whisper
-    understands best."""
-    texts = tuning_texts(language)
+def espeak_grid(settings: Settings, transcriber: Transcriber, speech: Path, language: str = "es") -> None:
+    """Word error rate of espeak-ng settings on tuning texts (``speech``: a folder of clips with manifest.tsv): which
+    rate, word gap and voice variant Whisper understands best."""
+    texts = tuning_texts(speech, language)
     asr_options = transcriber.default_options(language=language)
     base = Speaker.from_settings(settings).resolve(SpeakOptions(language=language))
     print(f"\nespeak-ng {language} on {len(texts)} tuning texts (WER through Whisper base)")
@@ -159,13 +158,15 @@ def espeak_grid(settings: Settings, transcriber: Transcriber, language: str = "e
         print(f"  voice {model:<10} rate {rate:>3} wpm  word gap {gap * 10:>3} ms  WER {result.wer:.1%}")
 
 
-def main(wer: bool = True, repeats: int = 3, threads: list[int] | None = None, grid: bool = False) -> None:
+def main(wer: bool = True, repeats: int = 3, threads: list[int] | None = None, grid: Path | None = None) -> None:
+    """The speed table; with ``wer`` the round trip; with ``grid`` (a folder of clips with manifest.tsv) the espeak-ng
+    grid."""
     settings = load_settings()
     speed_table(settings, repeats, threads or sorted({1, os.cpu_count() or 1}))
     if not (wer or grid):
         return
     speaker = Speaker.from_settings(settings)
-    transcriber = Transcriber(settings)
+    transcriber = Transcriber.from_settings(settings)
     if wer:
         print("\nround trip text → habla TTS → habla ASR (Whisper base), 12 sentences each")
         for language, sentences in SENTENCES.items():
@@ -173,5 +174,5 @@ def main(wer: bool = True, repeats: int = 3, threads: list[int] | None = None, g
             voice = speaker.resolve(speaker.options(language=language)).name
             print(f"{language}  {voice:<22} WER {result.wer:.1%}  ({result.words} words: {result.substitutions} sub, "
                   f"{result.deletions} del, {result.insertions} ins)")
-    if grid:
-        espeak_grid(settings, transcriber)
+    if grid is not None:
+        espeak_grid(settings, transcriber, grid)

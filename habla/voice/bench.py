@@ -349,7 +349,7 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
     """``turns`` complete and ``paused`` mid-sentence-pause turns per language (comma-separated): one live
     conversation per language streamed in real time (``live``), and the turn detection's decisions on the same
     turns with instant decoding, for the chosen detection and for `silence` (fixed ``end_silence_ms``)."""
-    engines = VoiceEngines(settings)
+    engines = VoiceEngines.from_settings(settings)
     rows: list[dict[str, Any]] = []
     script_all: list[ScriptedTurn] = []
     decisions: dict[str, list[Decision]] = {"chosen": [], "silence": []}

@@ -13,6 +13,7 @@ from habla.config import LLMSettings, Settings
 from habla.llm.protocol import ChatOptions, LLMEngine
 from habla.llm.service import LLMService, gguf_path
 from habla.llm.turn_end import TurnEndModel
+from habla.models.store import ModelStore
 from habla.tts.protocol import Voice
 from habla.tts.speaker import Speaker
 from habla.voice.memory import Conversation
@@ -36,23 +37,27 @@ class Held:
 
 
 class VoiceEngines:
-    """Thread-safe. Build it from settings, or around the server's already shared services."""
+    """Thread-safe. Around the server's already shared services, or ``from_settings``. Its settings are theirs:
+    the transcriber's default model, the LLM's sampling defaults, the speaker's voices."""
 
-    def __init__(self, settings: Settings, transcriber: Transcriber | None = None, llm: LLMService | None = None,
-                 speaker: Speaker | None = None) -> None:
-        self.settings = settings
-        self.transcriber = transcriber or Transcriber(settings)
-        self.llm = llm or LLMService.from_settings(settings)
-        self.speaker = speaker or Speaker.from_settings(settings)
+    def __init__(self, transcriber: Transcriber, llm: LLMService, speaker: Speaker) -> None:
+        self.transcriber, self.llm, self.speaker = transcriber, llm, speaker
         self._primed: set[tuple[str, str]] = set()
         self._turn_end: dict[str, TurnEndModel] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VoiceEngines:
+        """From the whole configuration: the three services sharing one ModelStore."""
+        store = ModelStore(settings.models)
+        return cls(Transcriber.from_settings(settings, store), LLMService.from_settings(settings, store),
+                   Speaker.from_settings(settings, store))
 
     def hold(self, options: VoiceOptions) -> Held:
         """Load (once) and hold ASR, LLM and voice; the persona's prompt is evaluated once so its KV is cached."""
         stack = ExitStack()
         try:
-            whisper = stack.enter_context(self.transcriber.models.use(self.settings.asr.model))
+            whisper = stack.enter_context(self.transcriber.models.use(self.transcriber.asr.model))
             llm = stack.enter_context(self.llm.engine())
             voice = self.speaker.resolve(self.speaker.options(voice=options.voice, language=options.language))
             self.speaker.warm(self.speaker.options(voice=options.voice, language=options.language))
@@ -61,7 +66,7 @@ class VoiceEngines:
         except BaseException:
             stack.close()
             raise
-        return Held(whisper, llm, self.speaker, voice, stack, self.settings.llm, self.turn_end(options))
+        return Held(whisper, llm, self.speaker, voice, stack, self.llm.llm, self.turn_end(options))
 
     def turn_end(self, options: VoiceOptions) -> TurnEndModel | None:
         """The end-of-turn model of semantic turn detection, loaded once per process (~100 MB, mmap'd)."""

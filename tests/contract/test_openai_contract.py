@@ -145,6 +145,9 @@ def test_transcription_formats_match_the_spec(client: openai.OpenAI, schema: Any
     body = json.loads(verbose.content)
     schema(body, "CreateTranscriptionResponseVerboseJson")
     assert body["words"] and body["segments"] and body["usage"]["type"] == "duration"
+    # each segment's own decoded tokens and figures, measured (not re-encoded from its text, not null)
+    assert all(s["tokens"] and s["avg_logprob"] is not None and s["no_speech_prob"] is not None
+               for s in body["segments"])
     assert verbose.request_id and verbose.request_id.startswith("req_")
     with INVALID_PIN.open("rb") as f:
         text = client.audio.transcriptions.create(model="whisper-1", file=f, response_format="text")

@@ -15,7 +15,7 @@ from tests.conftest import pick
 def test_chunks_of_different_requests_in_one_model_call_decode_as_they_do_alone(transcriber, clips) -> None:
     sample = pick(clips, "en", 4) + pick(clips, "es", 2)
     audios = [decode(c.path) for c in sample]
-    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+    with transcriber.models.use(transcriber.asr.model) as engine:
         scheduler = BatchScheduler(engine, BatchingSettings(max_batch=8, pack_windows=False))  # step() decodes here
         alone = {}
         for clip, audio in zip(sample, audios):
@@ -45,9 +45,9 @@ def test_concurrent_transcriptions_get_the_text_they_get_alone(transcriber, clip
     sample = pick(clips, "en", 6)
     options = transcriber.default_options(language="en")
     alone = [transcriber.transcribe(c.path, options=options).text for c in sample]
-    settings = transcriber.settings
-    batched = Transcriber(settings.model_copy(update={"batching": settings.batching.model_copy(
-        update={"enabled": True, "max_wait_ms": 200.0, "pack_windows": False})}), batch_observer=(sizes := Sizes()))
+    batched = Transcriber(transcriber.asr, transcriber.batching.model_copy(
+        update={"enabled": True, "max_wait_ms": 200.0, "pack_windows": False}), transcriber.store,
+        batch_observer=(sizes := Sizes()))
     together: dict[int, str] = {}
     barrier = threading.Barrier(len(sample))
 
@@ -89,14 +89,14 @@ def test_short_windows_decode_short_chunks_as_accurately_and_keep_silence_silent
     spans = [((p + 0.25) / SAMPLE_RATE, (p + len(a) + 0.25) / SAMPLE_RATE) for p, a in zip(positions, audios)]
     joined = np.concatenate(audios)
     options = transcriber.default_options(language="en")
-    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+    with transcriber.models.use(transcriber.asr.model) as engine:
         full = [r.text for r in engine.decode_chunks(joined, spans, "en", options, 0.0)]
         engine.short_window_seconds = 8.0
         try:
             short = list(engine.decode_chunks(joined, spans, "en", options, 0.0))
             with_words = list(engine.decode_chunks(joined, spans[:1], "en", options.with_(word_timestamps=True), 0.0))
         finally:
-            engine.short_window_seconds = transcriber.settings.asr.short_window_seconds
+            engine.short_window_seconds = transcriber.asr.short_window_seconds
     references = [c.text for c in sample]
     short_wer = word_error_rate(references, [r.text for r in short[:-1]], "en")
     assert short_wer.wer <= word_error_rate(references, full[:-1], "en").wer + 0.02, [r.text for r in short]
@@ -114,7 +114,7 @@ def test_packed_requests_get_their_own_words_as_accurately_as_alone(transcriber,
     audios = [decode(c.path) for c in sample]
     options = transcriber.default_options(language="en")
     seen = Sizes()
-    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+    with transcriber.models.use(transcriber.asr.model) as engine:
         results = {}
         for pack in (False, True):
             scheduler = BatchScheduler(engine, BatchingSettings(max_batch=8, pack_windows=pack), observer=seen)

@@ -9,6 +9,7 @@ import pytest
 
 from habla.config import load_settings
 from habla.errors import InvalidOption
+from habla.llama_cpp_adapter import GGUFModel
 from habla.llm.embedded import EmbeddedEngine
 from habla.llm.protocol import ChatMessage, ChatOptions
 from habla.llm.service import gguf_path
@@ -34,14 +35,12 @@ def test_generates_text_from_chat_messages(engine: EmbeddedEngine) -> None:
 
 
 def test_prompt_is_the_gemma3_turn_format_as_llama_cpp_builds_it(engine: EmbeddedEngine) -> None:
-    from cyllama.llama.llama_cpp import LlamaChatMessage
-
     messages = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hi"), ChatMessage("assistant", "Hello"),
                 ChatMessage("user", "Bye")]
     ours = engine.prompt_text(messages)
     assert ours.startswith("<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello")
-    builtin = engine._model.chat_apply_template(  # llama.cpp's own Gemma template, as a second opinion
-        "gemma", [LlamaChatMessage(role=m.role, content=m.content) for m in messages], True)
+    builtin = GGUFModel(engine.path).apply_template(  # llama.cpp's own Gemma template, as a second opinion
+        "gemma", [(m.role, m.content) for m in messages], True)
     assert ours == builtin
     tokens = engine.tokenize_chat(messages)
     assert tokens[:2] == [2, 105]  # <bos> <start_of_turn>: the markers are single special tokens, not text

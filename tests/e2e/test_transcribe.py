@@ -141,10 +141,10 @@ def test_trimmed_detection_is_right_as_often_as_the_30_s_window(transcriber, cli
     """Short requests detect their language on their own length + 3 s (asr.trimmed_detection): as right as on a
     30-s window of mostly padding, on a spread of English and Spanish clips."""
     sample = pick(clips, "en", 4, max_seconds=10.0) + pick(clips, "es", 6, max_seconds=10.0)
-    with transcriber.models.use(transcriber.settings.asr.model) as engine:
+    with transcriber.models.use(transcriber.asr.model) as engine:
         right = {}
         for trimmed in (False, True):
             engine.trimmed_detection = trimmed
             right[trimmed] = sum(engine.detect_language(decode(c.path))[0] == c.lang for c in sample)
-        engine.trimmed_detection = transcriber.settings.asr.trimmed_detection
+        engine.trimmed_detection = transcriber.asr.trimmed_detection
     assert right[True] >= right[False] >= 7, right

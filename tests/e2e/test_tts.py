@@ -48,7 +48,7 @@ def speaker(settings: Settings) -> Speaker:
 
 @pytest.fixture(scope="module")
 def transcriber(settings: Settings) -> Transcriber:
-    return Transcriber(settings)
+    return Transcriber.from_settings(settings)
 
 
 def decode_audio(data: bytes) -> tuple[np.ndarray, int]:

@@ -96,7 +96,7 @@ def test_killed_worker_job_completes_exactly_once(cluster, tmp_path: Path) -> No
         assert proc.poll() is None, log.read_text()
 
     hooks = WebhookReceiver()
-    service = JobService(load_settings())
+    service = JobService.from_settings(load_settings())
     service.start()
     try:
         long_wav = write_long_wav(tmp_path / "long.wav", 240)
@@ -141,7 +141,7 @@ def test_killed_pool_process_has_its_job_redelivered(cluster, tmp_path: Path) ->
     proc, log = start_worker(tmp_path, "worker", procs)
     wait_for(lambda: b" ready." in log.read_bytes() or proc.poll() is not None, 60, "worker start")
     hooks = WebhookReceiver()
-    service = JobService(load_settings())
+    service = JobService.from_settings(load_settings())
     service.start()
     try:
         wav = write_long_wav(tmp_path / "long.wav", 120)
@@ -169,7 +169,7 @@ def test_postgres_store_lets_one_of_many_claimers_win(cluster) -> None:
     from habla.jobs.service import database_url
     from habla.jobs.sql import SqlJobStore
 
-    store = SqlJobStore(database_url(load_settings()))
+    store = SqlJobStore(database_url(load_settings().jobs, load_settings().home))
     job, _ = store.create(JobSpec(upload="uploads/x"), idempotency_key="k")
     assert store.create(JobSpec(upload="uploads/y"), idempotency_key="k")[0].id == job.id
     wins: list[int] = []

@@ -86,7 +86,7 @@ def test_no_shared_disk_killed_worker_every_format_and_retention(s3_cluster: Any
         short = {submit(server, SPEECH / f"{clip}.flac"): phrase for clip, phrase in SHORT_CLIPS.items()}
         wait_for(lambda: (j := job(server, long_id))["status"] == "running" and j["position_seconds"] > 0,
                  180, "the long job to make progress")
-        store = SqlJobStore(database_url(load_settings()))
+        store = SqlJobStore(database_url(load_settings().jobs, load_settings().home))
         child_pid = int((store.get(long_id).worker or "").split(":")[1])
         store.close()
         victim = next(p for p, _ in workers if os.getpgid(child_pid) == p.pid)
@@ -109,7 +109,7 @@ def test_no_shared_disk_killed_worker_every_format_and_retention(s3_cluster: Any
         assert local_files(tmp_path / "api") == [] and local_files(tmp_path / "worker0") == []
         assert local_files(tmp_path / "worker1") == []
 
-        service = JobService(load_settings())  # its upkeep, as the API's runs it every sweep_seconds
+        service = JobService.from_settings(load_settings())  # its upkeep, as the API's runs it every sweep_seconds
         try:
             assert service.maintenance.sweep_retention(now=time.time() + 30 * 86_400) == len(ids)
         finally:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from habla.asr.options import TranscribeOptions
 from habla.asr.pipeline import group_spans, skipped_speech, split_chunk, too_sparse, undecoded_tails
 from habla.asr.protocol import ChunkText
 from habla.asr.segmenter import SegmentRules, chunk_segments, split_words
-from habla.asr.types import Segment, Transcript, TranscriptInfo, Word
+from habla.asr.types import Segment, Transcript, TranscriptInfo, Word, compression_ratio
 from habla.asr.wer import normalize, word_error_rate
 from habla.config import load_settings
 from habla.errors import InvalidOption
@@ -140,6 +142,38 @@ def test_chunk_segments_keep_text_and_word_times() -> None:
     segments = list(chunk_segments(ChunkText(span=(10.0, 15.0), text="".join(w.word for w in words), words=words)))
     assert "".join(s.text for s in segments) == "".join(w.word for w in words)
     assert all(s.start == s.words[0].start and s.end == s.words[-1].end for s in segments)
+
+
+def test_each_segment_has_its_own_tokens_and_log_probability_not_its_chunks() -> None:
+    words = tuple(replace(w, tokens=(100 + i, 200 + i), logprob=-0.1 * (i + 1))
+                  for i, w in enumerate(_words("one two three four. five six seven", step=0.8, pause_after={3: 1.0})))
+    chunk = ChunkText(span=(0.0, 8.0), text="".join(w.word for w in words), words=words, avg_logprob=-0.9,
+                      no_speech_prob=0.05, compression_ratio=2.0, tokens=tuple(t for w in words for t in w.tokens),
+                      temperature=0.4)
+    first, second = chunk_segments(chunk)
+    assert first.tokens == (100, 200, 101, 201, 102, 202, 103, 203)
+    assert second.tokens == (104, 204, 105, 205, 106, 206)
+    assert first.avg_logprob == pytest.approx(-(0.1 + 0.2 + 0.3 + 0.4) / 8)  # mean over tokens, not words
+    assert second.avg_logprob == pytest.approx(-(0.5 + 0.6 + 0.7) / 6)
+    assert first.compression_ratio == compression_ratio(first.text) != chunk.compression_ratio
+    # the decode window's figures: the same for every segment of the window, as openai-whisper gives them
+    assert first.no_speech_prob == second.no_speech_prob == 0.05
+    assert first.temperature == second.temperature == 0.4
+
+
+def test_a_segment_whose_words_carry_no_tokens_reports_none_rather_than_its_chunks() -> None:
+    words = (*_words("one two.", step=0.8), replace(_words("three", start=3.0)[0], tokens=(7,), logprob=-0.2))
+    segments = list(chunk_segments(ChunkText(span=(0.0, 4.0), text="".join(w.word for w in words), words=words,
+                                             avg_logprob=-0.3, tokens=(1, 2, 7))))
+    assert [(s.tokens, s.avg_logprob) for s in segments] == [((), None), ((7,), -0.2)]
+
+
+def test_a_text_only_chunk_is_one_segment_with_the_decodes_own_figures() -> None:
+    chunk = ChunkText(span=(1.0, 5.0), text=" Hola.", words=(), avg_logprob=-0.25, no_speech_prob=0.1,
+                      compression_ratio=0.7, tokens=(5, 6), temperature=0.2)
+    (segment,) = chunk_segments(chunk)
+    assert (segment.tokens, segment.avg_logprob, segment.no_speech_prob, segment.temperature) == ((5, 6), -0.25,
+                                                                                                  0.1, 0.2)
 
 
 def test_transcript_round_trips_through_its_dict() -> None:

@@ -4,13 +4,14 @@ per stretch of sound in a window (so a packed window's words can be told apart t
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from habla.asr.batching import BatchScheduler
 from habla.asr.options import TranscribeOptions
-from habla.asr.packing import Pack, pack_audio, plan_packs, split_words
+from habla.asr.packing import Pack, pack_audio, plan_packs, split_words, unpack
 from habla.asr.protocol import ChunkText, Span
 from habla.asr.types import Word
 from habla.audio.decode import SAMPLE_RATE
@@ -142,3 +143,37 @@ def test_max_batch_counts_windows_when_chunks_are_packed() -> None:
 
 def test_plan_of_one_chunk_is_the_chunk_itself() -> None:
     assert plan_packs([4.0], window=30.0, gap=1.0, max_chunk=10.0) == [Pack((0,), ((0.0, 4.0),))]
+
+
+class ScoredSoundEngine(SoundEngine):
+    """SoundEngine whose words carry token ids (the value, twice) and a log-probability (-value / 10), and whose
+    windows have their own figures, as Whisper's decode reports them."""
+
+    def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
+                      options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
+        for chunk in super().decode_chunks(audio, spans, language, options, offset):
+            words = tuple(replace(w, tokens=(int(w.word), int(w.word)), logprob=-int(w.word) / 10)
+                          for w in chunk.words)
+            yield replace(chunk, words=words, tokens=tuple(t for w in words for t in w.tokens), avg_logprob=-0.05,
+                          no_speech_prob=0.3, temperature=options.temperature)
+
+
+def test_a_packed_chunk_reports_its_own_tokens_and_log_probability_not_the_windows() -> None:
+    s = packing(ScoredSoundEngine())
+    requests = [s.submit(tone(v, 2.0), [(0.0, 2.0)], "en", replace(EN, temperature=0.4), offset=0.0)
+                for v in (1, 2)]
+    assert s.step() == 2
+    (first,), (second,) = (s.wait(r) for r in requests)
+    assert (first.tokens, second.tokens) == ((1, 1), (2, 2))
+    assert (first.avg_logprob, second.avg_logprob) == (-0.05, -0.1)  # -0.1 / 2 tokens, -0.2 / 2 tokens
+    assert first.words[0].tokens == (1, 1) and second.words[0].logprob == -0.2
+    assert first.no_speech_prob == second.no_speech_prob == 0.3  # the window's: no chunk has one of its own
+    assert first.temperature == second.temperature == 0.4
+
+
+def test_a_word_timed_into_a_gap_is_kept_inside_its_own_chunk() -> None:
+    window = ChunkText(span=(10.0, 17.0), text=" a b", words=(word(12.0, 13.2, " a"), word(13.5, 14.6, " b")))
+    first, second = unpack(window, Pack((0, 1), ((0.0, 3.0), (4.0, 7.0))), window_start=10.0)
+    assert first is not None and second is not None
+    assert (first.words[0].start, first.words[0].end) == (12.0, 13.0)  # not into the silence after its chunk
+    assert (second.words[0].start, second.words[0].end) == (14.0, 14.6)  # nor into the silence before it

@@ -36,7 +36,8 @@ def cue_blocks(srt: str) -> list[tuple[str, list[str]]]:
 
 
 EMPTY = make()
-TWO = make(Segment(0, 0.0, 4.0, " Hola a todos."), Segment(1, 4.0, 3725.5, SPANISH, tokens=(50364, 1234)))
+TWO = make(Segment(0, 0.0, 4.0, " Hola a todos."), Segment(1, 4.0, 3725.5, SPANISH, tokens=(50364, 1234),
+                                                      avg_logprob=-0.3, no_speech_prob=0.02))
 
 
 # --- timestamps ------------------------------------------------------------------------------------------------
@@ -117,6 +118,12 @@ def test_json_has_whisper_shape_and_keeps_utf8() -> None:
                                          "avg_logprob", "compression_ratio", "no_speech_prob"]
     assert data["segments"][1]["tokens"] == [50364, 1234]
     assert data["segments"][1]["seek"] == 400
+
+
+def test_json_leaves_out_the_figures_nothing_measured() -> None:
+    data = json.loads(render(TWO, "json"))  # segment 0 was not decoded by Whisper: no log-probability to report
+    assert "avg_logprob" not in data["segments"][0] and "no_speech_prob" not in data["segments"][0]
+    assert data["segments"][1]["avg_logprob"] == -0.3
 
 
 def test_json_round_trips_to_the_same_transcript() -> None:

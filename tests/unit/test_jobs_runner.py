@@ -61,7 +61,7 @@ class ScriptedRun:
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("transcription cancelled")
             if i < len(self.script.texts):
-                self.segments.append(Segment(i, float(i), i + 1.0, self.script.texts[i]))
+                self.segments.append(Segment(i, float(i), i + 1.0, self.script.texts[i], avg_logprob=-0.1))
                 yield self.segments[-1]
             self.on_progress(i + 1.0, total)
 

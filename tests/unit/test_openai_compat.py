@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from habla.models.openai_names import is_alias, undated
 from habla.server.request_id import RequestIdMiddleware
-from habla.server.routers.openai_shapes import PROMPT_TOKENS, last_prompt_tokens, token_usage
+from habla.asr.types import Segment, Transcript, Word
+from habla.server.routers.openai_shapes import PROMPT_TOKENS, last_prompt_tokens, token_usage, verbose_json
 from habla.tts.encode import encode_stream, encode_whole
 from habla.tts.protocol import AudioChunk
 
@@ -94,3 +95,16 @@ def test_whole_flac_states_its_length_and_md5_and_a_stream_cannot() -> None:
     assert whole[26:42] != bytes(16)  # STREAMINFO's MD5 of the audio
     streamed = b"".join(encode_stream(_sentences(), "flac", 24000))
     assert int.from_bytes(streamed[21:26], "big") & ((1 << 36) - 1) == 0  # what the issue saw: length unknown
+
+
+def test_verbose_json_segments_carry_their_decoded_tokens_and_own_temperature() -> None:
+    word = Word(0.0, 1.0, " Hola.", 0.9, tokens=(50, 51), logprob=-0.4)
+    decoded = Segment(0, 0.0, 1.0, " Hola.", words=(word,), avg_logprob=-0.2, no_speech_prob=0.01,
+                      compression_ratio=0.6, tokens=(50, 51), temperature=0.4)
+    recorded = Segment(1, 1.0, 2.0, " Adiós.", speaker="SPEAKER_1")  # not decoded by Whisper: nothing measured
+    body = verbose_json(Transcript(" Hola. Adiós.", "es", 1.0, 2.0, [decoded, recorded]), {"segment"})
+    first, second = body["segments"]
+    assert (first["tokens"], first["temperature"], first["avg_logprob"], first["seek"]) == ([50, 51], 0.4, -0.2, 0)
+    # no ids re-encoded from the text, no invented figures; still every key OpenAI's schema requires
+    assert (second["tokens"], second["avg_logprob"], second["no_speech_prob"]) == ([], None, None)
+    assert list(second)[:6] == ["id", "seek", "start", "end", "text", "tokens"] and "speaker" not in second

@@ -105,7 +105,8 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
     state = engines(request)
     if (known[0] or known[1]) and fmt != "diarized_json":
         raise InvalidOption("known_speaker_names[] and known_speaker_references[] need response_format=diarized_json")
-    model_name = client_model(state.settings, model)  # names only: a client must not probe server paths
+    # names only: a client must not probe server paths
+    model_name = client_model(model, state.settings.asr.model, state.settings.models)
     model_dir = state.transcriber.store.locate(model_name or state.settings.asr.model).path
     encode = text_encoder(model_dir)
     prompt = last_prompt_tokens(prompt, model_dir) if prompt else None
@@ -122,7 +123,7 @@ async def _handle(request: Request, file: UploadFile, task: Task, model: str, la
         return transcript
     state.metrics.audio_seconds.labels(task).inc(transcript.duration)
     if fmt == "verbose_json":
-        return JSONResponse(verbose_json(transcript, granularities, options.temperature, encode))
+        return JSONResponse(verbose_json(transcript, granularities))
     return _respond(transcript, fmt)
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from habla.asr.types import Segment, Transcript
+from habla.formats.json import segment_dict
 
-SEEK_FRAMES_PER_SECOND = 100  # Whisper's seek unit: 10 ms mel frames
 AUDIO_TOKENS_PER_SECOND = 50  # Whisper's encoder: 1500 positions per 30 s window
 PROMPT_TOKENS = 224  # OpenAI: "the model only considers the final 224 tokens of the prompt"
 
@@ -39,8 +39,7 @@ def _tokenizer(model_dir: Path) -> Any:  # tokenizers.Tokenizer (untyped)
 
 
 def text_encoder(model_dir: Path) -> Callable[[str], list[int]]:
-    """Token ids of a segment's text with the model's own tokenizer (segments cut from a decoded chunk by word
-    timings have no token ids of their own)."""
+    """Token ids of a text with the model's own tokenizer: what the usage figures count."""
     if not (model_dir / "tokenizer.json").is_file():
         return lambda text: []
     tokenizer = _tokenizer(model_dir)
@@ -69,22 +68,22 @@ def last_prompt_tokens(prompt: str, model_dir: Path, limit: int = PROMPT_TOKENS)
     return str(_tokenizer(model_dir).decode(ids[-limit:])).lstrip()
 
 
-def _segment(segment: Segment, temperature: float, encode: Callable[[str], list[int]]) -> dict[str, Any]:
-    tokens = list(segment.tokens) or encode(segment.text)
-    return {"id": segment.id, "seek": int(segment.start * SEEK_FRAMES_PER_SECOND), "start": segment.start,
-            "end": segment.end, "text": segment.text, "tokens": tokens, "temperature": temperature,
-            "avg_logprob": segment.avg_logprob, "compression_ratio": segment.compression_ratio,
-            "no_speech_prob": segment.no_speech_prob}
+def _segment(segment: Segment) -> dict[str, Any]:
+    """OpenAI's segment: openai-whisper's (habla's JSON format) without the speaker. Its schema requires every
+    figure; every segment the Whisper engine decodes has them, and one that nothing measured (another engine's)
+    says null rather than a made-up number (the OpenAI SDKs do not validate response fields)."""
+    data = segment_dict(segment, words=False)
+    data.pop("speaker", None)
+    return {**data, **{key: data.get(key) for key in ("avg_logprob", "no_speech_prob")}}
 
 
-def verbose_json(transcript: Transcript, granularities: set[str], temperature: float,
-                 encode: Callable[[str], list[int]]) -> dict[str, Any]:
+def verbose_json(transcript: Transcript, granularities: set[str]) -> dict[str, Any]:
     """Segments unless only words were asked for (as OpenAI); words when asked for."""
     language = "english" if transcript.task == "translate" else language_name(transcript.language)
     body: dict[str, Any] = {"task": transcript.task, "language": language, "duration": round(transcript.duration, 3),
                             "text": transcript.text}
     if not granularities or "segment" in granularities:
-        body["segments"] = [_segment(s, temperature, encode) for s in transcript.segments]
+        body["segments"] = [_segment(s) for s in transcript.segments]
     if "word" in granularities:
         body["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end}
                          for s in transcript.segments for w in s.words]
