@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from habla.errors import InvalidOption
@@ -301,10 +301,19 @@ class TurnDetectionSettings(BaseModel):
     long_silence_ms: int = Field(1500, ge=200, le=5000, description="Semantic, medium: silence that ends a turn "
                                  "that sounds unfinished (a pause mid-sentence is usually shorter).")
     threshold: float = Field(0.5, gt=0, lt=1, description="Semantic: a turn whose end-of-turn probability is at "
-                             "least this sounds finished.")
+                             "least this sounds finished: it ends after `short_silence_ms`.")
+    unsure_threshold: float = Field(0.1, ge=0, lt=1, description="Semantic: at or below this end-of-turn probability "
+                                    "the turn ends after `long_silence_ms`; between the two thresholds the wait "
+                                    "grows geometrically from the short to the long silence.")
     model: str = Field("smollm2-135m", description="Semantic: chat model (catalog name or .gguf path, ChatML) whose "
                        "probability of ending the user's turn after the transcript so far is one cue (LiveKit's "
                        "turn detector); empty: text rules and pitch only.")
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> TurnDetectionSettings:
+        if self.unsure_threshold >= self.threshold:
+            raise ValueError("turn_detection.unsure_threshold must be below turn_detection.threshold")
+        return self
 
 
 class VoiceSettings(BaseModel):
