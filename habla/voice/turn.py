@@ -63,10 +63,10 @@ class TurnDetection:
 
     type: TurnDetectionType = "semantic"
     eagerness: Eagerness = "medium"
-    short_silence_ms: int = 200
+    short_silence_ms: int = 300
     long_silence_ms: int = 1500
-    threshold: float = 0.5
-    unsure_threshold: float = 0.1
+    threshold: float = 0.6
+    unsure_threshold: float = 0.2
     model: str = "smollm2-135m"  # chat model of the end-of-turn cue ("" = none)
 
     def end_silence_ms(self, probability: float) -> int:

@@ -1,6 +1,6 @@
 """End-of-turn classifier weights, written by `scripts/tune_turn_end.py --train` (do not edit).
 
-Logistic regressions over habla.voice.turn.FEATURES, fitted on 80 pauses (56 of them a turn's end) of the
+Logistic regressions over habla.voice.turn.FEATURES, fitted on 367 pauses (109 of them a turn's end) of the
 tuning half only (clips whose crc32 is odd): every pause of `habla bench voice`'s tuning turns, and every word
 boundary of the tuning clips (--generated). Standardised inputs ((x - mean) / scale, over all FEATURES);
 "text+pitch" drops the chat model's two features."""
@@ -23,39 +23,39 @@ WEIGHTS: dict[str, dict[str, Any]] = {
             "no_model"
         ],
         "mean": [
-            0.5875,
+            0.46594,
+            0.00272,
+            0.08992,
+            1.76566,
+            0.62943,
+            1.88001,
             0.0,
-            0.025,
-            1.96431,
-            0.825,
-            4.61193,
-            0.0,
-            -1.15673,
+            -1.38298,
             0.0
         ],
         "scale": [
-            0.49228,
+            0.49884,
+            0.05213,
+            0.28606,
+            0.56407,
+            0.68777,
+            3.87827,
             1.0,
-            0.15612,
-            0.48727,
-            0.72068,
-            3.35322,
-            1.0,
-            0.61536,
+            0.69652,
             1.0
         ],
         "coef": [
-            -0.458,
+            -0.29284,
+            -0.28206,
+            -0.39102,
+            1.08917,
+            0.44927,
+            2.72361,
             0.0,
-            -0.23105,
-            0.86092,
-            0.74146,
-            1.94168,
-            0.0,
-            -0.09278,
+            0.25687,
             0.0
         ],
-        "intercept": 1.17918
+        "intercept": -2.45008
     },
     "text+pitch": {
         "features": [
@@ -68,36 +68,36 @@ WEIGHTS: dict[str, dict[str, Any]] = {
             "no_pitch"
         ],
         "mean": [
-            0.5875,
+            0.46594,
+            0.00272,
+            0.08992,
+            1.76566,
+            0.62943,
+            1.88001,
             0.0,
-            0.025,
-            1.96431,
-            0.825,
-            4.61193,
-            0.0,
-            -1.15673,
+            -1.38298,
             0.0
         ],
         "scale": [
-            0.49228,
+            0.49884,
+            0.05213,
+            0.28606,
+            0.56407,
+            0.68777,
+            3.87827,
             1.0,
-            0.15612,
-            0.48727,
-            0.72068,
-            3.35322,
-            1.0,
-            0.61536,
+            0.69652,
             1.0
         ],
         "coef": [
-            -0.47576,
-            0.0,
-            -0.23872,
-            0.83189,
-            0.74183,
-            1.93084,
+            -0.20574,
+            -0.28969,
+            -0.35286,
+            1.17955,
+            0.41578,
+            2.75263,
             0.0
         ],
-        "intercept": 1.16506
+        "intercept": -2.42114
     }
 }

@@ -149,7 +149,7 @@ def test_a_mid_sentence_pause_ends_a_silence_turn_but_not_a_semantic_one() -> No
     silence = decide(turn, VoiceOptions.from_settings(settings, turn_detection={"type": "silence"}), transcript)
     assert silence.end is not None and silence.end < turn.resume  # cut at the pause
     assert semantic.end is not None and semantic.end >= turn.speech_end - RATE // 10
-    assert semantic.waited_ms <= 300  # "not valid." with a falling voice: answered after a short silence
+    assert semantic.waited_ms < 500  # "not valid." with a falling voice: sooner than the fixed 500 ms silence
 
 
 def test_the_chat_model_cue_moves_a_finished_looking_text_but_not_a_dangling_word() -> None:
