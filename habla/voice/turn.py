@@ -4,7 +4,9 @@ finished sentence, long after "I'd like to book a table for…".
 
 Text: Whisper writes a sentence end (. ? !) after a finished sentence and usually none, or "…" / "-", on speech cut
 mid-sentence; and a turn rarely ends on an article, a preposition, a conjunction or an auxiliary. Word lists below are
-linguistic knowledge (closed word classes), not fitted to any test data.
+linguistic knowledge (closed word classes), not fitted to any test data. Past those rules, a logistic regression
+(weights in turn_model.py, fitted on the tuning clips only) weighs the transcript's shape, the pitch fall and the chat
+model's cue; the end silence then grows continuously as the probability falls (TurnDetection.end_silence_ms).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from habla.voice.turn_model import WEIGHTS
 
 TurnDetectionType = Literal["semantic", "silence"]
 Eagerness = Literal["low", "medium", "high"]
@@ -171,12 +175,9 @@ def turn_features(text: str, pitch_drop: float | None, model_probability: float 
 def classifier_probability(features: np.ndarray, with_model: bool) -> float:
     """The shipped logistic regression (habla/voice/turn_model.py, trained by scripts/tune_turn_end.py --train on
     the tuning half of `habla bench voice`'s pauses)."""
-    from habla.voice.turn_model import WEIGHTS
-
     w = WEIGHTS["text+pitch+model" if with_model else "text+pitch"]
     x = (features - np.asarray(w["mean"])) / np.asarray(w["scale"])
-    if not with_model:
-        x = x[[FEATURES.index(f) for f in w["features"]]]
+    x = x[[FEATURES.index(f) for f in w["features"]]]
     logit = float(np.dot(np.asarray(w["coef"]), x) + float(w["intercept"]))
     return float(1 / (1 + np.exp(-logit)))
 
