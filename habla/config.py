@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from habla.errors import InvalidOption
@@ -305,15 +305,28 @@ class TurnDetectionSettings(BaseModel):
     eagerness: Literal["low", "medium", "high"] = Field("medium", description="Semantic only: `high` ends turns "
                                                         "sooner (waits x0.75 short, x0.67 long), `low` later "
                                                         "(x1.5, x1.33).")
-    short_silence_ms: int = Field(200, ge=60, le=2000, description="Semantic, medium: silence that ends a turn "
+    # short_silence_ms, threshold and unsure_threshold: chosen together on the tuning half of `habla bench voice`'s
+    # turns (scripts/tune_turn_end.py --grid, docs/talk.md): the fewest early ends (0 of 56 tuning turns), then the
+    # shortest silence waited after a complete turn (p50 300 ms). 200 ms left 1 early end: a speaker's own
+    # 250-400 ms pause after a finished sentence ("…first in line. ‖ …").
+    short_silence_ms: int = Field(300, ge=60, le=2000, description="Semantic, medium: silence that ends a turn "
                                   "that sounds finished.")
     long_silence_ms: int = Field(1500, ge=200, le=5000, description="Semantic, medium: silence that ends a turn "
                                  "that sounds unfinished (a pause mid-sentence is usually shorter).")
-    threshold: float = Field(0.5, gt=0, lt=1, description="Semantic: a turn whose end-of-turn probability is at "
-                             "least this sounds finished.")
+    threshold: float = Field(0.6, gt=0, lt=1, description="Semantic: a turn whose end-of-turn probability is at "
+                             "least this sounds finished: it ends after `short_silence_ms`.")
+    unsure_threshold: float = Field(0.2, ge=0, lt=1, description="Semantic: at or below this end-of-turn probability "
+                                    "the turn ends after `long_silence_ms`; between the two thresholds the wait "
+                                    "grows geometrically from the short to the long silence.")
     model: str = Field("smollm2-135m", description="Semantic: chat model (catalog name or .gguf path, ChatML) whose "
                        "probability of ending the user's turn after the transcript so far is one cue (LiveKit's "
                        "turn detector); empty: text rules and pitch only.")
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> TurnDetectionSettings:
+        if self.unsure_threshold >= self.threshold:
+            raise ValueError("turn_detection.unsure_threshold must be below turn_detection.threshold")
+        return self
 
 
 class VoiceSettings(BaseModel):

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from habla.voice import turn as T
+
+# Inverse L2 strength of the logistic regression: sklearn's default; not tuned (a few hundred pauses).
+C_REGULARIZATION = 1.0
 
 
 def collect(speech: Path, languages: list[str], complete: int, paused: int, rule: str) -> list[dict[str, Any]]:
@@ -51,6 +56,48 @@ def collect(speech: Path, languages: list[str], complete: int, paused: int, rule
     return rows
 
 
+def generate(speech: Path, languages: list[str]) -> list[dict[str, Any]]:
+    """Many more examples than the bench's turns, from the tuning half's clips only: each clip whole (its end is a
+    turn end, its own pauses are not) and cut at every word boundary, followed by silence (the pause at the cut is
+    not a turn end: the speaker was going on). Each prefix is decoded as the listener decodes it, so Whisper's habit
+    of writing a full stop after cut speech is in the examples."""
+    from habla.asr.bench import read_manifest
+    from habla.audio.decode import SAMPLE_RATE, decode
+    from habla.config import load_settings
+    from habla.llm.service import gguf_path
+    from habla.llm.turn_end import TurnEndModel
+    from habla.models.store import ModelStore
+    from habla.voice.bench import ScriptedTurn, last_voiced, pause_cues
+    from habla.voice.engines import VoiceEngines
+    from habla.voice.listener import piece_decoder
+
+    settings = load_settings()
+    engines = VoiceEngines(settings)
+    model = TurnEndModel(gguf_path(ModelStore(settings.models), settings.voice.turn_detection.model))
+    transcriber = engines.transcriber
+    rows = []
+    for clip in read_manifest(speech):
+        turn0 = ScriptedTurn(clip.id, clip.lang, np.zeros(0, np.float32), 0)
+        if clip.lang not in languages or not clip.text.strip() or turn0.held_out or not 1.0 < clip.seconds <= 8.0:
+            continue
+        audio = decode(clip.path)
+        options = transcriber.default_options(language=clip.lang, word_timestamps=True, vad=False)
+        words = [w for seg in transcriber.transcribe(audio, options=options).segments for w in seg.words]
+        cuts = [int((a.end + b.start) / 2 * SAMPLE_RATE) for a, b in itertools.pairwise(words)]
+        with transcriber.models.use(settings.asr.model) as whisper:
+            decode_piece = piece_decoder(whisper, clip.lang)
+            for cut in [*cuts, len(audio)]:
+                piece = audio[:cut]
+                turn = ScriptedTurn(clip.id, clip.lang, piece, last_voiced(piece))
+                cues = pause_cues(turn, decode_piece, model.probability)
+                if cut < len(audio):  # only the pause at the cut: the earlier ones come with the whole clip
+                    cues = [replace(c, final=False) for c in cues[-1:]]
+                print(clip.id, cut / SAMPLE_RATE, [(c.text[-30:], c.final, c.silence_ms) for c in cues], flush=True)
+                rows.append({"clip": clip.id, "language": clip.lang, "kind": "prefix" if cut < len(audio) else "whole",
+                             "held_out": False, "cues": [dataclasses.asdict(c) for c in cues]})
+    return rows
+
+
 def rescore_model(rows: list[dict[str, Any]]) -> None:
     """The chat model's cue again on the stored transcripts (after a change to habla.llm.turn_end)."""
     from habla.config import load_settings
@@ -76,9 +123,10 @@ def probability(cue: dict[str, Any], language: str, pitch: bool, model: bool) ->
                                      cue["model_probability"] if model else None)
 
 
-def simulate(rows: list[dict[str, Any]], pitch: bool, model: bool) -> dict[str, Any]:
+def simulate(rows: list[dict[str, Any]], pitch: bool, model: bool,
+             detection: T.TurnDetection | None = None) -> dict[str, Any]:
     """First end per turn with `semantic medium` waits: a pause ends the turn when its silence lasts the wait."""
-    detection = T.TurnDetection()
+    detection = detection or T.TurnDetection()
     premature, waited, n = 0, [], 0
     for row in rows:
         for cue in row["cues"]:
@@ -91,7 +139,7 @@ def simulate(rows: list[dict[str, Any]], pitch: bool, model: bool) -> dict[str, 
                 break
         n += 1
     return {"turns": n, "premature": premature, "waited": waited,
-            "waited_mean": round(float(np.mean(waited)), 1) if waited else None}
+            "waited_p50": round(float(np.median(waited)), 1) if waited else None}
 
 
 def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -116,18 +164,68 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def grid(rows: list[dict[str, Any]]) -> list[tuple[int, float, float, float]]:
-    """(premature ends, silence waited p50, weight, neutral) on the tuning half, best first."""
+def examples(rows: list[dict[str, Any]], held_out: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels (1 = the turn's real end) of the pauses the classifier decides: a transcript that does not
+    end on an unfinished mark or a closed-class word."""
+    xs, ys = [], []
+    for row in rows:
+        if row["held_out"] != held_out:
+            continue
+        for cue in row["cues"]:
+            if cue["text"] and T.text_completeness(cue["text"], row["language"]) > T.P_CLOSED_CLASS:
+                xs.append(T.turn_features(cue["text"], cue["pitch_drop"], cue["model_probability"]))
+                ys.append(int(cue["final"]))
+    return np.array(xs), np.array(ys)
+
+
+def train(rows: list[dict[str, Any]], out: Path) -> None:
+    """Fit the logistic regressions (with and without the chat model's cue) on the tuning half; write them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = examples(rows, held_out=False)
+    weights: dict[str, Any] = {}
+    for name, names in (("text+pitch+model", T.FEATURES),
+                        ("text+pitch", tuple(f for f in T.FEATURES if f not in ("log_model", "no_model")))):
+        cols = [T.FEATURES.index(f) for f in names]
+        scaler = StandardScaler().fit(x)
+        fit = LogisticRegression(C=C_REGULARIZATION).fit(scaler.transform(x)[:, cols], y)
+        weights[name] = {"features": list(names), "mean": [round(v, 5) for v in scaler.mean_],
+                         "scale": [round(v, 5) for v in scaler.scale_],
+                         "coef": [round(float(v), 5) for v in fit.coef_[0]],
+                         "intercept": round(float(fit.intercept_[0]), 5)}
+    out.write_text(MODEL_MODULE.format(n=len(y), ends=int(y.sum()), weights=json.dumps(weights, indent=4)))
+
+
+MODEL_MODULE = '''"""End-of-turn classifier weights, written by `scripts/tune_turn_end.py --train` (do not edit).
+
+Logistic regressions over habla.voice.turn.FEATURES, fitted on {n} pauses ({ends} of them a turn's end) of the
+tuning half only (clips whose crc32 is odd): every pause of `habla bench voice`'s tuning turns, and every word
+boundary of the tuning clips (--generated). Standardised inputs ((x - mean) / scale, over all FEATURES);
+"text+pitch" drops the chat model's two features."""
+
+from __future__ import annotations
+
+from typing import Any
+
+WEIGHTS: dict[str, dict[str, Any]] = {weights}
+'''
+SHORT_SILENCES_MS = (200, 250, 300, 350, 400, 450)
+
+
+def grid(rows: list[dict[str, Any]]) -> list[tuple[int, float, int, float, float]]:
+    """(premature ends, silence waited p50 on complete turns, short silence, threshold, unsure threshold) on the
+    tuning half, best first."""
     tune = [r for r in rows if not r["held_out"]]
-    chosen = T.MODEL_WEIGHT, T.MODEL_NEUTRAL
     found = []
-    for weight, neutral in itertools.product((0.5, 0.75, 1.0, 1.5, 2.0, 3.0), (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0)):
-        T.MODEL_WEIGHT, T.MODEL_NEUTRAL = weight, neutral
-        sims = [simulate([r for r in tune if r["kind"] == k], True, True) for k in ("complete", "paused")]
-        waited = [w for sim in sims for w in sim["waited"]]
-        found.append((sims[0]["premature"] + sims[1]["premature"], float(np.mean(waited)) if waited else 9e9,
-                      weight, neutral))
-    T.MODEL_WEIGHT, T.MODEL_NEUTRAL = chosen
+    for short, threshold, unsure in itertools.product(SHORT_SILENCES_MS, (0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+                                                      (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)):
+        if unsure >= threshold:
+            continue
+        detection = T.TurnDetection(short_silence_ms=short, threshold=threshold, unsure_threshold=unsure)
+        sims = [simulate([r for r in tune if r["kind"] == k], True, True, detection) for k in ("complete", "paused")]
+        found.append((sims[0]["premature"] + sims[1]["premature"],
+                      float(np.median(sims[0]["waited"])) if sims[0]["waited"] else 9e9, short, threshold, unsure))
     return sorted(found)
 
 
@@ -141,7 +239,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=Path("bench-results/turn_cues.json"))
     ap.add_argument("--from-json", type=Path)
     ap.add_argument("--rescore-model", action="store_true", help="with --from-json: recompute the chat model's cue")
-    ap.add_argument("--grid", action="store_true", help="also search MODEL_WEIGHT/MODEL_NEUTRAL on the tuning half")
+    ap.add_argument("--train", action="store_true",
+                    help="fit the classifier on the tuning half (habla/voice/turn_model.py)")
+    ap.add_argument("--generated", type=Path, help="with --train: word-boundary examples of the tuning clips "
+                    "(made with --speech if the file does not exist) added to the bench's tuning pauses")
+    ap.add_argument("--grid", action="store_true", help="also search the two thresholds on the tuning half")
     args = ap.parse_args()
     if args.from_json:
         rows = json.loads(args.from_json.read_text())
@@ -152,10 +254,20 @@ def main() -> None:
         rows = collect(args.speech, args.language.split(","), args.turns, args.paused, args.cuts)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1))
+    if args.train:
+        extra: list[dict[str, Any]] = []
+        if args.generated:
+            if not args.generated.exists():
+                args.generated.write_text(json.dumps(generate(args.speech, args.language.split(",")), indent=1))
+            extra = json.loads(args.generated.read_text())
+        train(rows + extra, Path(T.__file__).with_name("turn_model.py"))
+        importlib.reload(importlib.import_module("habla.voice.turn_model"))
     if args.grid:
-        for premature, waited, weight, neutral in grid(rows)[:8]:
-            print(f"tune: premature {premature}, silence waited mean {waited:.0f} ms, weight {weight}, "
-                  f"neutral {neutral}")
+        found = grid(rows)
+        for short in SHORT_SILENCES_MS:  # the best few of each short silence
+            for premature, waited, _, threshold, unsure in [f for f in found if f[2] == short][:3]:
+                print(f"tune: short {short} ms, threshold {threshold}, unsure threshold {unsure}: premature "
+                      f"{premature}, silence waited p50 {waited:.0f} ms (complete turns)")
     for name, entry in score(rows).items():
         print(name, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in entry.items() if "auc" in k})
         for k, v in entry.items():

@@ -4,7 +4,9 @@ finished sentence, long after "I'd like to book a table for…".
 
 Text: Whisper writes a sentence end (. ? !) after a finished sentence and usually none, or "…" / "-", on speech cut
 mid-sentence; and a turn rarely ends on an article, a preposition, a conjunction or an auxiliary. Word lists below are
-linguistic knowledge (closed word classes), not fitted to any test data.
+linguistic knowledge (closed word classes), not fitted to any test data. Past those rules, a logistic regression
+(weights in turn_model.py, fitted on the tuning clips only) weighs the transcript's shape, the pitch fall and the chat
+model's cue; the end silence then grows continuously as the probability falls (TurnDetection.end_silence_ms).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from habla.voice.turn_model import WEIGHTS
 
 TurnDetectionType = Literal["semantic", "silence"]
 Eagerness = Literal["low", "medium", "high"]
@@ -43,16 +47,6 @@ _NOT_FINAL = {
         alguna ningun ninguna otro otra otros otras este esta estos estas ese esa esos esas aquel aquella quiero
         quisiera puedo puede voy vamos"""),
 }
-# The pitch cue, chosen on the tuning half of `habla bench voice`'s turns (docs/talk.md): the voice at the end of a
-# finished turn fell 4.3-9.1 semitones below its median (17 complete turns), at a mid-sentence cut mostly less than
-# 3 (18 turns). Each semitone above PITCH_NEUTRAL adds PITCH_WEIGHT to the text's log-odds.
-PITCH_NEUTRAL = 3.5
-PITCH_WEIGHT = 1.0
-# The chat model's cue (log10 of its probability that the turn or sentence ends, habla.llm.turn_end), chosen on the
-# tuning half the same way (scripts/tune_turn_end.py --grid, instant decoding): premature ends 5 -> 3 of 18 paused
-# turns, mean silence waited after a turn's real end 243 -> 281 ms (docs/talk.md).
-MODEL_NEUTRAL = -0.5
-MODEL_WEIGHT = 0.75
 _SENTENCE_END = re.compile(r"[.!?¿¡…。！？]['\"”’)\]]*$")
 _UNFINISHED_END = re.compile(r"(\.\.\.|…|[-–—,;:])['\"”’)\]]*$")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
@@ -73,17 +67,22 @@ class TurnDetection:
 
     type: TurnDetectionType = "semantic"
     eagerness: Eagerness = "medium"
-    short_silence_ms: int = 200
+    short_silence_ms: int = 300
     long_silence_ms: int = 1500
-    threshold: float = 0.5
+    threshold: float = 0.6
+    unsure_threshold: float = 0.2
     model: str = "smollm2-135m"  # chat model of the end-of-turn cue ("" = none)
 
     def end_silence_ms(self, probability: float) -> int:
-        """Silence after which a turn with this end-of-turn probability is over."""
-        short, long = EAGERNESS_SCALE[self.eagerness]
-        if probability >= self.threshold:
-            return round(self.short_silence_ms * short)
-        return max(round(self.long_silence_ms * long), round(self.short_silence_ms * short))
+        """Silence after which a turn with this end-of-turn probability is over: the short silence at or above
+        ``threshold``, the long one at or below ``unsure_threshold``, growing geometrically between them (an
+        uncertain end waits longer than a sure one, a speaker's own pause after a finished sentence included)."""
+        short_scale, long_scale = EAGERNESS_SCALE[self.eagerness]
+        short = self.short_silence_ms * short_scale
+        long = max(self.long_silence_ms * long_scale, short)
+        span = max(self.threshold - self.unsure_threshold, 1e-9)
+        doubt = min(max((self.threshold - probability) / span, 0.0), 1.0)
+        return round(short * (long / short) ** doubt)
 
     @property
     def max_silence_ms(self) -> int:
@@ -154,17 +153,43 @@ def final_pitch_drop(turn_audio: np.ndarray, rate: int = 16000, tail_seconds: fl
     return float(12 * np.log2(np.median(voiced) / np.median(tail)))
 
 
+FEATURES = ("sentence_end", "question", "one_word", "log_words", "sentences", "pitch_drop", "no_pitch",
+            "log_model", "no_model")
+PITCH_CLIP = (-6.0, 12.0)  # semitones; a drop outside this is a pitch-tracking error, not intonation
+MODEL_FLOOR = -6.0  # log10 of the chat model's probability; lower tells nothing more
+
+
+def turn_features(text: str, pitch_drop: float | None, model_probability: float | None) -> np.ndarray:
+    """The classifier's inputs (FEATURES) at one pause, for a transcript that does not end on an unfinished mark or a
+    closed-class word (those stay unfinished whatever else: text_completeness)."""
+    text = text.strip()
+    words = _WORD.findall(text)
+    marks = len(re.findall(r"[.!?¿¡…。！？]+(?=\s|$)", text))
+    drop = float(np.clip(pitch_drop, *PITCH_CLIP)) if pitch_drop is not None else 0.0
+    log_model = max(float(np.log10(max(model_probability, 1e-12))), MODEL_FLOOR) if model_probability else 0.0
+    return np.array([bool(_SENTENCE_END.search(text)), text.endswith(("?", "？")), len(words) == 1,
+                     np.log1p(len(words)), marks, drop, pitch_drop is None, log_model, not model_probability],
+                    dtype=np.float64)
+
+
+def classifier_probability(features: np.ndarray, with_model: bool) -> float:
+    """The shipped logistic regression (habla/voice/turn_model.py, trained by scripts/tune_turn_end.py --train on
+    the tuning half of `habla bench voice`'s pauses)."""
+    w = WEIGHTS["text+pitch+model" if with_model else "text+pitch"]
+    x = (features - np.asarray(w["mean"])) / np.asarray(w["scale"])
+    x = x[[FEATURES.index(f) for f in w["features"]]]
+    logit = float(np.dot(np.asarray(w["coef"]), x) + float(w["intercept"]))
+    return float(1 / (1 + np.exp(-logit)))
+
+
 def end_of_turn_probability(text: str, language: str, pitch_drop: float | None,
                             model_probability: float | None = None) -> float:
-    """What was said and how: the text's completeness, moved by how far the pitch fell at the end and by the chat
-    model's probability of ending its user turn there (``model_probability``, habla.llm.turn_end). An unfinished
-    mark or a closed-class last word stays unfinished whatever the other cues ("…press the", with a fall)."""
+    """What was said and how: a logistic regression over the transcript's shape, how far the pitch fell at the end
+    and the chat model's probability of ending its user turn there (``model_probability``, habla.llm.turn_end). An
+    unfinished mark or a closed-class last word stays unfinished whatever the other cues ("…press the", with a
+    fall)."""
     p = text_completeness(text, language)
-    if p <= P_CLOSED_CLASS or p >= 1:
+    if p <= P_CLOSED_CLASS:
         return p
-    logit = float(np.log(p / (1 - p)))
-    if pitch_drop is not None:
-        logit += PITCH_WEIGHT * (pitch_drop - PITCH_NEUTRAL)
-    if model_probability is not None:
-        logit += MODEL_WEIGHT * (np.log10(max(model_probability, 1e-9)) - MODEL_NEUTRAL)
-    return float(1 / (1 + np.exp(-logit)))
+    features = turn_features(text, pitch_drop, model_probability)
+    return classifier_probability(features, model_probability is not None)
