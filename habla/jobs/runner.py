@@ -103,8 +103,7 @@ class JobRunner:
         try:
             transcript = self._transcribe(job, cancel)
             result_dir = retry_store(self.settings.storage_retry_seconds,
-                                     lambda: self.storage.write_results(job.id, job.attempt, transcript,
-                                                                       bool(job.spec.options.get("word_timestamps"))),
+                                     lambda: self.storage.write_results(job.id, job.attempt, transcript),
                                      f"job {job.id} results")
         except (StorageUnavailable, StorageMisconfigured) as exc:
             # Never lost: the job goes back to the queue and upkeep sends it again (the store may be back).

@@ -26,7 +26,8 @@ from habla.storage.protocol import ObjectStore
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RESULT_BASENAME = "transcript"
+RESULT_BASENAME = "transcript"  # results stored one object per format (before RESULT_OBJECT)
+RESULT_OBJECT = "result.json"
 LIVE_SEGMENTS = "live-segments.jsonl"
 # After a failed write of the live segments, the next try waits this long: each try against a store that does
 # not answer costs a timeout, and the live view is only a preview.
@@ -81,20 +82,24 @@ class JobStorage:
         with self.objects.local_copy(name) as path:
             yield path
 
-    def write_results(self, job_id: str, attempt: int, transcript: Transcript, word_timestamps: bool = False) -> str:
-        """Write every format for one attempt; returns the attempt's prefix. The live segments go."""
+    def write_results(self, job_id: str, attempt: int, transcript: Transcript) -> str:
+        """Store one attempt's transcript as one object; returns the attempt's prefix. The live segments go.
+        One object, not one per format: with S3 each object is a request, and six PUTs at once took 35 ms
+        against 5 ms for one (moto on loopback, ``scripts/bench_storage.py results``); the formats are rendered
+        when they are read (``read_result``). The JSON keeps the words even when the job did not ask for them:
+        subtitles time long segments by their words."""
         from habla.formats.protocol import WriterOptions
-        from habla.formats.registry import render, resolve_formats
+        from habla.formats.registry import render
 
         name = f"results/{job_id}/{attempt}"
-        options = WriterOptions(word_timestamps=word_timestamps)
-        files = {f"{name}/{RESULT_BASENAME}.{ext}": render(transcript, ext, options).encode()
-                 for ext in resolve_formats("all")}
-        # At once, not one after another: with S3 each is a round trip (~25 ms to moto on a busy machine).
-        with ThreadPoolExecutor(len(files) + 1, thread_name_prefix="habla-results") as pool:
-            work = [pool.submit(self.objects.put_bytes, key, data) for key, data in files.items()]
-            if self._live_written.pop((job_id, attempt), True):
-                work.append(pool.submit(self.objects.delete, f"{name}/{LIVE_SEGMENTS}"))
+        data = render(transcript, "json", WriterOptions(word_timestamps=True)).encode()
+        if not self._live_written.pop((job_id, attempt), True):
+            self.objects.put_bytes(f"{name}/{RESULT_OBJECT}", data)
+            return name
+        # The live segments' delete alongside, not after: with S3 each is a round trip.
+        with ThreadPoolExecutor(2, thread_name_prefix="habla-results") as pool:
+            work = [pool.submit(self.objects.put_bytes, f"{name}/{RESULT_OBJECT}", data),
+                    pool.submit(self.objects.delete, f"{name}/{LIVE_SEGMENTS}")]
             for done in work:
                 done.result()
         return name
@@ -154,13 +159,26 @@ class JobStorage:
         complete = data.rfind(b"\n") + 1  # a line still being written waits for the next read
         return [json.loads(line) for line in data[:complete].splitlines() if line], offset + complete
 
-    def result_name(self, result_dir: str, fmt: str) -> str:
+    def result_object(self, result_dir: str) -> str:
+        """The stored transcript of an attempt (the JSON with words), which every format is rendered from."""
+        return f"{result_dir}/{RESULT_OBJECT}"
+
+    def read_result(self, result_dir: str, fmt: str, word_timestamps: bool = False) -> str:
+        """One format of an attempt's result, rendered from its stored transcript. Results stored before the
+        transcript became one object (one object per format) are read as they were written."""
         from habla.formats import get_writer
+        from habla.formats.protocol import WriterOptions
+        from habla.formats.registry import render
 
-        return f"{result_dir}/{RESULT_BASENAME}.{get_writer(fmt).extension}"
+        ext = get_writer(fmt).extension
+        try:
+            stored = self.objects.read_bytes(self.result_object(result_dir))
+        except ObjectMissing:
+            return self._read_result_file(f"{result_dir}/{RESULT_BASENAME}.{ext}")
+        transcript = Transcript.from_dict(json.loads(stored))
+        return render(transcript, ext, WriterOptions(word_timestamps=word_timestamps))
 
-    def read_result(self, result_dir: str, fmt: str) -> str:
-        name = self.result_name(result_dir, fmt)
+    def _read_result_file(self, name: str) -> str:
         try:
             return self.objects.read_bytes(name).decode("utf-8")
         except ObjectMissing:

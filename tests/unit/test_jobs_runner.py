@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from habla.asr.options import TranscribeOptions
-from habla.asr.types import Segment, Transcript, TranscriptInfo
+from habla.asr.types import Segment, Transcript, TranscriptInfo, Word
 from habla.config import JobsSettings
 from habla.errors import AudioDecodeError, Cancelled, JobConflict, UploadTooLarge
 from habla.jobs.local import LocalQueue
@@ -138,6 +138,37 @@ def test_job_succeeds_with_every_format_written(env) -> None:
     assert "hello world" in storage.read_result(job.result_dir, "tsv")
     assert json.loads(storage.read_result(job.result_dir, "json"))["text"] == "hello world"
 
+
+
+def test_a_result_is_one_stored_object_rendered_into_every_format_as_before(env) -> None:
+    from habla.formats.protocol import WriterOptions
+    from habla.formats.registry import FORMATS, render
+
+    _, storage = env
+    # Speakers, words that were not asked for (Whisper decodes them anyway) and a segment too long for one
+    # subtitle cue, which subtitles then time by its words.
+    words = tuple(Word(0.4 * i, 0.4 * i + 0.3, f" word{i}", 0.9, "SPEAKER_00") for i in range(30))
+    transcript = Transcript(
+        text="long one short one", language="en", language_probability=0.97, duration=14.2, model="tiny",
+        segments=[Segment(0, 0.0, 12.0, "".join(w.word for w in words), words=words, avg_logprob=-0.21,
+                          no_speech_prob=0.01, compression_ratio=1.3, tokens=(1, 2, 3), speaker="SPEAKER_00"),
+                  Segment(1, 12.5, 14.1, " ñandú, dijo.", speaker="SPEAKER_01", temperature=0.2)])
+    result_dir = storage.write_results("j1", 1, transcript)
+    assert [p.name for p in storage.path(result_dir).iterdir()] == ["result.json"]
+    for fmt in FORMATS:
+        for word_timestamps in (False, True):
+            expected = render(transcript, fmt, WriterOptions(word_timestamps=word_timestamps))
+            assert storage.read_result(result_dir, fmt, word_timestamps) == expected, (fmt, word_timestamps)
+
+
+def test_results_stored_one_object_per_format_are_still_read(env) -> None:
+    _, storage = env
+    folder = storage.path("results/j0/1")
+    folder.mkdir(parents=True)
+    (folder / "transcript.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nold\n", encoding="utf-8")
+    assert storage.read_result("results/j0/1", "srt").endswith("old\n")
+    with pytest.raises(JobConflict, match="txt result is missing"):
+        storage.read_result("results/j0/1", "txt")
 
 def test_repeated_delivery_of_a_finished_job_does_nothing(env) -> None:
     store, storage = env
