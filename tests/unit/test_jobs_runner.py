@@ -23,6 +23,7 @@ from habla.jobs.models import JobSpec
 from habla.jobs.runner import JobRunner, is_dead_local, worker_id
 from habla.jobs.sql import SqlJobStore
 from habla.jobs.storage import JobStorage
+from habla.storage.local import LocalObjectStore
 
 
 class ScriptedTranscriber:
@@ -160,6 +161,35 @@ def test_a_result_is_one_stored_object_rendered_into_every_format_as_before(env)
             expected = render(transcript, fmt, WriterOptions(word_timestamps=word_timestamps))
             assert storage.read_result(result_dir, fmt, word_timestamps) == expected, (fmt, word_timestamps)
 
+
+
+class GatedStore(LocalObjectStore):
+    """Live-segment writes wait for ``gate``: a store that is slow to answer."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gate, self.entered, self.live_writes = threading.Event(), threading.Event(), 0
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        if name.endswith("/live-segments.jsonl"):
+            self.live_writes += 1
+            self.entered.set()
+            assert self.gate.wait(30)
+        super().put_bytes(name, data)
+
+
+def test_live_segments_are_written_in_the_background_and_removed_after_the_result(tmp_path: Path) -> None:
+    objects = GatedStore(tmp_path / "files")
+    storage = JobStorage(objects)  # live_flush_seconds 0: every segment is due
+    with storage.live_segments("j1", 1) as append:
+        for i in range(3):  # each returns while the first write is held by the store
+            append(Segment(i, float(i), i + 1.0, f" part {i}"))
+    assert objects.entered.wait(30)
+    assert objects.live_writes == 1  # due writes are skipped while one is in flight, not queued
+    storage.write_results("j1", 1, Transcript("part 0", "en", 1.0, 3.0))
+    objects.gate.set()
+    storage.finish_live("j1", 1)  # waits for the write in flight, then deletes what it wrote
+    assert objects.list("results/j1/") == ["results/j1/1/result.json"]
 
 def test_results_stored_one_object_per_format_are_still_read(env) -> None:
     _, storage = env
