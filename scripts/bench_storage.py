@@ -215,10 +215,13 @@ def writers(mb: int, backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
     upload_file, habla's S3 writer (boto3 multipart, 8 MB x 4) and obstore (the Rust object_store crate) with
     two part settings. MB/s, and CPU seconds per GB in this process (the client) and in the server process:
     which side of the loopback is the bound."""
-    import obstore
+    try:
+        import obstore
+        from obstore.store import S3Store
+    except ImportError:  # only this comparison uses it: not a dependency of habla
+        sys.exit("obstore is missing: .venv/bin/pip install obstore")
     import psutil
     from boto3.s3.transfer import TransferConfig
-    from obstore.store import S3Store
 
     from habla.storage.s3 import S3ObjectStore
 
