@@ -180,12 +180,13 @@ class JobsSettings(BaseModel):
         60.0, ge=0, description="A worker retries a failing store this long (exponential backoff) before it "
         "hands the job back to the queue, which runs it again later.")
     storage_redirects: bool = Field(
-        False, description="Answer /v1/jobs/{id}/audio and /result with a redirect to a presigned S3 URL "
-        "(clients must reach the store; ?redirect=false still streams through the API).")
+        False, description="Answer /v1/jobs/{id}/audio (and /result?format=json of a job with word timestamps, "
+        "the one result served as stored) with a redirect to a presigned S3 URL (clients must reach the store; "
+        "?redirect=false still streams through the API).")
     storage_presign_seconds: int = Field(300, ge=10, le=604800, description="Lifetime of a presigned URL.")
     live_flush_seconds: float = Field(
         0.5, ge=0, description="Live segments of a running job are rewritten in the store at most this often "
-        "(an S3 object cannot be appended to; each write is one PUT).")
+        "(an S3 object cannot be appended to; each write is one PUT, in the background).")
     workers: int = Field(1, ge=1, le=64, description="Jobs run at once by the embedded pool.")
     max_upload_mb: int = Field(2048, ge=1, description="Largest accepted upload.")
     max_pending: int = Field(100, ge=1, description="Queued and running jobs at most; a submit beyond gets 429 + "

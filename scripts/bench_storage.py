@@ -10,9 +10,10 @@ upload_file and by habla's S3 writer alone. The job is cancelled at once.
 submit → done minus the transcription's own time, ``--runs`` times each.
 
 Usage: .venv/bin/python scripts/bench_storage.py upload [--mb 1024] [--broker redis://...] [--backend moto|s3rver|local]
-       .venv/bin/python scripts/bench_storage.py overhead [--runs 10] [--backend moto|s3rver]
+       .venv/bin/python scripts/bench_storage.py overhead [--runs 10] [--backend moto|s3rver] [--profile]
        .venv/bin/python scripts/bench_storage.py parts [--mb 256] [--runs 2] [--backend moto|s3rver]
        .venv/bin/python scripts/bench_storage.py results [--runs 20] [--backend moto|s3rver]
+       .venv/bin/python scripts/bench_storage.py writers [--mb 256] [--runs 2] [--backend moto|s3rver]
 """
 
 from __future__ import annotations
@@ -139,10 +140,19 @@ def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = Tru
         start = time.perf_counter()
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        api_cpu = proc.cpu_times()
+        store_proc = psutil.Process(server.proc.pid) if server else None
+        store_cpu = _tree_cpu(store_proc) if store_proc else 0.0
         with open(wav, "rb") as f:
             start = time.perf_counter()
             reply = httpx.post(f"{api.url}/v1/jobs", files={"file": ("big.wav", f, "audio/wav")}, timeout=600)
             seconds = time.perf_counter() - start
+        # CPU seconds per 100 MB: 100 MB/s needs the API under 1 CPU-s per 100 MB (and the store as well).
+        used = proc.cpu_times()
+        figures["api_cpu_s_per_100mb"] = round(
+            ((used.user + used.system) - (api_cpu.user + api_cpu.system)) / size * 1e8, 3)
+        if store_proc:
+            figures["store_cpu_s_per_100mb"] = round((_tree_cpu(store_proc) - store_cpu) / size * 1e8, 3)
         done.set()
         sampler.join()
         figures["rss_after_mb"] = round((proc.memory_info().rss - base) / 2**20, 1)
@@ -200,6 +210,75 @@ def parts(mb: int, backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
             for name, runs in results.items()}
 
 
+def writers(mb: int, backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
+    """The same ``mb`` MB file into the same server by each S3 client, interleaved over ``rounds``: boto3's
+    upload_file, habla's S3 writer (boto3 multipart, 8 MB x 4) and obstore (the Rust object_store crate) with
+    two part settings. MB/s, and CPU seconds per GB in this process (the client) and in the server process:
+    which side of the loopback is the bound."""
+    try:
+        import obstore
+        from obstore.store import S3Store
+    except ImportError:  # only this comparison uses it: not a dependency of habla
+        sys.exit("obstore is missing: .venv/bin/pip install obstore")
+    import psutil
+    from boto3.s3.transfer import TransferConfig
+
+    from habla.storage.s3 import S3ObjectStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="habla-bench-"))
+    wav = write_big_wav(tmp / "big.wav", mb)
+    size = wav.stat().st_size
+    me = psutil.Process()
+    results: dict[str, list[dict[str, float]]] = {}
+    with s3_server(backend, tmp, s3rver) as server:
+        server.bucket("bench")
+        env = server.settings_env("bench")
+        keys = {"access_key_id": env["HABLA_JOBS__STORAGE_ACCESS_KEY_ID"],
+                "secret_access_key": env["HABLA_JOBS__STORAGE_SECRET_ACCESS_KEY"]}
+        served = psutil.Process(server.proc.pid)
+        habla = S3ObjectStore(env["HABLA_JOBS__STORAGE_URL"], endpoint_url=server.url, region="us-east-1",
+                              timeout=300, **keys)
+        boto = server.client()
+        obstores = {(part, n): S3Store("bench", config={"endpoint": server.url, "region": "us-east-1", **keys},
+                                       client_options={"allow_http": True, "timeout": "300s"})
+                    for part, n in ((8, 4), (16, 8))}
+
+        def run_obstore(part: int, n: int) -> None:
+            obstore.put(obstores[(part, n)], f"w-obstore-{part}x{n}", wav, chunk_size=part << 20, max_concurrency=n)
+
+        def run_writer() -> None:
+            with open(wav, "rb") as f:
+                habla.put("w-habla", f)
+
+        clients = {"boto3 upload_file 8 MB x 4": lambda: boto.upload_file(
+                       str(wav), "bench", "w-boto3", Config=TransferConfig(multipart_threshold=8 << 20,
+                                                                           multipart_chunksize=8 << 20,
+                                                                           max_concurrency=4)),
+                   "habla writer (boto3) 8 MB x 4": run_writer,
+                   "obstore 8 MB x 4": lambda: run_obstore(8, 4),
+                   "obstore 16 MB x 8": lambda: run_obstore(16, 8)}
+        for _ in range(rounds):
+            for name, upload_it in clients.items():
+                mine, theirs = me.cpu_times(), _tree_cpu(served)
+                start = time.perf_counter()
+                upload_it()
+                seconds = time.perf_counter() - start
+                used, server_used = me.cpu_times(), _tree_cpu(served)
+                client_cpu = (used.user + used.system) - (mine.user + mine.system)
+                results.setdefault(name, []).append({
+                    "mb_per_s": size / seconds / 1e6, "client_cpu_s_per_gb": client_cpu / size * 1e9,
+                    "server_cpu_s_per_gb": (server_used - theirs) / size * 1e9})
+        boto.delete_objects(Bucket="bench", Delete={"Objects": [{"Key": k} for k in server.keys("bench")]})
+    wav.unlink()
+    return {name: {key: [round(r[key], 2) for r in runs] for key in runs[0]} for name, runs in results.items()}
+
+
+def _tree_cpu(proc: Any) -> float:
+    """User + system CPU seconds of a process and its children (a launcher script may run the server in one)."""
+    times = [p.cpu_times() for p in [proc, *proc.children(recursive=True)]]
+    return sum(t.user + t.system for t in times)
+
+
 def result_writes(backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
     """Where the S3 job overhead goes: one job's results as six small objects at once (what JobStorage writes
     today: json, txt, srt, vtt, tsv, rttm) against a single object, interleaved over ``rounds``."""
@@ -236,13 +315,13 @@ class TimedTranscriber:
     """Delegates to the real Transcriber and records how long each transcription itself took."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.seconds = inner, 0.0
+        self.inner, self.seconds, self.started = inner, 0.0, 0.0
 
     def default_options(self, **kw: Any) -> Any:
         return self.inner.default_options(**kw)
 
     def stream(self, *args: Any, **kw: Any) -> Any:
-        start = time.perf_counter()
+        start = self.started = time.perf_counter()
         run = self.inner.stream(*args, **kw)
         outer = self
 
@@ -261,7 +340,49 @@ class TimedTranscriber:
         return Run()
 
 
-def overhead(runs: int, backend: str, s3rver: Path) -> dict[str, Any]:
+class CallTimes:
+    """Wraps methods of the S3 service's job store and object store: when each call of one job started (ms after
+    submit) and how long it took, to see where the job overhead goes."""
+
+    def __init__(self) -> None:
+        self.t0 = 0.0
+        self.calls: list[tuple[str, float, float]] = []
+        self.jobs: list[list[tuple[str, float, float]]] = []
+
+    def wrap(self, owner: Any, label: str, names: tuple[str, ...]) -> None:
+        for name in names:
+            inner = getattr(owner, name)
+
+            def timed(*args: Any, _inner: Any = inner, _label: str = f"{label}.{name}", **kw: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    return _inner(*args, **kw)
+                finally:
+                    self.calls.append((_label, (start - self.t0) * 1000, (time.perf_counter() - start) * 1000))
+
+            setattr(owner, name, timed)
+
+    def start(self) -> None:
+        self.calls = []
+        self.t0 = time.perf_counter()
+
+    def keep(self, transcription: tuple[float, float]) -> None:
+        begin, seconds = transcription
+        self.jobs.append([*self.calls, ("transcription", (begin - self.t0) * 1000, seconds * 1000)])
+
+    def summary(self) -> dict[str, Any]:
+        """Per call (in the order of a job): median start after submit and median duration, in ms."""
+        by_label: dict[str, list[tuple[float, float]]] = {}
+        for job in self.jobs:
+            for label, at, took in job:
+                if label != "store.get":  # the benchmark's own polling
+                    by_label.setdefault(label, []).append((at, took))
+        rows = sorted(by_label.items(), key=lambda item: statistics.median(at for at, _ in item[1]))
+        return {label: {"calls": len(v), "median_at_ms": round(statistics.median(a for a, _ in v), 1),
+                        "median_ms": round(statistics.median(t for _, t in v), 1)} for label, v in rows}
+
+
+def overhead(runs: int, backend: str, s3rver: Path, profile: bool = False) -> dict[str, Any]:
     from habla.asr.transcriber import Transcriber
     from habla.config import Settings
     from habla.jobs.service import JobService
@@ -280,6 +401,18 @@ def overhead(runs: int, backend: str, s3rver: Path) -> dict[str, Any]:
         transcriber = TimedTranscriber(Transcriber.from_settings(local))
         timed: Any = transcriber
         services = {"local": JobService.from_settings(local, timed), "s3": JobService.from_settings(s3, timed)}
+        calls = CallTimes()
+        if profile:
+            calls.wrap(services["s3"].storage.objects, "s3", ("put", "put_bytes", "open", "delete", "list"))
+            calls.wrap(services["s3"].store, "db", ("count", "create", "mark_enqueued", "claim", "finish",
+                                                    "heartbeat", "progress"))
+            calls.wrap(services["s3"].store, "store", ("get",))
+            calls.wrap(services["s3"].storage, "storage", ("write_results", "audio_file"))
+            calls.wrap(services["s3"].queue.runner, "runner", ("run", "_transcribe", "_stream"))
+            calls.wrap(sys.modules["habla.jobs.runner"], "runner", ("worker_id",))
+        # Done = the moment the result is committed to the job store. Waiting on it, not polling get() every
+        # 2 ms as before: in-process polling took the GIL and the database from the worker thread it measures.
+        finished = {name: _on_finish(service) for name, service in services.items()}
         for service in services.values():
             service.start()
         figures: dict[str, list[float]] = {name: [] for name in services}
@@ -288,26 +421,58 @@ def overhead(runs: int, backend: str, s3rver: Path) -> dict[str, Any]:
             for i in range(runs + 1):  # the first round warms the model and is not counted
                 for name, service in services.items():
                     offset = moto.log.stat().st_size
+                    calls.start()
+                    finished[name].clear()
                     start = time.perf_counter()
                     with open(clip, "rb") as f:
                         job, _ = service.submit(f, filename=clip.name, options={"language": "en"})
-                    while not service.get(job.id).done:
-                        time.sleep(0.002)
-                    total = time.perf_counter() - start
+                    assert finished[name].wait(600)
+                    total = finished[name].at - start
                     assert service.get(job.id).status == "succeeded"
                     if i:
                         figures[name].append((total - transcriber.seconds) * 1000)
+                        if name == "s3" and profile:
+                            calls.keep((transcriber.started, transcriber.seconds))
                     if name == "s3" and i == runs:
                         time.sleep(1)  # the last access-log lines
                         requests = s3_requests(moto.log, offset)
         finally:
             for service in services.values():
                 service.stop()
-    result: dict[str, Any] = {name: {"median_ms": round(statistics.median(v), 1), "max_ms": round(max(v), 1),
+    result: dict[str, Any] = {name: {"median_ms": round(statistics.median(v), 1),
+                                     "p95_ms": round(percentile(v, 95), 1), "max_ms": round(max(v), 1),
                                      "runs": len(v)} for name, v in figures.items()}
     if requests or backend == "moto":
         result["s3_requests_last_job"] = requests
+    if profile:
+        result["s3_calls"] = calls.summary()
     return result
+
+
+class _Finished(threading.Event):
+    at = 0.0
+
+
+def _on_finish(service: Any) -> _Finished:
+    """An event set (with the time) each time ``service``'s job store records a result."""
+    event = _Finished()
+    inner = service.store.finish
+
+    def finish(*args: Any, **kw: Any) -> Any:
+        done = inner(*args, **kw)
+        event.at = time.perf_counter()
+        event.set()
+        return done
+
+    service.store.finish = finish
+    return event
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile by linear interpolation (numpy's default)."""
+    import numpy as np
+
+    return float(np.percentile(values, q))
 
 
 def s3_requests(log: Path, offset: int) -> list[str]:
@@ -323,7 +488,7 @@ def s3_requests(log: Path, offset: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["upload", "overhead", "parts", "results"])
+    parser.add_argument("what", choices=["upload", "overhead", "parts", "results", "writers"])
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--broker", default="redis://127.0.0.1:6390/9", help="Celery broker of the upload run.")
@@ -332,15 +497,19 @@ def main() -> None:
     parser.add_argument("--s3rver", type=Path, default=ROOT / ".bench" / "node_modules" / ".bin" / "s3rver")
     parser.add_argument("--no-ceiling", action="store_true", help="upload: skip the boto3/writer-alone runs.")
     parser.add_argument("--cold", action="store_true", help="upload: no short job first (imports count too).")
+    parser.add_argument("--profile", action="store_true",
+                        help="overhead: when each S3 and database call of a job starts and how long it takes.")
     args = parser.parse_args()
-    if args.what == "results":
+    if args.what == "writers":
+        result = writers(args.mb, "moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
+    elif args.what == "results":
         result = result_writes("moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
     elif args.what == "parts":
         result = parts(args.mb, "moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
     elif args.what == "upload":
         result = upload(args.mb, args.broker, args.backend, args.s3rver, not args.cold, not args.no_ceiling)
     else:
-        result = overhead(args.runs, "moto" if args.backend == "local" else args.backend, args.s3rver)
+        result = overhead(args.runs, "moto" if args.backend == "local" else args.backend, args.s3rver, args.profile)
     print(json.dumps({args.what: result, "load_average": os.getloadavg()}, indent=2))
 
 

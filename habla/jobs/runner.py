@@ -106,13 +106,12 @@ class JobRunner:
         try:
             transcript = self._transcribe(job, cancel)
             result_dir = retry_store(self.settings.storage_retry_seconds,
-                                     lambda: self.storage.write_results(job.id, job.attempt, transcript,
-                                                                       bool(job.spec.options.get("word_timestamps"))),
+                                     lambda: self.storage.write_results(job.id, job.attempt, transcript),
                                      f"job {job.id} results")
         except (StorageUnavailable, StorageMisconfigured) as exc:
             # Never lost: the job goes back to the queue and upkeep sends it again (the store may be back).
             log.error("job %s: attempt %d handed back to the queue: %s", job.id, job.attempt, exc)
-            self._discard_quietly(f"results/{job.id}/{job.attempt}")  # else the next attempt clears it
+            self._discard_attempt(job)  # else the next attempt clears it
             return ("released" if self.store.release(job.id, job.attempt) else "cancelled"), None
         except Cancelled:
             if self.stopping.is_set() and self.store.release(job.id, job.attempt):
@@ -125,8 +124,9 @@ class JobRunner:
             done = self.store.fail(job.id, job.attempt, f"internal error: {type(exc).__name__}: {exc}")
             return ("failed" if done else "cancelled"), None
         if not self.store.finish(job.id, job.attempt, result_dir, transcript.language, transcript.duration):
-            self._discard_quietly(result_dir)  # cancelled meanwhile, or another attempt owns the job now
+            self._discard_attempt(job)  # cancelled meanwhile, or another attempt owns the job now
             return "cancelled", None
+        self.storage.finish_live(job.id, job.attempt)  # after the job is done: not part of its time
         return "succeeded", transcript
 
     def _transcribe(self, job: Job, cancel: threading.Event) -> Transcript:
@@ -152,10 +152,15 @@ class JobRunner:
                         append(segment)
                 return run.result()
             except BaseException:
-                self._discard_quietly(f"results/{job.id}/{job.attempt}")  # the attempt's live segments
+                self._discard_attempt(job)  # the attempt's live segments
                 raise
             finally:
                 run.close()
+
+    def _discard_attempt(self, job: Job) -> None:
+        """Remove what an attempt stored, once no live-segment write of it can land later."""
+        self.storage.settle_live(job.id, job.attempt)
+        self._discard_quietly(f"results/{job.id}/{job.attempt}")
 
     def _discard_quietly(self, name: str) -> None:
         try:

@@ -224,13 +224,19 @@ class JobService:
             return None
         return self.storage.objects.presigned_url(name, jobs.storage_presign_seconds, filename, media_type)
 
-    def result_name(self, job_id: str, fmt: str = "json", owner: str | None = None) -> str:
-        """The stored name of one format of a succeeded job's result."""
-        job = self.get(job_id, owner)
-        if job.status != "succeeded" or not job.result_dir:
-            raise JobConflict(f"job {job_id} is {job.status}; it has no result",
-                              hint="wait until its status is 'succeeded'")
-        return self.storage.result_name(job.result_dir, fmt)
+    def result_url(self, job_id: str, fmt: str = "json", owner: str | None = None) -> str | None:
+        """A presigned URL of a succeeded job's result when redirects are on and the stored object is the answer
+        as is: the JSON of a job that asked for word timings (every other answer is rendered from it by the API).
+        None otherwise."""
+        from habla.formats import get_writer
+
+        job = self._succeeded(job_id, owner)
+        if get_writer(fmt).extension != "json" or not job.spec.options.get("word_timestamps"):
+            return None
+        name = self.storage.result_object(job.result_dir or "")
+        if not self.settings.jobs.storage_redirects or not self.storage.objects.exists(name):
+            return None  # a result stored one object per format: read by the API
+        return self.presigned_url(name, f"{job_id}.json", "application/json")
 
     def cached_storage_health(self) -> dict[str, Any] | None:
         """The last storage check while it is fresh (younger than STORAGE_CHECK_SECONDS), else None."""
@@ -262,11 +268,16 @@ class JobService:
         return self.storage.read_live_segments(job.id, job.attempt, offset)
 
     def result(self, job_id: str, fmt: str = "json", owner: str | None = None) -> str:
+        """One format of a succeeded job's result, rendered from its stored transcript with the job's options."""
+        job = self._succeeded(job_id, owner)
+        return self.storage.read_result(job.result_dir or "", fmt, bool(job.spec.options.get("word_timestamps")))
+
+    def _succeeded(self, job_id: str, owner: str | None) -> Job:
         job = self.store.get(job_id, owner)
         if job.status != "succeeded" or not job.result_dir:
             raise JobConflict(f"job {job_id} is {job.status}; it has no result",
                               hint="wait until its status is 'succeeded'")
-        return self.storage.read_result(job.result_dir, fmt)
+        return job
 
 
 def _position(stream: BinaryIO) -> int | None:

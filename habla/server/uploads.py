@@ -140,7 +140,8 @@ class _FilePart:
     def __init__(self, upload: ReceivedUpload) -> None:
         self.upload = upload
         self.writer: ObjectWriter | None = None
-        self.buffer = bytearray()
+        self.chunks: list[bytes] = []  # received since the last block, as they came
+        self.buffered = 0
         self.finished = False
 
     async def _writer(self) -> ObjectWriter:
@@ -157,18 +158,19 @@ class _FilePart:
             raise UploadTooLarge(f"the upload is larger than {destination.max_bytes >> 20} MB", hint=destination.hint)
         if len(upload.head) < HEAD_BYTES:
             upload.head += data[:HEAD_BYTES - len(upload.head)]
-        self.buffer += data
+        self.chunks.append(data)
+        self.buffered += len(data)
         writer = await self._writer()
-        if len(self.buffer) > writer.block_bytes:  # more than a block: this one is not the last
-            await run_in_threadpool(writer.ready)  # copy the block only once a part slot is free
-            with memoryview(self.buffer) as view:
-                block = bytes(view[:writer.block_bytes])  # one copy (a bytearray slice would make two)
-            del self.buffer[:writer.block_bytes]
+        if self.buffered > writer.block_bytes:  # more than a block: the upload goes on past it
+            await run_in_threadpool(writer.ready)  # join the block only once a part slot is free
+            # Everything received so far as the block (a little over block_bytes, which writers take): one copy
+            # of the bytes, where a growing bytearray and a block cut from it made two.
+            block, self.chunks, self.buffered = b"".join(self.chunks), [], 0
             await run_in_threadpool(writer.write, block)
 
     async def finish(self) -> None:
         writer = await self._writer()
-        last, self.buffer = bytes(self.buffer), bytearray()
+        last, self.chunks, self.buffered = b"".join(self.chunks), [], 0
         await run_in_threadpool(writer.commit, last)
         self.finished = True
 

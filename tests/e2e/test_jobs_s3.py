@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import HABLA, HablaServer
+from tests.conftest import HABLA, HablaServer, wait_for
 from tests.e2e.test_jobs import CLIP, SHORT, Server
 from tests.s3server import MotoS3, free_port
 
@@ -37,22 +37,33 @@ def test_a_job_runs_from_and_into_the_store(server: Server, moto: MotoS3) -> Non
     assert created.status_code == 201, created.text
     job_id = created.json()["id"]
     assert server.wait_status(job_id, {"succeeded", "failed"})["status"] == "succeeded"
-    keys = moto.keys(BUCKET, "api/")
-    assert [k for k in keys if k.startswith("api/uploads/")] and f"api/results/{job_id}/1/transcript.srt" in keys
-    assert f"api/results/{job_id}/1/live-segments.jsonl" not in keys  # the finished attempt keeps its result only
+    assert [k for k in moto.keys(BUCKET, "api/") if k.startswith("api/uploads/")]
+    # One result object per attempt (the formats are rendered from it); the live segments go just after the job
+    # is done (their delete is not part of its time).
+    only_result = [f"api/results/{job_id}/1/result.json"]
+    wait_for(lambda: moto.keys(BUCKET, f"api/results/{job_id}/") == only_result, 30, "only the result object")
     assert not (server.home / "files").exists() or not any((server.home / "files").rglob("*.*"))
 
-    streamed = {fmt: server.http.get(f"/v1/jobs/{job_id}/result", params={"format": fmt, "redirect": "false"})
+    streamed = {fmt: server.http.get(f"/v1/jobs/{job_id}/result", params={"format": fmt})
                 for fmt in ("json", "txt", "srt", "vtt", "tsv")}
-    assert all(r.status_code == 200 for r in streamed.values())
+    assert all(r.status_code == 200 for r in streamed.values())  # rendered by the API, redirects or not
     assert streamed["json"].json()["text"].lower().startswith("please press 1")
+    assert "words" not in streamed["json"].json()["segments"][0]  # not asked for
     assert streamed["vtt"].text.startswith("WEBVTT") and "-->" in streamed["srt"].text
+    assert streamed["txt"].headers["content-type"].startswith("text/plain")
 
-    redirected = server.http.get(f"/v1/jobs/{job_id}/result", params={"format": "txt"})
+
+def test_a_stored_result_served_as_is_is_redirected(server: Server, moto: MotoS3) -> None:
+    job_id = server.submit(CLIP, language="en", word_timestamps="true").json()["id"]
+    assert server.wait_status(job_id, {"succeeded", "failed"})["status"] == "succeeded"
+    streamed = server.http.get(f"/v1/jobs/{job_id}/result", params={"format": "json", "redirect": "false"})
+    assert streamed.status_code == 200 and streamed.json()["segments"][0]["words"]
+    redirected = server.http.get(f"/v1/jobs/{job_id}/result", params={"format": "json"})
     assert redirected.status_code == 307 and redirected.headers["location"].startswith(moto.url)
     direct = httpx.get(redirected.headers["location"])
-    assert direct.status_code == 200 and direct.text == streamed["txt"].text
-    assert direct.headers["content-type"].startswith("text/plain")
+    assert direct.status_code == 200 and direct.json() == streamed.json()
+    assert direct.headers["content-type"].startswith("application/json")
+    assert server.http.get(f"/v1/jobs/{job_id}/result", params={"format": "srt"}).status_code == 200
 
 
 def test_the_audio_is_streamed_with_ranges_or_redirected(server: Server) -> None:

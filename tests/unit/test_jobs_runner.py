@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from habla.asr.options import TranscribeOptions
-from habla.asr.types import Segment, Transcript, TranscriptInfo
+from habla.asr.types import Segment, Transcript, TranscriptInfo, Word
 from habla.config import JobsSettings
 from habla.errors import AudioDecodeError, Cancelled, JobConflict, UploadTooLarge
 from habla.jobs.local import LocalQueue
@@ -23,6 +23,7 @@ from habla.jobs.models import JobSpec
 from habla.jobs.runner import JobRunner, is_dead_local, worker_id
 from habla.jobs.sql import SqlJobStore
 from habla.jobs.storage import JobStorage
+from habla.storage.local import LocalObjectStore
 
 
 class ScriptedTranscriber:
@@ -138,6 +139,66 @@ def test_job_succeeds_with_every_format_written(env) -> None:
     assert "hello world" in storage.read_result(job.result_dir, "tsv")
     assert json.loads(storage.read_result(job.result_dir, "json"))["text"] == "hello world"
 
+
+
+def test_a_result_is_one_stored_object_rendered_into_every_format_as_before(env) -> None:
+    from habla.formats.protocol import WriterOptions
+    from habla.formats.registry import FORMATS, render
+
+    _, storage = env
+    # Speakers, words that were not asked for (Whisper decodes them anyway) and a segment too long for one
+    # subtitle cue, which subtitles then time by its words.
+    words = tuple(Word(0.4 * i, 0.4 * i + 0.3, f" word{i}", 0.9, "SPEAKER_00") for i in range(30))
+    transcript = Transcript(
+        text="long one short one", language="en", language_probability=0.97, duration=14.2, model="tiny",
+        segments=[Segment(0, 0.0, 12.0, "".join(w.word for w in words), words=words, avg_logprob=-0.21,
+                          no_speech_prob=0.01, compression_ratio=1.3, tokens=(1, 2, 3), speaker="SPEAKER_00"),
+                  Segment(1, 12.5, 14.1, " ñandú, dijo.", speaker="SPEAKER_01", temperature=0.2)])
+    result_dir = storage.write_results("j1", 1, transcript)
+    assert [p.name for p in storage.path(result_dir).iterdir()] == ["result.json"]
+    for fmt in FORMATS:
+        for word_timestamps in (False, True):
+            expected = render(transcript, fmt, WriterOptions(word_timestamps=word_timestamps))
+            assert storage.read_result(result_dir, fmt, word_timestamps) == expected, (fmt, word_timestamps)
+
+
+
+class GatedStore(LocalObjectStore):
+    """Live-segment writes wait for ``gate``: a store that is slow to answer."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gate, self.entered, self.live_writes = threading.Event(), threading.Event(), 0
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        if name.endswith("/live-segments.jsonl"):
+            self.live_writes += 1
+            self.entered.set()
+            assert self.gate.wait(30)
+        super().put_bytes(name, data)
+
+
+def test_live_segments_are_written_in_the_background_and_removed_after_the_result(tmp_path: Path) -> None:
+    objects = GatedStore(tmp_path / "files")
+    storage = JobStorage(objects)  # live_flush_seconds 0: every segment is due
+    with storage.live_segments("j1", 1) as append:
+        for i in range(3):  # each returns while the first write is held by the store
+            append(Segment(i, float(i), i + 1.0, f" part {i}"))
+    assert objects.entered.wait(30)
+    assert objects.live_writes == 1  # due writes are skipped while one is in flight, not queued
+    storage.write_results("j1", 1, Transcript("part 0", "en", 1.0, 3.0))
+    objects.gate.set()
+    storage.finish_live("j1", 1)  # waits for the write in flight, then deletes what it wrote
+    assert objects.list("results/j1/") == ["results/j1/1/result.json"]
+
+def test_results_stored_one_object_per_format_are_still_read(env) -> None:
+    _, storage = env
+    folder = storage.path("results/j0/1")
+    folder.mkdir(parents=True)
+    (folder / "transcript.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nold\n", encoding="utf-8")
+    assert storage.read_result("results/j0/1", "srt").endswith("old\n")
+    with pytest.raises(JobConflict, match="txt result is missing"):
+        storage.read_result("results/j0/1", "txt")
 
 def test_repeated_delivery_of_a_finished_job_does_nothing(env) -> None:
     store, storage = env

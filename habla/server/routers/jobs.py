@@ -122,8 +122,7 @@ def job_result(request: Request, job_id: str, format: str = "json",
     fmt = format.strip().lower()
     service = _service(request)
     if redirect and service.settings.jobs.storage_redirects:
-        name = service.result_name(job_id, fmt, _owner(request))
-        url = service.presigned_url(name, f"{job_id}.{fmt}", MEDIA_TYPES.get(fmt, "text/plain; charset=utf-8"))
+        url = service.result_url(job_id, fmt, _owner(request))
         if url:
             return RedirectResponse(url, status_code=307)
     text = service.result(job_id, fmt, _owner(request))
