@@ -72,7 +72,7 @@ def generate(speech: Path, languages: list[str]) -> list[dict[str, Any]]:
     from habla.voice.listener import piece_decoder
 
     settings = load_settings()
-    engines = VoiceEngines(settings)
+    engines = VoiceEngines.from_settings(settings)
     model = TurnEndModel(gguf_path(ModelStore(settings.models), settings.voice.turn_detection.model))
     transcriber = engines.transcriber
     rows = []
