@@ -11,6 +11,12 @@ Order: interactive requests (sync API, tutor) before jobs; within a priority, on
 turn, each principal's requests oldest first. Jobs take at most ``max_job_chunks`` of a batch, so a batch in
 progress never holds an interactive request back for long, and a job chunk that has waited ``job_boost_seconds``
 counts as interactive, so jobs never starve either.
+
+Filling windows: a transcription announces itself (``expect``) before its audio is decoded and its speech found, and
+stops being expected when it submits its first chunks (or ends without speech). While some are expected and the
+queue does not fill a batch, a batch waits up to ``fill_wait_ms`` instead of ``max_wait_ms``: under load, requests
+reach the queue a few at a time while their uploads are decoded, and a batch sent at once would encode windows that
+are mostly padding. A request alone is never expected by anyone else, so it waits ``max_wait_ms`` as before.
 """
 
 from __future__ import annotations
@@ -103,19 +109,41 @@ class BatchScheduler:
         self._seq = itertools.count()
         self._closed = False
         self._threads: list[threading.Thread] = []
+        self._expected = 0  # transcriptions started whose first chunks are not queued yet
 
     # -- requests ----------------------------------------------------------------------------------------
+    def expect(self) -> None:
+        """A transcription has started and will submit chunks soon (see the module's "Filling windows")."""
+        with self._cond:
+            self._expected += 1
+
+    def arrived(self) -> None:
+        """An expected transcription submitted its first chunks, or ended without any."""
+        with self._cond:
+            self._expected = max(0, self._expected - 1)
+            self._cond.notify_all()
+
+    def expected(self) -> int:
+        with self._cond:
+            return self._expected
+
     def submit(self, audio: np.ndarray, spans: Sequence[Span], language: str, options: TranscribeOptions,
                offset: float, priority: Priority = "interactive", principal: str = "",
-               cancel: threading.Event | None = None) -> _Request:
+               cancel: threading.Event | None = None, first: bool = False) -> _Request:
+        """``first``: the caller was expected (``expect``) and this is its first submission; it stops being
+        expected in the same step, so no batch can start between the two."""
         starts = [int(s * SAMPLE_RATE) for s, _ in spans]
         pieces = [audio[start:int(e * SAMPLE_RATE)].copy() for start, (_, e) in zip(starts, spans, strict=False)]
         request = _Request(next(self._seq), batch_key(language, options), language, options, offset, list(spans),
                            starts, pieces, priority, principal, self.clock(), cancel, results=[None] * len(spans))
         if not spans:
             request.finish()
+            if first:
+                self.arrived()
             return request
         with self._cond:
+            if first:
+                self._expected = max(0, self._expected - 1)
             if self._closed:
                 raise RuntimeError("the batch scheduler is closed")
             self._queue.append(request)
@@ -190,7 +218,8 @@ class BatchScheduler:
                 self._run(picked)
 
     def _next_when_ready(self) -> list[tuple[_Request, int]] | None:
-        """Wait (holding the condition) until a batch is full or its oldest chunk has waited ``max_wait_ms``."""
+        """Wait (holding the condition) until a batch is full or its oldest chunk has waited ``max_wait_ms``
+        (``fill_wait_ms`` while other transcriptions are expected)."""
         while not self._closed:
             self._drop_cancelled()
             if not self._queue:
@@ -198,11 +227,18 @@ class BatchScheduler:
                 continue
             now = self.clock()
             oldest = min(r.enqueued for r in self._queue)
-            due = oldest + self.settings.max_wait_ms / 1000
+            due = oldest + self._wait_seconds()
             if now >= due or self._queued_windows() >= self.settings.max_batch:
                 return self._select(now)
             self._cond.wait(due - now)
         return None
+
+    def _wait_seconds(self) -> float:
+        """How long the oldest queued chunk may wait for its batch (called holding the condition)."""
+        wait = self.settings.max_wait_ms
+        if self._expected:
+            wait = max(wait, self.settings.fill_wait_ms)
+        return wait / 1000
 
     # -- choosing a batch ----------------------------------------------------------------------------------
     def _drop_cancelled(self) -> None:
@@ -337,14 +373,28 @@ class BatchedEngine:
                  cancel: threading.Event | None = None) -> None:
         self.scheduler, self.priority, self.principal, self.cancel = scheduler, priority, principal, cancel
         self.name = scheduler.engine.name
+        self._expected = False
+
+    def expect(self) -> None:
+        """Announce this transcription to the scheduler until its first chunks are queued (or ``close``)."""
+        if not self._expected:
+            self._expected = True
+            self.scheduler.expect()
+
+    def close(self) -> None:
+        """The transcription is over: if it never submitted, it is no longer expected."""
+        if self._expected:
+            self._expected = False
+            self.scheduler.arrived()
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         return self.scheduler.engine.detect_language(audio)
 
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
+        first, self._expected = self._expected, False
         request = self.scheduler.submit(audio, spans, language, options, offset, self.priority, self.principal,
-                                        self.cancel)
+                                        self.cancel, first=first)
         yield from self.scheduler.wait(request)
 
     def decode_piece(self, audio: np.ndarray, language: str, prompt: str) -> str:
