@@ -53,8 +53,16 @@ def test_words_go_to_the_region_nearest_their_middle() -> None:
     assert [[w.word for w in p] for p in parts] == [["a", "b"], ["c", "d"]]
 
 
-def test_a_word_timed_across_a_whole_gap_makes_the_window_unsplittable() -> None:
-    assert split_words([word(2.5, 4.5)], [(0.0, 3.0), (4.0, 7.0)]) is None
+def test_a_word_timed_across_a_whole_gap_makes_the_chunks_beside_it_unsplittable() -> None:
+    assert split_words([word(2.5, 4.5)], [(0.0, 3.0), (4.0, 7.0)]) == [None, None]
+
+
+def test_chunks_away_from_a_crossed_gap_keep_their_words() -> None:
+    regions = [(0.0, 3.0), (4.0, 7.0), (8.0, 11.0), (12.0, 15.0)]
+    words = [word(0.5, 1.0, "a"), word(2.5, 4.5, "b"), word(8.5, 9.0, "c"), word(12.5, 13.0, "d")]
+    parts = split_words(words, regions)
+    assert parts[:2] == [None, None]
+    assert [[w.word for w in p] for p in parts[2:] if p is not None] == [["c"], ["d"]]
 
 
 class SoundEngine:
