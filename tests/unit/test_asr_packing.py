@@ -129,6 +129,38 @@ def test_a_window_that_cannot_be_split_is_decoded_again_chunk_by_chunk() -> None
     assert [[r.text for r in s.wait(q)] for q in requests] == [[" 1"], [" 2"]]
 
 
+def test_chunks_that_fail_to_split_are_packed_once_more_in_another_order_before_going_alone() -> None:
+    engine = SoundEngine(sloppy=True)  # every window of several chunks fails, so all four end up alone
+    s = packing(engine)
+    requests = [s.submit(tone(v, 2.0), [(0.0, 2.0)], "en", EN, offset=0.0) for v in (1, 2, 3, 4)]
+    s.step()
+    assert [len(call[0]) for call in engine.calls] == [1, 1, 4]
+    assert [[r.text for r in s.wait(q)] for q in requests] == [[" 1"], [" 2"], [" 3"], [" 4"]]
+
+
+def test_chunks_beside_a_crossed_gap_are_split_when_packed_apart() -> None:
+    engine = CrossingEngine()
+    s = packing(engine)
+    requests = [s.submit(tone(v, 2.0), [(0.0, 2.0)], "en", EN, offset=0.0) for v in (1, 2, 3, 4)]
+    s.step()
+    assert [len(call[0]) for call in engine.calls] == [1, 1]  # the window, then 1 3 2 4: nothing alone
+    assert [[r.text for r in s.wait(q)] for q in requests] == [[" 1"], [" 2"], [" 3"], [" 4"]]
+
+
+class CrossingEngine(SoundEngine):
+    """As SoundEngine, but where chunk 1 is heard just before chunk 2 (or 3 before 4) its word runs across the gap
+    between them."""
+
+    def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
+                      options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
+        for chunk in super().decode_chunks(audio, spans, language, options, offset):
+            words = list(chunk.words)
+            for k in range(len(words) - 1):
+                if (words[k].word, words[k + 1].word) in ((" 1", " 2"), (" 3", " 4")):
+                    words[k] = Word(words[k].start, words[k + 1].start + 0.1, words[k].word, 1.0)
+            yield ChunkText(span=chunk.span, text=chunk.text, words=tuple(words))
+
+
 def test_long_chunks_are_decoded_exactly_as_without_packing() -> None:
     engine = SoundEngine()
     s = packing(engine)
