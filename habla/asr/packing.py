@@ -103,5 +103,14 @@ def unpack(window: ChunkText, pack: Pack, window_start: float) -> list[ChunkText
         return [window]
     relative = [Word(w.start - window_start, w.end - window_start, w.word, w.probability) for w in window.words]
     parts = split_words(relative, pack.regions)
-    by_word = {id(r): w for r, w in zip(relative, window.words, strict=True)}
-    return [chunk_from_words([by_word[id(w)] for w in part], window) if part else None for part in parts]
+    return [chunk_from_words([_inside(w, region, window_start) for w in part], window) if part else None
+            for part, region in zip(parts, pack.regions, strict=True)]
+
+
+def _inside(word: Word, region: Span, window_start: float) -> Word:
+    """A chunk's word, its times (relative to the window) kept inside the chunk's region and put back in the engine's
+    time: a first word's start can be timed half a second into the silence before it, where no audio of its own
+    request lies (seen once a failed gap elsewhere no longer sends the whole window to be decoded alone)."""
+    start = min(max(word.start, region[0]), region[1])
+    end = min(max(word.end, start), region[1])
+    return Word(round(start + window_start, 3), round(end + window_start, 3), word.word, word.probability)

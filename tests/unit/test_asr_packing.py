@@ -10,7 +10,7 @@ import pytest
 
 from habla.asr.batching import BatchScheduler
 from habla.asr.options import TranscribeOptions
-from habla.asr.packing import Pack, pack_audio, plan_packs, split_words
+from habla.asr.packing import Pack, pack_audio, plan_packs, split_words, unpack
 from habla.asr.protocol import ChunkText, Span
 from habla.asr.types import Word
 from habla.audio.decode import SAMPLE_RATE
@@ -182,3 +182,11 @@ def test_max_batch_counts_windows_when_chunks_are_packed() -> None:
 
 def test_plan_of_one_chunk_is_the_chunk_itself() -> None:
     assert plan_packs([4.0], window=30.0, gap=1.0, max_chunk=10.0) == [Pack((0,), ((0.0, 4.0),))]
+
+
+def test_a_split_chunks_words_stay_inside_its_region() -> None:
+    pack = Pack((0, 1), ((0.0, 3.0), (4.0, 7.0)))
+    window = ChunkText(span=(10.0, 17.0), text=" a b", words=(word(10.5, 12.0, " a"), word(13.6, 15.0, " b")))
+    first, second = unpack(window, pack, window_start=10.0)
+    assert first is not None and second is not None
+    assert (second.words[0].start, second.words[0].end) == (14.0, 15.0)  # timed 0.4 s into the gap before it
