@@ -131,6 +131,10 @@ class BatchingSettings(BaseModel):
                            "batch size; a GPU takes 16-32).")
     max_wait_ms: float = Field(10.0, ge=0, le=1000, description="How long the oldest queued chunk may wait for "
                                "others before its batch goes, when the batch is not full.")
+    fill_wait_ms: float = Field(250.0, ge=0, le=5000, description="How long the oldest queued chunk may wait "
+                                "instead, while other transcriptions have started but not yet queued their speech "
+                                "(their uploads are being decoded): their chunks fill the batch's windows. A request "
+                                "alone still waits max_wait_ms.")
     max_job_chunks: int = Field(2, ge=1, le=64, description="Job chunks in one batch: a batch in progress delays "
                                 "an interactive request by its length, so long jobs go in small batches.")
     job_boost_seconds: float = Field(30.0, ge=0, description="A job chunk waiting this long is served as "

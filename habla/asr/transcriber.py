@@ -85,7 +85,12 @@ class Transcriber:
     def _batched(self, name: str, priority: Priority, principal: str,
                  cancel: threading.Event) -> Iterator[ASREngine]:
         with self.models.use(name) as engine:
-            yield BatchedEngine(self._scheduler(name, engine), priority, principal, cancel)
+            view = BatchedEngine(self._scheduler(name, engine), priority, principal, cancel)
+            view.expect()  # before the audio is decoded and its speech found (batching.py, "Filling windows")
+            try:
+                yield view
+            finally:
+                view.close()
 
     def _scheduler(self, name: Hashable, engine: ASREngine) -> BatchScheduler:
         with self._schedulers_lock:

@@ -5,6 +5,7 @@ fairness. The scheduler thread is not started: ``step()`` decodes one batch at a
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -191,3 +192,37 @@ def test_closing_the_scheduler_fails_waiting_requests_instead_of_hanging() -> No
     s.close()
     with pytest.raises(Cancelled):
         s.wait(request)
+
+
+def test_a_batch_waits_longer_only_while_other_transcriptions_are_about_to_queue_speech() -> None:
+    s = scheduler(FakeEngine(), max_wait_ms=10, fill_wait_ms=250)
+    assert s._wait_seconds() == pytest.approx(0.010)  # a request alone: no one else is coming
+    first, silent = BatchedEngine(s), BatchedEngine(s)
+    first.expect()
+    silent.expect()
+    assert s.expected() == 2 and s._wait_seconds() == pytest.approx(0.250)
+    request = s.submit(audio_of(1), [(0.0, 1.0)], "en", EN, 0.0, first=True)  # its speech is queued: not expected
+    assert s.expected() == 1
+    silent.close()  # ended without speech
+    assert s.expected() == 0 and s._wait_seconds() == pytest.approx(0.010)
+    s.step()
+    assert texts(s, request) == ["1"]
+
+
+def test_a_view_stops_being_expected_when_it_first_submits_and_only_once() -> None:
+    s = scheduler(FakeEngine())
+    view = BatchedEngine(s)
+    view.expect()
+    chunks = view.decode_chunks(audio_of(3), [(0.0, 1.0)], "en", EN, 0.0)
+
+    def decode_when_queued() -> None:
+        while s.step() == 0:
+            time.sleep(0.01)
+
+    threading.Thread(target=decode_when_queued).start()
+    assert [c.text for c in chunks] == ["3"]
+    assert s.expected() == 0
+    view.expect()  # a later transcription through a new view would count again; this one ends now
+    view.close()
+    view.close()
+    assert s.expected() == 0

@@ -54,8 +54,16 @@ def test_words_go_to_the_region_nearest_their_middle() -> None:
     assert [[w.word for w in p] for p in parts] == [["a", "b"], ["c", "d"]]
 
 
-def test_a_word_timed_across_a_whole_gap_makes_the_window_unsplittable() -> None:
-    assert split_words([word(2.5, 4.5)], [(0.0, 3.0), (4.0, 7.0)]) is None
+def test_a_word_timed_across_a_whole_gap_makes_the_chunks_beside_it_unsplittable() -> None:
+    assert split_words([word(2.5, 4.5)], [(0.0, 3.0), (4.0, 7.0)]) == [None, None]
+
+
+def test_chunks_away_from_a_crossed_gap_keep_their_words() -> None:
+    regions = [(0.0, 3.0), (4.0, 7.0), (8.0, 11.0), (12.0, 15.0)]
+    words = [word(0.5, 1.0, "a"), word(2.5, 4.5, "b"), word(8.5, 9.0, "c"), word(12.5, 13.0, "d")]
+    parts = split_words(words, regions)
+    assert parts[:2] == [None, None]
+    assert [[w.word for w in p] for p in parts[2:] if p is not None] == [["c"], ["d"]]
 
 
 class SoundEngine:
@@ -120,6 +128,38 @@ def test_a_window_that_cannot_be_split_is_decoded_again_chunk_by_chunk() -> None
     assert [len(call[0]) for call in engine.calls] == [1, 2]  # the packed window, then each chunk alone
     assert not engine.calls[1][1].word_timestamps  # the second call has the requests' own options
     assert [[r.text for r in s.wait(q)] for q in requests] == [[" 1"], [" 2"]]
+
+
+def test_chunks_that_fail_to_split_are_packed_once_more_in_another_order_before_going_alone() -> None:
+    engine = SoundEngine(sloppy=True)  # every window of several chunks fails, so all four end up alone
+    s = packing(engine)
+    requests = [s.submit(tone(v, 2.0), [(0.0, 2.0)], "en", EN, offset=0.0) for v in (1, 2, 3, 4)]
+    s.step()
+    assert [len(call[0]) for call in engine.calls] == [1, 1, 4]
+    assert [[r.text for r in s.wait(q)] for q in requests] == [[" 1"], [" 2"], [" 3"], [" 4"]]
+
+
+def test_chunks_beside_a_crossed_gap_are_split_when_packed_apart() -> None:
+    engine = CrossingEngine()
+    s = packing(engine)
+    requests = [s.submit(tone(v, 2.0), [(0.0, 2.0)], "en", EN, offset=0.0) for v in (1, 2, 3, 4)]
+    s.step()
+    assert [len(call[0]) for call in engine.calls] == [1, 1]  # the window, then 1 3 2 4: nothing alone
+    assert [[r.text for r in s.wait(q)] for q in requests] == [[" 1"], [" 2"], [" 3"], [" 4"]]
+
+
+class CrossingEngine(SoundEngine):
+    """As SoundEngine, but where chunk 1 is heard just before chunk 2 (or 3 before 4) its word runs across the gap
+    between them."""
+
+    def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
+                      options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
+        for chunk in super().decode_chunks(audio, spans, language, options, offset):
+            words = list(chunk.words)
+            for k in range(len(words) - 1):
+                if (words[k].word, words[k + 1].word) in ((" 1", " 2"), (" 3", " 4")):
+                    words[k] = Word(words[k].start, words[k + 1].start + 0.1, words[k].word, 1.0)
+            yield ChunkText(span=chunk.span, text=chunk.text, words=tuple(words))
 
 
 def test_long_chunks_are_decoded_exactly_as_without_packing() -> None:
