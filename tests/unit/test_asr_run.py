@@ -41,12 +41,14 @@ class FakeEngine:
     script: Script
     name: str = "fake"
     calls: list[Call] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)  # spans per decode_chunks call
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         return "en", 1.0
 
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
+        self.batches.append(len(spans))
         for s, e in spans:
             span = (s + offset, e + offset)
             self.calls.append(Call(span, options.initial_prompt, options.temperature))
@@ -181,6 +183,15 @@ def test_a_chunk_with_too_little_text_is_decoded_again_in_halves() -> None:
     transcription, engine, _ = run(script, 30.0)
     text = transcription.result().text
     assert "only this" not in text and text.split() == words_of((0, 15), 20).split() + words_of((15, 30), 20).split()
+
+
+def test_re_decodes_go_in_batches_no_larger_than_the_first_pass() -> None:
+    # every 30-s chunk is sparse, so a batch of 2 comes back as 4 halves: decoded 2 at a time (peak memory)
+    transcription, engine, _ = run(lambda span, _: Reply("only this" if span[1] - span[0] > 20 else
+                                                         words_of(span, 20)), 120.0, batch_size=2)
+    text = transcription.result().text
+    assert "only this" not in text and len(text.split()) == 8 * 20
+    assert max(engine.batches) == 2 and sum(engine.batches) == 4 + 8
 
 
 def test_cancel_stops_the_run_and_releases_the_engine() -> None:
