@@ -108,6 +108,13 @@ _SEED_SET = re.compile(r"(tuning|held-out)(-[1-9][0-9]*)?")
 _BUILD_VERSION = 3  # bump when the construction changes, so cached files are rebuilt
 
 
+def check_seed_set(name: str) -> str:
+    if not _SEED_SET.fullmatch(name):
+        raise InvalidOption(f"unknown seed set {name!r}",
+                            hint=f"choose from {', '.join(SEED_SETS)}, or one of them with a number: held-out-2")
+    return name
+
+
 def parse_variants(names: str) -> list[Variant]:
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in VARIANTS]
@@ -309,9 +316,7 @@ def benchmark(folder: Path, model: str = "base", long_minutes: float = 10.0, com
               variants: list[Variant] | None = None, seed_set: str = "held-out",
               clip_set: bool = True) -> dict[str, Any]:
     """Clip set and long-form variants, habla and (with ``compare``) plain faster-whisper, with the worst case."""
-    if not _SEED_SET.fullmatch(seed_set):
-        raise InvalidOption(f"unknown seed set {seed_set!r}",
-                            hint=f"choose from {', '.join(SEED_SETS)}, or one of them with a number: held-out-2")
+    check_seed_set(seed_set)
     clips = read_manifest(folder)
     if not clips:
         raise InvalidOption(f"{folder}/manifest.tsv lists no audio file found in {folder}")
