@@ -74,12 +74,6 @@ class ASRSettings(BaseModel):
     # noise-bed en 2.03 -> 1.78; one file lost one word (shuffled es tuning-3 13.39 -> 13.69), 9 unchanged.
     redecode_skipped: bool = Field(True, description="With resume_incomplete: decode again a speech region (≥ 1 s) "
                                    "before a chunk's last word in which no word was decoded (a skipped phrase).")
-    # Off by default: found on held-out-2 shuffled English after that set's figures were taken (a 9-s phrase at the
-    # start of a VAD region dropped, 23 words, while later words of the same region were written, so the per-region
-    # rule above cannot see it); not yet measured on a held-out set (docs/asr.md, third round).
-    redecode_word_gaps: float = Field(0.0, ge=0, description="With redecode_skipped: also decode again a stretch "
-                                      "of at least this many seconds of speech inside a chunk with no decoded word "
-                                      "(0 = off).")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
     trimmed_detection: bool = Field(True, description="Detect the language on the speech's length + 3 s (at least "
                                     "8 s) instead of a 30-s window: 8x cheaper for short requests, as accurate on "
@@ -121,12 +115,6 @@ class DiarizeSettings(BaseModel):
     # One thread: on a busy 2-core machine two torch threads spin-wait for each other, costing 5.6x the CPU per
     # window (32 windows: 7.6 s against 1.35 s of CPU, load 19); speed comes from running beside Whisper instead.
     threads: int = Field(1, ge=0, description="Torch CPU threads for speaker embeddings; 0 = one per core.")
-    # Off by default: found on held-out-2 shuffled English after that set's figures were taken (a 9-s phrase at the
-    # start of a VAD region dropped, 23 words, while later words of the same region were written, so the per-region
-    # rule above cannot see it); not yet measured on a held-out set (docs/asr.md, third round).
-    redecode_word_gaps: float = Field(0.0, ge=0, description="With redecode_skipped: also decode again a stretch "
-                                      "of at least this many seconds of speech inside a chunk with no decoded word "
-                                      "(0 = off).")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
 
 

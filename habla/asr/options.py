@@ -26,7 +26,6 @@ class DecodeGuards:
     resume_incomplete: bool
     drop_repeated_redecodes: bool
     redecode_skipped: bool
-    redecode_word_gaps: float = 0.0
 
     @classmethod
     def from_settings(cls, asr: ASRSettings | None = None) -> DecodeGuards:
@@ -37,8 +36,7 @@ class DecodeGuards:
         return cls(redecode_suspect=asr.redecode_suspect, prompt_overlap=asr.prompt_overlap,
                    max_compression_ratio=asr.max_compression_ratio, min_avg_logprob=asr.min_avg_logprob,
                    fallback_temperatures=tuple(asr.fallback_temperatures), resume_incomplete=asr.resume_incomplete,
-                   drop_repeated_redecodes=asr.drop_repeated_redecodes, redecode_skipped=asr.redecode_skipped,
-                   redecode_word_gaps=asr.redecode_word_gaps)
+                   drop_repeated_redecodes=asr.drop_repeated_redecodes, redecode_skipped=asr.redecode_skipped)
 
 # Beam search is worth its cost where greedy decoding loses accuracy. Measured with habla bench on base:
 # English loses < 0.5 WER points with greedy decoding, Spanish loses 3.5-5 points, so only English goes greedy.

@@ -11,7 +11,6 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
-from itertools import pairwise
 from contextlib import AbstractContextManager
 from dataclasses import replace
 
@@ -150,24 +149,6 @@ def skipped_speech(results: list[ChunkText], spans: list[Span], offset: float) -
             if not heard and end - start >= TAIL_SECONDS:
                 missed.append((start, end))
     return group_spans(missed, window=WINDOW_SECONDS / 2, max_gap=MAX_INNER_GAP_SECONDS / 2)
-
-
-def word_gaps(results: list[ChunkText], spans: list[Span], offset: float, min_gap: float) -> list[Span]:
-    """Stretches of at least ``min_gap`` seconds of speech before a chunk's last word with no decoded word in them,
-    inside VAD regions that do hold words (relative seconds). Held-out-2 shuffled English: a 9-s phrase opening a
-    VAD region was never written while the region's later words were, so ``skipped_speech`` (whole regions) saw
-    nothing."""
-    gaps: list[Span] = []
-    for result in results:
-        if not result.words:
-            continue
-        times = sorted((w.start - offset, w.end - offset) for w in result.words)
-        start = result.span[0] - offset
-        edges = [(start, start), *times]
-        for (_, before), (after, _) in pairwise(edges):
-            window = (before + WORD_SLACK_SECONDS, after - WORD_SLACK_SECONDS)
-            gaps += [(s, e) for s, e in speech_within(window, spans) if e - s >= min_gap]
-    return gaps
 
 
 def speech_within(span: Span, spans: list[Span]) -> list[Span]:
@@ -346,9 +327,6 @@ class TranscriptionRun:
         tails = undecoded_tails(complete, spans, offset)
         if self.options.guards.redecode_skipped:
             tails += skipped_speech(complete, spans, offset)
-            if self.options.guards.redecode_word_gaps:
-                missed = word_gaps(complete, spans, offset, self.options.guards.redecode_word_gaps)
-                tails += [gap for gap in missed if not any(s <= gap[0] and gap[1] <= e for s, e in tails)]
         todo = [span for r in sparse for span in parts[id(r)]] + tails
         if not todo:
             return [], results
