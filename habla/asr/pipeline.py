@@ -305,7 +305,7 @@ class TranscriptionRun:
             self._check_cancel()
             options = replace(self.options, temperature=temperature)
             spans = [(results[i].span[0] - offset, results[i].span[1] - offset) for i in todo]
-            redone_all = self._decode_capped(audio, spans, options, offset)
+            redone_all = self.engine.decode_chunks(audio, spans, self.info.language, options, offset)
             for i, redone in zip(todo, redone_all, strict=True):
                 tries[i].append(redone)
                 if not suspect(redone, "", guards):
@@ -321,16 +321,19 @@ class TranscriptionRun:
 
         Returns the new results and the updated full list (a sparse chunk is replaced by its parts when
         they hold more text)."""
-        sparse = [r for r in latest if too_sparse(r, spans, offset)]
+        # A sparse chunk that no longer splits (one piece of speech, or a part already split) is checked for an
+        # undecoded tail like any other: held-out-2 shuffled English, a 3-s phrase then another voice's 8-s phrase
+        # came back as the first phrase alone, twice (whole, then as a half), and the 8 s were lost.
+        parts = {id(r): split_chunk(r, spans, offset) for r in latest if too_sparse(r, spans, offset)}
+        sparse = [r for r in latest if len(parts.get(id(r), ())) > 1]
         complete = [r for r in latest if not any(r is s for s in sparse)]
-        parts = {id(r): split_chunk(r, spans, offset) for r in sparse}
         tails = undecoded_tails(complete, spans, offset)
         if self.options.guards.redecode_skipped:
             tails += skipped_speech(complete, spans, offset)
         todo = [span for r in sparse for span in parts[id(r)]] + tails
         if not todo:
             return [], results
-        decoded = self._decode_capped(audio, todo, self.options, offset)
+        decoded = list(self.engine.decode_chunks(audio, todo, self.info.language, self.options, offset))
         if self.options.guards.drop_repeated_redecodes:  # sparse chunks' parts replace them; tails add to them
             parts_done = len(todo) - len(tails)
             decoded = decoded[:parts_done] + [d for d in decoded[parts_done:] if not self._already_said(d, results)]
@@ -343,16 +346,6 @@ class TranscriptionRun:
                 decoded = [d for d in decoded if not any(d is o for o in own)]
         results = [r for r in results if not any(r is x for x in replaced)] + decoded
         return decoded, results
-
-    def _decode_capped(self, audio: np.ndarray, spans: list[Span], options: TranscribeOptions,
-                       offset: float) -> list[ChunkText]:
-        """Re-decodes in batches no larger than the first pass's: a batch's halves, tails and skipped phrases
-        together can be several times ``batch_size`` pieces, and one batch of them held the peak memory of long
-        files (45-min English file: 1245-1255 MB with the re-decodes, 1218 MB without)."""
-        size = self.options.batch_size
-        return [result for first in range(0, len(spans), size)
-                for result in self.engine.decode_chunks(audio, spans[first:first + size], self.info.language,
-                                                        options, offset)]
 
     def _already_said(self, redone: ChunkText, results: list[ChunkText]) -> bool:
         """A re-decoded piece that repeats the text of the chunks around it: their words were timed too early
