@@ -15,6 +15,7 @@ import glob
 import importlib
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,8 @@ def main() -> None:
                          "segments": [(s.start, s.end, s.text) for s in transcript.segments]}
         out.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"{name:40s} {100 * wer.wer:6.2f}  S{wer.substitutions} D{wer.deletions} I{wer.insertions}  "
-              f"{seconds:.0f}s", flush=True)
+              f"{seconds:.0f}s  load {os.getloadavg()[0]:.1f}  peak RSS "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

@@ -321,9 +321,12 @@ class TranscriptionRun:
 
         Returns the new results and the updated full list (a sparse chunk is replaced by its parts when
         they hold more text)."""
-        sparse = [r for r in latest if too_sparse(r, spans, offset)]
+        # A sparse chunk that no longer splits (one piece of speech, or a part already split) is checked for an
+        # undecoded tail like any other: held-out-2 shuffled English, a 3-s phrase then another voice's 8-s phrase
+        # came back as the first phrase alone, twice (whole, then as a half), and the 8 s were lost.
+        parts = {id(r): split_chunk(r, spans, offset) for r in latest if too_sparse(r, spans, offset)}
+        sparse = [r for r in latest if len(parts.get(id(r), ())) > 1]
         complete = [r for r in latest if not any(r is s for s in sparse)]
-        parts = {id(r): split_chunk(r, spans, offset) for r in sparse}
         tails = undecoded_tails(complete, spans, offset)
         if self.options.guards.redecode_skipped:
             tails += skipped_speech(complete, spans, offset)

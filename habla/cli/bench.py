@@ -26,7 +26,8 @@ def bench(
     variants: str = typer.Option("all", "--variants",
                                  help="Long-form variants, comma-separated: shuffled, ordered, long-pauses, noise-bed, "
                                       "45-min, or all."),
-    seeds: str = typer.Option("held-out", "--seeds", help="Seed set of the variants: held-out (report) or tuning."),
+    seeds: str = typer.Option("held-out", "--seeds", help="Seed set of the variants: held-out (report), tuning, "
+                                                         "or either with a number for new files (held-out-2)."),
     clip_set: bool = typer.Option(True, "--clips/--no-clips", help="Also score every clip on its own."),
     compare: bool = typer.Option(True, "--compare/--no-compare",
                                  help="Also run plain faster-whisper with its defaults."),

@@ -213,3 +213,18 @@ def test_previous_text_conditions_beam_search_only_unless_asked() -> None:
     assert TranscribeOptions().conditions("es") and not TranscribeOptions().conditions("en")
     assert TranscribeOptions(condition_on_previous_text=True).conditions("en")
     assert not TranscribeOptions(condition_on_previous_text=False).conditions("es")
+
+
+@pytest.mark.parametrize("name", ["tuning", "held-out", "held-out-2", "tuning-3"])
+def test_numbered_seed_sets_build_new_files(name: str) -> None:
+    from habla.asr.bench import check_seed_set
+
+    assert check_seed_set(name) == name
+
+
+@pytest.mark.parametrize("name", ["heldout", "held-out-0", "held-out-", "tuning-x", ""])
+def test_unknown_seed_sets_are_refused(name: str) -> None:
+    from habla.asr.bench import check_seed_set
+
+    with pytest.raises(InvalidOption, match="seed set"):
+        check_seed_set(name)

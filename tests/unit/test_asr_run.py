@@ -183,6 +183,25 @@ def test_a_chunk_with_too_little_text_is_decoded_again_in_halves() -> None:
     assert "only this" not in text and text.split() == words_of((0, 15), 20).split() + words_of((15, 30), 20).split()
 
 
+def test_a_sparse_chunk_that_cannot_split_has_its_tail_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from habla.asr import pipeline
+
+    # a 3-s phrase, then another voice's 8-s phrase; the engine writes only the first whenever it is in the piece
+    # (held-out-2 shuffled English); 12 s of speech fit one half window, so splitting gives the chunk back
+    monkeypatch.setattr(pipeline, "speech_spans", lambda audio: [(0.0, 3.0), (4.0, 12.0)])
+    first, second = "might even have been made", words_of((4, 12), 20)
+
+    def script(span: Span, options: TranscribeOptions) -> Reply:
+        return Reply(first, words_until=0.25) if span[0] < 3.0 else Reply(second)
+
+    engine = FakeEngine(script)
+    options = TranscribeOptions(language="en", block_seconds=60)
+    audio = np.zeros(12 * SAMPLE_RATE, np.float32)
+    transcript = TranscriptionRun(Use(engine)(), audio, options, "fake").result()
+    assert transcript.text.split() == first.split() + second.split()
+    assert (4.0, 12.0) in [c.span for c in engine.calls]
+
+
 def test_cancel_stops_the_run_and_releases_the_engine() -> None:
     cancel = threading.Event()
     transcription, engine, use = run(lambda span, _: Reply(words_of(span)), 150.0, cancel=cancel)
