@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import openai
 import pytest
 
@@ -64,6 +65,25 @@ def test_known_speaker_is_named(diarizer, conversation: Conversation) -> None:
     first_allison = next(t for t in conversation.turns if t.speaker == "allison")
     named = [t for t in result.turns if t.speaker == "Allison"]
     assert any(t.start <= (first_allison.start + first_allison.end) / 2 <= t.end for t in named)
+
+
+def test_onnx_graph_gives_the_torch_embeddings(diarizer, conversation: Conversation, tmp_path: Path) -> None:
+    """The default runtime is an ONNX graph exported from the verified torch weights: a fresh export (into an
+    empty cache) embeds the conversation's windows as the torch network does."""
+    from habla.diarize.embedder import CamPlusPlusEmbedder, onnx_network, torch_network
+    from habla.diarize.onnx_export import cached_onnx
+    from habla.diarize.pipeline import speech_windows
+
+    with diarizer.models.use(diarizer.diarize_settings.model) as default:
+        assert default.runtime == "onnx"
+    weights = next(diarizer.store.locate(diarizer.diarize_settings.model).path.glob("*.pt"))
+    graph = cached_onnx(weights, "0" * 64, tmp_path)
+    audio = conversation.audio
+    pieces = [audio[int(s * 16000):int(e * 16000)] for s, e in speech_windows((0.0, 12.0), 1.5, 1.0)]
+    pieces.append(audio[:4000])  # shorter than a window and than the network's minimum
+    onnx = CamPlusPlusEmbedder(onnx_network(graph, 1)).embed(pieces)
+    torch = CamPlusPlusEmbedder(torch_network(weights, 1)).embed(pieces)
+    assert np.sum(onnx * torch, axis=1).min() > 0.9999
 
 
 def test_cli_transcribe_diarize_writes_speakers(conversation_wav: Path, tmp_path: Path) -> None:
