@@ -15,7 +15,7 @@ import pytest
 
 from habla.audio.decode import decode
 from habla.audio.wav import write_wav
-from habla.diarize.corpus import ESPEAK_VOICES, Conversation, Material, build, tts_synthesizer
+from habla.diarize.corpus import ALL_ESPEAK_VOICES, Conversation, Material, build, tts_synthesizer
 from habla.diarize.der import diarization_error
 from habla.diarize.protocol import SpeakerOptions
 from habla.diarize.rttm import parse_rttm
@@ -164,7 +164,7 @@ def test_a_diarized_job_has_speakers_in_every_format(server: Server, conversatio
     assert server.submit(conversation_wav, diarize="true", min_speakers="3", max_speakers="2").status_code == 400
 
 
-@pytest.mark.parametrize("voice", sorted(ESPEAK_VOICES))
+@pytest.mark.parametrize("voice", sorted(ALL_ESPEAK_VOICES))
 def test_every_corpus_espeak_voice_is_its_own_voice(voice: str) -> None:
     """espeak-ng drops a variant it cannot attach ("en-gb+f4" spoke as plain "en-gb"), which once made the corpus's
     two espeak voices one male voice; each corpus voice must sound unlike its base voice."""
@@ -172,7 +172,7 @@ def test_every_corpus_espeak_voice_is_its_own_voice(voice: str) -> None:
 
     if not espeak.available():
         pytest.skip("espeak-ng is not installed (scripts/setup.sh)")
-    spec = ESPEAK_VOICES[voice]
+    spec = ALL_ESPEAK_VOICES[voice]
     text = "The quick brown fox jumps over the lazy dog."
     said = subprocess.run([espeak.BINARY, "-v", spec, "--stdout", text], capture_output=True, check=True).stdout
     base = subprocess.run([espeak.BINARY, "-v", spec.split("+")[0], "--stdout", text], capture_output=True,
