@@ -111,10 +111,16 @@ class DiarizeSettings(BaseModel):
     max_speakers: int = Field(20, ge=1, le=100, description="Most speakers found when no count is given.")
     known_speaker_threshold: float = Field(0.5, ge=-1, le=1, description="Cosine similarity a speaker must "
                                            "reach with a reference clip to take its name.")
+    # ONNX Runtime: 555 windows of a 9.6-min conversation, one thread, 16.6 / 17.1 s of CPU against torch's 27.9 /
+    # 26.3 s (two interleaved rounds, load 19-22), the same embeddings (cosine 0.9999999); habla/diarize/onnx_export.py.
+    runtime: Literal["onnx", "torch"] = Field("onnx", description="Speaker-embedding runtime: 'onnx' (ONNX Runtime, a "
+                                              "graph exported once from the torch weights into the models cache) or "
+                                              "'torch'.")
     batch_size: int = Field(32, ge=1, le=512, description="Windows embedded together.")
     # One thread: on a busy 2-core machine two torch threads spin-wait for each other, costing 5.6x the CPU per
     # window (32 windows: 7.6 s against 1.35 s of CPU, load 19); speed comes from running beside Whisper instead.
-    threads: int = Field(1, ge=0, description="Torch CPU threads for speaker embeddings; 0 = one per core.")
+    threads: int = Field(1, ge=0, description="CPU threads for speaker embeddings (ONNX Runtime or torch); "
+                         "0 = one per core.")
     idle_unload_seconds: float = Field(600.0, description="Unload an unused model after this long; -1 never, 0 at once.")
 
 

@@ -1,6 +1,9 @@
 """Diarization benchmark: DER (0.25 s collar), speaker-count accuracy, RTF and cold start on built conversations.
 
-    .venv/bin/python scripts/bench_diarize.py [--split tune|test|both] [--json bench-results/diarize.json]
+    .venv/bin/python scripts/bench_diarize.py [--split tune|test|voices|both] [--json bench-results/diarize.json]
+
+``test`` is held out from tuning (other utterances of the six tuning voices), ``voices`` holds voices no tuning
+conversation uses; ``both`` = tune and test.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ def main() -> None:
     parser.add_argument("--testdata", type=Path, default=Path("../shared/testdata/speech"))
     parser.add_argument("--cache", type=Path, default=Path("bench-results/diarize-tts"),
                         help="synthesized TTS utterances are kept here")
-    parser.add_argument("--split", choices=("tune", "test", "both"), default="both")
+    parser.add_argument("--split", choices=("tune", "test", "voices", "both"), default="both")
     parser.add_argument("--json", type=Path, default=Path("bench-results/diarize.json"))
     args = parser.parse_args()
     splits = ("tune", "test") if args.split == "both" else (args.split,)

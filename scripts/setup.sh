@@ -40,5 +40,7 @@ TORCH=${TORCH:-torch==2.13.0}
 # (habla/llm/word_vectors.py): extracted once here (about a minute, 2 GB peak) instead of on the first question.
 "$VENV/bin/python" -c "from habla.config import load_settings; from habla.llm.service import open_paraphrases; \
 from habla.models.store import ModelStore; s = load_settings(); open_paraphrases(s.assistant, ModelStore(s.models), True)"
+# Export the speaker-embedding model to ONNX once (about 5 s of CPU), so the first --diarize starts at once.
+"$VENV/bin/python" -c "from habla.diarize.service import Diarizer; Diarizer.from_settings().warm()"
 # The official OpenAI Node SDK, pinned by tests/node/package-lock.json, for the contract test.
 if [ ! -d tests/node/node_modules/openai ]; then (cd tests/node && npm ci --no-audit --no-fund --silent); fi

@@ -33,6 +33,12 @@ MAX_UTTERANCE_SECONDS = 9.0
 ESPEAK_VOICES = {"espeak_m": "en-us+m3", "espeak_f": "en-gb-x-rp+f4"}
 RECORDED = {"allison": "ast-en-", "mexican": "ast-es-", "librivox": "librivox-"}
 VOICES = ("allison", "mexican", "librivox", "joe", "espeak_m", "espeak_f")
+# Voices no tuning conversation uses (the "voices" split): other espeak-ng accents and variants, three female and
+# three male. Only synthetic voices: this machine has no other recorded speakers.
+UNSEEN_ESPEAK_VOICES = {"us_f2": "en-us+f2", "caribbean_f3": "en-029+f3", "midlands_f1": "en-gb-x-gbcwmd+f1",
+                        "scotland_m2": "en-gb-scotland+m2", "lancaster_m4": "en-gb-x-gbclan+m4",
+                        "nyc_m1": "en-us-nyc+m1"}
+ALL_ESPEAK_VOICES = {**ESPEAK_VOICES, **UNSEEN_ESPEAK_VOICES}
 
 Synthesizer = Callable[[str, str], np.ndarray]  # (voice, text) → 16 kHz float32
 
@@ -117,7 +123,7 @@ def tts_synthesizer(cache: Path | None = None) -> Synthesizer:
     def synthesize(voice: str, text: str) -> np.ndarray:
         import hashlib
 
-        spec = ESPEAK_VOICES.get(voice, voice)  # the engine's voice, so a changed espeak voice is not read stale
+        spec = ALL_ESPEAK_VOICES.get(voice, voice)  # the engine's voice, so a changed espeak voice is not read stale
         key = hashlib.sha256(f"{spec}\n{text}".encode()).hexdigest()[:20]
         path = cache / f"{voice}-{key}.npy" if cache else None
         if path is not None and path.is_file():
@@ -151,7 +157,7 @@ def _synthesize(engines: dict[str, object], voice: str, text: str) -> np.ndarray
         spoken = Voice("joe", "piper", "en", 22050, "en_US-joe-medium")
     else:
         engine = engines.setdefault("espeak", EspeakEngine())
-        spoken = Voice(voice, "espeak", "en", 22050, ESPEAK_VOICES[voice])
+        spoken = Voice(voice, "espeak", "en", 22050, ALL_ESPEAK_VOICES[voice])
     chunks = list(engine.synthesize(text, spoken))  # type: ignore[attr-defined]
     rate = chunks[0].sample_rate
     pcm = np.concatenate([c.float32() for c in chunks])
@@ -161,12 +167,19 @@ def _synthesize(engines: dict[str, object], voice: str, text: str) -> np.ndarray
     return resample_poly(pcm, SAMPLE_RATE // g, rate // g).astype(np.float32)
 
 
+SPLITS = ("tune", "test", "voices")
+
+
 def conversation_set(material: Material, split: str) -> list[Conversation]:
-    """``tune``: 30 conversations, ``test``: 30 held-out ones; 10 each of 2, 3 and 4 speakers."""
-    half, per_count, base = (0, 10, 1000) if split == "tune" else (1, 10, 5000)
+    """``tune``: 30 conversations, ``test``: 30 held-out ones (the same six voices, other utterances),
+    ``voices``: 15 held-out ones of voices no tuning conversation uses; 2, 3 and 4 speakers in equal numbers."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
+    pool = tuple(UNSEEN_ESPEAK_VOICES) if split == "voices" else VOICES
+    half, per_count, base = {"tune": (0, 10, 1000), "test": (1, 10, 5000), "voices": (1, 5, 9000)}[split]
     out = []
     for speakers in (2, 3, 4):
         for i in range(per_count):
             seed = base + speakers * 100 + i
-            out.append(build(material, f"{split}-{speakers}spk-{i:02d}", speakers, seed, half))
+            out.append(build(material, f"{split}-{speakers}spk-{i:02d}", speakers, seed, half, pool=pool))
     return out

@@ -1,11 +1,12 @@
-"""CAM++ speaker embeddings on CPU (torch), from the catalog's verified weights."""
+"""CAM++ speaker embeddings on CPU, from the catalog's verified weights: ONNX Runtime by default (a graph exported
+once from the torch weights, ``onnx_export``), or torch."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,8 @@ from habla.errors import ModelNotFound
 # CAM++ pools statistics over time; a piece shorter than 0.5 s (a short VAD region) is repeated up to 0.5 s so the
 # network's strided convolutions and its 100-frame segment pooling see enough frames. Not tuned.
 MIN_PIECE_SAMPLES = 8000
+
+Network = Callable[[np.ndarray], np.ndarray]  # (batch, frames, 80) fbank → (batch, 192) raw embeddings
 
 
 def _torch() -> Any:  # the torch module (imported on first use: habla[diarize] is optional)
@@ -24,25 +27,46 @@ def _torch() -> Any:  # the torch module (imported on first use: habla[diarize] 
     return torch
 
 
+def torch_network(weights: Path, threads: int = 0) -> Network:
+    torch = _torch()
+    from habla.diarize.campplus import CAMPPlus
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = CAMPPlus(embedding_size=CamPlusPlusEmbedder.dimension)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval()
+
+    def run(feats: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(feats)).numpy()
+
+    return run
+
+
+def onnx_network(graph: Path, threads: int = 0) -> Network:
+    from habla.diarize.onnx_export import session
+
+    sess = session(graph, threads)
+
+    def run(feats: np.ndarray) -> np.ndarray:
+        return np.asarray(sess.run(None, {"feats": feats})[0])
+
+    return run
+
+
 class CamPlusPlusEmbedder:
     """Thread-safe (one forward pass at a time). Batches pieces of similar length together."""
 
     dimension = 192
 
-    def __init__(self, weights: Path, name: str = "campplus-zh-en", batch_size: int = 32, threads: int = 0) -> None:
-        torch = _torch()
-        from habla.diarize.campplus import CAMPPlus
+    def __init__(self, network: Network, name: str = "campplus-zh-en", batch_size: int = 32,
+                 runtime: str = "torch") -> None:
         from habla.diarize.fbank import Fbank
 
-        if threads:
-            torch.set_num_threads(threads)
-        self.name = name
-        self.batch_size = batch_size
+        self.name, self.batch_size, self.runtime = name, batch_size, runtime
+        self._network = network
         self._fbank = Fbank()
-        self._model = CAMPPlus(embedding_size=self.dimension)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        self._model.load_state_dict(state)
-        self._model.eval()
         self._lock = threading.Lock()
 
     def embed(self, pieces: Sequence[np.ndarray]) -> np.ndarray:
@@ -56,8 +80,8 @@ class CamPlusPlusEmbedder:
                 batch = order[first:first + self.batch_size]
                 feats = [self._fbank(torch.from_numpy(_long_enough(pieces[i]))) for i in batch]
                 frames = min(f.shape[0] for f in feats)  # similar lengths (sorted): trim to the shortest
-                emb = self._model(torch.stack([f[:frames] for f in feats]))
-                out[batch] = torch.nn.functional.normalize(emb, dim=1).numpy()
+                emb = self._network(torch.stack([f[:frames] for f in feats]).numpy())
+                out[batch] = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         return out
 
 

@@ -9,12 +9,13 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import openai
 import pytest
 
 from habla.audio.decode import decode
 from habla.audio.wav import write_wav
-from habla.diarize.corpus import ESPEAK_VOICES, Conversation, Material, build, tts_synthesizer
+from habla.diarize.corpus import ALL_ESPEAK_VOICES, Conversation, Material, build, tts_synthesizer
 from habla.diarize.der import diarization_error
 from habla.diarize.protocol import SpeakerOptions
 from habla.diarize.rttm import parse_rttm
@@ -64,6 +65,25 @@ def test_known_speaker_is_named(diarizer, conversation: Conversation) -> None:
     first_allison = next(t for t in conversation.turns if t.speaker == "allison")
     named = [t for t in result.turns if t.speaker == "Allison"]
     assert any(t.start <= (first_allison.start + first_allison.end) / 2 <= t.end for t in named)
+
+
+def test_onnx_graph_gives_the_torch_embeddings(diarizer, conversation: Conversation, tmp_path: Path) -> None:
+    """The default runtime is an ONNX graph exported from the verified torch weights: a fresh export (into an
+    empty cache) embeds the conversation's windows as the torch network does."""
+    from habla.diarize.embedder import CamPlusPlusEmbedder, onnx_network, torch_network
+    from habla.diarize.onnx_export import cached_onnx
+    from habla.diarize.pipeline import speech_windows
+
+    with diarizer.models.use(diarizer.diarize_settings.model) as default:
+        assert default.runtime == "onnx"
+    weights = next(diarizer.store.locate(diarizer.diarize_settings.model).path.glob("*.pt"))
+    graph = cached_onnx(weights, "0" * 64, tmp_path)
+    audio = conversation.audio
+    pieces = [audio[int(s * 16000):int(e * 16000)] for s, e in speech_windows((0.0, 12.0), 1.5, 1.0)]
+    pieces.append(audio[:4000])  # shorter than a window and than the network's minimum
+    onnx = CamPlusPlusEmbedder(onnx_network(graph, 1)).embed(pieces)
+    torch = CamPlusPlusEmbedder(torch_network(weights, 1)).embed(pieces)
+    assert np.sum(onnx * torch, axis=1).min() > 0.9999
 
 
 def test_cli_transcribe_diarize_writes_speakers(conversation_wav: Path, tmp_path: Path) -> None:
@@ -144,7 +164,7 @@ def test_a_diarized_job_has_speakers_in_every_format(server: Server, conversatio
     assert server.submit(conversation_wav, diarize="true", min_speakers="3", max_speakers="2").status_code == 400
 
 
-@pytest.mark.parametrize("voice", sorted(ESPEAK_VOICES))
+@pytest.mark.parametrize("voice", sorted(ALL_ESPEAK_VOICES))
 def test_every_corpus_espeak_voice_is_its_own_voice(voice: str) -> None:
     """espeak-ng drops a variant it cannot attach ("en-gb+f4" spoke as plain "en-gb"), which once made the corpus's
     two espeak voices one male voice; each corpus voice must sound unlike its base voice."""
@@ -152,7 +172,7 @@ def test_every_corpus_espeak_voice_is_its_own_voice(voice: str) -> None:
 
     if not espeak.available():
         pytest.skip("espeak-ng is not installed (scripts/setup.sh)")
-    spec = ESPEAK_VOICES[voice]
+    spec = ALL_ESPEAK_VOICES[voice]
     text = "The quick brown fox jumps over the lazy dog."
     said = subprocess.run([espeak.BINARY, "-v", spec, "--stdout", text], capture_output=True, check=True).stdout
     base = subprocess.run([espeak.BINARY, "-v", spec.split("+")[0], "--stdout", text], capture_output=True,

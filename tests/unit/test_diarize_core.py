@@ -226,3 +226,26 @@ def test_all_formats_include_rttm_only_with_speakers(tmp_path) -> None:
                        segments=[Segment(0, 0.0, 1.0, " Hola.")])
     assert "x.rttm" not in [p.name for p in write_files(plain, tmp_path, "x", "all")]
     assert (tmp_path / "y.rttm") in write_files(diarized(), tmp_path, "y", "all")
+
+
+class _ToneMaterial:
+    """Material without audio files: every utterance is a short tone."""
+
+    def choices(self, voice: str, half: int) -> list[str]:
+        return [f"{voice}-{half}-{i}" for i in range(3)]
+
+    def utterance(self, voice: str, item: str) -> np.ndarray:
+        return (0.05 * np.sin(np.arange(8000) / 8)).astype(np.float32)
+
+
+def test_the_voices_split_holds_only_voices_tuning_never_used() -> None:
+    from habla.diarize.corpus import VOICES, conversation_set
+
+    talks = conversation_set(_ToneMaterial(), "voices")  # type: ignore[arg-type]
+    assert sorted(t.speakers for t in talks) == [2] * 5 + [3] * 5 + [4] * 5
+    used = {turn.speaker for t in talks for turn in t.turns}
+    assert used and not used & set(VOICES)
+    tuning = {turn.speaker for t in conversation_set(_ToneMaterial(), "tune") for turn in t.turns}  # type: ignore[arg-type]
+    assert tuning <= set(VOICES)
+    with pytest.raises(ValueError, match="unknown split"):
+        conversation_set(_ToneMaterial(), "voice")  # type: ignore[arg-type]
