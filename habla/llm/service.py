@@ -71,7 +71,7 @@ def open_paraphrases(assistant: AssistantSettings, store: ModelStore, extract: b
         return None
     if vectors is None:
         log.warning("answers match exact words only: the word vectors of %s are not extracted yet "
-                    "(scripts/setup.sh extracts them)", assistant.word_vectors)
+                    "(`habla models prepare` extracts them)", assistant.word_vectors)
         return None
     return Paraphrases(vectors, assistant.paraphrase_similarity)
 

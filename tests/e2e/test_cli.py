@@ -116,6 +116,9 @@ def test_models_commands(tmp_path: Path) -> None:
     assert (Path(path) / "model.bin").is_file()
     missing = habla("models", "path", "medium")
     assert missing.returncode == 3 and "medium" in missing.stderr.decode()
+    prepared = habla("models", "prepare")  # built by scripts/setup.sh already, so this only checks and loads
+    assert prepared.returncode == 0, prepared.stderr.decode()
+    assert "ready word vectors" in prepared.stdout.decode() and "ready speaker model" in prepared.stdout.decode()
 
 
 @pytest.mark.slow
