@@ -58,8 +58,8 @@ def open_engine(llm: LLMSettings, store: ModelStore) -> LLMEngine:
 def open_paraphrases(assistant: AssistantSettings, store: ModelStore, extract: bool = False) -> Paraphrases | None:
     """Question words matched to the transcript's other words, or None (exact words only) when off or missing.
 
-    The table is read out of the GGUF only with ``extract`` (scripts/setup.sh, the benchmark): that takes a minute,
-    which a question must not wait for.
+    The table is read out of the GGUF only with ``extract`` (`habla models prepare`, the benchmark): that takes a
+    minute, which a question must not wait for.
     """
     if not assistant.word_vectors:
         return None

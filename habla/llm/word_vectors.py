@@ -8,7 +8,7 @@ finished 0.74, begin / start 0.82, employees / staff 0.69, cost / price 0.64, ag
 (cost / bridge, completed / cathedral, finished / bridge). SmolLM2's vocabulary is English only.
 
 Reading the table out of the GGUF takes about a minute on 2 busy cores (the reader parses every token string), so
-it is done once (scripts/setup.sh) and kept beside the model as ``<gguf>.words.npy`` / ``.words.txt`` (70k
+it is done once (`habla models prepare`) and kept beside the model as ``<gguf>.words.npy`` / ``.words.txt`` (70k
 Latin-script words, 256 dimensions, float16: 36 MB), which then loads in well under a second (memory-mapped).
 """
 
