@@ -107,6 +107,14 @@ def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_dete
                       *(_fmt(latency.get(k), 3) for k in ("p50", "p95", "max")), premature, fixed)
     if report["latency"]:
         console.print(table)
+        for name, row in report["latency"].items():
+            if name.startswith("complete_") and row.get("stages"):
+                stages = row["stages"]
+                console.print(f"{name}: p50 / p95 seconds — silence waited " + _p(stages["endpoint_wait"]) +
+                              "; the reply's work from its start (at a pause: lead before the end decision "
+                              + _p(stages["lead"]) + "): transcript " + _p(stages["work_transcript"]) +
+                              ", first token " + _p(stages["work_first_token"]) + ", first sentence " +
+                              _p(stages["work_first_sentence"]) + ", first audio " + _p(stages["work_first_audio"]))
     decisions = Table(title="turn detection alone (instant decoding): premature ends, silence waited after a "
                             "complete turn")
     for col in ("set", "turns", f"{detection['type']}: premature", "waited ms p50", "p95",
@@ -119,6 +127,10 @@ def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_dete
                           _fmt(waited.get("p95"), 0), f"{fixed_silence[name]['premature']}")
     console.print(decisions)
     console.print(f"report: {json_path}")
+
+
+def _p(stats: dict) -> str:
+    return f"{_fmt(stats.get('p50'), 3)} / {_fmt(stats.get('p95'), 3)}"
 
 
 def _print_asr(report: dict) -> None:

@@ -44,6 +44,7 @@ from habla.voice.turn import end_of_turn_probability, final_pitch_drop
 
 FRAME = SAMPLE_RATE // 50
 STAGES = ("final_transcript", "first_token", "first_sentence", "first_audio")
+WORK_STAGES = ("lead", "work_transcript", "work_first_token", "work_first_sentence", "work_first_audio")
 PAUSE_MS = (400, 1200)  # inserted mid-sentence pauses
 MAX_WORD_GAP = 0.25  # seconds: a longer gap between two words is a pause the speaker made already
 SETTLE_SECONDS = 30.0
@@ -352,7 +353,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if kind == "complete":
                 entry["stages"] = {s: _percentiles([r["timings"][s] for r in group
                                                     if r.get("timings") and r["timings"].get(s) is not None])
-                                   for s in (*STAGES, "endpoint_wait")}
+                                   for s in (*STAGES, "endpoint_wait", *WORK_STAGES)}
             out[f"{kind}_{split}"] = entry
     return out
 

@@ -57,7 +57,8 @@ class _Reply:
     audio: list[np.ndarray] = field(default_factory=list)  # 16 kHz, for the recording
     cursor: int = 0  # where the client's playback of this reply ends, in input-stream samples
     interrupted_at: int | None = None  # input-stream sample where the user cut in
-    first_audio: float | None = None
+    first_audio: float | None = None  # handed to the client
+    first_audio_ready: float | None = None  # synthesized (a speculative reply's may wait for the turn's end)
     generated: float | None = None
     opened: asyncio.Event = field(default_factory=asyncio.Event)  # the turn is over: events may go out
     pending: list[Event] = field(default_factory=list)  # events made before that
@@ -243,6 +244,7 @@ class VoiceSession:
                        ready: asyncio.Event | None = None) -> None:
         """Transcript, reply and playback of one turn. ``ended`` resolves (decision time, silence waited) when the
         turn is known to be over; until then (a speculative reply) nothing goes out and nothing is remembered."""
+        began = time.perf_counter()
         if previous is not None and not previous.done():
             await asyncio.wait([previous])  # its memory update comes first
         await listener.commit(end)
@@ -273,7 +275,7 @@ class VoiceSession:
             if reply.opened.is_set():
                 self._finish_reply(reply, text)
                 decided, waited = ended.result()
-                self._record_timings(reply, listener, end, decided, waited, final_at, progress)
+                self._record_timings(reply, listener, end, decided, waited, final_at, progress, began)
             elif self._current is reply:
                 self._current = None
 
@@ -327,6 +329,7 @@ class VoiceSession:
             while (sentence := await sentences.get()) is not None:
                 pcm = await asyncio.to_thread(synthesize, held.speaker, sentence, held.voice,
                                               opts.output_sample_rate, reply.cancel)
+                reply.first_audio_ready = reply.first_audio_ready or time.perf_counter()
                 if ready is not None:
                     ready.set()  # the first audio exists: a speculative reply's turn may end now
                 if not reply.opened.is_set():
@@ -371,9 +374,12 @@ class VoiceSession:
             self._current = None
 
     def _record_timings(self, reply: _Reply, listener: TurnListener, end: int, decided: float, waited: float,
-                        final_at: float, progress: ReplyProgress) -> None:
+                        final_at: float, progress: ReplyProgress, began: float) -> None:
         def since(t: float | None) -> float | None:  # 0 = ready before the turn was known to be over
             return None if t is None else round(max(t - decided, 0.0), 3)
+
+        def work(t: float | None) -> float | None:
+            return None if t is None else round(t - began, 3)
 
         usage = progress.usage
         timings = TurnTimings(
@@ -382,7 +388,10 @@ class VoiceSession:
             final_transcript=since(final_at) or 0.0, first_token=since(progress.first_token),
             first_sentence=since(progress.first_sentence), first_audio=since(reply.first_audio),
             reply_done=since(reply.generated),
-            tokens=usage.completion_tokens if usage else 0, cached_prompt_tokens=usage.cached_tokens if usage else 0)
+            tokens=usage.completion_tokens if usage else 0, cached_prompt_tokens=usage.cached_tokens if usage else 0,
+            lead=round(max(decided - began, 0.0), 3), work_transcript=work(final_at),
+            work_first_token=work(progress.first_token), work_first_sentence=work(progress.first_sentence),
+            work_first_audio=work(reply.first_audio_ready))
         self.recording.timings.append(timings)
         self._emit(Timings(timings))
 

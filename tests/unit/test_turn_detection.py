@@ -81,6 +81,20 @@ def test_the_shipped_classifier_matches_its_features() -> None:
     assert 0 < end_of_turn_probability("Thank you.", "en", None) < 1  # the model without the chat model's cue
 
 
+def test_a_purpose_clause_before_the_last_word_sounds_unfinished() -> None:
+    """"para obtener ‖" (a held-out early end of the previous stop): the verb after "to" / "para" usually takes an
+    object; the shipped weights must count that against the end."""
+    index = FEATURES.index("purpose_before_last")
+    assert turn_features("Marque 3 para obtener", None, None, "es")[index] == 1
+    assert turn_features("Marque 3 para obtener", None, None, "en")[index] == 0  # the word lists are per language
+    assert turn_features("Press 3 to hear", None, None, "en")[index] == 1
+    assert turn_features("Press 3 to hear it", None, None, "en")[index] == 0
+    for weights in WEIGHTS.values():
+        assert weights["coef"][weights["features"].index("purpose_before_last")] < 0
+    assert end_of_turn_probability("Marque el número 3 para obtener", "es", 2.0, 0.05) \
+        < end_of_turn_probability("Marque el número 3 y obtener", "es", 2.0, 0.05)
+
+
 def test_the_end_silence_grows_as_the_turn_sounds_less_finished() -> None:
     detection = TurnDetection(short_silence_ms=200, long_silence_ms=1600, threshold=0.8, unsure_threshold=0.2)
     waits = [detection.end_silence_ms(p) for p in (1.0, 0.8, 0.65, 0.5, 0.35, 0.2, 0.0)]
