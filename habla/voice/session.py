@@ -36,6 +36,13 @@ from habla.voice.turn import end_of_turn_probability, final_pitch_drop
 
 log = logging.getLogger(__name__)
 
+# No partial transcript once the user has been silent this long (three 32 ms VAD windows): it would show no new
+# words, and its decode holds the turn's listener (the pause's decode waits for it) and the cores while the
+# speculative reply is being made.
+PARTIAL_QUIET = 3 * 512
+import os  # noqa: E402  A/B toggle, temporary
+SKIP_QUIET = os.environ.get("AB16_PARTIAL", "skip") == "skip"
+
 
 @dataclass
 class _Played:
@@ -99,7 +106,8 @@ class VoiceSession:
         self._tick = asyncio.Event()
         listener = self._listener
         interval = self.options.partial_interval_ms * SAMPLE_RATE // 1000
-        if listener is not None and self.track.length - self._last_partial >= interval:
+        quiet = self.endpointer.position - self.endpointer.last_voiced_end >= PARTIAL_QUIET
+        if listener is not None and self.track.length - self._last_partial >= interval and not (quiet and SKIP_QUIET):
             self._last_partial = self.track.length
             self._spawn(self._partial(listener, self.turn))
 
