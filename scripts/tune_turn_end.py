@@ -56,11 +56,13 @@ def collect(speech: Path, languages: list[str], complete: int, paused: int, rule
     return rows
 
 
-def generate(speech: Path, languages: list[str]) -> list[dict[str, Any]]:
+def generate(speech: Path, languages: list[str], long_clips: bool = False) -> list[dict[str, Any]]:
     """Many more examples than the bench's turns, from the tuning half's clips only: each clip whole (its end is a
     turn end, its own pauses are not) and cut at every word boundary, followed by silence (the pause at the cut is
     not a turn end: the speaker was going on). Each prefix is decoded as the listener decodes it, so Whisper's habit
-    of writing a full stop after cut speech is in the examples."""
+    of writing a full stop after cut speech is in the examples. ``long_clips``: the tuning clips over 8 s instead
+    (no bench turn uses them), cut only in their first LONG_CUT_SECONDS (a prefix's decoding grows with its length):
+    menus of "press 1 to …, 2 to …" whose pauses after a comma or a full stop are not ends."""
     from habla.asr.bench import read_manifest
     from habla.audio.decode import SAMPLE_RATE, decode
     from habla.config import load_settings
@@ -78,12 +80,15 @@ def generate(speech: Path, languages: list[str]) -> list[dict[str, Any]]:
     rows = []
     for clip in read_manifest(speech):
         turn0 = ScriptedTurn(clip.id, clip.lang, np.zeros(0, np.float32), 0)
-        if clip.lang not in languages or not clip.text.strip() or turn0.held_out or not 1.0 < clip.seconds <= 8.0:
+        short = 1.0 < clip.seconds <= 8.0
+        if clip.lang not in languages or not clip.text.strip() or turn0.held_out or short == long_clips \
+                or clip.seconds <= 1.0:
             continue
         audio = decode(clip.path)
         options = transcriber.default_options(language=clip.lang, word_timestamps=True, vad=False)
         words = [w for seg in transcriber.transcribe(audio, options=options).segments for w in seg.words]
-        cuts = [int((a.end + b.start) / 2 * SAMPLE_RATE) for a, b in itertools.pairwise(words)]
+        cuts = [int((a.end + b.start) / 2 * SAMPLE_RATE) for a, b in itertools.pairwise(words)
+                if not long_clips or b.start < LONG_CUT_SECONDS]
         with transcriber.models.use(settings.asr.model) as whisper:
             decode_piece = piece_decoder(whisper, clip.lang)
             for cut in [*cuts, len(audio)]:
@@ -96,6 +101,9 @@ def generate(speech: Path, languages: list[str]) -> list[dict[str, Any]]:
                 rows.append({"clip": clip.id, "language": clip.lang, "kind": "prefix" if cut < len(audio) else "whole",
                              "held_out": False, "cues": [dataclasses.asdict(c) for c in cues]})
     return rows
+
+
+LONG_CUT_SECONDS = 12.0  # ~25 cuts per long clip; all nine long tuning clips decode in minutes on 2 loaded cores
 
 
 def rescore_model(rows: list[dict[str, Any]]) -> None:
@@ -173,20 +181,42 @@ def examples(rows: list[dict[str, Any]], held_out: bool) -> tuple[np.ndarray, np
             continue
         for cue in row["cues"]:
             if cue["text"] and T.text_completeness(cue["text"], row["language"]) > T.P_CLOSED_CLASS:
-                xs.append(T.turn_features(cue["text"], cue["pitch_drop"], cue["model_probability"]))
+                xs.append(T.turn_features(cue["text"], cue["pitch_drop"], cue["model_probability"],
+                                          row["language"]))
                 ys.append(int(cue["final"]))
     return np.array(xs), np.array(ys)
 
 
-def train(rows: list[dict[str, Any]], out: Path) -> None:
-    """Fit the logistic regressions (with and without the chat model's cue) on the tuning half; write them."""
+def drop_sentence_cuts(rows: list[dict[str, Any]], speech: Path) -> list[dict[str, Any]]:
+    """The generated prefixes without those cut after a sentence of the reference ("Your call is now first in
+    line. ‖"): a user may well stop there, so "not an end" is no fact about them (the bench's mid-sentence pauses are
+    never there)."""
+    from habla.asr.bench import read_manifest
+    from habla.voice.bench import ends_sentence
+
+    reference = {c.id: c.text for c in read_manifest(speech)}
+    kept = []
+    for row in rows:
+        cue = row["cues"][-1] if row["cues"] else None
+        words = cue["text"].split() if cue else []
+        if row["kind"] == "prefix" and words and ends_sentence(words, len(words) - 1, reference[row["clip"]],
+                                                                row["language"]):
+            continue
+        kept.append(row)
+    return kept
+
+
+def train(rows: list[dict[str, Any]], out: Path, without: tuple[str, ...] = ()) -> None:
+    """Fit the logistic regressions (with and without the chat model's cue) on the tuning half; write them.
+    ``without``: features left out (to compare feature sets)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     x, y = examples(rows, held_out=False)
     weights: dict[str, Any] = {}
-    for name, names in (("text+pitch+model", T.FEATURES),
-                        ("text+pitch", tuple(f for f in T.FEATURES if f not in ("log_model", "no_model")))):
+    used = tuple(f for f in T.FEATURES if f not in without)
+    for name, names in (("text+pitch+model", used),
+                        ("text+pitch", tuple(f for f in used if f not in T.MODEL_FEATURES))):
         cols = [T.FEATURES.index(f) for f in names]
         scaler = StandardScaler().fit(x)
         fit = LogisticRegression(C=C_REGULARIZATION).fit(scaler.transform(x)[:, cols], y)
@@ -202,7 +232,7 @@ MODEL_MODULE = '''"""End-of-turn classifier weights, written by `scripts/tune_tu
 Logistic regressions over habla.voice.turn.FEATURES, fitted on {n} pauses ({ends} of them a turn's end) of the
 tuning half only (clips whose crc32 is odd): every pause of `habla bench voice`'s tuning turns, and every word
 boundary of the tuning clips (--generated). Standardised inputs ((x - mean) / scale, over all FEATURES);
-"text+pitch" drops the chat model's two features."""
+"text+pitch" drops the chat model's features (MODEL_FEATURES)."""
 
 from __future__ import annotations
 
@@ -243,6 +273,10 @@ def main() -> None:
                     help="fit the classifier on the tuning half (habla/voice/turn_model.py)")
     ap.add_argument("--generated", type=Path, help="with --train: word-boundary examples of the tuning clips "
                     "(made with --speech if the file does not exist) added to the bench's tuning pauses")
+    ap.add_argument("--generated-long", type=Path, help="with --train: the same from the long tuning clips (> 8 s)")
+    ap.add_argument("--drop-sentence-cuts", action="store_true", help="with --train and --speech: leave out the "
+                    "generated prefixes cut after a sentence of the reference")
+    ap.add_argument("--without", default="", help="with --train: features to leave out, comma-separated")
     ap.add_argument("--grid", action="store_true", help="also search the two thresholds on the tuning half")
     args = ap.parse_args()
     if args.from_json:
@@ -260,7 +294,16 @@ def main() -> None:
             if not args.generated.exists():
                 args.generated.write_text(json.dumps(generate(args.speech, args.language.split(",")), indent=1))
             extra = json.loads(args.generated.read_text())
-        train(rows + extra, Path(T.__file__).with_name("turn_model.py"))
+        if args.generated_long:
+            if not args.generated_long.exists():
+                args.generated_long.write_text(json.dumps(generate(args.speech, args.language.split(","), True),
+                                                          indent=1))
+            extra += json.loads(args.generated_long.read_text())
+        if args.drop_sentence_cuts:
+            before = len(extra)
+            extra = drop_sentence_cuts(extra, args.speech)
+            print(f"generated examples: {before}, {before - len(extra)} cut after a reference sentence dropped")
+        train(rows + extra, Path(T.__file__).with_name("turn_model.py"), tuple(args.without.split(",")))
         importlib.reload(importlib.import_module("habla.voice.turn_model"))
     if args.grid:
         found = grid(rows)

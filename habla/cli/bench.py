@@ -41,6 +41,9 @@ def bench(
     cuts: str = typer.Option("reference", "--cuts", help="voice: where mid-sentence pauses go: `reference` (between "
                              "two words of one sentence of the manifest's text) or `whisper` (the construction before "
                              "issue 16: where Whisper wrote no sentence end, which also cut between sentences)."),
+    turn_set: str = typer.Option("default", "--set", help="voice: `default` (--turns/--paused from both halves, seed "
+                                 "16) or `held-out-2` (24 + 24 turns per language from held-out clips only, a new "
+                                 "seed; overrides --turns/--paused)."),
     live: bool = typer.Option(True, "--live/--decisions-only", help="voice: also stream the turns through the "
                               "whole pipeline in real time (LLM, TTS), not only the turn detection's decisions."),
     json_path: Path | None = typer.Option(None, "--json", help="Where the JSON report goes "
@@ -53,8 +56,10 @@ def bench(
             raise InvalidOption("bench voice needs --speech DIR", hint="a folder of recorded turns with manifest.tsv")
         if cuts not in ("reference", "whisper"):
             raise InvalidOption(f"--cuts must be reference or whisper, not {cuts!r}")
+        if turn_set not in ("default", "held-out-2"):
+            raise InvalidOption(f"--set must be default or held-out-2, not {turn_set!r}")
         _bench_voice(speech, turns, paused, language, turn_detection, live, cuts,
-                     json_path or Path("bench-results/voice.json"))
+                     json_path or Path("bench-results/voice.json"), turn_set)
     else:
         _bench_asr(folder, model, long_minutes, variants, seeds, clip_set, compare,
                    json_path or Path("bench-results/bench.json"))
@@ -74,13 +79,17 @@ def _bench_asr(folder: Path, model: str, long_minutes: float, variants: str, see
 
 
 def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_detection: str | None, live: bool,
-                 cuts: str, json_path: Path) -> None:
+                 cuts: str, json_path: Path, turn_set: str = "default") -> None:
     from habla.asr.bench import write_report
     from habla.config import load_settings
-    from habla.voice.bench import benchmark
+    from habla.voice.bench import DEFAULT_SEED, HELD_OUT_2, benchmark
 
-    report = benchmark(load_settings(), speech, turns, language, paused, turn_detection, live,
-                       on_step=lambda msg: console.print(f"[dim]{msg}[/]"), cuts=cuts)  # type: ignore[arg-type]
+    chosen = HELD_OUT_2 if turn_set == "held-out-2" else {"seed": DEFAULT_SEED, "turns": turns, "paused": paused,
+                                                          "held_out_only": False}
+    report = benchmark(load_settings(), speech, int(chosen["turns"]), language, int(chosen["paused"]),
+                       turn_detection, live, on_step=lambda msg: console.print(f"[dim]{msg}[/]"),
+                       cuts=cuts, seed=int(chosen["seed"]),  # type: ignore[arg-type]
+                       held_out_only=bool(chosen["held_out_only"]))
     write_report(report, json_path)
     detection = report["turn_detection"]
     table = Table(title=f"habla bench voice — {report['answered']}/{report['turns']} turns answered; "
@@ -98,6 +107,14 @@ def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_dete
                       *(_fmt(latency.get(k), 3) for k in ("p50", "p95", "max")), premature, fixed)
     if report["latency"]:
         console.print(table)
+        for name, row in report["latency"].items():
+            if name.startswith("complete_") and row.get("stages"):
+                stages = row["stages"]
+                console.print(f"{name}: p50 / p95 seconds — silence waited " + _p(stages["endpoint_wait"]) +
+                              "; the reply's work from its start (at a pause: lead before the end decision "
+                              + _p(stages["lead"]) + "): transcript " + _p(stages["work_transcript"]) +
+                              ", first token " + _p(stages["work_first_token"]) + ", first sentence " +
+                              _p(stages["work_first_sentence"]) + ", first audio " + _p(stages["work_first_audio"]))
     decisions = Table(title="turn detection alone (instant decoding): premature ends, silence waited after a "
                             "complete turn")
     for col in ("set", "turns", f"{detection['type']}: premature", "waited ms p50", "p95",
@@ -110,6 +127,10 @@ def _bench_voice(speech: Path, turns: int, paused: int, language: str, turn_dete
                           _fmt(waited.get("p95"), 0), f"{fixed_silence[name]['premature']}")
     console.print(decisions)
     console.print(f"report: {json_path}")
+
+
+def _p(stats: dict) -> str:
+    return f"{_fmt(stats.get('p50'), 3)} / {_fmt(stats.get('p95'), 3)}"
 
 
 def _print_asr(report: dict) -> None:

@@ -44,9 +44,15 @@ from habla.voice.turn import end_of_turn_probability, final_pitch_drop
 
 FRAME = SAMPLE_RATE // 50
 STAGES = ("final_transcript", "first_token", "first_sentence", "first_audio")
+WORK_STAGES = ("lead", "work_transcript", "work_first_token", "work_first_sentence", "work_first_audio")
 PAUSE_MS = (400, 1200)  # inserted mid-sentence pauses
 MAX_WORD_GAP = 0.25  # seconds: a longer gap between two words is a pause the speaker made already
 SETTLE_SECONDS = 30.0
+DEFAULT_SEED = 16  # the turns every figure before HELD_OUT_2 was measured on (both halves)
+# A second held-out set, fixed before the classifier's third training (issue 16, 2026-12-02): only held-out clips,
+# a seed never used before (new cut positions and pause lengths), 24 complete + 24 paused turns per language.
+# Measured once, at the end: `habla bench voice --set held-out-2 --decisions-only`.
+HELD_OUT_2 = {"seed": 1602, "turns": 24, "paused": 24, "held_out_only": True}
 PREMATURE_SLACK = SAMPLE_RATE // 10  # an end this close to the last voiced sample is the real one (VAD jitter)
 
 
@@ -63,16 +69,23 @@ class ScriptedTurn:
 
     @property
     def held_out(self) -> bool:
-        return zlib.crc32(self.clip.encode()) % 2 == 0
+        return held_out_clip(self.clip)
 
     @property
     def kind(self) -> str:
         return "complete" if self.resume is None else "paused"
 
 
-def pick_clips(folder: Path, language: str, turns: int, max_seconds: float = 8.0) -> list[Clip]:
+def held_out_clip(clip_id: str) -> bool:
+    """The held-out half of the clips (by a hash of the id): never used to tune turn detection."""
+    return zlib.crc32(clip_id.encode()) % 2 == 0
+
+
+def pick_clips(folder: Path, language: str, turns: int, max_seconds: float = 8.0,
+               held_out_only: bool = False) -> list[Clip]:
     clips = [c for c in read_manifest(folder)
-             if c.lang == language and c.text.strip() and 1.0 < c.seconds <= max_seconds]
+             if c.lang == language and c.text.strip() and 1.0 < c.seconds <= max_seconds
+             and (held_out_clip(c.id) or not held_out_only)]
     return (clips * (turns // max(len(clips), 1) + 1))[:turns]
 
 
@@ -136,11 +149,13 @@ def last_voiced(audio: np.ndarray) -> int:
 
 
 def build_turns(transcriber: Transcriber, folder: Path, language: str, complete: int, paused: int,
-                seed: int = 16, rule: CutRule = "reference") -> list[ScriptedTurn]:
+                seed: int = DEFAULT_SEED, rule: CutRule = "reference",
+                held_out_only: bool = False) -> list[ScriptedTurn]:
     """``complete`` whole clips and ``paused`` clips with a mid-sentence pause, interleaved (distinct clips where the
-    set has enough)."""
+    set has enough). ``seed`` picks the clips' order, the cut and the pause length; ``held_out_only`` keeps only the
+    held-out half's clips (HELD_OUT_2: a second held-out set)."""
     rng = random.Random(f"{seed}-{language}")
-    clips = pick_clips(folder, language, max(complete, paused) * 2)
+    clips = pick_clips(folder, language, max(complete, paused) * 2, held_out_only=held_out_only)
     rng.shuffle(clips)
     whole = [ScriptedTurn(c.id, c.lang, audio, last_voiced(audio)) for c in clips[:complete]
              if len(audio := decode(c.path))]
@@ -338,14 +353,15 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if kind == "complete":
                 entry["stages"] = {s: _percentiles([r["timings"][s] for r in group
                                                     if r.get("timings") and r["timings"].get(s) is not None])
-                                   for s in (*STAGES, "endpoint_wait")}
+                                   for s in (*STAGES, "endpoint_wait", *WORK_STAGES)}
             out[f"{kind}_{split}"] = entry
     return out
 
 
 def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str = "en", paused: int = 20,
               turn_detection: str | None = None, live: bool = True,
-              on_step: Callable[[str], None] = print, cuts: CutRule = "reference") -> dict[str, Any]:
+              on_step: Callable[[str], None] = print, cuts: CutRule = "reference", seed: int = DEFAULT_SEED,
+              held_out_only: bool = False) -> dict[str, Any]:
     """``turns`` complete and ``paused`` mid-sentence-pause turns per language (comma-separated): one live
     conversation per language streamed in real time (``live``), and the turn detection's decisions on the same
     turns with instant decoding, for the chosen detection and for `silence` (fixed ``end_silence_ms``)."""
@@ -361,7 +377,7 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
             overrides["turn_detection"] = {"type": turn_detection}
         options = VoiceOptions.from_settings(settings, **overrides)
         silence = options.with_(turn_detection=replace(options.turn_detection, type="silence"))
-        script = build_turns(engines.transcriber, folder, lang, turns, paused, rule=cuts)
+        script = build_turns(engines.transcriber, folder, lang, turns, paused, seed, cuts, held_out_only)
         script_all += script
         turn_end = engines.turn_end(options)
         with engines.transcriber.models.use(settings.asr.model) as whisper:
@@ -383,7 +399,8 @@ def benchmark(settings: Settings, folder: Path, turns: int = 20, language: str =
             rows += lang_rows
     return {"turns": len(script_all), "answered": sum(1 for r in rows if r.get("timings")),
             "load_seconds": round(load_seconds, 2), "asr_model": settings.asr.model, "llm_model": settings.llm.model,
-            "voice": ", ".join(voices), "language": language, "cuts": cuts,
+            "voice": ", ".join(voices), "language": language, "cuts": cuts, "seed": seed,
+            "held_out_only": held_out_only,
             "turn_detection": options.turn_detection.__dict__,
             "end_silence_ms": options.end_silence_ms, "pause_ms": options.pause_ms,
             "latency": summarize(rows) if rows else {},

@@ -108,6 +108,14 @@ class TurnTimings:
     reply_done: float | None = None
     tokens: int = 0
     cached_prompt_tokens: int = 0
+    # The reply's own clock, from when its work began (at a pause for a speculative reply: ``lead`` seconds before
+    # the endpoint decision; 0 when it began at the decision). Where the time between the user's last word and the
+    # first audio goes, whether or not it was hidden by the wait.
+    lead: float = 0.0
+    work_transcript: float | None = None
+    work_first_token: float | None = None
+    work_first_sentence: float | None = None
+    work_first_audio: float | None = None
 
 
 @dataclass(frozen=True)

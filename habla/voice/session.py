@@ -36,6 +36,12 @@ from habla.voice.turn import end_of_turn_probability, final_pitch_drop
 
 log = logging.getLogger(__name__)
 
+# No partial transcript once the user has been silent this long (three 32 ms VAD windows): it would show no new
+# words, and its decode holds the turn's listener (the pause's decode waits for it) and the cores while the
+# speculative reply is being made. Interleaved A/B, `habla bench voice -l en --turns 8 --paused 0`, 2 rounds, load
+# 6-12: first audio from the last voiced sample p50 3.45 → 1.76 s and 1.38 → 1.11 s (p95 4.38 → 2.21, 2.16 → 2.77).
+PARTIAL_QUIET = 3 * 512
+
 
 @dataclass
 class _Played:
@@ -57,7 +63,8 @@ class _Reply:
     audio: list[np.ndarray] = field(default_factory=list)  # 16 kHz, for the recording
     cursor: int = 0  # where the client's playback of this reply ends, in input-stream samples
     interrupted_at: int | None = None  # input-stream sample where the user cut in
-    first_audio: float | None = None
+    first_audio: float | None = None  # handed to the client
+    first_audio_ready: float | None = None  # synthesized (a speculative reply's may wait for the turn's end)
     generated: float | None = None
     opened: asyncio.Event = field(default_factory=asyncio.Event)  # the turn is over: events may go out
     pending: list[Event] = field(default_factory=list)  # events made before that
@@ -98,7 +105,8 @@ class VoiceSession:
         self._tick = asyncio.Event()
         listener = self._listener
         interval = self.options.partial_interval_ms * SAMPLE_RATE // 1000
-        if listener is not None and self.track.length - self._last_partial >= interval:
+        quiet = self.endpointer.position - self.endpointer.last_voiced_end >= PARTIAL_QUIET
+        if listener is not None and self.track.length - self._last_partial >= interval and not quiet:
             self._last_partial = self.track.length
             self._spawn(self._partial(listener, self.turn))
 
@@ -243,6 +251,7 @@ class VoiceSession:
                        ready: asyncio.Event | None = None) -> None:
         """Transcript, reply and playback of one turn. ``ended`` resolves (decision time, silence waited) when the
         turn is known to be over; until then (a speculative reply) nothing goes out and nothing is remembered."""
+        began = time.perf_counter()
         if previous is not None and not previous.done():
             await asyncio.wait([previous])  # its memory update comes first
         await listener.commit(end)
@@ -273,7 +282,7 @@ class VoiceSession:
             if reply.opened.is_set():
                 self._finish_reply(reply, text)
                 decided, waited = ended.result()
-                self._record_timings(reply, listener, end, decided, waited, final_at, progress)
+                self._record_timings(reply, listener, end, decided, waited, final_at, progress, began)
             elif self._current is reply:
                 self._current = None
 
@@ -327,6 +336,7 @@ class VoiceSession:
             while (sentence := await sentences.get()) is not None:
                 pcm = await asyncio.to_thread(synthesize, held.speaker, sentence, held.voice,
                                               opts.output_sample_rate, reply.cancel)
+                reply.first_audio_ready = reply.first_audio_ready or time.perf_counter()
                 if ready is not None:
                     ready.set()  # the first audio exists: a speculative reply's turn may end now
                 if not reply.opened.is_set():
@@ -371,9 +381,12 @@ class VoiceSession:
             self._current = None
 
     def _record_timings(self, reply: _Reply, listener: TurnListener, end: int, decided: float, waited: float,
-                        final_at: float, progress: ReplyProgress) -> None:
+                        final_at: float, progress: ReplyProgress, began: float) -> None:
         def since(t: float | None) -> float | None:  # 0 = ready before the turn was known to be over
             return None if t is None else round(max(t - decided, 0.0), 3)
+
+        def work(t: float | None) -> float | None:
+            return None if t is None else round(t - began, 3)
 
         usage = progress.usage
         timings = TurnTimings(
@@ -382,7 +395,10 @@ class VoiceSession:
             final_transcript=since(final_at) or 0.0, first_token=since(progress.first_token),
             first_sentence=since(progress.first_sentence), first_audio=since(reply.first_audio),
             reply_done=since(reply.generated),
-            tokens=usage.completion_tokens if usage else 0, cached_prompt_tokens=usage.cached_tokens if usage else 0)
+            tokens=usage.completion_tokens if usage else 0, cached_prompt_tokens=usage.cached_tokens if usage else 0,
+            lead=round(max(decided - began, 0.0), 3), work_transcript=work(final_at),
+            work_first_token=work(progress.first_token), work_first_sentence=work(progress.first_sentence),
+            work_first_audio=work(reply.first_audio_ready))
         self.recording.timings.append(timings)
         self._emit(Timings(timings))
 

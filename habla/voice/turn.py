@@ -154,21 +154,33 @@ def final_pitch_drop(turn_audio: np.ndarray, rate: int = 16000, tail_seconds: fl
 
 
 FEATURES = ("sentence_end", "question", "one_word", "log_words", "sentences", "pitch_drop", "no_pitch",
-            "log_model", "no_model")
+            "purpose_before_last", "spanish", "log_model", "no_model", "log_model_es")
+MODEL_FEATURES = ("log_model", "no_model", "log_model_es")  # left out when the chat model gives no cue
+# A purpose clause opened just before the last word ("press 1 to accept ‖ this call", "para obtener ‖ …"): its verb
+# usually takes an object. Chosen on the tuning half's pauses (scripts/tune_turn_end.py, 2026-12-02): with "to" /
+# "para" as the word before the last, 17 pauses inside a turn against 3 ends; articles there ("the", "la") split
+# 18 to 17 and tell nothing.
+_PURPOSE = {"en": frozenset({"to"}), "es": frozenset({"para"})}
 PITCH_CLIP = (-6.0, 12.0)  # semitones; a drop outside this is a pitch-tracking error, not intonation
 MODEL_FLOOR = -6.0  # log10 of the chat model's probability; lower tells nothing more
 
 
-def turn_features(text: str, pitch_drop: float | None, model_probability: float | None) -> np.ndarray:
+def turn_features(text: str, pitch_drop: float | None, model_probability: float | None,
+                  language: str = "en") -> np.ndarray:
     """The classifier's inputs (FEATURES) at one pause, for a transcript that does not end on an unfinished mark or a
-    closed-class word (those stay unfinished whatever else: text_completeness)."""
+    closed-class word (those stay unfinished whatever else: text_completeness). The chat model's cue has a second,
+    Spanish-only copy: it separates ends from pauses less well in Spanish (docs/talk.md), so it gets its own weight."""
     text = text.strip()
     words = _WORD.findall(text)
+    lang = language.split("-")[0].lower()
     marks = len(re.findall(r"[.!?¿¡…。！？]+(?=\s|$)", text))
     drop = float(np.clip(pitch_drop, *PITCH_CLIP)) if pitch_drop is not None else 0.0
     log_model = max(float(np.log10(max(model_probability, 1e-12))), MODEL_FLOOR) if model_probability else 0.0
+    purpose = len(words) > 1 and _plain(words[-2]) in _PURPOSE.get(lang, frozenset())
+    spanish = lang == "es"
     return np.array([bool(_SENTENCE_END.search(text)), text.endswith(("?", "？")), len(words) == 1,
-                     np.log1p(len(words)), marks, drop, pitch_drop is None, log_model, not model_probability],
+                     np.log1p(len(words)), marks, drop, pitch_drop is None, purpose, spanish,
+                     log_model, not model_probability, log_model if spanish else 0.0],
                     dtype=np.float64)
 
 
@@ -191,5 +203,5 @@ def end_of_turn_probability(text: str, language: str, pitch_drop: float | None,
     p = text_completeness(text, language)
     if p <= P_CLOSED_CLASS:
         return p
-    features = turn_features(text, pitch_drop, model_probability)
+    features = turn_features(text, pitch_drop, model_probability, language)
     return classifier_probability(features, model_probability is not None)

@@ -3,7 +3,7 @@
 Logistic regressions over habla.voice.turn.FEATURES, fitted on 367 pauses (109 of them a turn's end) of the
 tuning half only (clips whose crc32 is odd): every pause of `habla bench voice`'s tuning turns, and every word
 boundary of the tuning clips (--generated). Standardised inputs ((x - mean) / scale, over all FEATURES);
-"text+pitch" drops the chat model's two features."""
+"text+pitch" drops the chat model's features (MODEL_FEATURES)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ WEIGHTS: dict[str, dict[str, Any]] = {
             "sentences",
             "pitch_drop",
             "no_pitch",
+            "purpose_before_last",
+            "spanish",
             "log_model",
-            "no_model"
+            "no_model",
+            "log_model_es"
         ],
         "mean": [
             0.46594,
@@ -30,8 +33,11 @@ WEIGHTS: dict[str, dict[str, Any]] = {
             0.62943,
             1.88001,
             0.0,
+            0.0545,
+            0.55586,
             -1.38298,
-            0.0
+            0.0,
+            -0.81642
         ],
         "scale": [
             0.49884,
@@ -41,21 +47,27 @@ WEIGHTS: dict[str, dict[str, Any]] = {
             0.68777,
             3.87827,
             1.0,
+            0.22699,
+            0.49687,
             0.69652,
-            1.0
+            1.0,
+            0.83097
         ],
         "coef": [
-            -0.29284,
-            -0.28206,
-            -0.39102,
-            1.08917,
-            0.44927,
-            2.72361,
+            -0.2982,
+            -0.28896,
+            -0.42208,
+            1.05077,
+            0.47443,
+            2.72876,
             0.0,
-            0.25687,
-            0.0
+            -0.25168,
+            0.02081,
+            0.29962,
+            0.0,
+            -0.12898
         ],
-        "intercept": -2.45008
+        "intercept": -2.45047
     },
     "text+pitch": {
         "features": [
@@ -65,7 +77,9 @@ WEIGHTS: dict[str, dict[str, Any]] = {
             "log_words",
             "sentences",
             "pitch_drop",
-            "no_pitch"
+            "no_pitch",
+            "purpose_before_last",
+            "spanish"
         ],
         "mean": [
             0.46594,
@@ -75,8 +89,11 @@ WEIGHTS: dict[str, dict[str, Any]] = {
             0.62943,
             1.88001,
             0.0,
+            0.0545,
+            0.55586,
             -1.38298,
-            0.0
+            0.0,
+            -0.81642
         ],
         "scale": [
             0.49884,
@@ -86,18 +103,23 @@ WEIGHTS: dict[str, dict[str, Any]] = {
             0.68777,
             3.87827,
             1.0,
+            0.22699,
+            0.49687,
             0.69652,
-            1.0
+            1.0,
+            0.83097
         ],
         "coef": [
-            -0.20574,
-            -0.28969,
-            -0.35286,
-            1.17955,
-            0.41578,
-            2.75263,
-            0.0
+            -0.21501,
+            -0.29836,
+            -0.37713,
+            1.13075,
+            0.45022,
+            2.76995,
+            0.0,
+            -0.29844,
+            0.03751
         ],
-        "intercept": -2.42114
+        "intercept": -2.43011
     }
 }
