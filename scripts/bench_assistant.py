@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--speed", action="store_true", help="also time 10-minute and 1-hour transcripts")
     parser.add_argument("--show", action="store_true", help="print every summary and answer")
     parser.add_argument("--split", default="all", help="comma-separated splits (tune, heldout, heldout2, heldout3, "
-                        "heldout4, heldout5) or all; tune on tune to heldout4 (looked at), report heldout5")
+                        "heldout4, heldout5, heldout6) or all; tune on tune to heldout5 (looked at), report heldout6")
     parser.add_argument("--no-composed", action="store_true", help="skip the composed (longer) recordings")
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args()
