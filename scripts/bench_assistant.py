@@ -21,7 +21,7 @@ from pathlib import Path
 from habla.config import load_settings
 from habla.llm.assistant import Assistant
 from habla.llm.evaluation import Case, Scores, compose, load_cases, score_answer, score_summary
-from habla.llm.service import assistant_options, open_engine, open_paraphrases
+from habla.llm.service import assistant_options, open_engine, open_paraphrases, open_reranker
 from habla.models.store import ModelStore
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "assistant_eval"
@@ -105,7 +105,8 @@ def main() -> int:
         engine = open_engine(config.llm, ModelStore(config.models))
         store = ModelStore(config.models)
         assistant = Assistant(engine, assistant_options(config.assistant, config.llm),
-                              open_paraphrases(config.assistant, store, extract=True))
+                              open_paraphrases(config.assistant, store, extract=True),
+                              open_reranker(config.assistant, store))
         result: dict[str, object] = {"quality": quality(assistant, cases, args.show, not args.no_composed)}
         if args.speed:
             result["speed"] = speed(assistant, cases)
