@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from habla.errors import LLMUnavailable, ModelCorrupt
 
 CYLLAMA_VERSION = "0.2.18"
@@ -135,6 +137,12 @@ class LlamaContext:
     def last_logits(self) -> list[float]:
         """The next-token logits after the last evaluated token."""
         return list(self.native.get_logits_ith(-1))
+
+    def last_log_probs(self) -> np.ndarray:
+        """The next-token log-probabilities (log-softmax of the logits), one float64 per vocabulary entry."""
+        logits = np.asarray(self.native.get_logits_ith(-1), dtype=np.float64)  # already a fresh list: no copy
+        logits -= logits.max()
+        return logits - np.log(np.exp(logits).sum())
 
 
 class Sampler:

@@ -361,7 +361,8 @@ class Assistant:
         ranked = self._candidates(lines, question)
         if not ranked or ranked[0].cover < self.options.min_coverage * ranked[0].total:
             return None
-        if self.reranker is None or self.options.rerank_candidates < 2 or len(ranked) < 2:
+        if self.reranker is None or self.options.rerank_candidates < 2 or not self.options.rerank_weight or \
+                len(ranked) < 2:
             return ranked[0].segment
         return self._rerank(lines, question, ranked[:self.options.rerank_candidates])
 

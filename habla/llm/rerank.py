@@ -3,9 +3,10 @@
 
 A segment that answers a question makes the question's words predictable: after "Tickets are free but you have to
 book them online", "How much do the tickets cost?" is likelier than after "The three candidates were a mystery…".
-The score is the mean log-probability per question token after the passage, less the same without a passage (so a
-question whose words are rare anyway is not penalised). Gemma 3 270M (pretrained, multilingual) reads the passage;
-it is already shipped for the word vectors.
+The score is the mean log-probability per question token after the passage. Only the order of one question's
+candidates matters (refusals stay with the lexical coverage test), so the question's own likelihood without a
+passage, the same for every candidate, is not computed: that saves a quarter of the time. Gemma 3 270M
+(pretrained, multilingual) reads the passage; it is already shipped for the word vectors.
 
 Why not a verifier asking the model "Does this passage answer the question? yes/no": on the looked-at splits, with
 SmolLM2-135M-Instruct, P(yes) separated the right candidate from the wrong ones at ROC AUC 0.48 (chance) and
@@ -16,18 +17,13 @@ enough to refuse on: refusals stay with the lexical coverage test.
 
 from __future__ import annotations
 
-import math
 import threading
-from collections import OrderedDict
 from pathlib import Path
-
-import numpy as np
 
 from habla.llama_cpp_adapter import GGUFModel
 
 CONTEXT_TOKENS = 512  # a segment, its neighbours and a question: ~150 tokens; a longer passage is cut at its start
 MAX_PASSAGE_TOKENS = 384
-CACHE_SIZE = 64  # questions whose passage-free log-probability is remembered
 PROMPT = "\nQuestion:"
 
 
@@ -40,21 +36,14 @@ class QueryLikelihood:
         self._model = GGUFModel(model_path)
         self._ctx = self._model.context(CONTEXT_TOKENS, CONTEXT_TOKENS, threads or physical_cores())
         self._lock = threading.Lock()
-        self._alone: OrderedDict[str, float] = OrderedDict()
 
     def score(self, passage: str, question: str) -> float:
-        """Mean log P(question token | passage) less mean log P(question token | nothing), in nats per token."""
+        """Mean log P(question token | passage), in nats per token."""
         with self._lock:
             asked = self._question_tokens(question)
             if not asked:
                 return 0.0
-            alone = self._alone.get(question)
-            if alone is None:
-                alone = self._log_likelihood(PROMPT.strip(), asked)
-                self._alone[question] = alone
-                if len(self._alone) > CACHE_SIZE:
-                    self._alone.popitem(last=False)
-            return (self._log_likelihood(passage.strip() + PROMPT, asked) - alone) / len(asked)
+            return self._log_likelihood(passage.strip() + PROMPT, asked) / len(asked)
 
     def _question_tokens(self, question: str) -> list[int]:
         return self._model.tokenize(" " + question.strip(), add_special=False, parse_special=False)
@@ -66,10 +55,9 @@ class QueryLikelihood:
         self._ctx.clear()
         self._ctx.decode(tokens, 0)
         position, total = len(tokens), 0.0
-        for token in asked:  # the adapter reads the last position's logits only: one step per question token
-            logits = np.asarray(self._ctx.last_logits(), dtype=np.float64)
-            top = float(logits.max())
-            total += float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
-            self._ctx.decode([token], position)
-            position += 1
+        for n, token in enumerate(asked):  # the adapter reads the last position's logits only: a step per token
+            total += float(self._ctx.last_log_probs()[token])
+            if n + 1 < len(asked):
+                self._ctx.decode([token], position)
+                position += 1
         return total
