@@ -138,11 +138,22 @@ class LlamaContext:
         """The next-token logits after the last evaluated token."""
         return list(self.native.get_logits_ith(-1))
 
-    def last_log_probs(self) -> np.ndarray:
-        """The next-token log-probabilities (log-softmax of the logits), one float64 per vocabulary entry."""
-        logits = np.asarray(self.native.get_logits_ith(-1), dtype=np.float64)  # already a fresh list: no copy
-        logits -= logits.max()
-        return logits - np.log(np.exp(logits).sum())
+    def token_log_probs(self, tokens: Sequence[int], first: int) -> list[float]:
+        """From an empty cache, log P(tokens[i] | tokens[:i]) for each i >= ``first``, in one decode: only the
+        positions that predict those tokens output logits (each is a whole vocabulary: 262k floats for Gemma)."""
+        if not 0 < first < len(tokens):
+            return []
+        batch = _binding().LlamaBatch(n_tokens=len(tokens), embd=0, n_seq_max=1)
+        for i, token in enumerate(tokens[:-1]):  # the last token predicts nothing asked
+            batch.add(token, i, [0], i >= first - 1)
+        self.clear()
+        self.native.decode(batch)
+        out = []
+        for i in range(first, len(tokens)):
+            logits = np.asarray(self.native.get_logits_ith(i - 1), dtype=np.float64)
+            logits -= logits.max()
+            out.append(float(logits[tokens[i]] - np.log(np.exp(logits).sum())))
+        return out
 
 
 class Sampler:
