@@ -281,7 +281,7 @@ class AssistantSettings(BaseModel):
     reranker: str | None = Field("gemma-3-270m", description="Catalog LLM (or .gguf path) that reranks a "
                                  "question's best candidate segments by how likely the question is after each "
                                  "(query likelihood; habla/llm/rerank.py). None: the lexical rank alone.")
-    rerank_candidates: int = Field(3, ge=0, le=10, description="Candidates the reranker reads (one passage "
+    rerank_candidates: int = Field(2, ge=0, le=10, description="Candidates the reranker reads (one passage "
                                    "prefill each); below 2: no reranking.")
     rerank_weight: float = Field(0.25, ge=0, le=10, description="Weight of the query likelihood (nats per question "
                                  "token, less the question's own) against the lexical rank relative to the best.")
