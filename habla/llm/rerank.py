@@ -8,11 +8,12 @@ candidates matters (refusals stay with the lexical coverage test), so the questi
 passage, the same for every candidate, is not computed: that saves a quarter of the time. Gemma 3 270M
 (pretrained, multilingual) reads the passage; it is already shipped for the word vectors.
 
-Why not a verifier asking the model "Does this passage answer the question? yes/no": on the looked-at splits, with
+Why not a verifier asking the model "Does this passage answer the question? yes/no": on 48 looked-at questions, with
 SmolLM2-135M-Instruct, P(yes) separated the right candidate from the wrong ones at ROC AUC 0.48 (chance) and
 answerable from unanswerable questions at 0.57; query likelihood with Gemma 3 270M separated right from wrong
-candidates at about 0.7 (scripts/bench_assistant.py, docs/llm.md). Neither separates unanswerable questions well
-enough to refuse on: refusals stay with the lexical coverage test.
+candidates at 0.70-0.75 on 32-41 of them (a one-off script; docs/llm.md). Neither separates unanswerable questions
+well enough to refuse on: refusals stay with the lexical coverage test. Even so, reranking did not raise right answers
+on the looked-at splits (docs/llm.md), so it is off by default (``assistant.reranker``).
 """
 
 from __future__ import annotations
