@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from habla.errors import LLMUnavailable, ModelCorrupt
 
 CYLLAMA_VERSION = "0.2.18"
@@ -135,6 +137,23 @@ class LlamaContext:
     def last_logits(self) -> list[float]:
         """The next-token logits after the last evaluated token."""
         return list(self.native.get_logits_ith(-1))
+
+    def token_log_probs(self, tokens: Sequence[int], first: int) -> list[float]:
+        """From an empty cache, log P(tokens[i] | tokens[:i]) for each i >= ``first``, in one decode: only the
+        positions that predict those tokens output logits (each is a whole vocabulary: 262k floats for Gemma)."""
+        if not 0 < first < len(tokens):
+            return []
+        batch = _binding().LlamaBatch(n_tokens=len(tokens), embd=0, n_seq_max=1)
+        for i, token in enumerate(tokens[:-1]):  # the last token predicts nothing asked
+            batch.add(token, i, [0], i >= first - 1)
+        self.clear()
+        self.native.decode(batch)
+        out = []
+        for i in range(first, len(tokens)):
+            logits = np.asarray(self.native.get_logits_ith(i - 1), dtype=np.float64)
+            logits -= logits.max()
+            out.append(float(logits[tokens[i]] - np.log(np.exp(logits).sum())))
+        return out
 
 
 class Sampler:

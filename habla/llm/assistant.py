@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from habla.asr.types import Transcript
 from habla.config import LLMSettings
@@ -82,7 +82,7 @@ CAPITALISED = re.compile(r"\b[A-ZÁÉÍÓÚÑ][\wáéíóúñ]+")
 # transcripts (tune to heldout4) this refused one more unanswerable question and no answerable one.
 AMOUNT_ASKED = re.compile(r"\b(?:how (?:much|many)|cuant[oa]s?|what percentage|que porcentaje)\b")
 # Settings that build the service around the assistant (warm-up, word vectors), not options of its own.
-NOT_OPTIONS = {"warm_languages", "word_vectors", "paraphrase_similarity"}
+NOT_OPTIONS = {"warm_languages", "word_vectors", "paraphrase_similarity", "reranker"}
 CACHE_SIZE = 8  # prepared transcripts kept, so follow-up questions reuse the index
 
 
@@ -105,6 +105,8 @@ class AssistantOptions:
     context_segments: int
     neighbours: int
     min_coverage: float
+    rerank_candidates: int
+    rerank_weight: float
     repeat_penalty: float
     temperature: float
 
@@ -117,6 +119,23 @@ class AssistantOptions:
                   "repeat_penalty": llm.repeat_penalty,
                   "temperature": llm.temperature, **overrides}
         return cls(**values)
+
+
+class Reranker(Protocol):
+    def score(self, passage: str, question: str) -> float:
+        """Higher when ``passage`` answers ``question`` (habla.llm.rerank.QueryLikelihood)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A segment that may answer a question: its rank, how much of the question it covers, and the question's
+    total weight (``cover / total`` is the share of the question the segment and its neighbours say)."""
+
+    segment: int
+    rank: float
+    cover: float
+    total: float
 
 
 @dataclass
@@ -195,10 +214,11 @@ def fact_tokens(text: str) -> set[str]:
 
 class Assistant:
     def __init__(self, engine: LLMEngine, options: AssistantOptions | None = None,
-                 paraphrases: Paraphrases | None = None) -> None:
+                 paraphrases: Paraphrases | None = None, reranker: Reranker | None = None) -> None:
         self.engine = engine
         self.options = options or AssistantOptions.defaults()
         self.paraphrases = paraphrases  # None: questions match the transcript's words only
+        self.reranker = reranker  # None: the lexical rank alone picks the segment
 
     # -- summaries --------------------------------------------------------------------------------------
     def summarize(self, transcript: Transcript, cancel: threading.Event | None = None,
@@ -337,10 +357,32 @@ class Assistant:
 
     def _evidence(self, lines: TranscriptLines, question: str) -> int | None:
         """The segment that best answers, or None when no segment says enough of what the question asks."""
+        ranked = self._candidates(lines, question)
+        if not ranked or ranked[0].cover < self.options.min_coverage * ranked[0].total:
+            return None
+        if self.reranker is None or self.options.rerank_candidates < 2 or not self.options.rerank_weight or \
+                len(ranked) < 2:
+            return ranked[0].segment
+        return self._rerank(lines, question, ranked[:self.options.rerank_candidates])
+
+    def _rerank(self, lines: TranscriptLines, question: str, ranked: list[Candidate]) -> int:
+        """The candidate whose lexical rank (relative to the best) plus weighted query likelihood is highest."""
+        reranker = self.reranker
+        assert reranker is not None
+        top, n = ranked[0].rank, len(lines.segments)
+
+        def passage(i: int) -> str:  # with its neighbours: a name or the asked thing is often said a turn before
+            return " ".join(lines.segments[j].text.strip() for j in range(max(0, i - 1), min(n, i + 2)))
+
+        return max(ranked, key=lambda c: c.rank / top + self.options.rerank_weight *
+                   reranker.score(passage(c.segment), question)).segment
+
+    def _candidates(self, lines: TranscriptLines, question: str) -> list[Candidate]:
+        """Segments that say some of what the question asks, best first (by coverage plus the answer-type bonus)."""
         index = lines.index
         wanted = _asked_terms(lines, question)
         if not wanted:
-            return None
+            return []
         total = sum(index.idf(t) for t in wanted)
         kind = next((pattern for cue, pattern in ANSWER_TYPES if cue.search(fold(question))), None)
         similar = self.paraphrases.similar(lines, question, wanted) if self.paraphrases is not None else {}
@@ -348,14 +390,13 @@ class Assistant:
         if similar:  # segments that say the question in other words compete too
             other = set().union(*(set(s) for s in similar.values()))
             candidates += [i for i, _ in index.top(other, self.options.context_segments) if i not in candidates]
-        best, best_rank, best_cover = None, 0.0, 0.0
+        ranked = []
         for i in candidates:
             cover = sum(index.idf(t) * _credit(lines, i, t, similar.get(t, {})) for t in wanted)
             typed = kind is not None and kind.search(_without_first_word(lines.segments[i].text)) is not None
-            rank = cover + (TYPE_BONUS * total if typed else 0.0)
-            if rank > best_rank:
-                best, best_rank, best_cover = i, rank, cover
-        return best if best is not None and best_cover >= self.options.min_coverage * total else None
+            ranked.append(Candidate(i, cover + (TYPE_BONUS * total if typed else 0.0), cover, total))
+        # stable sort: on equal rank the earlier-retrieved segment wins, as the strict ">" scan did
+        return sorted((c for c in ranked if c.rank > 0), key=lambda c: -c.rank)
 
     @staticmethod
     def _answer_after(lines: TranscriptLines, best: int, question: str) -> int:
@@ -405,7 +446,12 @@ def _asked_terms(lines: TranscriptLines, question: str) -> set[str]:
 
 
 def _credit(lines: TranscriptLines, i: int, term: str, similar: dict[str, float]) -> float:
-    """How much of an asked term segment ``i`` says: 1 in its words, less by a neighbour or in other words."""
+    """How much of an asked term segment ``i`` says: 1 in its words, less by a neighbour or in other words.
+
+    A name said only in an earlier turn ("Hi, I'm Daniel." … "I could start in March.") earns nothing more: credit
+    for it anywhere after it was said changed nothing on the looked-at splits at 0.5 and cost answers at 0.75-1.0
+    (en right 97 -> 96 of 123, es refused 32 -> 29 of 38).
+    """
     best = 0.0
     for j, weight in ((i, 1.0), (i - 1, PREVIOUS_WEIGHT), (i + 1, NEXT_WEIGHT)):
         if not 0 <= j < len(lines.terms):

@@ -20,6 +20,7 @@ from habla.llm.service import open_paraphrases
 from habla.models.store import ModelStore
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "assistant_eval"
+UNSEEN = {"heldout6"}  # the newest held-out split is measured once by scripts/bench_assistant.py, not bounded here
 
 
 class NoLLM:
@@ -42,7 +43,7 @@ class NoLLM:
 
 
 def scores_for(language: str, paraphrases: Paraphrases | None = None) -> Scores:
-    cases = [c for c in load_cases(DATA) if c.language == language]
+    cases = [c for c in load_cases(DATA) if c.language == language and c.split not in UNSEEN]
     long = [compose([c for c in cases if c.split == split], f"{language}-{split}") for split in ("tune", "heldout")]
     assistant = Assistant(NoLLM(), paraphrases=paraphrases)  # type: ignore[arg-type]
     total = Scores()
@@ -56,7 +57,7 @@ def scores_for(language: str, paraphrases: Paraphrases | None = None) -> Scores:
 def test_the_set_has_both_languages_and_held_out_cases() -> None:
     cases = load_cases(DATA)
     assert len(cases) >= 12 and {c.language for c in cases} == {"en", "es"}
-    assert {c.split for c in cases} >= {"tune", "heldout", "heldout3", "heldout4", "heldout5"}
+    assert {c.split for c in cases} >= {"tune", "heldout", "heldout3", "heldout4", "heldout5", "heldout6"}
     assert all(len([q for q in c.questions if not q.get("unanswerable")]) >= 5 for c in cases)
 
 

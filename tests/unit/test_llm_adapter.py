@@ -27,3 +27,19 @@ def test_the_turn_end_model_reads_a_finished_request_as_more_likely_ended_than_a
     cut = model.probability("please hold while we")
     assert 0.0 <= cut < finished <= 1.0
     assert model.probability("please hold while we") == cut  # the same text again: the cached result
+
+
+@pytest.mark.slow  # loads Gemma 3 270M: 3-25 s on a busy 2-core machine
+def test_query_likelihood_prefers_the_passage_that_answers_in_both_languages() -> None:
+    from habla.llm.rerank import QueryLikelihood
+
+    model = QueryLikelihood(gguf_path(ModelStore(load_settings().models), "gemma-3-270m"))
+    question = "How much do the tickets for the reading cost?"
+    answers = model.score("Tickets for the reading are free, but you have to book them online.", question)
+    other = model.score("The three candidates were a mystery, a travel memoir and a history of coffee.", question)
+    assert answers > other
+    pregunta = "¿Qué tiene que enviar Elena a la compañía?"
+    responde = model.score("Elena, necesito que me mande una foto del contador por correo electrónico.", pregunta)
+    otra = model.score("Con esa tarifa la luz es más barata de doce de la noche a ocho de la mañana.", pregunta)
+    assert responde > otra
+    assert model.score("", question) < 0  # a mean log-probability

@@ -276,3 +276,36 @@ def test_an_llm_answer_with_a_name_the_segment_never_says_falls_back_to_the_quot
     right = Assistant(AnsweringEngine("Ana Costa, starting in May [01:00]."), options).ask(
         t, "Who is the new security officer?")
     assert right.text == "Ana Costa, starting in May [01:00]." and right.fallbacks == 0
+
+
+class FavouringReranker:
+    """A reranker that finds ``favoured`` far likelier than any other passage, and records what it read."""
+
+    def __init__(self, favoured: str) -> None:
+        self.favoured = favoured
+        self.read: list[str] = []
+
+    def score(self, passage: str, question: str) -> float:
+        self.read.append(passage)
+        return 10.0 if passage.endswith(self.favoured) else 0.0
+
+
+def test_the_reranker_picks_among_the_lexical_candidates() -> None:
+    lines = ["The kitchen budget is eight hundred euros.", "Laura chose the blue tiles.",
+             "The kitchen opens again in June, says Laura.", "The bathroom budget is five hundred euros."]
+    question = "What is the kitchen budget?"
+    plain = Assistant(CopyingEngine()).ask(transcript(lines), question)
+    options = AssistantOptions.defaults(rerank_candidates=2)
+    reranker = FavouringReranker("five hundred euros.")  # the last segment's passage (no segment after it)
+    reranked = Assistant(CopyingEngine(), options, reranker=reranker).ask(transcript(lines), question)
+    assert plain.citations[0].segment_id == 0
+    assert reranked.citations[0].segment_id == 3 and len(reranker.read) == 2  # the two best lexical candidates
+    assert any("blue tiles" in p for p in reranker.read)  # a passage is read with its neighbours
+
+
+def test_the_reranker_does_not_answer_what_coverage_refuses() -> None:
+    reranker = FavouringReranker("security officer")
+    options = AssistantOptions.defaults(rerank_candidates=3)
+    answer = Assistant(CopyingEngine(), options, reranker=reranker).ask(
+        transcript(LINES), "What is the salary of the chief executive?")
+    assert answer.refused and reranker.read == []
