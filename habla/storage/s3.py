@@ -202,12 +202,13 @@ class MultipartWriter:
     def __init__(self, store: S3ObjectStore, name: str) -> None:
         self.store, self.name, self.key = store, name, store.key(name)
         self.block_bytes = store.part_bytes
+        self.blocks_kept = store.concurrency - 1  # ready() leaves fewer than ``concurrency`` parts in flight
         self.upload_id: str | None = None
         self.parts: list[Future[str]] = []  # ETags, in part order
         self.in_flight: deque[Future[str]] = deque()
         self.pool: ThreadPoolExecutor | None = None
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | bytearray) -> None:
         if self.upload_id is None:
             with self.store._errors(self.name):
                 reply = self.store.client.create_multipart_upload(Bucket=self.store.bucket, Key=self.key)
@@ -223,7 +224,7 @@ class MultipartWriter:
         while self.in_flight and (self.in_flight[0].done() or len(self.in_flight) >= self.store.concurrency):
             self.in_flight.popleft().result()  # a failed part fails the upload now, not at the end
 
-    def _part(self, number: int, block: bytes) -> str:
+    def _part(self, number: int, block: bytes | bytearray) -> str:
         with self.store._errors(self.name):
             reply = self.store.client.upload_part(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id,
                                                   PartNumber=number, Body=block)

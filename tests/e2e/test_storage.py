@@ -126,7 +126,7 @@ def test_a_missing_bucket_wrong_keys_or_no_server_are_told_apart(moto: MotoS3, t
         s3_store("s3://nope/x", moto.url).check()
     with MotoS3(tmp_path / "auth.log", auth=True) as strict:  # checks keys: ours are unknown to it
         strict_store = s3_store("s3://contract/x", strict.url)
-        with pytest.raises(StorageMisconfigured, match="refused access.*wrong credentials"):
+        with pytest.raises(StorageMisconfigured, match=r"refused access.*wrong credentials"):
             strict_store.check()
     with pytest.raises(StorageUnavailable, match="unreachable"):
         s3_store("s3://contract/x", f"http://127.0.0.1:{free_port()}").check()
