@@ -186,6 +186,11 @@ class JobsSettings(BaseModel):
                                  "part × (storage_concurrency + 1); 8 MB × 4 measured ~40 MB (docs/storage.md).")
     storage_concurrency: int = Field(4, ge=1, le=32, description="Parts of one S3 upload or download sent at once.")
     storage_timeout_seconds: float = Field(10.0, gt=0, description="S3 connect and read timeout of one request.")
+    storage_checksums: bool = Field(
+        False, description="Hash every S3 request body (SHA-256 payload signature, CRC32 checksum) as botocore does "
+        "by default. Off: bodies are sent as UNSIGNED-PAYLOAD and checksums only where S3 requires one, relying on "
+        "TLS (https) or TCP (a store on the local network) for integrity; the two hashes cost the API ~1 CPU-s per "
+        "uploaded GB (docs/storage.md).")
     storage_retry_seconds: float = Field(
         60.0, ge=0, description="A worker retries a failing store this long (exponential backoff) before it "
         "hands the job back to the queue, which runs it again later.")

@@ -10,6 +10,7 @@ upload_file and by habla's S3 writer alone. The job is cancelled at once.
 submit → done minus the transcription's own time, ``--runs`` times each.
 
 Usage: .venv/bin/python scripts/bench_storage.py upload [--mb 1024] [--broker redis://...] [--backend moto|s3rver|local]
+                                                        [--set HABLA_X=Y ...]
        .venv/bin/python scripts/bench_storage.py overhead [--runs 10] [--backend moto|s3rver] [--profile]
        .venv/bin/python scripts/bench_storage.py parts [--mb 256] [--runs 2] [--backend moto|s3rver]
        .venv/bin/python scripts/bench_storage.py results [--runs 20] [--backend moto|s3rver]
@@ -90,8 +91,31 @@ def ceilings(server: Any, wav: Path) -> dict[str, float]:
     return {"boto3_upload_file_mb_per_s": round(boto3_alone, 1), "habla_writer_alone_mb_per_s": round(writer_alone, 1)}
 
 
+@contextlib.contextmanager
+def redis_server() -> Any:
+    """A throwaway redis-server on a free loopback port (no persistence), stopped after: the upload's broker."""
+    import socket
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as conn:
+                if conn.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/9"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = True,
-           ceiling: bool = True) -> dict[str, Any]:
+           ceiling: bool = True, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """``backend``: moto or s3rver (S3 on loopback), or local (the folder)."""
     import httpx
     import psutil
@@ -114,6 +138,9 @@ def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = Tru
                 figures.update(ceilings(server, wav))
             # A long timeout: moto answers slowly on a busy machine.
             env |= {**server.settings_env("bench"), "HABLA_JOBS__STORAGE_TIMEOUT_SECONDS": "300"}
+        env |= extra_env or {}
+        if extra_env:
+            figures["env"] = extra_env
         api = stack.enter_context(HablaServer(tmp / "home", env=env))
         (tmp / "home").mkdir(exist_ok=True)
         api.start(ready=base_model_loaded)  # the API loads the default model in the background: not upload memory
@@ -141,6 +168,7 @@ def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = Tru
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         api_cpu = proc.cpu_times()
+        faults = _minor_faults(proc)
         store_proc = psutil.Process(server.proc.pid) if server else None
         store_cpu = _tree_cpu(store_proc) if store_proc else 0.0
         with open(wav, "rb") as f:
@@ -151,6 +179,9 @@ def upload(mb: int, broker: str, backend: str, s3rver: Path, warm_up: bool = Tru
         used = proc.cpu_times()
         figures["api_cpu_s_per_100mb"] = round(
             ((used.user + used.system) - (api_cpu.user + api_cpu.system)) / size * 1e8, 3)
+        # User and kernel time apart, and minor page faults: fresh memory for every block costs kernel time.
+        figures["api_user_s_per_100mb"] = round((used.user - api_cpu.user) / size * 1e8, 3)
+        figures["api_minor_faults_per_100mb"] = round((_minor_faults(proc) - faults) / size * 1e8)
         if store_proc:
             figures["store_cpu_s_per_100mb"] = round((_tree_cpu(store_proc) - store_cpu) / size * 1e8, 3)
         done.set()
@@ -271,6 +302,12 @@ def writers(mb: int, backend: str, s3rver: Path, rounds: int) -> dict[str, Any]:
         boto.delete_objects(Bucket="bench", Delete={"Objects": [{"Key": k} for k in server.keys("bench")]})
     wav.unlink()
     return {name: {key: [round(r[key], 2) for r in runs] for key in runs[0]} for name, runs in results.items()}
+
+
+def _minor_faults(proc: Any) -> int:
+    """Minor page faults of a process so far (Linux: field 10 of /proc/<pid>/stat)."""
+    stat = Path(f"/proc/{proc.pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[7])
 
 
 def _tree_cpu(proc: Any) -> float:
@@ -491,7 +528,10 @@ def main() -> None:
     parser.add_argument("what", choices=["upload", "overhead", "parts", "results", "writers"])
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--broker", default="redis://127.0.0.1:6390/9", help="Celery broker of the upload run.")
+    parser.add_argument("--broker", default=None,
+                        help="Celery broker of the upload run; unset = a redis-server started on a free port.")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="upload: an environment variable of the API (e.g. HABLA_JOBS__STORAGE_CHECKSUMS=true).")
     parser.add_argument("--backend", choices=["moto", "s3rver", "local"], default="moto",
                         help="The S3 server on loopback (or, for upload, the local folder).")
     parser.add_argument("--s3rver", type=Path, default=ROOT / ".bench" / "node_modules" / ".bin" / "s3rver")
@@ -507,7 +547,10 @@ def main() -> None:
     elif args.what == "parts":
         result = parts(args.mb, "moto" if args.backend == "local" else args.backend, args.s3rver, args.runs)
     elif args.what == "upload":
-        result = upload(args.mb, args.broker, args.backend, args.s3rver, not args.cold, not args.no_ceiling)
+        extra = dict(item.split("=", 1) for item in args.set)
+        with contextlib.ExitStack() as stack:
+            broker = args.broker or stack.enter_context(redis_server())
+            result = upload(args.mb, broker, args.backend, args.s3rver, not args.cold, not args.no_ceiling, extra)
     else:
         result = overhead(args.runs, "moto" if args.backend == "local" else args.backend, args.s3rver, args.profile)
     print(json.dumps({args.what: result, "load_average": os.getloadavg()}, indent=2))

@@ -91,6 +91,7 @@ class TempFileWriter:
     """A temp file read once by this process: no fsync, no rename."""
 
     block_bytes = TEMP_BLOCK
+    blocks_kept = 0
 
     def __init__(self, fd: int, path: Path) -> None:
         self.out, self.path = os.fdopen(fd, "wb"), path
@@ -98,7 +99,7 @@ class TempFileWriter:
     def ready(self) -> None:
         """Writes never wait."""
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | bytearray) -> None:
         self.out.write(block)
 
     def commit(self, last: bytes = b"") -> None:
@@ -135,7 +136,11 @@ def received(upload: UploadFile) -> ReceivedUpload:
 
 
 class _FilePart:
-    """One file part on its way: buffers up to a block, then hands it to the writer in a thread."""
+    """One file part on its way: buffers up to a block, then hands it to the writer in a thread.
+
+    Blocks are copied into a ring of ``blocks_kept + 1`` buffers of exactly ``block_bytes`` that the upload reuses:
+    a fresh 8 MB block per S3 part (one b"".join each) was a fresh mmap, 2 048 page faults, and made the API's
+    remaining 25 000 minor faults per 100 MB uploaded (bench_storage.py upload, docs/storage.md)."""
 
     def __init__(self, upload: ReceivedUpload) -> None:
         self.upload = upload
@@ -143,6 +148,8 @@ class _FilePart:
         self.chunks: list[bytes] = []  # received since the last block, as they came
         self.buffered = 0
         self.finished = False
+        self.ring: list[bytearray] = []
+        self.turn = 0
 
     async def _writer(self) -> ObjectWriter:
         if self.writer is None:
@@ -161,12 +168,27 @@ class _FilePart:
         self.chunks.append(data)
         self.buffered += len(data)
         writer = await self._writer()
-        if self.buffered > writer.block_bytes:  # more than a block: the upload goes on past it
-            await run_in_threadpool(writer.ready)  # join the block only once a part slot is free
-            # Everything received so far as the block (a little over block_bytes, which writers take): one copy
-            # of the bytes, where a growing bytearray and a block cut from it made two.
-            block, self.chunks, self.buffered = b"".join(self.chunks), [], 0
-            await run_in_threadpool(writer.write, block)
+        while self.buffered > writer.block_bytes:  # more than a block: the upload goes on past it
+            await run_in_threadpool(writer.ready)  # fill a block only once the writer let go of it
+            await run_in_threadpool(writer.write, self._block(writer))
+
+    def _block(self, writer: ObjectWriter) -> bytearray:
+        """The next ring buffer filled with the first ``block_bytes`` received (one copy); the rest stays."""
+        size = writer.block_bytes
+        if len(self.ring) <= writer.blocks_kept:
+            self.ring.append(bytearray(size))
+        block = self.ring[self.turn % len(self.ring)]
+        self.turn += 1
+        view, at = memoryview(block), 0
+        while at < size:
+            chunk = self.chunks.pop(0)
+            take = min(len(chunk), size - at)
+            view[at:at + take] = chunk[:take] if take < len(chunk) else chunk
+            if take < len(chunk):
+                self.chunks.insert(0, chunk[take:])
+            at += take
+        self.buffered -= size
+        return block
 
     async def finish(self) -> None:
         writer = await self._writer()

@@ -25,7 +25,7 @@ def open_store(jobs: JobsSettings, home: Path) -> ObjectStore:
         return S3ObjectStore(jobs.storage_url, endpoint_url=jobs.storage_endpoint_url, region=jobs.storage_region,
                              access_key_id=jobs.storage_access_key_id, secret_access_key=secret,
                              part_bytes=jobs.storage_part_mb << 20, concurrency=jobs.storage_concurrency,
-                             timeout=jobs.storage_timeout_seconds)
+                             timeout=jobs.storage_timeout_seconds, checksums=jobs.storage_checksums)
     from habla.storage.local import LocalObjectStore
 
     return LocalObjectStore(Path(jobs.storage_dir or Path(home) / "jobs" / "files"))

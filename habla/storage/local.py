@@ -160,6 +160,7 @@ class FileWriter:
     """Writes a hidden temporary file next to ``path`` and renames it into place on commit (atomic)."""
 
     block_bytes = CHUNK
+    blocks_kept = 0
 
     def __init__(self, path: Path, tmp: Path) -> None:
         self.path, self.tmp = path, tmp
@@ -168,7 +169,7 @@ class FileWriter:
     def ready(self) -> None:
         """Writes never wait."""
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | bytearray) -> None:
         self.out.write(block)
 
     def commit(self, last: bytes = b"") -> None:

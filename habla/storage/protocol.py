@@ -67,12 +67,15 @@ class ObjectWriter(Protocol):
     (or a killed writer) leaves no object. ``block_bytes`` is the size ``write`` wants (at least; S3 parts)."""
 
     block_bytes: int
+    # Blocks handed to ``write`` that the writer may still read once ``ready`` has returned (0: a block is written
+    # when ``write`` returns). A caller may refill any other block it handed over, e.g. a ring of blocks_kept + 1.
+    blocks_kept: int
 
     def ready(self) -> None:
         """Wait until ``write`` would not block (a caller that copies its block only then holds one block less)."""
         ...
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | bytearray) -> None:
         """Hand over the next block; may return before it is stored, and blocks while too many are in flight."""
         ...
 

@@ -73,6 +73,37 @@ def test_multipart_upload_streams_and_the_limit_holds_while_streaming(store: Obj
     assert store.list("uploads/") == ["uploads/big"]  # no half object of the refused one
 
 
+@pytest.mark.parametrize("checksums", [False, True])
+def test_bodies_are_hashed_only_when_checksums_are_on(moto: MotoS3, tmp_path: Path, checksums: bool) -> None:
+    """Off (the default), a part goes as UNSIGNED-PAYLOAD with no CRC32 (the API's largest S3 costs); on, botocore's
+    own signed, checksummed requests. Either way the server stores the same bytes, and DeleteObjects (which S3
+    requires a checksum for) still works."""
+    store = s3_store(f"s3://contract/{tmp_path.name}", moto.url, part_bytes=5 * MB, concurrency=2,
+                     checksums=checksums)
+    sent: list[tuple[str, dict[str, str]]] = []
+    store.client.meta.events.register(
+        "before-send.s3.*", lambda request, **_: sent.append((request.url, dict(request.headers.items()))))
+    data = bytes(range(256)) * (24 * 1024)  # 6 MB: two parts
+    store.put("uploads/hashed", io.BytesIO(data))
+    assert store.read_bytes("uploads/hashed") == data
+    parts = [headers for url, headers in sent if "partNumber=" in url]
+    assert len(parts) == 2
+    for headers in parts:
+        signed = _header(headers, "x-amz-content-sha256")
+        has_crc = any(name.lower().startswith("x-amz-checksum-") for name in headers)
+        if checksums:
+            assert len(signed) == 64 and has_crc
+        else:
+            assert signed == "UNSIGNED-PAYLOAD" and not has_crc
+    store.delete("uploads/hashed")
+    assert not store.exists("uploads/hashed")
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    value = next((v for k, v in headers.items() if k.lower() == name), "")
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def test_names_cannot_leave_the_store(store: ObjectStore) -> None:
     for name in ("../x", "/etc/passwd", "a/../../b", "", "a//b"):
         with pytest.raises(Exception, match="invalid storage"):
@@ -95,7 +126,7 @@ def test_a_missing_bucket_wrong_keys_or_no_server_are_told_apart(moto: MotoS3, t
         s3_store("s3://nope/x", moto.url).check()
     with MotoS3(tmp_path / "auth.log", auth=True) as strict:  # checks keys: ours are unknown to it
         strict_store = s3_store("s3://contract/x", strict.url)
-        with pytest.raises(StorageMisconfigured, match="refused access.*wrong credentials"):
+        with pytest.raises(StorageMisconfigured, match=r"refused access.*wrong credentials"):
             strict_store.check()
     with pytest.raises(StorageUnavailable, match="unreachable"):
         s3_store("s3://contract/x", f"http://127.0.0.1:{free_port()}").check()

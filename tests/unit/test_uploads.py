@@ -79,3 +79,54 @@ def test_a_broken_body_aborts_the_upload(tmp_path: Path) -> None:
     with pytest.raises(HTTPException) as refused:
         parse(b"--" + BOUNDARY.encode() + b"\r\nContent-Disposition: form-data\r\n\r\nx\r\n", store)
     assert refused.value.status_code == 400 and "name" in str(refused.value.detail)
+
+
+class LazyWriter:
+    """Holds on to ``blocks_kept`` handed-over blocks and reads them only later (as S3 part uploads in flight do):
+    a parser that refilled a block still held would store the wrong bytes."""
+
+    block_bytes = 1000
+
+    def __init__(self, kept: int) -> None:
+        self.blocks_kept = kept
+        self.held: list[bytes | bytearray] = []
+        self.out = bytearray()
+
+    def ready(self) -> None:
+        while len(self.held) > self.blocks_kept:
+            self.out += self.held.pop(0)
+
+    def write(self, block: bytes) -> None:
+        assert len(block) == self.block_bytes
+        self.ready()
+        self.held.append(block)
+
+    def commit(self, last: bytes = b"") -> None:
+        for block in self.held:
+            self.out += block
+        self.out += last
+
+    def abort(self) -> None:
+        self.held.clear()
+
+
+class LazyDestination:
+    max_bytes, hint = 1 << 30, ""
+
+    def __init__(self, kept: int) -> None:
+        self.writer = LazyWriter(kept)
+
+    def open(self) -> tuple[str, LazyWriter]:
+        return "lazy", self.writer
+
+    def discard(self, name: str) -> None:
+        pass
+
+
+@pytest.mark.parametrize("kept", [0, 1, 3])
+def test_reused_blocks_are_refilled_only_once_the_writer_let_go_of_them(kept: int) -> None:
+    audio = os.urandom(25_017)  # 25 blocks and a tail
+    destination = LazyDestination(kept)
+    parser = StreamingMultipartParser(HEADERS, destination, max_files=10, max_fields=10, max_part_size=1 << 20)
+    asyncio.run(parser.parse(chunks(body(("file", "a.wav", audio)), 333)))
+    assert bytes(destination.writer.out) == audio
