@@ -154,6 +154,8 @@ class BatchingSettings(BaseModel):
                                "A chunk whose words cannot be split is decoded alone. Measured on 2 shared cores: "
                                "2.3-4.2x the throughput of 50 concurrent short requests over four runs, WER 4.5 -> "
                                "1.1-3.9 %, a request alone +3 %.")
+    pack_rounds: int = Field(2, ge=1, le=8, description="Times the chunks whose words could not be split are "
+                             "packed again (while each time splits some) before the rest are decoded alone.")
     pack_gap_seconds: float = Field(1.0, ge=0.5, le=5.0, description="Silence between packed chunks: word times "
                                     "from cross-attention are off by a few tenths of a second, so a gap of 1 s "
                                     "keeps every word on its own side.")

@@ -148,6 +148,29 @@ def test_chunks_beside_a_crossed_gap_are_split_when_packed_apart() -> None:
     assert [[r.text for r in s.wait(q)] for q in requests] == [[" 1"], [" 2"], [" 3"], [" 4"]]
 
 
+class EarlyStopEngine(SoundEngine):
+    """As SoundEngine, but a window's decode ends after its first two words (the real decoder's most common failure:
+    the end of the transcript after the first few chunks of a packed window)."""
+
+    def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
+                      options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
+        for chunk in super().decode_chunks(audio, spans, language, options, offset):
+            words = chunk.words[:2]
+            yield ChunkText(span=chunk.span, text="".join(w.word for w in words), words=words)
+
+
+@pytest.mark.parametrize(("rounds", "calls"), [(2, [1, 1, 4]), (3, [1, 1, 1, 2]), (8, [1, 1, 1, 2])])
+def test_chunks_after_a_decode_that_stopped_early_are_packed_again_while_each_round_splits_some(
+        rounds: int, calls: list[int]) -> None:
+    engine = EarlyStopEngine()
+    s = packing(engine, pack_rounds=rounds)
+    requests = [s.submit(tone(v, 2.0), [(0.0, 2.0)], "en", EN, offset=0.0) for v in range(1, 9)]
+    s.step()
+    # 1 2 heard; then 3 5 (of 3 5 7 4 6 8); then 4 7 (of 4 7 6 8); two left go alone, as a crossed pair would
+    assert [len(call[0]) for call in engine.calls] == calls
+    assert [[r.text for r in s.wait(q)] for q in requests] == [[f" {v}"] for v in range(1, 9)]
+
+
 class CrossingEngine(SoundEngine):
     """As SoundEngine, but where chunk 1 is heard just before chunk 2 (or 3 before 4) its word runs across the gap
     between them."""
