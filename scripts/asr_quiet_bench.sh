@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Issue 13's wall-clock figures, for a quiet machine (nothing else running; prints the load with every figure).
+#   scripts/asr_quiet_bench.sh speed    # speed-up over plain faster-whisper, held-out-3 ordered files, en + es
+#                                       # (targets >= 2.5x en, >= 2x es); about 5 min on 2 quiet cores
+#   scripts/asr_quiet_bench.sh memory   # peak RSS of the 45-min English file (target <= 1210 MB); about 4 min
+# Builds the files it needs into bench-results/cache/variants (once) from ../shared/testdata/speech.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_WAIT_POLICY=PASSIVE
+uptime
+case "${1:-speed}" in
+  speed)
+    .venv/bin/python - <<'PY'
+from pathlib import Path
+from habla.asr.bench import VARIANTS, build_variant, read_manifest
+clips = read_manifest(Path("../shared/testdata/speech"))
+for lang in ("en", "es"):
+    build_variant(clips, VARIANTS["ordered"], lang, Path("bench-results/cache/variants"), 3.0, "held-out-3")
+PY
+    .venv/bin/python scripts/asr_interleaved.py bench-results/cache/variants/ordered-{en,es}-3min-held-out-3-v3.wav
+    ;;
+  memory)
+    /usr/bin/time -v .venv/bin/python scripts/asr_long_memory.py 2>&1 | grep -v "Warn\|warn" \
+      | grep -E "WER|wer|Maximum resident|Elapsed|User time|System time|MB"
+    ;;
+  *) echo "usage: $0 speed|memory" >&2; exit 2 ;;
+esac
+uptime
