@@ -3,7 +3,8 @@
 #   scripts/asr_quiet_bench.sh speed en # speed-up over plain faster-whisper on the held-out-3 ordered file, two
 #   scripts/asr_quiet_bench.sh speed es # interleaved rounds (targets >= 2.5x en, >= 2x es); each about 4 min on 2
 #                                       # quiet cores (last round's quiet-ish times: en 31+75 s, es 53+68 s a round)
-#   scripts/asr_quiet_bench.sh memory   # peak RSS of the 45-min English file (target <= 1210 MB); about 4 min
+#   scripts/asr_quiet_bench.sh memory   # peak RSS of the 45-min English file (target <= 1210 MB); about 8 min
+#                                       # (45 min of audio at the ~6x real time of the en file above)
 # Builds the files it needs into bench-results/cache/variants (once) from ../shared/testdata/speech.
 set -euo pipefail
 cd "$(dirname "$0")/.."
