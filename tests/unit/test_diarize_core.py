@@ -249,3 +249,18 @@ def test_the_voices_split_holds_only_voices_tuning_never_used() -> None:
     assert tuning <= set(VOICES)
     with pytest.raises(ValueError, match="unknown split"):
         conversation_set(_ToneMaterial(), "voice")  # type: ignore[arg-type]
+
+
+def test_the_voice_splits_share_no_voice_and_held_out_splits_no_material() -> None:
+    from habla.diarize.corpus import SPLIT_DEFINITIONS, TUNING_SPLITS, conversation_set
+
+    voices = {name: {turn.speaker for t in conversation_set(_ToneMaterial(), name)  # type: ignore[arg-type]
+                     for turn in t.turns} for name in ("voices", "voices-tune", "voices-2")}
+    assert voices["voices-2"] and not voices["voices-2"] & (voices["voices"] | voices["voices-tune"])
+    assert not voices["voices-tune"] & voices["voices"]
+    tuned_on = {v for name in TUNING_SPLITS for v in SPLIT_DEFINITIONS[name].pool}
+    assert not voices["voices-2"] & tuned_on
+    assert {SPLIT_DEFINITIONS[name].half for name in TUNING_SPLITS} == {0}
+    assert SPLIT_DEFINITIONS["voices-2"].half == 1
+    talks = conversation_set(_ToneMaterial(), "voices-2")  # type: ignore[arg-type]
+    assert sorted(t.speakers for t in talks) == [2] * 10 + [3] * 10 + [4] * 10
