@@ -117,6 +117,9 @@ class DiarizeSettings(BaseModel):
                                               "graph exported once from the torch weights into the models cache) or "
                                               "'torch'.")
     batch_size: int = Field(32, ge=1, le=512, description="Windows embedded together.")
+    background: bool = Field(False, description="With a transcription, embed each block on a thread of its own "
+                             "while the block is transcribed (wall time, not CPU); off: before the block is "
+                             "transcribed.")
     # One thread: on a busy 2-core machine two torch threads spin-wait for each other, costing 5.6x the CPU per
     # window (32 windows: 7.6 s against 1.35 s of CPU, load 19); speed comes from running beside Whisper instead.
     threads: int = Field(1, ge=0, description="CPU threads for speaker embeddings (ONNX Runtime or torch); "

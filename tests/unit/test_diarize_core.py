@@ -264,3 +264,51 @@ def test_the_voice_splits_share_no_voice_and_held_out_splits_no_material() -> No
     assert SPLIT_DEFINITIONS["voices-2"].half == 1
     talks = conversation_set(_ToneMaterial(), "voices-2")  # type: ignore[arg-type]
     assert sorted(t.speakers for t in talks) == [2] * 10 + [3] * 10 + [4] * 10
+
+
+class _LevelEmbedder:
+    """A stand-in embedder: a piece's embedding says how loud it is (two "voices": quiet and loud)."""
+
+    name = "level"
+    dimension = 2
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    def embed(self, pieces: list[np.ndarray]) -> np.ndarray:
+        if self.fail:
+            raise RuntimeError("embedder broke")
+        loud = np.array([float(np.abs(p).mean() > 0.2) for p in pieces])
+        return np.stack([1 - loud, loud], axis=1).astype(np.float32)
+
+
+def _two_voice_blocks() -> list[tuple[np.ndarray, list[tuple[float, float]], float]]:
+    quiet, loud = np.full(16000 * 10, 0.1, np.float32), np.full(16000 * 10, 0.5, np.float32)
+    return [(np.concatenate([quiet, loud]), [(0.0, 9.0), (10.0, 19.0)], 0.0),
+            (np.concatenate([loud, quiet]), [(0.0, 9.0), (10.0, 19.0)], 20.0)]
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_background_embedding_gives_the_same_turns_as_inline(background: bool) -> None:
+    from habla.config import DiarizeSettings
+    from habla.diarize.pipeline import Diarization
+
+    run = Diarization(_LevelEmbedder(), DiarizeSettings(background=background))  # type: ignore[arg-type]
+    for audio, speech, offset in _two_voice_blocks():
+        run.add(audio, speech, offset)
+    assert [(t.start, t.end, t.speaker) for t in run.turns(SpeakerOptions(max_speakers=4))] == [
+        (0.0, 9.0, "SPEAKER_00"), (10.0, 19.0, "SPEAKER_01"), (20.0, 29.0, "SPEAKER_01"), (30.0, 39.0, "SPEAKER_00")]
+    run.close()
+
+
+def test_a_background_embedding_failure_reaches_the_caller_and_stops_the_thread() -> None:
+    from habla.config import DiarizeSettings
+    from habla.diarize.pipeline import Diarization
+
+    run = Diarization(_LevelEmbedder(fail=True), DiarizeSettings(background=True))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="embedder broke"):
+        for audio, speech, offset in _two_voice_blocks() * 3:  # more blocks than the backlog: add never hangs
+            run.add(audio, speech, offset)
+        run.turns()
+    run.close(raise_failure=False)
+    assert run._worker is None
