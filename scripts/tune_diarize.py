@@ -2,6 +2,7 @@
 computed once per conversation (cached), then every setting is scored from them, per split and over all.
 
     .venv/bin/python scripts/tune_diarize.py ahc:0.45:2 ahc:0.5:2 spectral:0.2:2   # method:threshold|pval:min_s
+    .venv/bin/python scripts/tune_diarize.py ahc-split:0.45:5:split_neighbours=8   # [:setting=value ...]
     .venv/bin/python scripts/tune_diarize.py --window 1.5 --hop 1.0 ahc:0.5:2       # other embedding windows
     .venv/bin/python scripts/tune_diarize.py --splits tune,voices-tune ahc:0.45:5    # the tuning splits (default)
 """
@@ -72,7 +73,8 @@ def main() -> None:
         method, value, min_seconds, *extra = setting.split(":")
         update: dict[str, object] = {"clustering": method, "min_speaker_seconds": float(min_seconds),
                                      "threshold" if method != "spectral" else "spectral_pval": float(value)}
-        update |= {k: float(v) for k, v in (item.split("=") for item in extra)}  # e.g. spread_factor=2.5
+        # extra settings, e.g. split_min_distance=0.3
+        update |= {k: int(v) if v.isdigit() else float(v) for k, v in (item.split("=") for item in extra)}
         tuned = settings.diarize.model_copy(update=update)
         lines = []
         for split in [*splits, "all"] if len(splits) > 1 else splits:

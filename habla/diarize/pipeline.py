@@ -18,7 +18,7 @@ import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE
 from habla.config import DiarizeSettings
-from habla.diarize.cluster import cluster_windows
+from habla.diarize.cluster import SplitRule, cluster_windows
 from habla.diarize.protocol import Span, SpeakerEmbedder, SpeakerOptions, SpeakerTurn
 
 SPEAKER_PREFIX = "SPEAKER_"
@@ -61,7 +61,7 @@ class Diarization:
     _rows: int = 0
     _work: queue.Queue[list[np.ndarray] | None] | None = None
     _worker: threading.Thread | None = None
-    _failure: BaseException | None = None
+    _failure: Exception | None = None
 
     def add(self, audio: np.ndarray, speech: Sequence[Span], offset: float = 0.0) -> None:
         """Embed the speech of one block; ``speech`` is relative to ``audio``, ``offset`` its place in the file."""
@@ -92,7 +92,7 @@ class Diarization:
             if self._failure is None:  # after a failure, drain the queue so that no add() blocks forever
                 try:
                     self._embeddings.append(self.embedder.embed(pieces))
-                except BaseException as exc:  # handed to the caller's thread by _raise_failure
+                except Exception as exc:  # noqa: BLE001 -- any failure is handed to the caller's thread (_raise_failure)
                     self._failure = exc
 
     def _raise_failure(self) -> None:
@@ -125,9 +125,11 @@ class Diarization:
         options = options or SpeakerOptions(max_speakers=self.settings.max_speakers)
         seconds = np.array([e - s for r in self.regions for s, e in r.windows])
         follows = np.array([i > 0 for r in self.regions for i in range(len(r.windows))], dtype=bool)
+        split = SplitRule(self.settings.split_neighbours, self.settings.split_min_distance,
+                          self.settings.split_min_windows)
         labels = cluster_windows(self.embeddings, seconds, self.settings.threshold, options,
                                  self.settings.min_speaker_seconds, self.settings.clustering,
-                                 self.settings.spectral_pval, follows)
+                                 self.settings.spectral_pval, follows, split)
         return _smooth(labels, self.regions)
 
     def turns_from(self, labels: np.ndarray, names: Sequence[str] | None = None) -> list[SpeakerTurn]:
