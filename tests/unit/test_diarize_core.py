@@ -312,3 +312,45 @@ def test_a_background_embedding_failure_reaches_the_caller_and_stops_the_thread(
         run.turns()
     run.close(raise_failure=False)
     assert run._worker is None
+
+
+def _close_voices(offset: float, noise: float, voices: int = 2, n: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of ``voices`` voices whose centres lie ``offset`` from one shared centre (near-identical voices)."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=192)
+    rows, truth = [], []
+    for voice in range(voices):
+        direction = rng.normal(size=192)
+        centre = base / np.linalg.norm(base) + offset * direction / np.linalg.norm(direction)
+        for _ in range(n):
+            x = centre + noise * rng.normal(size=192) / np.sqrt(192)
+            rows.append(x / np.linalg.norm(x))
+            truth.append(voice)
+    return np.array(rows), np.array(truth)
+
+
+def test_ahc_split_separates_near_identical_voices_that_ahc_merges() -> None:
+    from habla.diarize.cluster import SplitRule
+
+    emb, truth = _close_voices(0.5, 0.6)  # 0.37 apart on average over their windows: under the 0.45 threshold
+    seconds, follows = np.full(len(emb), 1.5), np.arange(len(emb)) % 5 != 0
+    options = SpeakerOptions(max_speakers=20)
+    assert cluster_windows(emb, seconds, 0.45, options, 5.0, "ahc", follows=follows).max() == 0
+    split = cluster_windows(emb, seconds, 0.45, options, 5.0, "ahc-split", follows=follows, split=SplitRule())
+    assert np.array_equal(split, truth)
+    # a count the caller gives, or a maximum of one, is kept
+    assert cluster_windows(emb, seconds, 0.45, SpeakerOptions(max_speakers=1), 5.0, "ahc-split", follows=follows,
+                           split=SplitRule()).max() == 0
+
+
+def test_ahc_split_keeps_one_voice_and_parts_closer_than_the_minimum() -> None:
+    from habla.diarize.cluster import SplitRule, split_speakers
+
+    seconds = np.full(60, 1.5)
+    follows = np.arange(60) % 5 != 0
+    one, _ = _close_voices(0.0, 0.8)  # one diffuse voice (both "voices" share the centre)
+    assert split_speakers(one, seconds, follows, np.zeros(60, dtype=np.int64), 5.0, SplitRule()).max() == 0
+    close, _ = _close_voices(0.5, 0.4)  # two voices 0.29 apart: under the 0.33 minimum
+    assert split_speakers(close, seconds, follows, np.zeros(60, dtype=np.int64), 5.0, SplitRule()).max() == 0
+    assert split_speakers(close, seconds, follows, np.zeros(60, dtype=np.int64), 5.0,
+                          SplitRule(min_distance=0.25)).max() == 1
