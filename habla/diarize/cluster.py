@@ -104,7 +104,8 @@ def _refined(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 class SplitRule:
     """When a speaker is split into near-identical voices (``ahc-split``)."""
 
-    neighbours: int = 8  # each window's most similar windows kept in the affinity graph
+    neighbours: int = 8  # each window keeps its this many most similar windows in the affinity graph, at least
+    neighbour_share: float = 0.2  # or this share of the speaker's windows, if more (long recordings)
     min_distance: float = 0.33  # every pair of parts at least this far apart (average cosine distance)
     min_windows: int = 12  # speakers with fewer windows are never split
 
@@ -122,8 +123,8 @@ def split_speakers(embeddings: np.ndarray, seconds: np.ndarray, follows: np.ndar
                                    .round().astype(np.int64))]
         # consecutive inside the speaker only where the windows are consecutive in the recording too
         chosen_follows = follows[chosen] & np.r_[False, np.diff(chosen) == 1]
-        parts = _spectral_parts(embeddings[chosen], seconds[chosen], chosen_follows, rule.neighbours,
-                                min_speaker_seconds)
+        neighbours = max(rule.neighbours, round(rule.neighbour_share * len(chosen)))
+        parts = _spectral_parts(embeddings[chosen], seconds[chosen], chosen_follows, neighbours, min_speaker_seconds)
         if parts.max() == 0 or not _apart(embeddings[chosen], parts, rule.min_distance):
             continue
         if len(chosen) == len(members):

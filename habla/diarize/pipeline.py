@@ -125,8 +125,8 @@ class Diarization:
         options = options or SpeakerOptions(max_speakers=self.settings.max_speakers)
         seconds = np.array([e - s for r in self.regions for s, e in r.windows])
         follows = np.array([i > 0 for r in self.regions for i in range(len(r.windows))], dtype=bool)
-        split = SplitRule(self.settings.split_neighbours, self.settings.split_min_distance,
-                          self.settings.split_min_windows)
+        split = SplitRule(self.settings.split_neighbours, self.settings.split_neighbour_share,
+                          self.settings.split_min_distance, self.settings.split_min_windows)
         labels = cluster_windows(self.embeddings, seconds, self.settings.threshold, options,
                                  self.settings.min_speaker_seconds, self.settings.clustering,
                                  self.settings.spectral_pval, follows, split)
