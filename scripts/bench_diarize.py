@@ -1,9 +1,10 @@
 """Diarization benchmark: DER (0.25 s collar), speaker-count accuracy, RTF and cold start on built conversations.
 
-    .venv/bin/python scripts/bench_diarize.py [--split tune|test|voices|both] [--json bench-results/diarize.json]
+    .venv/bin/python scripts/bench_diarize.py [--split tune|test|voices|voices-tune|voices-2|both] \
+        [--json bench-results/diarize.json]
 
-``test`` is held out from tuning (other utterances of the six tuning voices), ``voices`` holds voices no tuning
-conversation uses; ``both`` = tune and test.
+``test`` is held out from tuning (other utterances of the six tuning voices), ``voices`` (seen once) and ``voices-2``
+(held out) hold voices no tuning split uses, ``voices-tune`` tunes on near-identical voices; ``both`` = tune and test.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from pathlib import Path
 
 from habla.diarize.bench import benchmark
+from habla.diarize.corpus import SPLITS
 
 
 def main() -> None:
@@ -20,7 +22,7 @@ def main() -> None:
     parser.add_argument("--testdata", type=Path, default=Path("../shared/testdata/speech"))
     parser.add_argument("--cache", type=Path, default=Path("bench-results/diarize-tts"),
                         help="synthesized TTS utterances are kept here")
-    parser.add_argument("--split", choices=("tune", "test", "voices", "both"), default="both")
+    parser.add_argument("--split", choices=(*SPLITS, "both"), default="both")
     parser.add_argument("--json", type=Path, default=Path("bench-results/diarize.json"))
     args = parser.parse_args()
     splits = ("tune", "test") if args.split == "both" else (args.split,)

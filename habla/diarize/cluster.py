@@ -6,9 +6,17 @@ A cluster is a speaker when it holds enough speech and, where the caller says wh
 two consecutive windows of one speech region: someone who speaks keeps speaking for longer than one hop, while
 windows that straddle a turn change or an overlap are mixed speech and land in small clusters one window at a time.
 On the 30 tuning conversations (docs/diarize.md) this rule took the exact speaker count from 25/30 to 29-30/30.
+
+``ahc-split`` then asks of every speaker found whether it is two or more near-identical voices: spectral clustering
+of its own windows (a nearest-neighbour graph, count by the largest eigengap) proposes a split, kept only when every
+pair of parts is at least ``split_min_distance`` apart (average cosine distance). A single distance threshold cannot
+do this: two espeak-ng variants lie 0.34-0.40 apart on average over their windows while one recorded voice's own
+windows reach 0.46 (docs/diarize.md, stop 15); the neighbour graph sees two dense groups where the averages overlap.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,6 +28,8 @@ MAX_LINKAGE_WINDOWS = 3000
 REFINE_PASSES = 2
 MIN_SPECTRAL_WINDOWS = 12  # too few windows for a meaningful affinity graph: agglomerative clustering instead
 MIN_NEIGHBOURS = 6
+MAX_SPLIT_WINDOWS = 1000  # a speaker with more windows is split on an even subsample (eigh of n x n: ~0.5 s at 1000)
+MAX_SPLIT_PARTS = 10  # the eigengap is looked for among the first this many eigenvalues
 
 
 def _spectral_labels(embeddings: np.ndarray, seconds: np.ndarray, options: SpeakerOptions,
@@ -55,9 +65,10 @@ def _spectral_labels(embeddings: np.ndarray, seconds: np.ndarray, options: Speak
 
 def cluster_windows(embeddings: np.ndarray, seconds: np.ndarray, threshold: float, options: SpeakerOptions,
                     min_speaker_seconds: float, method: str = "ahc", pval: float = 0.02,
-                    follows: np.ndarray | None = None) -> np.ndarray:
+                    follows: np.ndarray | None = None, split: SplitRule | None = None) -> np.ndarray:
     """A speaker index (0..k-1) per row of L2-normalised ``embeddings``; ``seconds`` is each window's weight;
-    ``follows[i]`` is true when window i comes right after window i-1 in the same speech region."""
+    ``follows[i]`` is true when window i comes right after window i-1 in the same speech region. ``method``
+    "ahc-split" splits speakers by ``split`` (see the module's docstring)."""
     n = len(embeddings)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
@@ -72,11 +83,95 @@ def cluster_windows(embeddings: np.ndarray, seconds: np.ndarray, threshold: floa
         sampled_follows = None if follows is None or len(sample) < n else follows
         labels = _linkage_labels(embeddings[sample], seconds[sample], threshold, options, min_speaker_seconds,
                                  sampled_follows)
-    centroids = _centroids(embeddings[sample], labels)
+    labels = _refined(embeddings, _centroids(embeddings[sample], labels))
+    if method == "ahc-split" and options.speakers is None and follows is not None and split is not None:
+        parts = split_speakers(embeddings, seconds, follows, labels, min_speaker_seconds, split)
+        if options.min_speakers <= int(parts.max()) + 1 <= options.max_speakers:
+            labels = _refined(embeddings, _centroids(embeddings, parts))
+    return labels
+
+
+def _refined(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Every window to its nearest centroid, the centroids recomputed REFINE_PASSES times; labels in order of
+    first appearance."""
     for _ in range(REFINE_PASSES):
         assigned = np.argmax(embeddings @ centroids.T, axis=1)
         centroids = _centroids(embeddings, assigned, len(centroids))
     return _by_first_appearance(np.argmax(embeddings @ centroids.T, axis=1))
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """When a speaker is split into near-identical voices (``ahc-split``)."""
+
+    neighbours: int = 8  # each window keeps its this many most similar windows in the affinity graph, at least
+    neighbour_share: float = 0.2  # or this share of the speaker's windows, if more (long recordings)
+    min_distance: float = 0.33  # every pair of parts at least this far apart (average cosine distance)
+    min_windows: int = 12  # speakers with fewer windows are never split
+
+
+def split_speakers(embeddings: np.ndarray, seconds: np.ndarray, follows: np.ndarray, labels: np.ndarray,
+                   min_speaker_seconds: float, rule: SplitRule) -> np.ndarray:
+    """``labels`` with each speaker replaced by its parts where a spectral split of its windows holds."""
+    out = labels.copy()
+    following = int(labels.max()) + 1
+    for speaker in range(int(labels.max()) + 1):
+        members = np.flatnonzero(labels == speaker)
+        if len(members) < rule.min_windows:
+            continue
+        chosen = members[np.unique(np.linspace(0, len(members) - 1, min(len(members), MAX_SPLIT_WINDOWS))
+                                   .round().astype(np.int64))]
+        # consecutive inside the speaker only where the windows are consecutive in the recording too
+        chosen_follows = follows[chosen] & np.r_[False, np.diff(chosen) == 1]
+        neighbours = max(rule.neighbours, round(rule.neighbour_share * len(chosen)))
+        parts = _spectral_parts(embeddings[chosen], seconds[chosen], chosen_follows, neighbours, min_speaker_seconds)
+        if parts.max() == 0 or not _apart(embeddings[chosen], parts, rule.min_distance):
+            continue
+        if len(chosen) == len(members):
+            own = parts
+        else:  # the windows left out of the sample go to the nearest part
+            own = np.argmax(embeddings[members] @ _centroids(embeddings[chosen], parts).T, axis=1)
+        for part in range(1, int(parts.max()) + 1):
+            out[members[own == part]] = following
+            following += 1
+    return out
+
+
+def _spectral_parts(embeddings: np.ndarray, seconds: np.ndarray, follows: np.ndarray, neighbours: int,
+                    min_speaker_seconds: float) -> np.ndarray:
+    """Spectral clustering of one speaker's windows: a graph of each window's ``neighbours`` most similar
+    windows, the count by the largest eigengap of its Laplacian, k-means on the eigenvectors, then the parts that
+    are speakers (speaker_clusters) and every window to the nearest of them."""
+    from scipy.cluster.vq import kmeans2
+
+    n = len(embeddings)
+    if n < MIN_SPECTRAL_WINDOWS:
+        return np.zeros(n, dtype=np.int64)
+    similarity = embeddings.astype(np.float64) @ embeddings.T.astype(np.float64)
+    keep = min(n - 1, neighbours)
+    pruned = np.zeros_like(similarity)
+    top = np.argsort(-similarity, axis=1)[:, :keep + 1]
+    rows = np.arange(n)[:, None]
+    pruned[rows, top] = similarity[rows, top]
+    affinity = 0.5 * (pruned + pruned.T)
+    np.fill_diagonal(affinity, 0.0)
+    values, vectors = np.linalg.eigh(np.diag(np.abs(affinity).sum(axis=1)) - affinity)
+    k = int(np.argmax(np.diff(values[:min(MAX_SPLIT_PARTS, n - 1) + 1]))) + 1
+    if k == 1:
+        return np.zeros(n, dtype=np.int64)
+    _, labels = kmeans2(vectors[:, :k], k, minit="++", seed=0)
+    speakers = speaker_clusters(labels, seconds, min_speaker_seconds, follows)
+    centroids = np.stack([embeddings[labels == s].mean(axis=0) for s in speakers])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    for _ in range(REFINE_PASSES):
+        centroids = _centroids(embeddings, np.argmax(embeddings @ centroids.T, axis=1), len(centroids))
+    return _by_first_appearance(np.argmax(embeddings @ centroids.T, axis=1))
+
+
+def _apart(embeddings: np.ndarray, parts: np.ndarray, min_distance: float) -> bool:
+    ids = np.unique(parts)
+    return all(float((1 - embeddings[parts == a] @ embeddings[parts == b].T).mean()) >= min_distance
+               for i, a in enumerate(ids) for b in ids[i + 1:])
 
 
 def _linkage_labels(embeddings: np.ndarray, seconds: np.ndarray, threshold: float, options: SpeakerOptions,

@@ -38,7 +38,20 @@ VOICES = ("allison", "mexican", "librivox", "joe", "espeak_m", "espeak_f")
 UNSEEN_ESPEAK_VOICES = {"us_f2": "en-us+f2", "caribbean_f3": "en-029+f3", "midlands_f1": "en-gb-x-gbcwmd+f1",
                         "scotland_m2": "en-gb-scotland+m2", "lancaster_m4": "en-gb-x-gbclan+m4",
                         "nyc_m1": "en-us-nyc+m1"}
-ALL_ESPEAK_VOICES = {**ESPEAK_VOICES, **UNSEEN_ESPEAK_VOICES}
+# Stop 15, fixed before any tuning on them: eight more voices for tuning the speaker count on near-identical voices
+# ("voices-tune"), and eight held out from all tuning ("voices-2"). Every pair is another accent and another
+# variant (pitch range, formants, flutter), none used by the splits above. "en" rather than "en-gb": espeak-ng
+# ignores a variant on "en-gb" (byte-identical to plain en-gb), and every voice here differs from its base voice
+# (tests/e2e/test_diarize.py). Piper's only voice here (joe) at another speed or noise is still joe: not a voice.
+VOICES_TUNE_ESPEAK = {"us_m5": "en-us+m5", "gb_m6": "en+m6", "scotland_f5": "en-gb-scotland+f5",
+                      "caribbean_robert": "en-029+robert", "nyc_linda": "en-us-nyc+linda",
+                      "lancaster_quincy": "en-gb-x-gbclan+quincy", "rp_michael": "en-gb-x-rp+Michael",
+                      "midlands_aunty": "en-gb-x-gbcwmd+aunty"}
+VOICES_2_ESPEAK = {"us_m7": "en-us+m7", "gb_m8": "en+m8", "caribbean_steph": "en-029+steph",
+                   "scotland_paul": "en-gb-scotland+paul", "nyc_iven": "en-us-nyc+iven",
+                   "midlands_gene": "en-gb-x-gbcwmd+Gene", "rp_annie": "en-gb-x-rp+Annie",
+                   "lancaster_grandma": "en-gb-x-gbclan+grandma"}
+ALL_ESPEAK_VOICES = {**ESPEAK_VOICES, **UNSEEN_ESPEAK_VOICES, **VOICES_TUNE_ESPEAK, **VOICES_2_ESPEAK}
 
 Synthesizer = Callable[[str, str], np.ndarray]  # (voice, text) → 16 kHz float32
 
@@ -167,19 +180,36 @@ def _synthesize(engines: dict[str, object], voice: str, text: str) -> np.ndarray
     return resample_poly(pcm, SAMPLE_RATE // g, rate // g).astype(np.float32)
 
 
-SPLITS = ("tune", "test", "voices")
+@dataclass(frozen=True)
+class Split:
+    pool: tuple[str, ...]
+    half: int  # which half of every voice's material (tuning splits 0, held-out splits 1)
+    per_count: int  # conversations of each speaker count (2, 3, 4)
+    base_seed: int
+
+
+SPLIT_DEFINITIONS = {
+    "tune": Split(VOICES, 0, 10, 1000),
+    "test": Split(VOICES, 1, 10, 5000),
+    "voices": Split(tuple(UNSEEN_ESPEAK_VOICES), 1, 5, 9000),
+    "voices-tune": Split(tuple(VOICES_TUNE_ESPEAK), 0, 10, 13000),
+    "voices-2": Split(tuple(VOICES_2_ESPEAK), 1, 10, 17000),
+}
+SPLITS = tuple(SPLIT_DEFINITIONS)
+TUNING_SPLITS = ("tune", "voices-tune")
 
 
 def conversation_set(material: Material, split: str) -> list[Conversation]:
-    """``tune``: 30 conversations, ``test``: 30 held-out ones (the same six voices, other utterances),
-    ``voices``: 15 held-out ones of voices no tuning conversation uses; 2, 3 and 4 speakers in equal numbers."""
-    if split not in SPLITS:
+    """``tune``: 30 conversations of six voices; ``test``: 30 held-out ones (the same voices, other utterances);
+    ``voices``: 15 of six espeak-ng voices no tuning split uses (seen once, stop 14); ``voices-tune``: 30 of eight
+    other espeak-ng voices, for tuning; ``voices-2``: 30 of eight more, held out. 2, 3 and 4 speakers in equal
+    numbers."""
+    if split not in SPLIT_DEFINITIONS:
         raise ValueError(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
-    pool = tuple(UNSEEN_ESPEAK_VOICES) if split == "voices" else VOICES
-    half, per_count, base = {"tune": (0, 10, 1000), "test": (1, 10, 5000), "voices": (1, 5, 9000)}[split]
+    spec = SPLIT_DEFINITIONS[split]
     out = []
     for speakers in (2, 3, 4):
-        for i in range(per_count):
-            seed = base + speakers * 100 + i
-            out.append(build(material, f"{split}-{speakers}spk-{i:02d}", speakers, seed, half, pool=pool))
+        for i in range(spec.per_count):
+            seed = spec.base_seed + speakers * 100 + i
+            out.append(build(material, f"{split}-{speakers}spk-{i:02d}", speakers, seed, spec.half, pool=spec.pool))
     return out

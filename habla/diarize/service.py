@@ -65,7 +65,11 @@ class Diarizer:
     def session(self) -> Iterator[Diarization]:
         """A diarization to feed block by block (``add``) and ``finish``; the model stays loaded meanwhile."""
         with self.models.use(self.diarize_settings.model) as embedder:
-            yield Diarization(embedder, self.diarize_settings)
+            run = Diarization(embedder, self.diarize_settings)
+            try:
+                yield run
+            finally:
+                run.close(raise_failure=False)  # a background embedder stops with the session, come what may
 
     def finish(self, run: Diarization, options: SpeakerOptions | None = None,
                known: Sequence[KnownSpeaker] = ()) -> DiarizationResult:

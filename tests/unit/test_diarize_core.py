@@ -249,3 +249,108 @@ def test_the_voices_split_holds_only_voices_tuning_never_used() -> None:
     assert tuning <= set(VOICES)
     with pytest.raises(ValueError, match="unknown split"):
         conversation_set(_ToneMaterial(), "voice")  # type: ignore[arg-type]
+
+
+def test_the_voice_splits_share_no_voice_and_held_out_splits_no_material() -> None:
+    from habla.diarize.corpus import SPLIT_DEFINITIONS, TUNING_SPLITS, conversation_set
+
+    voices = {name: {turn.speaker for t in conversation_set(_ToneMaterial(), name)  # type: ignore[arg-type]
+                     for turn in t.turns} for name in ("voices", "voices-tune", "voices-2")}
+    assert voices["voices-2"] and not voices["voices-2"] & (voices["voices"] | voices["voices-tune"])
+    assert not voices["voices-tune"] & voices["voices"]
+    tuned_on = {v for name in TUNING_SPLITS for v in SPLIT_DEFINITIONS[name].pool}
+    assert not voices["voices-2"] & tuned_on
+    assert {SPLIT_DEFINITIONS[name].half for name in TUNING_SPLITS} == {0}
+    assert SPLIT_DEFINITIONS["voices-2"].half == 1
+    talks = conversation_set(_ToneMaterial(), "voices-2")  # type: ignore[arg-type]
+    assert sorted(t.speakers for t in talks) == [2] * 10 + [3] * 10 + [4] * 10
+
+
+class _LevelEmbedder:
+    """A stand-in embedder: a piece's embedding says how loud it is (two "voices": quiet and loud)."""
+
+    name = "level"
+    dimension = 2
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    def embed(self, pieces: list[np.ndarray]) -> np.ndarray:
+        if self.fail:
+            raise RuntimeError("embedder broke")
+        loud = np.array([float(np.abs(p).mean() > 0.2) for p in pieces])
+        return np.stack([1 - loud, loud], axis=1).astype(np.float32)
+
+
+def _two_voice_blocks() -> list[tuple[np.ndarray, list[tuple[float, float]], float]]:
+    quiet, loud = np.full(16000 * 10, 0.1, np.float32), np.full(16000 * 10, 0.5, np.float32)
+    return [(np.concatenate([quiet, loud]), [(0.0, 9.0), (10.0, 19.0)], 0.0),
+            (np.concatenate([loud, quiet]), [(0.0, 9.0), (10.0, 19.0)], 20.0)]
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_background_embedding_gives_the_same_turns_as_inline(background: bool) -> None:
+    from habla.config import DiarizeSettings
+    from habla.diarize.pipeline import Diarization
+
+    run = Diarization(_LevelEmbedder(), DiarizeSettings(background=background))  # type: ignore[arg-type]
+    for audio, speech, offset in _two_voice_blocks():
+        run.add(audio, speech, offset)
+    assert [(t.start, t.end, t.speaker) for t in run.turns(SpeakerOptions(max_speakers=4))] == [
+        (0.0, 9.0, "SPEAKER_00"), (10.0, 19.0, "SPEAKER_01"), (20.0, 29.0, "SPEAKER_01"), (30.0, 39.0, "SPEAKER_00")]
+    run.close()
+
+
+def test_a_background_embedding_failure_reaches_the_caller_and_stops_the_thread() -> None:
+    from habla.config import DiarizeSettings
+    from habla.diarize.pipeline import Diarization
+
+    run = Diarization(_LevelEmbedder(fail=True), DiarizeSettings(background=True))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="embedder broke"):
+        for audio, speech, offset in _two_voice_blocks() * 3:  # more blocks than the backlog: add never hangs
+            run.add(audio, speech, offset)
+        run.turns()
+    run.close(raise_failure=False)
+    assert run._worker is None
+
+
+def _close_voices(offset: float, noise: float, voices: int = 2, n: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of ``voices`` voices whose centres lie ``offset`` from one shared centre (near-identical voices)."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=192)
+    rows, truth = [], []
+    for voice in range(voices):
+        direction = rng.normal(size=192)
+        centre = base / np.linalg.norm(base) + offset * direction / np.linalg.norm(direction)
+        for _ in range(n):
+            x = centre + noise * rng.normal(size=192) / np.sqrt(192)
+            rows.append(x / np.linalg.norm(x))
+            truth.append(voice)
+    return np.array(rows), np.array(truth)
+
+
+def test_ahc_split_separates_near_identical_voices_that_ahc_merges() -> None:
+    from habla.diarize.cluster import SplitRule
+
+    emb, truth = _close_voices(0.5, 0.6)  # 0.37 apart on average over their windows: under the 0.45 threshold
+    seconds, follows = np.full(len(emb), 1.5), np.arange(len(emb)) % 5 != 0
+    options = SpeakerOptions(max_speakers=20)
+    assert cluster_windows(emb, seconds, 0.45, options, 5.0, "ahc", follows=follows).max() == 0
+    split = cluster_windows(emb, seconds, 0.45, options, 5.0, "ahc-split", follows=follows, split=SplitRule())
+    assert np.array_equal(split, truth)
+    # a count the caller gives, or a maximum of one, is kept
+    assert cluster_windows(emb, seconds, 0.45, SpeakerOptions(max_speakers=1), 5.0, "ahc-split", follows=follows,
+                           split=SplitRule()).max() == 0
+
+
+def test_ahc_split_keeps_one_voice_and_parts_closer_than_the_minimum() -> None:
+    from habla.diarize.cluster import SplitRule, split_speakers
+
+    seconds = np.full(60, 1.5)
+    follows = np.arange(60) % 5 != 0
+    one, _ = _close_voices(0.0, 0.8)  # one diffuse voice (both "voices" share the centre)
+    assert split_speakers(one, seconds, follows, np.zeros(60, dtype=np.int64), 5.0, SplitRule()).max() == 0
+    close, _ = _close_voices(0.5, 0.4)  # two voices 0.29 apart: under the 0.33 minimum
+    assert split_speakers(close, seconds, follows, np.zeros(60, dtype=np.int64), 5.0, SplitRule()).max() == 0
+    assert split_speakers(close, seconds, follows, np.zeros(60, dtype=np.int64), 5.0,
+                          SplitRule(min_distance=0.25)).max() == 1
