@@ -32,6 +32,22 @@ MAX_SPLIT_WINDOWS = 1000  # a speaker with more windows is split on an even subs
 MAX_SPLIT_PARTS = 10  # the eigengap is looked for among the first this many eigenvalues
 
 
+def _laplacian_eigen(embeddings: np.ndarray, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of the Laplacian of the pruned cosine-affinity graph, in which each
+    window keeps its ``neighbours`` most similar windows."""
+    n = len(embeddings)
+    similarity = embeddings.astype(np.float64) @ embeddings.T.astype(np.float64)
+    keep = min(n - 1, neighbours)
+    pruned = np.zeros_like(similarity)
+    top = np.argsort(-similarity, axis=1)[:, :keep + 1]
+    rows = np.arange(n)[:, None]
+    pruned[rows, top] = similarity[rows, top]
+    affinity = 0.5 * (pruned + pruned.T)
+    np.fill_diagonal(affinity, 0.0)
+    values, vectors = np.linalg.eigh(np.diag(np.abs(affinity).sum(axis=1)) - affinity)
+    return values, vectors
+
+
 def _spectral_labels(embeddings: np.ndarray, seconds: np.ndarray, options: SpeakerOptions,
                      min_speaker_seconds: float, pval: float) -> np.ndarray:
     """Spectral clustering of the pruned cosine-affinity graph (3D-Speaker's recipe): each window keeps its
@@ -40,16 +56,7 @@ def _spectral_labels(embeddings: np.ndarray, seconds: np.ndarray, options: Speak
     from scipy.cluster.vq import kmeans2
 
     n = len(embeddings)
-    similarity = embeddings.astype(np.float64) @ embeddings.T.astype(np.float64)
-    keep = min(n - 1, max(MIN_NEIGHBOURS, round(n * pval)))
-    pruned = np.zeros_like(similarity)
-    top = np.argsort(-similarity, axis=1)[:, :keep + 1]
-    rows = np.arange(n)[:, None]
-    pruned[rows, top] = similarity[rows, top]
-    affinity = 0.5 * (pruned + pruned.T)
-    np.fill_diagonal(affinity, 0.0)
-    laplacian = np.diag(np.abs(affinity).sum(axis=1)) - affinity
-    values, vectors = np.linalg.eigh(laplacian)
+    values, vectors = _laplacian_eigen(embeddings, max(MIN_NEIGHBOURS, round(n * pval)))
     low, high = options.min_speakers, min(options.max_speakers, n - 1)
     if options.speakers is not None:
         k = min(options.speakers, n)
@@ -147,15 +154,7 @@ def _spectral_parts(embeddings: np.ndarray, seconds: np.ndarray, follows: np.nda
     n = len(embeddings)
     if n < MIN_SPECTRAL_WINDOWS:
         return np.zeros(n, dtype=np.int64)
-    similarity = embeddings.astype(np.float64) @ embeddings.T.astype(np.float64)
-    keep = min(n - 1, neighbours)
-    pruned = np.zeros_like(similarity)
-    top = np.argsort(-similarity, axis=1)[:, :keep + 1]
-    rows = np.arange(n)[:, None]
-    pruned[rows, top] = similarity[rows, top]
-    affinity = 0.5 * (pruned + pruned.T)
-    np.fill_diagonal(affinity, 0.0)
-    values, vectors = np.linalg.eigh(np.diag(np.abs(affinity).sum(axis=1)) - affinity)
+    values, vectors = _laplacian_eigen(embeddings, neighbours)
     k = int(np.argmax(np.diff(values[:min(MAX_SPLIT_PARTS, n - 1) + 1]))) + 1
     if k == 1:
         return np.zeros(n, dtype=np.int64)
