@@ -210,12 +210,8 @@ class HablaServer:
         import httpx
 
         self.home, self.log = home, home / "server.log"
-        # Temp files of its own (uploads spooled by the server): a test can check they are all removed without
-        # seeing those of other test runs on the machine, which made that check fail beside a second run.
-        self.tmp = home / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "HABLA_HOME": str(home), "HABLA_JOBS__STORAGE_DIR": str(home / "files"),
-                    "TMPDIR": str(self.tmp), **(env or {})}
+                    **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.http = httpx.Client(timeout=60, headers=headers or {})
         self._new_port()

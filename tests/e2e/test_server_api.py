@@ -31,7 +31,9 @@ MAX_UPLOAD_MB = 1
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HablaServer]:
     env = {"HABLA_SERVER__API_KEYS": f'["{KEY}", "other-key"]', "HABLA_SERVER__MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
            "HABLA_SERVER__RATE_LIMIT_PER_MINUTE": "2000", "HABLA_SERVER__CORS_ORIGINS": '["http://app.example"]',
-           "HABLA_BATCHING__ENABLED": "true"}  # every request below goes through the batching queue
+           "HABLA_BATCHING__ENABLED": "true",  # every request below goes through the batching queue
+           # Its own temp folder, so the check that every spooled upload is removed sees no other test run's.
+           "TMPDIR": str(tmp_path_factory.mktemp("api-server-tmp"))}
     with HablaServer(tmp_path_factory.mktemp("api-server"), env, {"Authorization": f"Bearer {KEY}"}) as srv:
         yield srv.start(ready=base_model_loaded)
 
@@ -223,7 +225,7 @@ def test_malformed_requests_get_clear_4xx_errors_and_the_server_keeps_working(se
     with INVALID_PIN.open("rb") as f:
         assert client.audio.transcriptions.create(model="whisper-1", file=f).text == \
             "That pin is invalid for this conference."
-    assert not list(server.tmp.glob("habla-upload-*"))  # every spooled upload removed
+    assert not list(Path(server.env["TMPDIR"]).glob("habla-upload-*"))  # every spooled upload removed
     assert "Traceback" not in server.log.read_text()  # no unexpected error on the way
 
 
