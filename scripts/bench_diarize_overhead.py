@@ -12,21 +12,17 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 from habla import default_transcriber
 from habla.config import load_settings
-from habla.diarize.corpus import Material, build, tts_synthesizer
+from habla.diarize.bench import add_long_conversation_arguments, long_conversation
 from habla.diarize.service import Diarizer
 from habla.diarize.transcribe import transcribe_with_speakers
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--testdata", type=Path, default=Path("../shared/testdata/speech"))
-    parser.add_argument("--cache", type=Path, default=Path("bench-results/diarize-tts"))
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=1)
+    add_long_conversation_arguments(parser)
     parser.add_argument("--hops", help="comma-separated embedding hops in seconds (default: the setting)")
     parser.add_argument("--words", action="store_true", help="also time plain transcription with word timings "
                         "(which --diarize turns on), to split the overhead")
@@ -34,8 +30,7 @@ def main() -> None:
                         "setting)")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}", flush=True)
-    turns = int(args.minutes * 60 / 4.3)  # utterances average about 4.3 s with their gaps
-    talk = build(Material(args.testdata, tts_synthesizer(args.cache)), "long", 4, seed=99, half=1, turns=turns)
+    talk = long_conversation(args)
     seconds = len(talk.audio) / 16000
     transcriber = default_transcriber()
     settings = load_settings()

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 from habla import default_transcriber
 from habla.audio.vad import speech_spans
 from habla.config import load_settings
-from habla.diarize.bench import cold_start_seconds
-from habla.diarize.corpus import Material, build, tts_synthesizer
+from habla.diarize.bench import add_long_conversation_arguments, cold_start_seconds, long_conversation
 from habla.diarize.service import Diarizer
 from habla.diarize.transcribe import transcribe_with_speakers
 
@@ -31,18 +29,13 @@ SAMPLE_RATE = 16000
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--testdata", type=Path, default=Path("../shared/testdata/speech"))
-    parser.add_argument("--cache", type=Path, default=Path("bench-results/diarize-tts"))
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=1)
+    add_long_conversation_arguments(parser)
     args = parser.parse_args()
     start = time.perf_counter()
     print(f"load average at start: {os.getloadavg()}", flush=True)
     wall, cpu = cold_start_seconds()
     print(f"cold start: {wall:.2f} s wall, {cpu:.2f} s CPU (target <= 5 s)", flush=True)
-    # the same conversation as scripts/bench_diarize_overhead.py: utterances average about 4.3 s with their gaps
-    talk = build(Material(args.testdata, tts_synthesizer(args.cache)), "long", 4, seed=99, half=1,
-                 turns=int(args.minutes * 60 / 4.3))
+    talk = long_conversation(args)  # the same conversation as scripts/bench_diarize_overhead.py
     seconds = len(talk.audio) / SAMPLE_RATE
     settings = load_settings()
     transcriber = default_transcriber()

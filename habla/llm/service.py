@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Generic, TypeVar, cast
 
 from habla.config import AssistantSettings, LLMSettings, Settings
 from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt, ModelNotFound
@@ -18,6 +19,8 @@ from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, LLMEngine
 from habla.models.catalog import ALL_MODELS
 from habla.models.manager import ModelManager
 from habla.models.store import ModelStore
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,20 @@ class LazyEngine:
         pass
 
 
+class _LoadOnce(Generic[T]):
+    """A value loaded on first use, by one thread, and kept (None, "off or not installed", included)."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load, self._lock = load, threading.Lock()
+        self._loaded, self._value = False, cast(T, None)
+
+    def get(self) -> T:
+        with self._lock:
+            if not self._loaded:
+                self._value, self._loaded = self._load(), True
+            return self._value
+
+
 class LLMService:
     """Thread-safe. ``with service.engine() as llm:`` holds the model while in use."""
 
@@ -138,11 +155,8 @@ class LLMService:
     def __init__(self, llm: LLMSettings, assistant: AssistantSettings, store: ModelStore) -> None:
         self.llm, self.assistant_settings, self.store = llm, assistant, store
         self.models: ModelManager[LLMEngine] = ModelManager(self._load, idle_seconds=llm.idle_unload_seconds)
-        self._paraphrases: Paraphrases | None = None
-        self._reranker: Reranker | None = None
-        self._reranker_failed = False
-        self._vectors_failed = False
-        self._vectors_lock = threading.Lock()
+        self._paraphrases = _LoadOnce(lambda: open_paraphrases(self.assistant_settings, self.store))
+        self._reranker = _LoadOnce(lambda: open_reranker(self.assistant_settings, self.store))
 
     @classmethod
     def from_settings(cls, settings: Settings, store: ModelStore | None = None) -> LLMService:
@@ -177,19 +191,11 @@ class LLMService:
 
     def paraphrases(self) -> Paraphrases | None:
         """The word vectors questions are matched with, loaded once; None when off or not installed."""
-        with self._vectors_lock:
-            if self._paraphrases is None and not self._vectors_failed:
-                self._paraphrases = open_paraphrases(self.assistant_settings, self.store)
-                self._vectors_failed = self._paraphrases is None
-            return self._paraphrases
+        return self._paraphrases.get()
 
     def reranker(self) -> Reranker | None:
         """The answers' reranker, loaded on the first question (Gemma 3 270M: ~0.3 s) and kept; None when off."""
-        with self._vectors_lock:
-            if self._reranker is None and not self._reranker_failed:
-                self._reranker = open_reranker(self.assistant_settings, self.store)
-                self._reranker_failed = self._reranker is None
-            return self._reranker
+        return self._reranker.get()
 
     def close(self) -> None:
         self.models.unload_all()
