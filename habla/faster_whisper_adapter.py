@@ -67,7 +67,7 @@ class AlignedWord:
 
 @dataclass(frozen=True)
 class WindowSegment:
-    """What the batched pipeline decoded in one window (text-only mode: one per window)."""
+    """What the batched pipeline decoded in one window."""
 
     text: str
     tokens: tuple[int, ...]  # the decoded text tokens, no special ones
@@ -126,10 +126,21 @@ def _scoring_classes() -> tuple[type, type]:
         def __init__(self, model: Any) -> None:
             super().__init__(model)
             self.scored: deque[list[tuple[tuple[int, ...], float]]] = deque()  # per segment, in yield order
+            # Per window, in order: its scores, and how many segments faster-whisper cut it into. Text-only
+            # decoding gives one, but a model that emits timestamp tokens anyway (a fine-tune, random weights)
+            # is cut at them, and a window of nothing but timestamps gives none.
+            self.window_scores: deque[tuple[float, float]] = deque()
+            self.window_segments: deque[int] = deque()
+
+        def generate_segment_batched(self, features: Any, tokenizer: Any, options: Any) -> Any:
+            encoder_output, outputs = super().generate_segment_batched(features, tokenizer, options)
+            self.window_scores.extend((o["avg_logprob"], o["no_speech_prob"]) for o in outputs)
+            return encoder_output, outputs
 
         def forward(self, features: Any, tokenizer: Any, chunks_metadata: Any, options: Any) -> Any:
             _aligned.value = []
             outputs = super().forward(features, tokenizer, chunks_metadata, options)
+            self.window_segments.extend(len(subsegments) for subsegments in outputs)
             alignments = _aligned.value if options.word_timestamps else []
             for index, subsegments in enumerate(outputs):
                 words = _emitted_words(alignments[index]) if index < len(alignments) else []
@@ -153,6 +164,17 @@ def _emitted_words(alignment: list[dict[str, Any]]) -> list[tuple[tuple[int, ...
             kept.append((tuple(int(t) for t in word["tokens"]), float(sum(logprobs[position:position + count]))))
         position += count
     return kept
+
+
+def _joined(pieces: list[WindowSegment], avg_logprob: float, no_speech_prob: float) -> WindowSegment:
+    """The segments one window was cut into, as one (none: an empty one, with the window's scores)."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    text = "".join(piece.text for piece in pieces)
+    return WindowSegment(text=text, tokens=tuple(t for piece in pieces for t in piece.tokens),
+                         avg_logprob=avg_logprob, no_speech_prob=no_speech_prob,
+                         compression_ratio=get_compression_ratio(text) if text else 0.0,
+                         words=tuple(w for piece in pieces for w in piece.words))
 
 
 class WhisperRuntime:
@@ -181,20 +203,31 @@ class WhisperRuntime:
         return str(token)[2:-2], float(probability)  # "<|es|>" → "es"
 
     def transcribe_batched(self, audio: np.ndarray, **options: Any) -> Iterator[WindowSegment]:
-        """faster-whisper's batched pipeline: its segments, lazily, their words with their token ids and
-        log-probabilities when ``word_timestamps`` is on."""
+        """faster-whisper's batched pipeline in text-only mode over ``clip_timestamps``: one segment per window,
+        lazily, in order; its words with their token ids and log-probabilities when ``word_timestamps`` is on."""
         _, pipeline_class = _scoring_classes()
         # A pipeline per call: it keeps word-timing state between batches, so it must not be shared.
         pipeline = pipeline_class(self.model)
         segments, _ = pipeline.transcribe(audio, **options)
         eot = self.model.hf_tokenizer.token_to_id("<|endoftext|>")
-        for segment in segments:
-            scored = pipeline.scored.popleft()
-            words = tuple(AlignedWord(w.start, w.end, w.word, w.probability, tokens, logprob)
-                          for w, (tokens, logprob) in zip(segment.words or (), scored, strict=True))
-            yield WindowSegment(text=segment.text, tokens=tuple(t for t in segment.tokens if t < eot),
-                                avg_logprob=segment.avg_logprob, no_speech_prob=segment.no_speech_prob,
-                                compression_ratio=segment.compression_ratio, words=words)
+        pending: deque[WindowSegment] = deque()
+        for _ in options["clip_timestamps"]:
+            while not pipeline.window_segments:  # the next batch is decoded when its first segment is asked for
+                pending.append(self._window_segment(next(segments), pipeline.scored.popleft(), eot))
+            count = pipeline.window_segments.popleft()
+            while len(pending) < count:
+                pending.append(self._window_segment(next(segments), pipeline.scored.popleft(), eot))
+            pieces = [pending.popleft() for _ in range(count)]
+            avg_logprob, no_speech_prob = pipeline.window_scores.popleft()
+            yield pieces[0] if count == 1 else _joined(pieces, avg_logprob, no_speech_prob)
+
+    @staticmethod
+    def _window_segment(segment: Any, scored: list[tuple[tuple[int, ...], float]], eot: int) -> WindowSegment:
+        words = tuple(AlignedWord(w.start, w.end, w.word, w.probability, tokens, logprob)
+                      for w, (tokens, logprob) in zip(segment.words or (), scored, strict=True))
+        return WindowSegment(text=segment.text, tokens=tuple(t for t in segment.tokens if t < eot),
+                             avg_logprob=segment.avg_logprob, no_speech_prob=segment.no_speech_prob,
+                             compression_ratio=segment.compression_ratio, words=words)
 
     def decode_windows(self, pieces: Sequence[np.ndarray], *, language: str, task: str, prompt: str | None,
                        prompt_tokens: int, beam_size: int, temperature: float, min_frames: int, margin_frames: int,

@@ -100,7 +100,7 @@ class WhisperEngine:
             temperature=options.temperature, batch_size=len(spans),
             clip_timestamps=[{"start": s, "end": e} for s, e in spans], without_timestamps=True,
             word_timestamps=True, initial_prompt=options.initial_prompt, hotwords=options.hotwords)
-        for span, seg in zip(spans, segments, strict=True):  # text-only mode: exactly one segment per chunk
+        for span, seg in zip(spans, segments, strict=True):  # one per span
             silent = is_silent(seg.no_speech_prob, seg.avg_logprob)
             words = () if silent else tuple(
                 Word(round(w.start + offset, 3), round(w.end + offset, 3), w.word, round(w.probability, 4),

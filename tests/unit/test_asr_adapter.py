@@ -3,7 +3,10 @@ engine, Silero run window by window, and the endpointer driven by any streaming 
 
 from __future__ import annotations
 
+from collections import deque
 from importlib.metadata import version
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +17,8 @@ from habla.asr.types import words_logprob
 from habla.asr.wer import word_error_rate
 from habla.audio.vad import silero_stream
 from habla.errors import InvalidOption
-from habla.faster_whisper_adapter import FASTER_WHISPER_VERSION, language_codes
+from habla import faster_whisper_adapter
+from habla.faster_whisper_adapter import FASTER_WHISPER_VERSION, WhisperRuntime, language_codes
 from habla.voice.endpoint import EndpointOptions, Endpointer
 from habla.voice.listener import piece_decoder
 from tests.conftest import RATE, speech_clip
@@ -29,6 +33,43 @@ def test_languages_come_from_whisper_and_unknown_ones_are_refused() -> None:
     assert TranscribeOptions(language=" ES ").language == "es"
     with pytest.raises(InvalidOption, match="unknown language"):
         TranscribeOptions(language="xx")
+
+
+class _CutWindowsPipeline:
+    """faster-whisper's batched pipeline as a model that emits timestamp tokens makes it behave: two batches; the
+    first window is cut into two segments, the second gives none, the third (next batch) one."""
+
+    BATCHES = (((" uno", " dos"), ()), ((" tres",),))
+
+    def __init__(self, model: Any) -> None:
+        self.scored: deque[list[Any]] = deque()
+        self.window_scores: deque[tuple[float, float]] = deque()
+        self.window_segments: deque[int] = deque()
+
+    def transcribe(self, audio: np.ndarray, **options: Any) -> tuple[Any, None]:
+        def segments() -> Any:
+            for number, batch in enumerate(self.BATCHES):
+                self.window_scores.extend((-0.1 * (number + 1), 0.01) for _ in batch)
+                self.window_segments.extend(len(window) for window in batch)
+                for window in batch:
+                    for text in window:
+                        self.scored.append([])
+                        yield SimpleNamespace(text=text, tokens=(len(text), 50257, 50400), words=None,
+                                              avg_logprob=-0.1 * (number + 1), no_speech_prob=0.01,
+                                              compression_ratio=1.0)
+        return segments(), None
+
+
+def test_a_window_cut_into_several_segments_or_none_still_gives_one_per_window(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faster_whisper_adapter, "_scoring_classes", lambda: (None, _CutWindowsPipeline))
+    runtime = object.__new__(WhisperRuntime)
+    runtime.model = SimpleNamespace(hf_tokenizer=SimpleNamespace(token_to_id=lambda token: 50257))
+    windows = list(runtime.transcribe_batched(np.zeros(RATE), clip_timestamps=[{}, {}, {}]))
+    assert [w.text for w in windows] == [" uno dos", "", " tres"]
+    assert [w.tokens for w in windows] == [(4, 4), (), (5,)]  # text tokens only, in order
+    assert [w.avg_logprob for w in windows] == [-0.1, -0.1, -0.2]  # the window's own score, also when empty
+    assert windows[1].compression_ratio == 0.0
 
 
 @pytest.fixture(scope="module")
