@@ -126,21 +126,22 @@ def _scoring_classes() -> tuple[type, type]:
         def __init__(self, model: Any) -> None:
             super().__init__(model)
             self.scored: deque[list[tuple[tuple[int, ...], float]]] = deque()  # per segment, in yield order
-            # Per window, in order: its scores, and how many segments faster-whisper cut it into. Text-only
-            # decoding gives one, but a model that emits timestamp tokens anyway (a fine-tune, random weights)
-            # is cut at them, and a window of nothing but timestamps gives none.
-            self.window_scores: deque[tuple[float, float]] = deque()
-            self.window_segments: deque[int] = deque()
+            # Per window, in order: how many segments faster-whisper cut it into, its avg_logprob and
+            # no_speech_prob. Text-only decoding gives one segment, but a model that emits timestamp tokens anyway
+            # (a fine-tune, random weights) is cut at them, and a window of nothing but timestamps gives none.
+            self.windows: deque[tuple[int, float, float]] = deque()
+            self._batch_scores: list[tuple[float, float]] = []
 
         def generate_segment_batched(self, features: Any, tokenizer: Any, options: Any) -> Any:
             encoder_output, outputs = super().generate_segment_batched(features, tokenizer, options)
-            self.window_scores.extend((o["avg_logprob"], o["no_speech_prob"]) for o in outputs)
+            self._batch_scores = [(o["avg_logprob"], o["no_speech_prob"]) for o in outputs]  # read by forward
             return encoder_output, outputs
 
         def forward(self, features: Any, tokenizer: Any, chunks_metadata: Any, options: Any) -> Any:
             _aligned.value = []
             outputs = super().forward(features, tokenizer, chunks_metadata, options)
-            self.window_segments.extend(len(subsegments) for subsegments in outputs)
+            self.windows.extend((len(subsegments), *scores)
+                                for subsegments, scores in zip(outputs, self._batch_scores, strict=True))
             alignments = _aligned.value if options.word_timestamps else []
             for index, subsegments in enumerate(outputs):
                 words = _emitted_words(alignments[index]) if index < len(alignments) else []
@@ -212,13 +213,11 @@ class WhisperRuntime:
         eot = self.model.hf_tokenizer.token_to_id("<|endoftext|>")
         pending: deque[WindowSegment] = deque()
         for _ in options["clip_timestamps"]:
-            while not pipeline.window_segments:  # the next batch is decoded when its first segment is asked for
+            # A batch is decoded, and its windows recorded, when its first segment is asked for.
+            while not pipeline.windows or len(pending) < pipeline.windows[0][0]:
                 pending.append(self._window_segment(next(segments), pipeline.scored.popleft(), eot))
-            count = pipeline.window_segments.popleft()
-            while len(pending) < count:
-                pending.append(self._window_segment(next(segments), pipeline.scored.popleft(), eot))
+            count, avg_logprob, no_speech_prob = pipeline.windows.popleft()
             pieces = [pending.popleft() for _ in range(count)]
-            avg_logprob, no_speech_prob = pipeline.window_scores.popleft()
             yield pieces[0] if count == 1 else _joined(pieces, avg_logprob, no_speech_prob)
 
     @staticmethod

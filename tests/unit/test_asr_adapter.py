@@ -43,14 +43,12 @@ class _CutWindowsPipeline:
 
     def __init__(self, model: Any) -> None:
         self.scored: deque[list[Any]] = deque()
-        self.window_scores: deque[tuple[float, float]] = deque()
-        self.window_segments: deque[int] = deque()
+        self.windows: deque[tuple[int, float, float]] = deque()
 
     def transcribe(self, audio: np.ndarray, **options: Any) -> tuple[Any, None]:
         def segments() -> Any:
             for number, batch in enumerate(self.BATCHES):
-                self.window_scores.extend((-0.1 * (number + 1), 0.01) for _ in batch)
-                self.window_segments.extend(len(window) for window in batch)
+                self.windows.extend((len(window), -0.1 * (number + 1), 0.01) for window in batch)
                 for window in batch:
                     for text in window:
                         self.scored.append([])
