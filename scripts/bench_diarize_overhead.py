@@ -15,9 +15,9 @@ import time
 
 from habla import default_transcriber
 from habla.config import load_settings
-from habla.diarize.bench import add_long_conversation_arguments, long_conversation
 from habla.diarize.service import Diarizer
 from habla.diarize.transcribe import transcribe_with_speakers
+from long_conversation import add_long_conversation_arguments, long_conversation  # scripts/ is on sys.path
 
 
 def main() -> None:

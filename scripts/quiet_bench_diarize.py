@@ -20,9 +20,10 @@ import time
 from habla import default_transcriber
 from habla.audio.vad import speech_spans
 from habla.config import load_settings
-from habla.diarize.bench import add_long_conversation_arguments, cold_start_seconds, long_conversation
+from habla.diarize.bench import cold_start_seconds
 from habla.diarize.service import Diarizer
 from habla.diarize.transcribe import transcribe_with_speakers
+from long_conversation import add_long_conversation_arguments, long_conversation  # scripts/ is on sys.path
 
 SAMPLE_RATE = 16000
 

@@ -3,7 +3,6 @@ conversations (habla.diarize.corpus), tuning and held-out sets reported apart.""
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from typing import Any
 
 from habla.audio.decode import SAMPLE_RATE
 from habla.audio.vad import speech_spans
-from habla.diarize.corpus import Conversation, Material, build, conversation_set, tts_synthesizer
+from habla.diarize.corpus import Conversation, Material, conversation_set, tts_synthesizer
 from habla.diarize.der import DERResult, diarization_error
 from habla.diarize.service import Diarizer
 
@@ -26,20 +25,6 @@ from habla.diarize.service import Diarizer
 Diarizer.from_settings().diarize(np.zeros(16000, dtype=np.float32), speech=[(0.0, 1.0)])
 print(time.perf_counter() - t, time.process_time() - c)
 """
-
-
-def add_long_conversation_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of the overhead benchmarks (scripts/bench_diarize_overhead.py, quiet_bench_diarize.py)."""
-    parser.add_argument("--testdata", type=Path, default=Path("../shared/testdata/speech"))
-    parser.add_argument("--cache", type=Path, default=Path("bench-results/diarize-tts"))
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=1)
-
-
-def long_conversation(args: argparse.Namespace) -> Conversation:
-    """The overhead benchmarks' 4-speaker conversation of about ``args.minutes`` (the same one in every script)."""
-    turns = int(args.minutes * 60 / 4.3)  # utterances average about 4.3 s with their gaps
-    return build(Material(args.testdata, tts_synthesizer(args.cache)), "long", 4, seed=99, half=1, turns=turns)
 
 
 def cold_start_seconds() -> tuple[float, float]:
