@@ -175,4 +175,9 @@ class Sampler:
             self._sampler.add_dist(seed)
 
     def sample(self, context: LlamaContext) -> int:
-        return int(self._sampler.sample(context.native, -1))
+        return int(self._sampler.sample(context.native, -1))  # llama.cpp also accepts it: the penalty sees it
+
+    def accept(self, tokens: Sequence[int]) -> None:
+        """Count ``tokens`` as already generated, for the repetition penalty."""
+        for token in tokens:
+            self._sampler.accept(token)

@@ -288,8 +288,17 @@ class EmbeddedEngine:
     def _sampler(self, options: ChatOptions) -> Sampler:
         # llama.cpp seeds are 32-bit; any 64-bit seed maps onto one, the same one every time.
         seed = options.seed % 2**32 if options.seed is not None else random.getrandbits(31)
-        return Sampler(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p, seed=seed,
-                       repeat_penalty=options.repeat_penalty, penalty_window=PENALTY_WINDOW)
+        said = self._said_tokens(options) if options.repeat_penalty != 1.0 else []
+        # The window spans what was said and the whole reply: no said token leaves it while the reply is made.
+        window = max(PENALTY_WINDOW, len(said) + options.max_tokens) if said else PENALTY_WINDOW
+        sampler = Sampler(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p, seed=seed,
+                          repeat_penalty=options.repeat_penalty, penalty_window=window)
+        sampler.accept(said)
+        return sampler
+
+    def _said_tokens(self, options: ChatOptions) -> list[int]:
+        return [token for text in options.penalize_said
+                for token in self._model.tokenize(text, add_special=False, parse_special=False)]
 
     def _decode_loop(self, tokens: list[int], options: ChatOptions, usage: ChatUsage, cancel: _Stop,
                      started: float, threads: int) -> Iterator[str]:

@@ -36,6 +36,10 @@ class ChatOptions:
     repeat_penalty: float = _DEFAULTS.repeat_penalty
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # Texts already said (earlier replies, the user's line) that the repetition penalty covers from the first token,
+    # as if the reply had just generated them: a small model otherwise repeats its last reply or echoes the user.
+    # The embedded engine only; a remote server applies its own penalties to what it generates.
+    penalize_said: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

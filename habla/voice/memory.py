@@ -43,6 +43,11 @@ class Conversation:
         self.turns = turns[:-1]  # dropped turns stay dropped: the prefix stays stable for the LLM's cache
         return [*self.preamble, *turns]
 
+    def said(self, user_text: str) -> tuple[str, ...]:
+        """What the next reply must not repeat: the replies still in memory and the user's line (for the LLM's
+        repetition penalty, ``ChatOptions.penalize_said``)."""
+        return (*(m.content for m in self.turns if m.role == "assistant"), user_text)
+
     def add(self, user_text: str, reply_heard: str) -> None:
         """Record a turn. An interrupted reply is remembered as far as the user heard it (maybe nothing)."""
         self.turns.append(ChatMessage("user", user_text))

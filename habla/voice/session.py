@@ -21,6 +21,8 @@ import numpy as np
 
 from habla.audio.decode import SAMPLE_RATE
 from habla.errors import HablaError
+from habla.config import LLMSettings
+from habla.llm.protocol import ChatOptions
 from habla.llm.service import chat_options
 from habla.tts.sentences import has_words
 from habla.voice.endpoint import Endpointer, VadEvent
@@ -41,6 +43,15 @@ log = logging.getLogger(__name__)
 # speculative reply is being made. Interleaved A/B, `habla bench voice -l en --turns 8 --paused 0`, 2 rounds, load
 # 6-12: first audio from the last voiced sample p50 3.45 → 1.76 s and 1.38 → 1.11 s (p95 4.38 → 2.21, 2.16 → 2.77).
 PARTIAL_QUIET = 3 * 512
+
+
+def reply_chat_options(llm: LLMSettings, max_tokens: int, memory: Conversation, user_text: str) -> ChatOptions:
+    """How a talk reply is generated. One line: the small model's next line is often a made-up next turn of the
+    user. The repetition penalty (settings, 1.15) also covers the replies in memory and the user's line: greedy
+    without it, SmolLM2-135M repeated a reply word for word or echoed the user. On 8-turn conversations not used to
+    choose this (scripts/bench_talk_replies.py --lines held), distinct replies went en 5/8 → 8/8 and es 1/8 → 8/8,
+    echoes of the user 0; a penalty over the replies alone still echoed the user in 6 of 8 Spanish turns."""
+    return chat_options(llm, max_tokens=max_tokens, stop=("\n",), penalize_said=memory.said(user_text))
 
 
 @dataclass
@@ -309,10 +320,7 @@ class VoiceSession:
         held, opts, loop = self.held, self.options, asyncio.get_running_loop()
         messages = self.memory.prompt(text, held.llm.count_chat_tokens)
         tts = held.speaker.tts
-        # One line: the small model's next line is often a made-up next turn of the user. No repetition penalty:
-        # with the default 1.15 the 270M model ran on after its sentence ("valid. SUBSCRIBEをした場合に…") and fed
-        # that to memory; greedy without it ends cleanly (habla bench voice, 20 turns).
-        chat = chat_options(held.llm_settings, max_tokens=opts.max_tokens, stop=("\n",), repeat_penalty=1.0)
+        chat = reply_chat_options(held.llm_settings, opts.max_tokens, self.memory, text)
         reply_options = ReplyOptions(chat,
                                      opts.max_sentences, opts.first_clause_chars, tts.max_sentence_chars)
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
