@@ -57,6 +57,9 @@ def test_upload_progress_segments_downloads_and_assistant(open_page: Any, clip: 
     page.click("#submit")
 
     page.wait_for_selector("#segments li button", timeout=JOB_TIMEOUT_MS)
+    # Segments show live, before the job is over; the downloads come with the final result, after the "done" event
+    # hid the progress (a fresh-clone run on a busy machine checked between the two and failed).
+    page.wait_for_selector("#downloads:not([hidden])", timeout=JOB_TIMEOUT_MS)
     seen = page.evaluate("window.progressSeen")
     assert any(text.startswith(("queued", "running")) for text in seen), seen
     assert "first in line" in page.inner_text("#segments").lower()
