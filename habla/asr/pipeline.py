@@ -1,18 +1,20 @@
 """audio → blocks → VAD spans → ≤30 s chunks → engine → segments. One run per file, bounded memory.
 
-Audio is decoded in blocks (``block_seconds``). Speech found by VAD is grouped into chunks of at most
-30 s (one Whisper window each) and decoded in batches. Speech running into the end of a block is carried
+Audio is decoded in blocks (``block_seconds``). In each block, silences found by VAD are shortened to 1 s, the
+speech is grouped into chunks of at most 30 s (one Whisper window each) and decoded in batches, and the times are
+mapped back to the file's. Speech running into the end of a block is carried
 into the next block, so no word is cut at a block boundary.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,6 +32,8 @@ WINDOW_SECONDS = 30.0  # Whisper's fixed input window
 CARRY_MARGIN_SECONDS = 1.0  # speech ending this close to a block's end may continue in the next block
 # Longer silences start a new chunk rather than feed Whisper silence. 8 s was better on average on the tuning
 # long-pauses files but raised the worst one (Spanish tuning-3) from +0.43 to +2.15 points over faster-whisper.
+# Since silences are shortened to KEPT_SILENCE_SECONDS before chunking, this separates only the pieces decoded again
+# together (skipped speech, halves of sparse chunks) and the speech language detection hears.
 MAX_INNER_GAP_SECONDS = 4.0
 # A full chunk is cut at the longest silence that leaves it at least this share of the window. Against cutting at
 # the last pause that fits (greedy), on 14 tuning-seed 3-min files (docs/asr.md): worst ΔWER to faster-whisper
@@ -38,12 +42,23 @@ MAX_INNER_GAP_SECONDS = 4.0
 # Spanish wording. Only 0.5 and greedy (1.0) were compared.
 MIN_CHUNK_FILL = 0.5
 
+# Silences are shortened to this before decoding (half of it kept on each side of the speech), so a 30-s window holds
+# speech, not pauses: Whisper's encoder costs the same for a window of speech or of silence, and it is most of the
+# CPU time (base, 2 cores: 0.56 s a window, the greedy English decode 0.45 s). Pauses of this length still end a
+# segment (``SegmentRules.pause_seconds`` 0.8 s). Measured in docs/asr.md ("Compacted silences").
+KEPT_SILENCE_SECONDS = 1.0
+
 RAMP_UP_BATCHES = (1, 2, 4)
 FIRST_BLOCK_SECONDS = 60.0  # decode and VAD a short first block so the first segment comes quickly
 TAIL_SECONDS = 1.0  # this much speech left after a chunk's last decoded word means decoding stopped early
 MAX_RESUME_PASSES = 2
 # Cross-attention word times can fall a little outside the VAD region they were spoken in (not tuned).
 WORD_SLACK_SECONDS = 0.3
+# Speech runs at 2-4 words a second. Text-only decoding can skip a phrase and the alignment then stretches the next
+# words back over it (held-out 45-min English: "Your" 0.6 s and "message" 4.3 s laid over a skipped 5-s phrase), so
+# a speech region counts as heard when it holds one word per 2 s, words longer than 1.5 s not counted.
+MAX_WORD_SECONDS = 1.5
+MIN_HEARD_WORDS_PER_SECOND = 0.5
 # Whisper writes 10-20 characters per second of speech; a chunk with far less text stopped early (typically
 # after a pause or a change of speaker), and its last word's timing is stretched, so no tail is visible.
 MIN_CHARS_PER_SPEECH_SECOND = 4.0
@@ -142,11 +157,11 @@ def skipped_speech(results: list[ChunkText], spans: list[Span], offset: float) -
         if not result.words:
             continue
         last = result.words[-1].end - offset
-        middles = [(w.start + w.end) / 2 - offset for w in result.words]
+        middles = [(w.start + w.end) / 2 - offset for w in result.words if w.end - w.start <= MAX_WORD_SECONDS]
         inside = speech_within((result.span[0] - offset, last), spans)
         for start, end in inside:
-            heard = any(start - WORD_SLACK_SECONDS <= m <= end + WORD_SLACK_SECONDS for m in middles)
-            if not heard and end - start >= TAIL_SECONDS:
+            heard = sum(start - WORD_SLACK_SECONDS <= m <= end + WORD_SLACK_SECONDS for m in middles)
+            if end - start >= TAIL_SECONDS and heard < max(1.0, MIN_HEARD_WORDS_PER_SECOND * (end - start)):
                 missed.append((start, end))
     return group_spans(missed, window=WINDOW_SECONDS / 2, max_gap=MAX_INNER_GAP_SECONDS / 2)
 
@@ -203,6 +218,57 @@ def suspect(result: ChunkText, prompt: str, guards: DecodeGuards) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """Where the pieces of a compacted block came from: piece k starts at ``compacted[k]`` in the compacted audio
+    and at ``original[k]`` in the block, and lasts ``lengths[k]`` seconds."""
+
+    compacted: tuple[float, ...]
+    original: tuple[float, ...]
+    lengths: tuple[float, ...]
+
+    def to_original(self, t: float) -> float:
+        k = max(0, bisect.bisect_right(self.compacted, t) - 1)
+        return self.original[k] + min(max(t - self.compacted[k], 0.0), self.lengths[k])
+
+    def segment(self, seg: Segment, offset: float) -> Segment:
+        """``seg``, decoded from the compacted audio placed at ``offset`` in the file, with its times in the file."""
+        def moved(t: float) -> float:
+            return round(self.to_original(t - offset) + offset, 3)
+        words = tuple(replace(w, start=moved(w.start), end=moved(w.end)) for w in seg.words)
+        return replace(seg, start=moved(seg.start), end=moved(seg.end), words=words)
+
+
+def compact(audio: np.ndarray, spans: list[Span], kept: float = KEPT_SILENCE_SECONDS,
+            ) -> tuple[np.ndarray, list[Span], Timeline]:
+    """The block's speech with every silence longer than ``kept`` shortened to it (its middle cut out), the speech
+    spans in the compacted audio, and the way back to the block's times."""
+    seconds = len(audio) / SAMPLE_RATE
+    regions: list[list[float]] = []
+    for start, end in spans:
+        lo, hi = max(0.0, start - kept / 2), min(seconds, end + kept / 2)
+        if regions and lo <= regions[-1][1]:
+            regions[-1][1] = max(regions[-1][1], hi)
+        else:
+            regions.append([lo, hi])
+    compacted, original, lengths, pieces, position = [], [], [], [], 0.0
+    for lo, hi in regions:
+        first, last = int(lo * SAMPLE_RATE), int(hi * SAMPLE_RATE)
+        compacted.append(position)
+        original.append(first / SAMPLE_RATE)
+        lengths.append((last - first) / SAMPLE_RATE)
+        pieces.append(audio[first:last])
+        position += (last - first) / SAMPLE_RATE
+    timeline = Timeline(tuple(compacted), tuple(original), tuple(lengths))
+    moved = []
+    for start, end in spans:
+        k = bisect.bisect_right(original, start) - 1
+        shift = compacted[k] - original[k]
+        moved.append((round(start + shift, 3), round(end + shift, 3)))
+    joined = pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else audio[:0]  # one: a view
+    return joined, moved, timeline
+
+
 class TranscriptionRun:
     """A transcription in progress: ``info`` is known at once; iterate to get segments as they are decoded."""
 
@@ -237,24 +303,30 @@ class TranscriptionRun:
 
     def _generate(self) -> Iterator[Segment]:
         try:
-            block = self._pending
+            block, self._pending = self._pending, None
             while block is not None:
-                audio, offset, spans, _ = block
+                audio, offset, spans, is_last = block
+                del block  # the block's audio is let go once compacted: one copy of it in memory, not two
                 if self.on_speech is not None:
                     self.on_speech(audio, spans, offset)
-                for seg in self._decode_block(audio, offset, spans):
+                end = offset + len(audio) / SAMPLE_RATE
+                compacted, moved, timeline = compact(audio, spans)
+                del audio
+                for seg in self._decode_compacted(compacted, offset, moved):
+                    seg = replace(timeline.segment(seg, offset), id=len(self.segments))
                     self._check_cancel()
-                    seg = replace(seg, id=len(self.segments))
                     self.segments.append(seg)
                     yield seg
                     self._progress(seg.end)
-                self._progress(offset + len(audio) / SAMPLE_RATE)
-                block = self._next_block(block)
+                del compacted
+                self._progress(end)
+                block = None if is_last else self._first_speech_block()
             self.total = self.position
         finally:
             self.close()
 
-    def _decode_block(self, audio: np.ndarray, offset: float, spans: list[Span]) -> Iterator[Segment]:
+    def _decode_compacted(self, audio: np.ndarray, offset: float, spans: list[Span]) -> Iterator[Segment]:
+        """Decode a block whose silences were shortened: times come out as ``offset`` + compacted seconds."""
         chunks = group_spans(spans)
         while chunks:
             size = self._next_batch_size()
@@ -401,12 +473,6 @@ class TranscriptionRun:
                 return split
             self._progress(split[1] + len(split[0]) / SAMPLE_RATE)  # silence only: nothing to decode
         return None
-
-    def _next_block(self, previous: tuple[np.ndarray, float, list[Span], bool],
-                    ) -> tuple[np.ndarray, float, list[Span], bool] | None:
-        if previous[3]:  # that was the last block
-            return None
-        return self._first_speech_block()
 
     def _language(self) -> tuple[str, float]:
         if self.options.language:

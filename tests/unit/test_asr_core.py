@@ -93,13 +93,22 @@ def test_no_tail_when_the_words_reach_the_end_of_the_speech() -> None:
 
 def test_skipped_speech_is_a_region_before_the_last_word_with_no_word_in_it() -> None:
     spans = [(0.0, 6.0), (8.0, 12.0), (12.5, 12.8), (15.0, 20.0)]  # 12.5-12.8: a click, too short to count
-    chunk = _chunk((100.0, 120.0), " a b c", [(108.1, 109.0), (109.2, 111.9), (115.2, 119.8)])
+    chunk = _chunk((100.0, 120.0), " a b c d", [(108.1, 108.6), (109.2, 109.7), (110.4, 110.9), (115.2, 115.8)])
     assert skipped_speech([chunk], spans, offset=100.0) == [(0.0, 6.0)]
 
 
-def test_no_skipped_speech_when_every_region_has_a_word() -> None:
+def test_speech_with_too_few_words_or_only_stretched_ones_counts_as_skipped() -> None:
     spans = [(0.0, 6.0), (8.0, 12.0)]
-    chunk = _chunk((0.0, 12.0), " a b", [(5.9, 6.4), (8.0, 11.0)])  # a word timed just past its region counts
+    one_word = _chunk((0.0, 12.0), " a b c", [(2.0, 2.5), (8.1, 8.6), (9.2, 9.7)])  # 6 s of speech, one word
+    assert skipped_speech([one_word], spans, offset=0.0) == [(0.0, 6.0)]
+    stretched = _chunk((0.0, 12.0), " a b c d", [(3.0, 3.6), (3.6, 7.9), (8.1, 8.6), (9.2, 9.7)])
+    assert skipped_speech([stretched], spans, offset=0.0) == [(0.0, 6.0)]
+
+
+def test_no_skipped_speech_when_every_region_has_a_word() -> None:
+    spans = [(0.0, 1.5), (8.0, 12.0)]
+    # a word timed just past its region counts; speech runs at 2-4 words a second, one per 2 s is enough
+    chunk = _chunk((0.0, 12.0), " a b c", [(1.4, 1.9), (8.0, 8.5), (9.0, 9.5)])
     assert skipped_speech([chunk], spans, offset=0.0) == []
 
 
