@@ -2,7 +2,8 @@
 
 Used to choose the chunking and re-decoding defaults on tuning-seed files (docs/asr.md, "Chunking and skipped
 speech"). Arguments after the output file set module constants before the run, e.g.
-``habla.asr.pipeline.MIN_CHUNK_FILL=1.0`` (the greedy cut).
+``habla.asr.pipeline.MIN_CHUNK_FILL=1.0`` (the greedy cut) or ``habla.asr.pipeline.KEPT_SILENCE_SECONDS=1e9``
+(silences not shortened, as before docs/asr.md's "Compacted silences").
 
     FILES='bench-results/cache/variants/*-tuning*-v3.wav' OMP_WAIT_POLICY=PASSIVE \\
         .venv/bin/python scripts/asr_tune.py out.json [module.CONSTANT=value ...]
@@ -34,6 +35,7 @@ def main() -> None:
     # group_spans binds its defaults at import: rebind them to the (possibly changed) constants
     pipeline.group_spans.__defaults__ = (pipeline.WINDOW_SECONDS, pipeline.MAX_INNER_GAP_SECONDS,
                                          pipeline.MIN_CHUNK_FILL)
+    pipeline.compact.__defaults__ = (pipeline.KEPT_SILENCE_SECONDS,)  # 1e9: every silence kept (before compaction)
     files = sorted(glob.glob(os.environ.get("FILES", "bench-results/cache/variants/*-tuning-v3.wav")))
     transcriber = Transcriber.from_settings()
     transcriber.warm("base")
