@@ -78,10 +78,16 @@ class ASRSettings(BaseModel):
     trimmed_detection: bool = Field(True, description="Detect the language on the speech's length + 3 s (at least "
                                     "8 s) instead of a 30-s window: 8x cheaper for short requests, as accurate on "
                                     "the test clips (scripts/bench_trimmed_detection.py; docs/server.md).")
+    # On by default since issue 17's fifth round, for English (greedy): English clips <= 8 s, full against trimmed
+    # windows, WER 2.83 against 2.83 % at 7.6x less CPU (tuning half 2.49 -> 2.85, held-out half 3.16 -> 2.81); Spanish
+    # (beam 5) 14.48 -> 15.17 %, so Spanish keeps full windows. 50 SDK clients x 2 short English clips: 3.47 -> 20.99
+    # audio s/s, p50 31.4 -> 4.5 s, WER 4.5 -> 4.6 % (scripts/bench_server.py --compare; docs/server.md).
     short_window_seconds: float = Field(
-        0.0, ge=0, le=25, description="Batches of chunks no longer than this are encoded on a window of their "
+        8.0, ge=0, le=25, description="Batches of chunks no longer than this are encoded on a window of their "
         "longest chunk + 3 s (at least 8 s) instead of Whisper's 30 s, text only (no word timings unless asked "
         "for); 0 = always 30 s. See docs/server.md for the measurement.")
+    short_window_languages: list[str] = Field(
+        ["en"], description="Languages whose short chunks use short windows (measured not to lose accuracy).")
 
 
 class DiarizeSettings(BaseModel):

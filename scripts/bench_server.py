@@ -48,6 +48,8 @@ VARIANTS: dict[str, dict[str, str]] = {
     "off": {"HABLA_BATCHING__ENABLED": "false"},
     "batched": {"HABLA_BATCHING__ENABLED": "true", "HABLA_BATCHING__PACK_WINDOWS": "false"},
     "packed": {"HABLA_BATCHING__ENABLED": "true", "HABLA_BATCHING__PACK_WINDOWS": "true"},
+    "full-windows": {"HABLA_BATCHING__ENABLED": "false", "HABLA_ASR__SHORT_WINDOW_SECONDS": "0"},
+    "short-windows": {"HABLA_BATCHING__ENABLED": "false", "HABLA_ASR__SHORT_WINDOW_SECONDS": "8"},
 }
 
 

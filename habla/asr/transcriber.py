@@ -122,4 +122,5 @@ class Transcriber:
         return WhisperEngine(str(location.path), name=name, device=asr.device, compute_type=asr.compute_type,
                              cpu_threads=asr.cpu_threads, parallel=asr.parallel,
                              short_window_seconds=asr.short_window_seconds,
+                             short_window_languages=frozenset(asr.short_window_languages),
                              trimmed_detection=asr.trimmed_detection)

@@ -58,7 +58,7 @@ class WhisperEngine:
 
     def __init__(self, model_path: str, name: str = "", device: str = "auto", compute_type: str = "auto",
                  cpu_threads: int = 0, parallel: int = 1, short_window_seconds: float = 0.0,
-                 trimmed_detection: bool = False) -> None:
+                 short_window_languages: frozenset[str] = frozenset({"en"}), trimmed_detection: bool = False) -> None:
         self.name = name or os.path.basename(model_path.rstrip("/"))
         self.device = pick_device(device)
         self.compute_type = pick_compute_type(compute_type, self.device)
@@ -71,6 +71,7 @@ class WhisperEngine:
                                hint="the model files are incomplete or not a CTranslate2 Whisper model") from exc
         self.multilingual = self.runtime.multilingual
         self.short_window_seconds = short_window_seconds
+        self.short_window_languages = short_window_languages
         self.trimmed_detection = trimmed_detection
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
@@ -89,7 +90,7 @@ class WhisperEngine:
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
         if not spans:
             return
-        if self._short_windows_fit(spans, options):
+        if self._short_windows_fit(spans, language, options):
             yield from self._decode_short(audio, spans, language, options, offset)
             return
         # Text-only decoding is both faster and more accurate in batches (with timestamp tokens the batched
@@ -112,11 +113,12 @@ class WhisperEngine:
                             compression_ratio=round(seg.compression_ratio, 4), tokens=seg.tokens,
                             temperature=options.temperature)
 
-    def _short_windows_fit(self, spans: Sequence[Span], options: TranscribeOptions) -> bool:
-        """Short chunks, and a caller that needs no word timings (short windows decode text only)."""
+    def _short_windows_fit(self, spans: Sequence[Span], language: str, options: TranscribeOptions) -> bool:
+        """Short chunks in a language measured for it, and a caller that needs no word timings (short windows
+        decode text only)."""
         longest = max(e - s for s, e in spans)
-        return (0 < longest <= self.short_window_seconds and not options.word_timestamps
-                and not options.hotwords)
+        return (0 < longest <= self.short_window_seconds and language in self.short_window_languages
+                and not options.word_timestamps and not options.hotwords)
 
     def _decode_short(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:

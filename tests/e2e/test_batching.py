@@ -90,6 +90,7 @@ def test_short_windows_decode_short_chunks_as_accurately_and_keep_silence_silent
     joined = np.concatenate(audios)
     options = transcriber.default_options(language="en")
     with transcriber.models.use(transcriber.asr.model) as engine:
+        engine.short_window_seconds = 0.0
         full = [r.text for r in engine.decode_chunks(joined, spans, "en", options, 0.0)]
         engine.short_window_seconds = 8.0
         try:

@@ -220,6 +220,23 @@ def test_ngram_overlap_and_repeats() -> None:
     assert not repeats("pound", "press pound to quit", 0.5)
 
 
+def only_second_phrase(whole: Span, first: str, second: str, times: list[Span]) -> FakeEngine:
+    """An engine that writes only ``second`` for the chunk ``whole`` (its words timed at ``times``) and ``first`` for
+    any other span: text-only decoding that skipped the first phrase."""
+    engine = FakeEngine(lambda span, _: Reply(second if span == whole else first))
+    original = engine.decode_chunks
+
+    def retimed(audio, spans, language, options, offset):  # type: ignore[no-untyped-def]
+        for chunk in original(audio, spans, language, options, offset):
+            if chunk.span == whole:
+                words = tuple(Word(s, e, w.word, 0.9) for (s, e), w in zip(times, chunk.words, strict=True))
+                chunk = ChunkText(span=chunk.span, text=chunk.text, words=words, compression_ratio=1.2)
+            yield chunk
+
+    engine.decode_chunks = retimed  # type: ignore[method-assign]
+    return engine
+
+
 def test_a_phrase_skipped_at_the_start_of_a_chunk_is_decoded_again_and_kept_in_time_order(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from habla.asr import pipeline
@@ -228,21 +245,8 @@ def test_a_phrase_skipped_at_the_start_of_a_chunk_is_decoded_again_and_kept_in_t
     # engine hears the pause shortened to 1 s: the second phrase at 7-13 s of the audio it is given.
     monkeypatch.setattr(pipeline, "speech_spans", lambda audio: [(0.0, 6.0), (9.0, 15.0)])
     first, second = words_of((0, 6), 20), words_of((7, 13), 20)
-
-    def script(span: Span, options: TranscribeOptions) -> Reply:
-        return Reply(second if span == (0.0, 13.0) else first)
-
-    engine = FakeEngine(script)
-    original = engine.decode_chunks
-
-    def late_words(audio, spans, language, options, offset):  # type: ignore[no-untyped-def]
-        for chunk in original(audio, spans, language, options, offset):
-            if chunk.span == (0.0, 13.0):  # its words all lie in the second phrase
-                words = tuple(Word(7.0 + 0.3 * i, 7.3 + 0.3 * i, w.word, 0.9) for i, w in enumerate(chunk.words))
-                chunk = ChunkText(span=chunk.span, text=chunk.text, words=words, compression_ratio=1.2)
-            yield chunk
-
-    engine.decode_chunks = late_words  # type: ignore[method-assign]
+    # its words all lie in the second phrase
+    engine = only_second_phrase((0.0, 13.0), first, second, [(7.0 + 0.3 * i, 7.3 + 0.3 * i) for i in range(20)])
     options = TranscribeOptions(language="en", block_seconds=60)
     audio = np.zeros(15 * SAMPLE_RATE, np.float32)
     transcript = TranscriptionRun(Use(engine)(), audio, options, "fake").result()
@@ -300,22 +304,8 @@ def test_a_skipped_phrase_is_found_under_words_the_alignment_stretched_over_it(
     # aligned back over the first phrase (one of them 3.4 s long), as base did on the held-out 45-min English file
     monkeypatch.setattr(pipeline, "speech_spans", lambda audio: [(0.0, 5.0), (6.0, 9.0)])
     first, second = words_of((0, 5), 12), words_of((6, 9), 8)
-
-    def script(span: Span, options: TranscribeOptions) -> Reply:
-        return Reply(second if span == (0.0, 9.0) else first)
-
-    engine = FakeEngine(script)
-    original = engine.decode_chunks
-
-    def stretched(audio, spans, language, options, offset):  # type: ignore[no-untyped-def]
-        for chunk in original(audio, spans, language, options, offset):
-            if chunk.span == (0.0, 9.0):
-                times = [(3.0, 3.6), (3.6, 7.0)] + [(7.0 + 0.3 * i, 7.3 + 0.3 * i) for i in range(6)]
-                words = tuple(Word(s, e, w.word, 0.9) for (s, e), w in zip(times, chunk.words, strict=True))
-                chunk = ChunkText(span=chunk.span, text=chunk.text, words=words, compression_ratio=1.2)
-            yield chunk
-
-    engine.decode_chunks = stretched  # type: ignore[method-assign]
+    times = [(3.0, 3.6), (3.6, 7.0)] + [(7.0 + 0.3 * i, 7.3 + 0.3 * i) for i in range(6)]
+    engine = only_second_phrase((0.0, 9.0), first, second, times)
     options = TranscribeOptions(language="en", block_seconds=60)
     transcript = TranscriptionRun(Use(engine)(), np.zeros(9 * SAMPLE_RATE, np.float32), options, "fake").result()
     assert transcript.text.split() == first.split() + second.split()
