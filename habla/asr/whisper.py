@@ -58,7 +58,7 @@ class WhisperEngine:
 
     def __init__(self, model_path: str, name: str = "", device: str = "auto", compute_type: str = "auto",
                  cpu_threads: int = 0, parallel: int = 1, short_window_seconds: float = 0.0,
-                 short_window_languages: frozenset[str] = frozenset({"en"}), trimmed_detection: bool = False) -> None:
+                 short_window_languages: frozenset[str] = frozenset(), trimmed_detection: bool = False) -> None:
         self.name = name or os.path.basename(model_path.rstrip("/"))
         self.device = pick_device(device)
         self.compute_type = pick_compute_type(compute_type, self.device)
