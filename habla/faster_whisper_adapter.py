@@ -187,21 +187,27 @@ class WhisperRuntime:
                                   num_workers=num_workers, local_files_only=True)
         self.multilingual = bool(self.model.model.is_multilingual)
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        language, probability, _ = self.model.detect_language(audio=audio, vad_filter=False)
-        return str(language), float(probability)
+    def detect_languages(self, audios: Sequence[np.ndarray], *, trim: tuple[int, int] | None = None
+                         ) -> list[tuple[str, float]]:
+        """Each audio's language and its probability, from one encoder call on the whole batch.
 
-    def detect_language_trimmed(self, audio: np.ndarray, *, min_frames: int, margin_frames: int) -> tuple[str, float]:
-        """Language detection on a window trimmed to the audio plus ``margin_frames`` of silence, at least
-        ``min_frames`` (a 30-s window of mostly padding costs the encoder six times as much)."""
+        Without ``trim`` each audio gets a full 30-s window, as faster-whisper's ``detect_language`` builds it. With
+        ``trim=(min_frames, margin_frames)`` the batch's windows are its longest audio plus ``margin_frames`` of
+        silence, at least ``min_frames`` (a 30-s window of mostly padding costs the encoder six times as much).
+        """
         import ctranslate2
 
-        features = self.model.feature_extractor(audio, padding=0)
-        frames = min(WHISPER_MAX_FRAMES, max(features.shape[-1] + margin_frames, min_frames))
-        window = np.pad(features, ((0, 0), (0, max(0, frames - features.shape[-1]))))[:, :frames]
-        storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(window[None], dtype=np.float32))
-        token, probability = self.model.model.detect_language(storage)[0][0]
-        return str(token)[2:-2], float(probability)  # "<|es|>" → "es"
+        if trim is None:
+            features = [self.model.feature_extractor(audio) for audio in audios]
+            frames = WHISPER_MAX_FRAMES
+        else:
+            min_frames, margin_frames = trim
+            features = [self.model.feature_extractor(audio, padding=0) for audio in audios]
+            frames = min(WHISPER_MAX_FRAMES, max(max(f.shape[-1] for f in features) + margin_frames, min_frames))
+        batch = np.stack([np.pad(f, ((0, 0), (0, max(0, frames - f.shape[-1]))))[:, :frames] for f in features])
+        storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(batch, dtype=np.float32))
+        return [(str(ranked[0][0])[2:-2], float(ranked[0][1]))  # "<|es|>" → "es"
+                for ranked in self.model.model.detect_language(storage)]
 
     def transcribe_batched(self, audio: np.ndarray, **options: Any) -> Iterator[WindowSegment]:
         """faster-whisper's batched pipeline in text-only mode over ``clip_timestamps``: one segment per window,

@@ -7,6 +7,9 @@ after another in one array, and calls the real engine once with one span per chu
 Whisper window, so no request's audio ever shares a window with another's. Results go back to each request with
 its own times, in order.
 
+Language detection goes through the same queue: requests that do not name their language ask for it first, and
+their detections are batched together (one encoder call on windows of the same length), in the same order.
+
 Order: interactive requests (sync API, tutor) before jobs; within a priority, one chunk per principal (API key) in
 turn, each principal's requests oldest first. Jobs take at most ``max_job_chunks`` of a batch, so a batch in
 progress never holds an interactive request back for long, and a job chunk that has waited ``job_boost_seconds``
@@ -27,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -47,6 +50,7 @@ PRIORITY_RANK: dict[str, int] = {"interactive": 0, "job": 1}
 EDGE_SAMPLES = 0.25
 CANCEL_POLL_SECONDS = 0.2  # how often a waiting request looks at its cancel event
 WINDOW_SECONDS = 30.0  # Whisper's window: what ``max_batch`` counts when chunks are packed
+DETECTION: Hashable = ("detect-language",)  # the batch key of language detections: compatible with each other only
 
 
 class BatchObserver(Protocol):
@@ -74,7 +78,7 @@ class _Request:
     enqueued: float
     cancel: threading.Event | None
     dispatched: int = 0  # chunks handed to the engine so far (taken in order)
-    results: list[ChunkText | None] = field(default_factory=list)
+    results: list[ChunkText | tuple[str, float] | None] = field(default_factory=list)
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -143,14 +147,29 @@ class BatchScheduler:
         with self._cond:
             if first:
                 self._expected = max(0, self._expected - 1)
-            if self._closed:
-                raise RuntimeError("the batch scheduler is closed")
-            self._queue.append(request)
-            self._cond.notify()
+            self._enqueue(request)
         return request
 
-    def wait(self, request: _Request) -> list[ChunkText]:
-        """The request's results in order; raises Cancelled (its pending chunks dropped) when it is cancelled."""
+    def submit_detection(self, audio: np.ndarray, priority: Priority = "interactive", principal: str = "",
+                         cancel: threading.Event | None = None) -> _Request:
+        """A language detection of ``audio``'s first 30 s; its one result is (language, probability)."""
+        piece = audio[: int(WINDOW_SECONDS * SAMPLE_RATE)].copy()
+        request = _Request(next(self._seq), DETECTION, "", TranscribeOptions(), 0.0, [(0.0, len(piece) / SAMPLE_RATE)],
+                           [0], [piece], priority, principal, self.clock(), cancel, results=[None])
+        with self._cond:
+            self._enqueue(request)
+        return request
+
+    def _enqueue(self, request: _Request) -> None:
+        """Called holding the condition."""
+        if self._closed:
+            raise RuntimeError("the batch scheduler is closed")
+        self._queue.append(request)
+        self._cond.notify()
+
+    def wait(self, request: _Request) -> list[Any]:
+        """The request's results in order (ChunkText, or (language, probability) for a detection); raises
+        Cancelled (its pending chunks dropped) when it is cancelled."""
         while not request.done.wait(CANCEL_POLL_SECONDS if request.cancel else None):
             if request.cancel is not None and request.cancel.is_set():
                 self.withdraw(request)
@@ -171,7 +190,7 @@ class BatchScheduler:
     def _windows(self, request: _Request, index: int) -> float:
         """What one chunk takes of a batch, in Whisper windows: one, or its share of a window when packed."""
         seconds = request.seconds(index)
-        if not self.settings.pack_windows or seconds > self.settings.pack_max_chunk_seconds:
+        if request.key == DETECTION or not self.settings.pack_windows or seconds > self.settings.pack_max_chunk_seconds:
             return 1.0
         return (seconds + self.settings.pack_gap_seconds) / WINDOW_SECONDS
 
@@ -225,17 +244,18 @@ class BatchScheduler:
                 self._cond.wait()
                 continue
             now = self.clock()
-            oldest = min(r.enqueued for r in self._queue)
-            due = oldest + self._wait_seconds()
+            oldest = min(self._queue, key=lambda r: r.enqueued)
+            due = oldest.enqueued + self._wait_seconds(detection=oldest.key == DETECTION)
             if now >= due or self._queued_windows() >= self.settings.max_batch:
                 return self._select(now)
             self._cond.wait(due - now)
         return None
 
-    def _wait_seconds(self) -> float:
-        """How long the oldest queued chunk may wait for its batch (called holding the condition)."""
+    def _wait_seconds(self, detection: bool = False) -> float:
+        """How long the oldest queued chunk may wait for its batch (called holding the condition). A detection
+        never waits for expected transcriptions: the one asking is itself still expected until its first chunks."""
         wait = self.settings.max_wait_ms
-        if self._expected:
+        if self._expected and not detection:
             wait = max(wait, self.settings.fill_wait_ms)
         return wait / 1000
 
@@ -295,7 +315,12 @@ class BatchScheduler:
         if self.observer is not None:
             self.observer.on_batch(len(picked), [(r.priority, now - r.enqueued) for r, _ in picked])
         try:
-            decoded = self._decode(picked)
+            if picked[0][0].key == DETECTION:
+                results: list[ChunkText | tuple[str, float]] = list(
+                    self.engine.detect_languages([r.pieces[i] for r, i in picked]))
+            else:
+                results = [_moved(result, r, i, position)
+                           for (r, i), (result, position) in zip(picked, self._decode(picked), strict=True)]
         except BaseException as exc:  # noqa: BLE001 - every request of the batch gets the error, none hangs
             log.warning("batch of %d chunks failed: %s", len(picked), exc)
             for request in {id(r): r for r, _ in picked}.values():
@@ -304,8 +329,8 @@ class BatchScheduler:
                         self._queue.remove(request)
                 request.finish(exc)
             return
-        for (request, index), (result, position) in zip(picked, decoded, strict=True):
-            request.results[index] = _moved(result, request, index, position)
+        for (request, index), result in zip(picked, results, strict=True):
+            request.results[index] = result
         for request in {id(r): r for r, _ in picked}.values():
             with self._cond:  # with several workers, another batch may hold the request's other chunks
                 complete = all(r is not None for r in request.results)
@@ -408,7 +433,13 @@ class BatchedEngine:
             self.scheduler.arrived()
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        return self.scheduler.engine.detect_language(audio)
+        request = self.scheduler.submit_detection(audio, self.priority, self.principal, self.cancel)
+        language, probability = self.scheduler.wait(request)[0]
+        return language, probability
+
+    def detect_languages(self, audios: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        requests = [self.scheduler.submit_detection(a, self.priority, self.principal, self.cancel) for a in audios]
+        return [self.scheduler.wait(request)[0] for request in requests]
 
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:

@@ -35,6 +35,10 @@ class ASREngine(Protocol):
         """Language code and its probability, from up to 30 s of speech."""
         ...
 
+    def detect_languages(self, audios: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """``detect_language`` of each audio, in one model call (what the batch scheduler uses)."""
+        ...
+
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
         """Decode each span (≤ 30 s) of ``audio`` as one batch; yield one ChunkText per span, in order.

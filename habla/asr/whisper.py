@@ -75,16 +75,18 @@ class WhisperEngine:
         self.trimmed_detection = trimmed_detection
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        return self.detect_languages([audio])[0]
+
+    def detect_languages(self, audios: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         if not self.multilingual:
-            return "en", 1.0
-        first = audio[: 30 * SAMPLE_RATE]
+            return [("en", 1.0)] * len(audios)
+        firsts = [audio[: 30 * SAMPLE_RATE] for audio in audios]
         if not self.trimmed_detection:
-            return self.runtime.detect_language(first)
+            return self.runtime.detect_languages(firsts)
         # On the speech's own length + 3 s of silence (at least 8 s), as short windows do: the encoder is what
         # costs, and 30-s windows of mostly padding detected no better (scripts/bench_trimmed_detection.py:
         # English 64/64 both ways, Spanish 44 → 46 of 54 right, 1.7 → 0.2 s a clip).
-        return self.runtime.detect_language_trimmed(first, min_frames=SHORT_WINDOW_MIN_FRAMES,
-                                                    margin_frames=SHORT_WINDOW_MARGIN_FRAMES)
+        return self.runtime.detect_languages(firsts, trim=(SHORT_WINDOW_MIN_FRAMES, SHORT_WINDOW_MARGIN_FRAMES))
 
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:

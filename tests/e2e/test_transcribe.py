@@ -148,3 +148,15 @@ def test_trimmed_detection_is_right_as_often_as_the_30_s_window(transcriber, cli
             right[trimmed] = sum(engine.detect_language(decode(c.path))[0] == c.lang for c in sample)
         engine.trimmed_detection = transcriber.asr.trimmed_detection
     assert right[True] >= right[False] >= 7, right
+
+
+def test_detections_batched_in_one_model_call_are_what_each_gets_alone(transcriber, clips) -> None:
+    """The server's batch scheduler detects the languages of concurrent requests in one call (windows padded to the
+    batch's longest): each clip gets the language it gets alone."""
+    sample = pick(clips, "en", 3, max_seconds=10.0) + pick(clips, "es", 3, max_seconds=10.0)
+    audios = [decode(c.path) for c in sample]
+    with transcriber.models.use(transcriber.asr.model) as engine:
+        alone = [engine.detect_language(a)[0] for a in audios]
+        together = [language for language, _ in engine.detect_languages(audios)]
+    assert together == alone
+    assert sum(a == c.lang for a, c in zip(alone, sample, strict=True)) >= 5

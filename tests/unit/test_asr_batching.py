@@ -1,5 +1,5 @@
 """The batching scheduler with a fake engine: batches across requests, order, times mapped back, cancel, priority,
-fairness. The scheduler thread is not started: ``step()`` decodes one batch at a time, so nothing depends on timing.
+fairness, language detection. The scheduler thread is not started: ``step()`` decodes one batch at a time, so nothing depends on timing.
 """
 
 from __future__ import annotations
@@ -30,10 +30,16 @@ class FakeEngine:
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[tuple[list[Span], str, TranscribeOptions]] = []
+        self.detections: list[int] = []  # the batch size of each detect_languages call
         self.fail = fail
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        return "en", 1.0
+        return self.detect_languages([audio])[0]
+
+    def detect_languages(self, audios: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """Odd values are English, even ones Spanish; the probability is the value (to tell results apart)."""
+        self.detections.append(len(audios))
+        return [("en" if int(a[0]) % 2 else "es", float(a[0])) for a in audios]
 
     def decode_chunks(self, audio: np.ndarray, spans: Sequence[Span], language: str,
                       options: TranscribeOptions, offset: float) -> Iterator[ChunkText]:
@@ -226,3 +232,58 @@ def test_a_view_stops_being_expected_when_it_first_submits_and_only_once() -> No
     view.close()
     view.close()
     assert s.expected() == 0
+
+
+def test_language_detections_of_several_requests_go_in_one_call_never_beside_speech_chunks() -> None:
+    engine = FakeEngine()
+    s = scheduler(engine, max_batch=8)
+    first = s.submit_detection(audio_of(1, 40.0))
+    chunks = s.submit(audio_of(5), [(0.0, 1.0)], "en", EN, 0.0)
+    second = s.submit_detection(audio_of(2), principal="other")
+    assert s.step() == 2 and engine.detections == [2] and not engine.calls  # the oldest's kind goes first
+    assert s.wait(first) == [("en", 1.0)] and s.wait(second) == [("es", 2.0)]
+    assert s.step() == 1 and texts(s, chunks) == ["5"]
+    assert len(s.submit_detection(audio_of(3, 40.0)).pieces[0]) == 30 * SAMPLE_RATE  # Whisper's window at most
+
+
+def test_an_interactive_detection_goes_before_a_job_and_a_cancelled_one_is_dropped() -> None:
+    engine = FakeEngine()
+    s = scheduler(engine, max_batch=1)
+    job = s.submit_detection(audio_of(9), priority="job")
+    cancel = threading.Event()
+    doomed = s.submit_detection(audio_of(3), cancel=cancel)
+    talk = s.submit_detection(audio_of(1))
+    cancel.set()
+    assert s.step() == 1 and s.wait(talk) == [("en", 1.0)] and not job.done.is_set()
+    with pytest.raises(Cancelled):
+        s.wait(doomed)
+    assert s.step() == 1 and s.wait(job) == [("en", 9.0)]
+    assert engine.detections == [1, 1]
+
+
+def test_a_detection_does_not_wait_for_transcriptions_that_are_still_expected() -> None:
+    s = scheduler(FakeEngine(), max_wait_ms=10, fill_wait_ms=250)
+    view = BatchedEngine(s)
+    view.expect()  # the transcription asking for its language is itself still expected
+    assert s._wait_seconds() == pytest.approx(0.250) and s._wait_seconds(detection=True) == pytest.approx(0.010)
+
+
+def test_concurrent_views_detecting_their_language_share_model_calls() -> None:
+    engine = FakeEngine()
+    s = BatchScheduler(engine, BatchingSettings(max_batch=8, max_wait_ms=100, pack_windows=False)).start()
+    results: dict[int, tuple[str, float]] = {}
+    barrier = threading.Barrier(6)
+
+    def one(value: int) -> None:
+        view = BatchedEngine(s, principal=str(value))
+        barrier.wait()
+        results[value] = view.detect_language(audio_of(value))
+
+    threads = [threading.Thread(target=one, args=(v,)) for v in range(1, 7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    s.close()
+    assert results == {v: ("en" if v % 2 else "es", float(v)) for v in range(1, 7)}
+    assert sum(engine.detections) == 6 and len(engine.detections) < 6  # at least two detections in one call
