@@ -37,12 +37,10 @@ def trimmed_decode(engine: WhisperEngine, audios: list[np.ndarray], language: st
 
 
 def full_decode(engine: WhisperEngine, audios: list[np.ndarray], language: str, options: Any) -> list[str]:
-    from habla.audio.decode import SAMPLE_RATE
+    from habla.asr.batching import lay_out
 
-    positions = np.cumsum([0] + [len(a) for a in audios])
-    spans = [((p + 0.25) / SAMPLE_RATE, (p + len(a) + 0.25) / SAMPLE_RATE)
-             for p, a in zip(positions[:-1], audios, strict=True)]
-    return [r.text.strip() for r in engine.decode_chunks(np.concatenate(audios), spans, language, options, 0.0)]
+    joined, _, spans = lay_out(audios)
+    return [r.text.strip() for r in engine.decode_chunks(joined, spans, language, options, 0.0)]
 
 
 def main() -> None:

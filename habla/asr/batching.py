@@ -394,13 +394,20 @@ class BatchScheduler:
     def _call(self, language: str, options: TranscribeOptions,
               windows: list[np.ndarray]) -> tuple[list[int], list[ChunkText]]:
         """One engine call on windows laid one after another: where each starts (samples), and its result."""
-        starts = list(itertools.accumulate((len(w) for w in windows), initial=0))[:-1]
-        spans = [((p + EDGE_SAMPLES) / SAMPLE_RATE, (p + len(w) + EDGE_SAMPLES) / SAMPLE_RATE)
-                 for p, w in zip(starts, windows, strict=True)]
-        results = list(self.engine.decode_chunks(np.concatenate(windows), spans, language, options, 0.0))
+        joined, starts, spans = lay_out(windows)
+        results = list(self.engine.decode_chunks(joined, spans, language, options, 0.0))
         if len(results) != len(windows):
             raise RuntimeError(f"the engine returned {len(results)} results for {len(windows)} windows")
         return starts, results
+
+
+def lay_out(pieces: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int], list[Span]]:
+    """Pieces laid one after another in one array: the array, where each piece starts in it (samples), and one span
+    per piece, so that one engine call decodes each piece in a window of its own."""
+    starts = list(itertools.accumulate((len(p) for p in pieces), initial=0))[:-1]
+    spans = [((p + EDGE_SAMPLES) / SAMPLE_RATE, (p + len(piece) + EDGE_SAMPLES) / SAMPLE_RATE)
+             for p, piece in zip(starts, pieces, strict=True)]
+    return np.concatenate(pieces), starts, spans
 
 
 def _moved(result: ChunkText, request: _Request, index: int, position: int) -> ChunkText:

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from habla.asr.batching import BatchScheduler
+from habla.asr.batching import BatchScheduler, lay_out
 from habla.audio.decode import SAMPLE_RATE, decode
 from habla.config import BatchingSettings
 from tests.conftest import pick
@@ -85,9 +85,7 @@ def test_short_windows_decode_short_chunks_as_accurately_and_keep_silence_silent
     sample = pick(clips, "en", 8, max_seconds=8.0)
     silence = next(c for c in clips if not c.text.strip())
     audios = [decode(c.path) for c in [*sample, silence]]
-    positions = np.cumsum([0] + [len(a) for a in audios])
-    spans = [((p + 0.25) / SAMPLE_RATE, (p + len(a) + 0.25) / SAMPLE_RATE) for p, a in zip(positions, audios)]
-    joined = np.concatenate(audios)
+    joined, _, spans = lay_out(audios)
     options = transcriber.default_options(language="en")
     with transcriber.models.use(transcriber.asr.model) as engine:
         engine.short_window_seconds = 0.0
