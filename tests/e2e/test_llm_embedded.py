@@ -70,6 +70,27 @@ def test_cancel_stops_generation(engine: EmbeddedEngine) -> None:
     assert stream.usage.finish_reason == "cancelled" and stream.usage.completion_tokens < 1000
 
 
+def test_a_prompt_cancelled_while_it_is_evaluated_keeps_the_cached_conversation(engine: EmbeddedEngine) -> None:
+    """Talk cancels a speculative reply when the user goes on, often inside its prompt's evaluation: the
+    conversation cached before that prompt must stay, or the next reply evaluates it all again (0.8 s, not 0.1 s)."""
+    system = ChatMessage("system", "You take notes. " * 40)
+    engine.chat([system, ChatMessage("user", "Hi")], ChatOptions(max_tokens=1)).text()
+    cancel = threading.Event()
+    timer = threading.Timer(0.05, cancel.set)  # inside the first 512-token batch of the long message
+    timer.start()
+    cut = engine.chat([system, ChatMessage("user", "Note this down: " + "the bus leaves at nine, " * 150)],
+                      ChatOptions(max_tokens=4), cancel)
+    cut.text()
+    timer.join()
+    assert cut.usage.finish_reason == "cancelled" and cut.usage.completion_tokens == 0
+    question = [system, ChatMessage("user", "And the train?")]
+    after = engine.chat(question, ChatOptions(max_tokens=8))
+    text = after.text()
+    assert after.usage.cached_tokens > 100  # the system prompt was kept
+    engine.clear_cache()
+    assert engine.chat(question, ChatOptions(max_tokens=8)).text() == text  # and is what evaluating it anew gives
+
+
 def test_a_reader_that_stops_reading_does_not_keep_the_model_from_the_next_caller(engine: EmbeddedEngine) -> None:
     """No lock is held across a yield: a stream read once and then left alone (not closed, still referenced)
     finishes generating on its own, and another conversation gets the model."""
