@@ -264,7 +264,9 @@ def compact(audio: np.ndarray, spans: list[Span], kept: float = KEPT_SILENCE_SEC
     for start, end in spans:
         k = bisect.bisect_right(original, start) - 1
         shift = compacted[k] - original[k]
-        moved.append((round(start + shift, 3), round(end + shift, 3)))
+        # Not rounded: a span rounded up past the audio's last sample made faster-whisper's clip durations add up
+        # to more than the audio (an assertion error on every clip transcribed without VAD whose length rounds up).
+        moved.append((start + shift, min(end + shift, position)))
     joined = pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else audio[:0]  # one: a view
     return joined, moved, timeline
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from habla.asr.options import DecodeGuards, TranscribeOptions
-from habla.asr.pipeline import KEPT_SILENCE_SECONDS, TranscriptionRun, compact, ngram_overlap, repeats
+from habla.asr.pipeline import (KEPT_SILENCE_SECONDS, TranscriptionRun, compact, fixed_windows, ngram_overlap,
+                                 repeats)
 from habla.asr.protocol import ChunkText, Span
 from habla.asr.types import Word
 from habla.audio.decode import SAMPLE_RATE
@@ -280,6 +281,15 @@ def test_audio_without_long_silences_is_decoded_as_it_is() -> None:
     joined, moved, timeline = compact(audio, [(0.0, 4.0), (4.6, 10.0)])
     assert joined.base is audio or joined is audio  # a view: no copy of the block
     assert moved == [(0.0, 4.0), (4.6, 10.0)] and timeline.to_original(7.25) == 7.25
+
+
+@pytest.mark.parametrize("samples", [37640, 52_651, 16_000 * 31 + 7])  # 2.3525 s rounds up to 2.353 at 3 decimals
+def test_compacted_spans_never_reach_past_the_audio(samples: int) -> None:
+    """faster-whisper asserts when its clips add up to more than the audio (every clip without VAD crashed)."""
+    audio = np.zeros(samples, np.float32)
+    for spans in (fixed_windows(samples / SAMPLE_RATE), [(0.5, samples / SAMPLE_RATE)]):
+        joined, moved, _ = compact(audio, spans)
+        assert all(int(end * SAMPLE_RATE) <= len(joined) for _, end in moved), moved
 
 
 def test_a_long_pause_costs_no_window_of_silence(monkeypatch: pytest.MonkeyPatch) -> None:
