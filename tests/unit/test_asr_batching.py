@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pytest
@@ -62,6 +62,15 @@ def scheduler(engine: FakeEngine, **settings: object) -> BatchScheduler:
     """Without packing: these tests are about the queue (tests/unit/test_asr_packing.py is about packing)."""
     return BatchScheduler(engine, BatchingSettings(pack_windows=False, **settings),  # type: ignore[arg-type]
                           clock=lambda: 0.0)
+
+
+def in_threads(call: Callable[[int], None], values: Iterable[int]) -> None:
+    """``call(value)`` for every value, each in a thread of its own, all at once; returns when all are done."""
+    threads = [threading.Thread(target=call, args=(v,)) for v in values]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def texts(s: BatchScheduler, request) -> list[str]:  # type: ignore[no-untyped-def]
@@ -182,11 +191,7 @@ def test_the_scheduler_threads_serve_concurrent_views(workers: int) -> None:
         results[value] = [c.text for c in view.decode_chunks(audio_of(value), [(0.0, 1.0), (2.0, 3.0)], "en", EN,
                                                              0.0)]
 
-    threads = [threading.Thread(target=one, args=(v,)) for v in range(1, 7)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(one, range(1, 7))
     s.close()
     assert results == {v: [str(v), str(v)] for v in range(1, 7)}
     assert sum(len(call[0]) for call in engine.calls) == 12
@@ -270,20 +275,14 @@ def test_a_detection_does_not_wait_for_transcriptions_that_are_still_expected() 
 
 def test_concurrent_views_detecting_their_language_share_model_calls() -> None:
     engine = FakeEngine()
-    s = BatchScheduler(engine, BatchingSettings(max_batch=8, max_wait_ms=100, pack_windows=False)).start()
+    # A full batch (6) goes at once; the long wait only bounds a run whose threads start far apart.
+    s = BatchScheduler(engine, BatchingSettings(max_batch=6, max_wait_ms=1000, pack_windows=False)).start()
     results: dict[int, tuple[str, float]] = {}
-    barrier = threading.Barrier(6)
 
     def one(value: int) -> None:
-        view = BatchedEngine(s, principal=str(value))
-        barrier.wait()
-        results[value] = view.detect_language(audio_of(value))
+        results[value] = BatchedEngine(s, principal=str(value)).detect_language(audio_of(value))
 
-    threads = [threading.Thread(target=one, args=(v,)) for v in range(1, 7)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(one, range(1, 7))
     s.close()
     assert results == {v: ("en" if v % 2 else "es", float(v)) for v in range(1, 7)}
     assert sum(engine.detections) == 6 and len(engine.detections) < 6  # at least two detections in one call
