@@ -31,12 +31,14 @@ class Metrics:
         self.model_loads = Counter("habla_model_loads", "Models loaded.", ("model",), registry=r)
         self.model_load_seconds = Histogram("habla_model_load_seconds", "Time to load a model.", ("model",),
                                             registry=r)
-        self.batch_size = Histogram("habla_asr_batch_size", "Speech chunks decoded in one model call.",
+        self.batch_size = Histogram("habla_asr_batch_size",
+                                    "Speech chunks (or language detections) decoded in one model call.",
                                     buckets=BATCH_SIZE_BUCKETS, registry=r)
-        self.batch_wait = Histogram("habla_asr_batch_wait_seconds", "Time a speech chunk waited for its model call.",
+        self.batch_wait = Histogram("habla_asr_batch_wait_seconds",
+                                    "Time a speech chunk or detection waited for its model call.",
                                     ("priority",), buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_queue = Gauge("habla_asr_batch_queue_chunks", "Speech chunks waiting for a model call.",
-                                 registry=r)
+        self.batch_queue = Gauge("habla_asr_batch_queue_chunks",
+                                 "Speech chunks and detections waiting for a model call.", registry=r)
         self.packed_windows = Counter("habla_asr_packed_windows", "Whisper windows decoded with packing on.",
                                       registry=r)
         self.packed_chunks = Counter("habla_asr_packed_chunks", "Speech chunks decoded in packed windows.",
