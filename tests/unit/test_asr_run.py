@@ -285,7 +285,8 @@ def test_audio_without_long_silences_is_decoded_as_it_is() -> None:
 
 @pytest.mark.parametrize("samples", [37640, 52_651, 16_000 * 31 + 7])  # 2.3525 s rounds up to 2.353 at 3 decimals
 def test_compacted_spans_never_reach_past_the_audio(samples: int) -> None:
-    """faster-whisper asserts when its clips add up to more than the audio (every clip without VAD crashed)."""
+    """faster-whisper asserts when its clips add up to more than the audio (without VAD, every clip whose length
+    rounded up at 3 decimals crashed)."""
     audio = np.zeros(samples, np.float32)
     for spans in (fixed_windows(samples / SAMPLE_RATE), [(0.5, samples / SAMPLE_RATE)]):
         joined, moved, _ = compact(audio, spans)
