@@ -20,7 +20,7 @@ from habla.llm.service import open_paraphrases
 from habla.models.store import ModelStore
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "assistant_eval"
-UNSEEN = {"heldout6"}  # the newest held-out split is measured once by scripts/bench_assistant.py, not bounded here
+UNSEEN = {"heldout6", "heldout7"}  # the newest held-out splits are measured once by scripts/bench_assistant.py, not bounded here
 
 
 class NoLLM:
