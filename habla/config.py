@@ -322,9 +322,30 @@ class AssistantSettings(BaseModel):
     rerank_weight: float = Field(0.25, ge=0, le=10, description="Weight of the query likelihood (nats per question "
                                  "token, less the question's own) against the lexical rank relative to the best.")
     min_coverage: float = Field(0.55, ge=0, le=1, description="IDF-weighted share of a question's words the best "
-                                "segment (and, at lower weight, its neighbours) must say; else 'not in the "
-                                "transcript'. 0.55: on the 23 looked-at transcripts 113/128 answered right and "
+                                "segment (and, at lower weight, its neighbours) must say, without sentence embeddings; "
+                                "else 'not in the transcript'. 0.55: on the 23 looked-at transcripts 113/128 answered right and "
                                 "44/46 refused; 0.5: 113/128 and 40/46; 0.6: fewer right (docs/llm.md).")
+    # Sentence embeddings (habla/llm/embeddings.py). The four constants below were chosen together by a grid search
+    # on the looked-at splits (tune..heldout6, 398 questions; heldout7 left out), maximising right answers plus
+    # refused unanswerable questions: 305 against 293 for words alone; heldout6 alone 44 against 38 (of 80).
+    embedder: str | None = Field("multilingual-e5-small", description="Catalog sentence-embedding model that "
+                                 "matches questions to segments by meaning, in any language (a question asked in "
+                                 "the user's words, not the transcript's). None: words alone decide.")
+    dense_rank_weight: float = Field(2.0, ge=0, description="Rank a candidate gains per unit of cosine similarity "
+                                     "to the question (relative to the closest segment), in shares of the "
+                                     "question's words. 0 / 2 / 4 / 6: 303 / 305 / 301 / 301 of 398 on the grid.")
+    dense_refusal_weight: float = Field(6.0, ge=0, description="With embeddings, a question is answered when the "
+                                        "best segment's word share plus this times (similarity - dense_anchor) "
+                                        "reaches dense_min_evidence; else 'not in the transcript'. 4 / 6 / 8: "
+                                        "297 / 305 / 303 on the grid.")
+    dense_anchor: float = Field(0.85, ge=-1, le=1, description="Similarity at which meaning adds nothing to the "
+                                "words (e5 similarities of unrelated text sit around 0.75-0.8, of answers 0.85-0.9). "
+                                "0.84 / 0.85 / 0.86: 295 / 305 / 302 on the grid.")
+    dense_min_evidence: float = Field(0.3, ge=0, le=2, description="See dense_refusal_weight. 0.3 / 0.4 / 0.55 (the "
+                                      "words-only bar): 305 / 297 / 290 on the grid.")
+    dense_full_segments: int = Field(100, ge=0, description="Transcripts up to this many segments are embedded "
+                                     "whole on their first question (~17 ms a segment on 2 cores); longer ones "
+                                     "only around the word-matched candidates, so no question waits long.")
 
 
 class TTSSettings(BaseModel):

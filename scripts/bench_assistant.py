@@ -22,7 +22,7 @@ from pathlib import Path
 from habla.config import load_settings
 from habla.llm.assistant import Assistant
 from habla.llm.evaluation import Case, Scores, compose, load_cases, score_answer, score_summary
-from habla.llm.service import assistant_options, open_engine, open_paraphrases, open_reranker
+from habla.llm.service import assistant_options, open_engine, open_paraphrases, open_reranker, open_similarity
 from habla.models.store import ModelStore
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "assistant_eval"
@@ -113,7 +113,8 @@ def main() -> int:
         started = time.perf_counter()
         reranker = open_reranker(config.assistant, store)
         loaded = time.perf_counter() - started
-        assistant = Assistant(engine, assistant_options(config.assistant, config.llm), paraphrases, reranker)
+        assistant = Assistant(engine, assistant_options(config.assistant, config.llm), paraphrases, reranker,
+                              open_similarity(config.assistant, store))
         result: dict[str, object] = {}
         if not args.speed_only:
             result["quality"] = quality(assistant, cases, args.show, not args.no_composed)

@@ -73,18 +73,22 @@ def download(name: str = typer.Argument(..., help="Catalog model name.")) -> Non
 def prepare() -> None:
     """Build once what habla derives from verified models, so no request waits for it.
 
-    The word vectors answers use (read out of Gemma's GGUF: about a minute, 2 GB peak) and the speaker model's ONNX
-    graph (about 5 s). Each is skipped, with a note, when its extra is not installed.
+    The word vectors answers use (read out of Gemma's GGUF: about a minute, 2 GB peak), the sentence-embedding
+    model's verified copy and the speaker model's ONNX graph (about 5 s). Each is skipped, with a note, when its
+    extra is not installed.
     """
     settings = load_settings()
     store = ModelStore(settings.models)
     try:
-        from habla.llm.service import open_paraphrases
+        from habla.llm.service import open_paraphrases, open_similarity
     except ImportError as exc:
         console.print(f"[yellow]skipped[/] word vectors: habla[llm] is not installed ({exc.name})")
     else:
         done = open_paraphrases(settings.assistant, store, extract=True) is not None
         console.print("[green]ready[/] word vectors" if done else "[yellow]skipped[/] word vectors (see the log)")
+        done = open_similarity(settings.assistant, store) is not None
+        console.print("[green]ready[/] sentence embeddings" if done else
+                      "[yellow]skipped[/] sentence embeddings (see the log)")
     try:
         from habla.diarize.service import Diarizer
     except ImportError as exc:

@@ -25,6 +25,7 @@ from habla.config import LLMSettings
 from habla.errors import Cancelled, InvalidOption
 from habla.llm import prompts
 from habla.llm.citations import Citation, TranscriptLines, ground_answer
+from habla.llm.embeddings import SegmentSimilarity
 from habla.llm.paraphrase import Paraphrases
 from habla.llm.protocol import ChatMessage, ChatOptions, LLMEngine
 from habla.llm.retrieval import fold
@@ -82,7 +83,7 @@ CAPITALISED = re.compile(r"\b[A-ZÁÉÍÓÚÑ][\wáéíóúñ]+")
 # transcripts (tune to heldout4) this refused one more unanswerable question and no answerable one.
 AMOUNT_ASKED = re.compile(r"\b(?:how (?:much|many)|cuant[oa]s?|what percentage|que porcentaje)\b")
 # Settings that build the service around the assistant (warm-up, word vectors), not options of its own.
-NOT_OPTIONS = {"warm_languages", "word_vectors", "paraphrase_similarity", "reranker"}
+NOT_OPTIONS = {"warm_languages", "word_vectors", "paraphrase_similarity", "reranker", "embedder"}
 CACHE_SIZE = 8  # prepared transcripts kept, so follow-up questions reuse the index
 
 
@@ -107,6 +108,11 @@ class AssistantOptions:
     min_coverage: float
     rerank_candidates: int
     rerank_weight: float
+    dense_rank_weight: float
+    dense_refusal_weight: float
+    dense_anchor: float
+    dense_min_evidence: float
+    dense_full_segments: int
     repeat_penalty: float
     temperature: float
 
@@ -130,12 +136,18 @@ class Reranker(Protocol):
 @dataclass(frozen=True)
 class Candidate:
     """A segment that may answer a question: its rank, how much of the question it covers, and the question's
-    total weight (``cover / total`` is the share of the question the segment and its neighbours say)."""
+    total weight (``cover / total`` is the share of the question the segment and its neighbours say); with sentence
+    embeddings, also how close the segment is to the question in meaning."""
 
     segment: int
     rank: float
     cover: float
     total: float
+    similarity: float | None = None
+
+    @property
+    def share(self) -> float:
+        return self.cover / self.total if self.total else 0.0
 
 
 @dataclass
@@ -214,11 +226,13 @@ def fact_tokens(text: str) -> set[str]:
 
 class Assistant:
     def __init__(self, engine: LLMEngine, options: AssistantOptions | None = None,
-                 paraphrases: Paraphrases | None = None, reranker: Reranker | None = None) -> None:
+                 paraphrases: Paraphrases | None = None, reranker: Reranker | None = None,
+                 similarity: SegmentSimilarity | None = None) -> None:
         self.engine = engine
         self.options = options or AssistantOptions.defaults()
         self.paraphrases = paraphrases  # None: questions match the transcript's words only
         self.reranker = reranker  # None: the lexical rank alone picks the segment
+        self.similarity = similarity  # None: no sentence embeddings, words alone decide
 
     # -- summaries --------------------------------------------------------------------------------------
     def summarize(self, transcript: Transcript, cancel: threading.Event | None = None,
@@ -358,18 +372,25 @@ class Assistant:
     def _evidence(self, lines: TranscriptLines, question: str) -> int | None:
         """The segment that best answers, or None when no segment says enough of what the question asks."""
         ranked = self._candidates(lines, question)
-        if not ranked or ranked[0].cover < self.options.min_coverage * ranked[0].total:
+        if not ranked or not self._enough(ranked[0]):
             return None
         if self.reranker is None or self.options.rerank_candidates < 2 or not self.options.rerank_weight or \
                 len(ranked) < 2:
             return ranked[0].segment
         return self._rerank(lines, question, ranked[:self.options.rerank_candidates])
 
+    def _enough(self, best: Candidate) -> bool:
+        """Whether the best candidate says enough of what was asked to answer rather than refuse."""
+        o = self.options
+        if best.similarity is None:
+            return best.total > 0 and best.share >= o.min_coverage
+        return best.share + o.dense_refusal_weight * (best.similarity - o.dense_anchor) >= o.dense_min_evidence
+
     def _rerank(self, lines: TranscriptLines, question: str, ranked: list[Candidate]) -> int:
         """The candidate whose lexical rank (relative to the best) plus weighted query likelihood is highest."""
         reranker = self.reranker
         assert reranker is not None
-        top, n = ranked[0].rank, len(lines.segments)
+        top, n = max(ranked[0].rank, 1e-6), len(lines.segments)
 
         def passage(i: int) -> str:  # with its neighbours: a name or the asked thing is often said a turn before
             return " ".join(lines.segments[j].text.strip() for j in range(max(0, i - 1), min(n, i + 2)))
@@ -378,25 +399,48 @@ class Assistant:
                    reranker.score(passage(c.segment), question)).segment
 
     def _candidates(self, lines: TranscriptLines, question: str) -> list[Candidate]:
-        """Segments that say some of what the question asks, best first (by coverage plus the answer-type bonus)."""
-        index = lines.index
+        """Segments that say some of what the question asks, best first: by coverage plus the answer-type bonus,
+        and with sentence embeddings by closeness in meaning too (relative to the closest segment)."""
+        index, o = lines.index, self.options
         wanted = _asked_terms(lines, question)
-        if not wanted:
+        if not wanted and self.similarity is None:
             return []
         total = sum(index.idf(t) for t in wanted)
         kind = next((pattern for cue, pattern in ANSWER_TYPES if cue.search(fold(question))), None)
-        similar = self.paraphrases.similar(lines, question, wanted) if self.paraphrases is not None else {}
-        candidates = [i for i, _ in index.top(wanted, self.options.context_segments)]
+        similar = self.paraphrases.similar(lines, question, wanted) if self.paraphrases is not None and wanted else {}
+        candidates = [i for i, _ in index.top(wanted, o.context_segments)] if wanted else []
         if similar:  # segments that say the question in other words compete too
             other = set().union(*(set(s) for s in similar.values()))
-            candidates += [i for i, _ in index.top(other, self.options.context_segments) if i not in candidates]
+            candidates += [i for i, _ in index.top(other, o.context_segments) if i not in candidates]
+        meaning = self._meaning(lines, question, candidates)
+        if meaning:  # the segments closest in meaning compete too, whatever their words
+            candidates += [i for i in sorted(meaning, key=lambda i: -meaning[i])[:o.context_segments]
+                           if i not in candidates]
+        closest = max(meaning.values(), default=0.0)
+        scale = total or 1.0  # the dense terms are shares of the question, like the coverage
         ranked = []
         for i in candidates:
             cover = sum(index.idf(t) * _credit(lines, i, t, similar.get(t, {})) for t in wanted)
             typed = kind is not None and kind.search(_without_first_word(lines.segments[i].text)) is not None
-            ranked.append(Candidate(i, cover + (TYPE_BONUS * total if typed else 0.0), cover, total))
+            rank = cover + (TYPE_BONUS * scale if typed else 0.0)
+            if meaning:
+                rank += o.dense_rank_weight * scale * (meaning[i] - closest)
+            ranked.append(Candidate(i, rank, cover, total, meaning.get(i)))
         # stable sort: on equal rank the earlier-retrieved segment wins, as the strict ">" scan did
-        return sorted((c for c in ranked if c.rank > 0), key=lambda c: -c.rank)
+        return sorted((c for c in ranked if meaning or c.rank > 0), key=lambda c: -c.rank)
+
+    def _meaning(self, lines: TranscriptLines, question: str, candidates: list[int]) -> dict[int, float]:
+        """Each segment's closeness in meaning to the question: every segment of a short transcript, else the
+        word-matched candidates and their neighbours (embedding a long transcript whole would make the first
+        question wait: ~17 ms a segment on 2 cores). Empty without sentence embeddings."""
+        if self.similarity is None:
+            return {}
+        n = len(lines.segments)
+        if n <= self.options.dense_full_segments:
+            among: list[int] = list(range(n))
+        else:
+            among = sorted({j for i in candidates for j in (i - 1, i, i + 1) if 0 <= j < n})
+        return self.similarity.scores(lines, question, among)
 
     @staticmethod
     def _answer_after(lines: TranscriptLines, best: int, question: str) -> int:

@@ -14,6 +14,7 @@ from habla.config import AssistantSettings, LLMSettings, Settings
 from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt, ModelNotFound
 from habla.llm import word_vectors
 from habla.llm.assistant import NOT_OPTIONS, Assistant, AssistantOptions, Reranker
+from habla.llm.embeddings import SegmentSimilarity
 from habla.llm.paraphrase import Paraphrases
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream, LLMEngine
 from habla.models.catalog import ALL_MODELS
@@ -92,6 +93,24 @@ def open_reranker(assistant: AssistantSettings, store: ModelStore) -> Reranker |
         return None
 
 
+def open_similarity(assistant: AssistantSettings, store: ModelStore) -> SegmentSimilarity | None:
+    """Sentence embeddings for the assistant's retrieval, or None (words alone) when off or not installed."""
+    if not assistant.embedder:
+        return None
+    spec = ALL_MODELS.get(assistant.embedder)
+    if spec is None or spec.family != "embed":
+        known = ", ".join(n for n, s in ALL_MODELS.items() if s.family == "embed")
+        raise InvalidOption(f"unknown sentence-embedding model {assistant.embedder!r}", hint=f"known: {known}")
+    from habla.llm.embeddings import E5Embedder
+
+    try:
+        weights = store.locate(assistant.embedder).path / spec.files[0].name
+        return SegmentSimilarity(E5Embedder(weights, assistant.embedder))
+    except (ModelNotFound, ModelCorrupt, LLMUnavailable) as exc:
+        log.warning("answers match words only: sentence embeddings %s unavailable (%s)", assistant.embedder, exc)
+        return None
+
+
 def chat_options(llm: LLMSettings, **overrides: object) -> ChatOptions:
     values: dict[str, object] = dict(max_tokens=llm.max_tokens, temperature=llm.temperature,
                                      repeat_penalty=llm.repeat_penalty)
@@ -157,6 +176,7 @@ class LLMService:
         self.models: ModelManager[LLMEngine] = ModelManager(self._load, idle_seconds=llm.idle_unload_seconds)
         self._paraphrases = _LoadOnce(lambda: open_paraphrases(self.assistant_settings, self.store))
         self._reranker = _LoadOnce(lambda: open_reranker(self.assistant_settings, self.store))
+        self._similarity = _LoadOnce(lambda: open_similarity(self.assistant_settings, self.store))
 
     @classmethod
     def from_settings(cls, settings: Settings, store: ModelStore | None = None) -> LLMService:
@@ -187,7 +207,8 @@ class LLMService:
         """An assistant whose engine is loaded on its first LLM call: extractive summaries and quoted answers
         need none, and then cost no model load."""
         with ExitStack() as stack:
-            yield Assistant(LazyEngine(self, stack), self.assistant_options(), self.paraphrases(), self.reranker())
+            yield Assistant(LazyEngine(self, stack), self.assistant_options(), self.paraphrases(), self.reranker(),
+                            self.similarity())
 
     def paraphrases(self) -> Paraphrases | None:
         """The word vectors questions are matched with, loaded once; None when off or not installed."""
@@ -196,6 +217,10 @@ class LLMService:
     def reranker(self) -> Reranker | None:
         """The answers' reranker, loaded on the first question (Gemma 3 270M: ~0.3 s) and kept; None when off."""
         return self._reranker.get()
+
+    def similarity(self) -> SegmentSimilarity | None:
+        """The sentence embeddings questions are matched with, loaded once (~0.1 s); None when off or missing."""
+        return self._similarity.get()
 
     def close(self) -> None:
         self.models.unload_all()

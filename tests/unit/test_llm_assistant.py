@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 import threading
+import zlib
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
 from habla.asr.types import Segment, Transcript
 from habla.errors import InvalidOption
 from habla.llm.assistant import Assistant, AssistantOptions, prepare
 from habla.llm.citations import TranscriptLines, ground_answer, ground_bullets
+from habla.llm.embeddings import SegmentSimilarity
 from habla.llm.protocol import ChatMessage, ChatOptions, ChatStream
 
 LINES = ["Welcome to the quarterly review of the Lisbon office.",
@@ -309,3 +312,60 @@ def test_the_reranker_does_not_answer_what_coverage_refuses() -> None:
     answer = Assistant(CopyingEngine(), options, reranker=reranker).ask(
         transcript(LINES), "What is the salary of the chief executive?")
     assert answer.refused and reranker.read == []
+
+
+class ConceptEmbedder:
+    """Sentence vectors on e5's scale: a large shared component (unrelated texts sit near 0.8), one dimension a
+    concept (words of one meaning share it), and one hashed dimension a word. Counts the passages it embeds."""
+
+    name = "concepts"
+    CONCEPTS = (("shut", "close", "closes"), ("price", "cost", "costs", "euros"), ("staff", "people", "head"),
+                ("security", "officer"), ("move", "building"))
+
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+
+    def _vector(self, text: str) -> np.ndarray:
+        words = re.findall(r"\w+", text.lower())
+        concepts = [6.0 * sum(w in c for w in words) for c in self.CONCEPTS]
+        hashed = np.zeros(64, dtype=np.float32)
+        for w in words:
+            hashed[zlib.crc32(w.encode()) % 64] += 1.0
+        v = np.concatenate([np.array([6.0, *concepts], dtype=np.float32), hashed])
+        return v / np.linalg.norm(v)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self._vector(t) for t in texts])
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return np.stack([self._vector(t) for t in texts])
+
+
+def test_a_question_in_other_words_is_answered_by_the_segment_closest_in_meaning() -> None:
+    lines = [*LINES, "The garage closes at nine in the evening."]
+    question = "When does the car park shut?"  # no word of it is said: words alone refuse
+    plain = Assistant(CopyingEngine()).ask(transcript(lines), question)
+    dense = Assistant(CopyingEngine(), similarity=SegmentSimilarity(ConceptEmbedder())).ask(transcript(lines), question)
+    assert plain.refused
+    assert not dense.refused and dense.citations[0].segment_id == 5, dense.text
+
+
+def test_with_embeddings_a_question_far_in_meaning_is_still_refused() -> None:
+    answer = Assistant(CopyingEngine(), similarity=SegmentSimilarity(ConceptEmbedder())).ask(
+        transcript(LINES), "What is the name of the chief executive's dog?")
+    assert answer.refused, answer.text
+
+
+def test_a_long_transcript_embeds_only_the_word_matched_candidates_and_their_neighbours() -> None:
+    embedder = ConceptEmbedder()
+    options = AssistantOptions.defaults(dense_full_segments=10)
+    filler = [f"Item {i} of the inventory was counted twice." for i in range(40)]
+    lines = [*filler[:20], *LINES, *filler[20:]]
+    assistant = Assistant(CopyingEngine(), options, similarity=SegmentSimilarity(embedder))
+    answer = assistant.ask(transcript(lines), "Who is the new security officer?")
+    assert answer.citations[0].segment_id == 23
+    assert 3 <= len(embedder.embedded) < 15, len(embedder.embedded)  # not the 45 segments
+    first = len(embedder.embedded)
+    assistant.ask(transcript(lines), "Who is the security officer?")
+    assert len(embedder.embedded) == first  # the same segments are not embedded twice
