@@ -430,6 +430,10 @@ class VoiceSettings(BaseModel):
                                         "is gone: its session ends (a real client reads 32 KB/s of reply audio).")
     speculative_reply: bool = Field(True, description="Start the reply at a pause, before the turn is known to be "
                                     "over; it is heard only if the turn ends there, and dropped if the user goes on.")
+    speculate_ms: int = Field(100, ge=0, le=2000, description="With speculative_reply: silence after which the "
+                              "reply starts, sooner than the pause that judges the turn (pause_ms). Its decode is "
+                              "kept for that pause, so turn decisions are those of pause_ms; 0 or >= pause_ms: the "
+                              "reply starts at the pause.")
     turn_detection: TurnDetectionSettings = Field(default_factory=TurnDetectionSettings)
 
 

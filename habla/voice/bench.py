@@ -252,7 +252,7 @@ def pause_cues(turn: ScriptedTurn, decode_piece: Decode,
                 found.append((event.sample, text, final_pitch_drop(track.slice(listener.start, event.sample)),
                               model_probability(text) if model_probability and text else None))
             elif event.kind == "resume" and found:
-                resumes[found[-1][0]] = event.sample
+                resumes.setdefault(found[-1][0], event.sample)  # a resume after a later hint is not this pause's
     return [PauseCue(sample, (resumes.get(sample, len(audio)) - sample) * 1000 // SAMPLE_RATE,
                      abs(sample - turn.speech_end) <= PREMATURE_SLACK, text, drop, llm)
             for sample, text, drop, llm in found]

@@ -23,17 +23,19 @@ class EndpointOptions:
     min_speech_ms: int = _DEFAULTS.min_speech_ms
     min_level_dbfs: float = _DEFAULTS.min_level_dbfs
     pause_ms: int = _DEFAULTS.pause_ms
+    speculate_ms: int = 0  # a `hint` this long into a silence, before its pause (VoiceOptions passes the setting)
     end_silence_ms: int = _DEFAULTS.end_silence_ms
     max_turn_seconds: float = _DEFAULTS.max_turn_seconds
 
 
 @dataclass(frozen=True)
 class VadEvent:
-    """``start``: speech confirmed (``sample`` = where it began, padded); ``pause``: a short silence inside the turn
-    (``sample`` = end of the speech before it); ``resume``: speech again after a pause; ``end``: the turn is over
-    (``sample`` = end of its speech)."""
+    """``start``: speech confirmed (``sample`` = where it began, padded); ``hint``: a silence long enough to start
+    a speculative reply, not yet a pause; ``pause``: a short silence inside the turn (``sample`` = end of the speech
+    before it, for both); ``resume``: speech again after a hint or a pause; ``end``: the turn is over (``sample`` =
+    end of its speech)."""
 
-    kind: Literal["start", "pause", "resume", "end"]
+    kind: Literal["start", "hint", "pause", "resume", "end"]
     sample: int
 
 
@@ -57,6 +59,7 @@ class Endpointer:
         self._last_voiced_end = 0
         self._turn_start = 0
         self._paused = False
+        self._hinted = False
         self._end_silence = options.end_silence_ms  # this pause's end silence (adapted by semantic turn detection)
 
     def feed(self, audio: np.ndarray) -> list[VadEvent]:
@@ -70,7 +73,7 @@ class Endpointer:
 
     def reset(self) -> None:
         """Forget the open turn (the caller ended it)."""
-        self.speaking, self._candidate, self._voiced, self._paused = False, None, 0, False
+        self.speaking, self._candidate, self._voiced, self._paused, self._hinted = False, None, 0, False, False
         self._end_silence = self.options.end_silence_ms
 
     @property
@@ -123,7 +126,7 @@ class Endpointer:
         opts = self.options
         silence = self.position - self._last_voiced_end
         if voiced:
-            resumed, self._paused = self._paused, False
+            resumed, self._paused, self._hinted = self._paused or self._hinted, False, False
             self._end_silence = opts.end_silence_ms
             if self.position - self._turn_start >= opts.max_turn_seconds * SAMPLE_RATE:
                 self.reset()
@@ -132,7 +135,12 @@ class Endpointer:
         if silence >= self._end_silence * SAMPLE_RATE // 1000:
             self.reset()
             return [VadEvent("end", self._last_voiced_end)]
+        events = []
+        if (not self._hinted and not self._paused and 0 < opts.speculate_ms < opts.pause_ms
+                and silence >= opts.speculate_ms * SAMPLE_RATE // 1000):
+            self._hinted = True
+            events.append(VadEvent("hint", self._last_voiced_end))
         if not self._paused and silence >= opts.pause_ms * SAMPLE_RATE // 1000:
             self._paused = True
-            return [VadEvent("pause", self._last_voiced_end)]
-        return []
+            events.append(VadEvent("pause", self._last_voiced_end))
+        return events

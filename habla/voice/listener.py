@@ -63,15 +63,22 @@ class TurnListener:
         self.pieces: list[str] = []
         self._lock = asyncio.Lock()  # one decode at a time per turn, in order
         self._partial: asyncio.Task[str | None] | None = None
+        self._previewed: tuple[int, int, list[str]] | None = None  # (from, until, texts) decoded, not yet kept
 
     @property
     def text(self) -> str:
         return " ".join(p for p in self.pieces if p)
 
     async def commit(self, until: int) -> None:
-        """Decode the speech up to ``until`` (a pause or the end of the turn) and keep its text."""
+        """Decode the speech up to ``until`` (a pause or the end of the turn) and keep its text; a preview of the
+        same speech is kept as it was decoded."""
         async with self._lock:
             until = min(until + TAIL_PAD, self.track.length)
+            previewed, self._previewed = self._previewed, None
+            if previewed is not None and previewed[:2] == (self.committed_until, until):
+                self.pieces += previewed[2]
+                self.committed_until = until
+                return
             while until - self.committed_until >= MIN_PIECE:
                 end = min(until, self.committed_until + MAX_PIECE)
                 audio = self.track.slice(self.committed_until, end)
@@ -79,6 +86,23 @@ class TurnListener:
                 self.committed_until = end
             if until > self.committed_until:
                 self.committed_until = until  # a sliver after the last piece: too short to hold a word
+
+    async def preview(self, until: int) -> str:
+        """The transcript up to ``until`` without keeping it: a speculative reply's text before the pause that may
+        end the turn. The speech is decoded as ``commit(until)`` will decode it (the tail pad not yet heard is
+        silence), and ``commit(until)`` keeps that decode instead of making it again."""
+        async with self._lock:
+            start, end = self.committed_until, until + TAIL_PAD
+            texts: list[str] = []
+            while end - start >= MIN_PIECE:
+                stop = min(end, start + MAX_PIECE)
+                audio = self.track.slice(start, stop)
+                audio = np.pad(audio, (0, stop - start - len(audio)))  # the part of the tail pad not heard yet
+                prompt = " ".join(p for p in (self.text, *texts) if p)[-200:]
+                texts.append(await asyncio.to_thread(self._decode, audio, prompt))
+                start = stop
+            self._previewed = (self.committed_until, end, texts)
+            return " ".join(p for p in (self.text, *texts) if p)
 
     async def partial(self) -> str | None:
         """The transcript so far with the undecided tail decoded, or None when a decode is already running."""

@@ -40,6 +40,7 @@ class VoiceOptions:
     context_tokens: int = _DEFAULTS.context_tokens
     output_sample_rate: int = _DEFAULTS.output_sample_rate
     speculative_reply: bool = _DEFAULTS.speculative_reply
+    speculate_ms: int = _DEFAULTS.speculate_ms
     turn_detection: TurnDetection = field(default_factory=TurnDetection)
 
     def __post_init__(self) -> None:
@@ -81,6 +82,7 @@ class VoiceOptions:
         end_silence = self.turn_detection.max_silence_ms if self.semantic else self.end_silence_ms
         return EndpointOptions(threshold=self.vad_threshold, min_speech_ms=self.min_speech_ms,
                                min_level_dbfs=self.min_level_dbfs, pause_ms=min(self.pause_ms, end_silence),
+                               speculate_ms=self.speculate_ms if self.speculative_reply else 0,
                                end_silence_ms=end_silence, max_turn_seconds=self.max_turn_seconds)
 
     def with_(self, **changes: Any) -> VoiceOptions:

@@ -178,20 +178,17 @@ class VoiceSession:
             self._listener = TurnListener(self.track, event.sample, self._decode)
             self._last_partial = self.track.length
             self._emit(SpeechStarted(self.turn, event.sample / SAMPLE_RATE))
+        elif event.kind == "hint" and self._listener is not None and self.options.speculative_reply:
+            self._speculate(self._listener, event.sample, keep=False)  # the pause at this sample keeps its decode
         elif event.kind == "pause" and self._listener is not None:
             self._spawn(self._listener.commit(event.sample))
             if self.options.semantic:
                 self._judging = asyncio.ensure_future(self._judge_pause(self._listener, event.sample))
                 self._tasks.add(self._judging)
                 self._judging.add_done_callback(self._tasks.discard)
-            if self.options.speculative_reply:
-                self._drop_speculation()
-                ended: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
-                ready = asyncio.Event()
-                task = asyncio.create_task(self._respond(self.turn, self._listener, event.sample, ended,
-                                                         self._answer, ready))
-                task.add_done_callback(lambda _: ready.set())
-                self._speculation = (task, ended, event.sample, ready)
+            if self.options.speculative_reply and (self._speculation is None or
+                                                   self._speculation[2] != event.sample):
+                self._speculate(self._listener, event.sample, keep=True)
         elif event.kind == "resume":
             self._drop_speculation()  # the user goes on: that reply was for a turn that did not end
         elif event.kind == "end" and self._listener is not None:
@@ -236,6 +233,15 @@ class VoiceSession:
         for event in self.endpointer.adapt_end_silence(pause, wait):
             await self._on_vad(event)
 
+    def _speculate(self, listener: TurnListener, sample: int, keep: bool) -> None:
+        """Start the reply to the speech before ``sample``, held back until the turn is known to end there."""
+        self._drop_speculation()
+        ended: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
+        ready = asyncio.Event()
+        task = asyncio.create_task(self._respond(self.turn, listener, sample, ended, self._answer, ready, keep))
+        task.add_done_callback(lambda _: ready.set())
+        self._speculation = (task, ended, sample, ready)
+
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
             self._speculation[0].cancel()
@@ -259,14 +265,19 @@ class VoiceSession:
 
     async def _respond(self, turn: int, listener: TurnListener, end: int,
                        ended: asyncio.Future[tuple[float, float]], previous: asyncio.Task[None] | None,
-                       ready: asyncio.Event | None = None) -> None:
+                       ready: asyncio.Event | None = None, keep: bool = True) -> None:
         """Transcript, reply and playback of one turn. ``ended`` resolves (decision time, silence waited) when the
-        turn is known to be over; until then (a speculative reply) nothing goes out and nothing is remembered."""
+        turn is known to be over; until then (a speculative reply) nothing goes out and nothing is remembered.
+        ``keep`` False (a reply started before the pause): the transcript is previewed, and kept by the pause."""
         began = time.perf_counter()
         if previous is not None and not previous.done():
             await asyncio.wait([previous])  # its memory update comes first
-        await listener.commit(end)
-        text, final_at = listener.text.strip(), time.perf_counter()
+        if keep:
+            await listener.commit(end)
+            text = listener.text.strip()
+        else:
+            text = (await listener.preview(end)).strip()
+        final_at = time.perf_counter()
         reply, progress = _Reply(turn), ReplyProgress()
         if not has_words(text):
             if ready is not None:

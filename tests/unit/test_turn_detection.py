@@ -280,3 +280,47 @@ def test_no_partial_transcript_is_decoded_once_the_user_is_silent(monkeypatch: p
 
     asyncio.run(run())
     assert silent_for and max(silent_for) < session_module.PARTIAL_QUIET
+
+
+
+def test_a_reply_started_before_the_pause_decodes_nothing_twice_and_is_the_one_heard(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the reply started 100 ms into the silence (a hint), the pause keeps the hint's decode: the same pieces
+    are decoded as when the reply starts at the pause, and the reply heard is the speculative one."""
+    speech = clip("ast-en-vm-leavemsg")
+    decoded: list[int] = []
+    monkeypatch.setattr(session_module, "piece_decoder",
+                        lambda engine, language: lambda a, p: decoded.append(len(a)) or "Thank you.")
+    monkeypatch.setattr(session_module, "synthesize", lambda *args: np.zeros(RATE // 10, np.float32))
+    settings = load_settings()
+    held = Held(None, _Engine(), SimpleNamespace(tts=settings.tts), None, ExitStack(),  # type: ignore[arg-type]
+                settings.llm)
+    started: list[int] = []
+    respond = VoiceSession._respond
+
+    def counting(self: VoiceSession, *args: Any) -> Coroutine[Any, Any, None]:
+        started.append(args[2])  # the end of the speech the reply answers
+        return respond(self, *args)
+
+    monkeypatch.setattr(VoiceSession, "_respond", counting)
+
+    async def run(speculate_ms: int) -> tuple[list[int], list[int], list[SpeechStopped]]:
+        decoded.clear()
+        started.clear()
+        options = VoiceOptions.from_settings(settings, turn_detection={"type": "semantic"}) \
+            .with_(speculate_ms=speculate_ms, partial_interval_ms=100_000)
+        session = VoiceSession(held, options)
+        frames = np.concatenate([speech, np.zeros(2 * RATE, np.float32)])
+        for i in range(0, len(frames), 320):
+            await session.feed(frames[i:i + 320])
+            await asyncio.sleep(0)
+            while session.judging or session.thinking:
+                await asyncio.sleep(0.01)  # as if decoding were instant
+        await session.close()
+        return list(decoded), list(started), [e for e in drain(session) if isinstance(e, SpeechStopped)]
+
+    at_pause, at_hint = asyncio.run(run(0)), asyncio.run(run(100))
+    for pieces, replies, stopped in (at_pause, at_hint):
+        assert len(stopped) == 1 and replies[-1] == round(stopped[0].at * RATE)  # the speculative reply is heard
+        assert len(replies) == len(set(replies))  # one reply per pause: none started again after a hint
+    assert at_hint[0] == at_pause[0]  # the same pieces, each decoded once

@@ -3,6 +3,7 @@ trimming, reply clean-up, session options and exports."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from habla.config import load_settings
 from habla.errors import InvalidOption
 from habla.llm.protocol import ChatMessage
 from habla.voice.endpoint import EndpointOptions, Endpointer
-from habla.voice.listener import InputTrack
+from habla.voice.listener import InputTrack, TurnListener
 from habla.voice.memory import Conversation
 from habla.voice.options import VoiceOptions
 from habla.voice.recording import Recording
@@ -158,3 +159,47 @@ def test_a_reply_is_spoken_as_whole_sentences(reply: str, spoken: list[str]) -> 
     assert list(_sentences(tokens, ReplyOptions(ChatOptions(), max_sentences=2, first_clause_chars=8),
                            threading.Event(), lambda delta: None, progress)) == spoken
     assert progress.first_token is not None and progress.first_sentence is not None
+
+
+def test_a_hint_starts_the_reply_before_the_pause_and_a_resume_follows_a_hint_alone(speech: np.ndarray) -> None:
+    gap = np.zeros(int(0.15 * RATE), np.float32)  # longer than the hint's 100 ms, shorter than the 200 ms pause
+    audio = np.concatenate([speech[:int(2.5 * RATE)], gap, speech[int(2.5 * RATE):], np.zeros(RATE, np.float32)])
+    events = endpoint_events(audio, end_silence_ms=500, pause_ms=200, speculate_ms=100)
+    pauses = [t for k, t in events if k == "pause"]
+    hints = [t for k, t in events if k == "hint"]
+    assert pauses and set(pauses) <= set(hints)  # every pause was hinted first, at the same sample
+    for i, (kind, t) in enumerate(events):
+        if kind == "pause":
+            assert events[i - 1] == ("hint", t)
+    alone = [t for t in hints if t not in pauses]
+    assert alone  # the inserted 150 ms gap (and any short gap of the clip's own)
+    after = {events[i + 1][0] for i, (k, t) in enumerate(events) if k == "hint" and t in alone}
+    assert after == {"resume"}  # the user went on: the speculative reply is dropped
+    plain = endpoint_events(audio, end_silence_ms=500, pause_ms=200)
+    assert [e for e in events if e[0] in ("start", "pause", "end")] == [e for e in plain if e[0] != "resume"]
+
+
+def test_a_previewed_transcript_is_kept_by_the_pause_without_decoding_again() -> None:
+    decoded: list[int] = []
+
+    def decode(audio: np.ndarray, prompt: str) -> str:
+        decoded.append(len(audio))
+        return f"piece{len(decoded)}"
+
+    async def run() -> tuple[str, str, str]:
+        track = InputTrack()
+        track.append(np.ones(RATE, np.float32) * 0.1)  # 1 s of "speech", then 100 ms of silence heard so far
+        track.append(np.zeros(RATE // 10, np.float32))
+        listener = TurnListener(track, 0, decode)
+        previewed = await listener.preview(RATE)
+        track.append(np.zeros(RATE // 10, np.float32))  # the pause: 200 ms of silence
+        await listener.commit(RATE)
+        kept = listener.text
+        track.append(np.ones(RATE, np.float32) * 0.1)  # the user goes on; a later preview is not what is kept
+        await listener.preview(2 * RATE + RATE // 5)
+        await listener.commit(2 * RATE)
+        return previewed, kept, listener.text
+
+    previewed, kept, later = asyncio.run(run())
+    assert previewed == kept == "piece1" and decoded[0] == RATE + int(0.15 * RATE)  # the tail pad, zero-filled
+    assert later == "piece1 piece3" and len(decoded) == 3  # a preview of other speech is decoded again
