@@ -180,8 +180,11 @@ def test_real_time_stream_gets_partials_and_a_quick_reply(talk: Callable[..., Ta
     assert "mailbox" in final["text"].lower()
     assert_reply(client, 1)
     timings = client.wait_for(lambda e: e["type"] == "turn.timings")
-    # How soon is `habla bench voice`'s to measure (README), not a test's: a loaded machine must not fail it.
-    assert timings["first_audio"] is not None and timings["first_audio"] > 0, timings
+    # How soon is `habla bench voice`'s to measure (README), not a test's: a loaded machine must not fail it. The first
+    # audio goes out when the turn is known to be over; 0 means it was ready before (the reply starts 100 ms into
+    # the silence), which an idle machine does. The reply's own clock is always positive.
+    assert timings["first_audio"] is not None and timings["first_audio"] >= 0, timings
+    assert timings["work_first_audio"] is not None and timings["work_first_audio"] > 0, timings
 
 
 def test_user_speech_during_the_reply_interrupts_it(talk: Callable[..., TalkClient]) -> None:
