@@ -5,7 +5,7 @@ decode, often nothing. Partial transcripts re-decode the undecided tail now and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 
@@ -77,32 +77,34 @@ class TurnListener:
             previewed, self._previewed = self._previewed, None
             if previewed is not None and previewed[:2] == (self.committed_until, until):
                 self.pieces += previewed[2]
-                self.committed_until = until
-                return
-            while until - self.committed_until >= MIN_PIECE:
-                end = min(until, self.committed_until + MAX_PIECE)
-                audio = self.track.slice(self.committed_until, end)
-                self.pieces.append(await asyncio.to_thread(self._decode, audio, self.text[-200:]))
-                self.committed_until = end
-            if until > self.committed_until:
-                self.committed_until = until  # a sliver after the last piece: too short to hold a word
+            else:
+                async for end, text in self._pieces(until):
+                    self.pieces.append(text)
+                    self.committed_until = end
+            self.committed_until = max(self.committed_until, until)  # past a sliver too short to hold a word
 
     async def preview(self, until: int) -> str:
         """The transcript up to ``until`` without keeping it: a speculative reply's text before the pause that may
         end the turn. The speech is decoded as ``commit(until)`` will decode it (the tail pad not yet heard is
         silence), and ``commit(until)`` keeps that decode instead of making it again."""
         async with self._lock:
-            start, end = self.committed_until, until + TAIL_PAD
-            texts: list[str] = []
-            while end - start >= MIN_PIECE:
-                stop = min(end, start + MAX_PIECE)
-                audio = self.track.slice(start, stop)
-                audio = np.pad(audio, (0, stop - start - len(audio)))  # the part of the tail pad not heard yet
-                prompt = " ".join(p for p in (self.text, *texts) if p)[-200:]
-                texts.append(await asyncio.to_thread(self._decode, audio, prompt))
-                start = stop
+            end = until + TAIL_PAD
+            texts = [text async for _, text in self._pieces(end)]
             self._previewed = (self.committed_until, end, texts)
             return " ".join(p for p in (self.text, *texts) if p)
+
+    async def _pieces(self, until: int) -> AsyncIterator[tuple[int, str]]:
+        """Each piece of the speech from ``committed_until`` to ``until`` (at most MAX_PIECE, at least MIN_PIECE)
+        decoded in order, prompted with the text before it; audio not heard yet is silence. Call under the lock."""
+        start, texts = self.committed_until, [self.text]
+        while until - start >= MIN_PIECE:
+            end = min(until, start + MAX_PIECE)
+            audio = self.track.slice(start, end)
+            audio = np.pad(audio, (0, end - start - len(audio)))  # the part of a preview's tail pad not heard yet
+            text = await asyncio.to_thread(self._decode, audio, " ".join(p for p in texts if p)[-200:])
+            texts.append(text)
+            yield end, text
+            start = end
 
     async def partial(self) -> str | None:
         """The transcript so far with the undecided tail decoded, or None when a decode is already running."""
