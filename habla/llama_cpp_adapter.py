@@ -181,3 +181,19 @@ class Sampler:
         """Count ``tokens`` as already generated, for the repetition penalty."""
         for token in tokens:
             self._sampler.accept(token)
+
+
+_FILE_TYPES = {"q4_0": 2, "q8_0": 7, "f16": 1}  # llama_ftype values (LLAMA_FTYPE_MOSTLY_*)
+
+
+def requantize(source: str | Path, target: str | Path, file_type: str) -> None:
+    """llama.cpp's quantizer: ``source``'s weights written to ``target`` as ``file_type`` (metadata, vocabulary and
+    chat template kept). Deterministic: the same source gives the same bytes, whatever the threads or the CPU."""
+    lib = _binding()
+    params = lib.LlamaModelQuantizeParams()
+    params.ftype = _FILE_TYPES[file_type]
+    params.allow_requantize = True
+    try:
+        lib.model_quantize(str(source), str(target), params)
+    except Exception as exc:  # the binding raises RuntimeError with llama.cpp's error code
+        raise ModelCorrupt(f"cannot convert {Path(source).name} to {file_type}: {exc}") from exc

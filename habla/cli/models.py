@@ -10,6 +10,7 @@ from rich.table import Table
 
 from habla.config import load_settings
 from habla.errors import HablaError
+from habla.models.catalog import ALL_MODELS
 from habla.models.store import ModelStore
 
 models_app = typer.Typer(help="List, verify and locate models (offline; downloads only on request).",
@@ -73,17 +74,22 @@ def download(name: str = typer.Argument(..., help="Catalog model name.")) -> Non
 def prepare() -> None:
     """Build once what habla derives from verified models, so no request waits for it.
 
-    The word vectors answers use (read out of Gemma's GGUF: about a minute, 2 GB peak), the sentence-embedding
-    model's verified copy and the speaker model's ONNX graph (about 5 s). Each is skipped, with a note, when its
-    extra is not installed.
+    The LLMs' faster forms (SmolLM2 in 8-bit blocks: about 1 s), the word vectors answers use (read out of Gemma's
+    GGUF: about a minute, 2 GB peak), the sentence-embedding model's verified copy and the speaker model's ONNX graph
+    (about 5 s). Each is skipped, with a note, when its extra is not installed.
     """
     settings = load_settings()
     store = ModelStore(settings.models)
     try:
-        from habla.llm.service import open_paraphrases, open_similarity
+        from habla.llm.service import gguf_path, open_paraphrases, open_similarity
     except ImportError as exc:
         console.print(f"[yellow]skipped[/] word vectors: habla[llm] is not installed ({exc.name})")
     else:
+        for name, spec in ALL_MODELS.items():
+            if spec.derived and store.status(name).available:
+                done = gguf_path(store, name).name == spec.derived[0].name
+                console.print(f"[green]ready[/] {name} {spec.derived[0].recipe}" if done else
+                              f"[yellow]skipped[/] {name} {spec.derived[0].recipe} (see the log)")
         done = open_paraphrases(settings.assistant, store, extract=True) is not None
         console.print("[green]ready[/] word vectors" if done else "[yellow]skipped[/] word vectors (see the log)")
         done = open_similarity(settings.assistant, store) is not None

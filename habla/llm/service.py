@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Generic, TypeVar, cast
 
 from habla.config import AssistantSettings, LLMSettings, Settings
-from habla.errors import InvalidOption, LLMUnavailable, ModelCorrupt, ModelNotFound
+from habla.errors import HablaError, InvalidOption, LLMUnavailable, ModelCorrupt, ModelNotFound
 from habla.llm import word_vectors
 from habla.llm.assistant import NOT_OPTIONS, Assistant, AssistantOptions, Reranker
 from habla.llm.embeddings import SegmentSimilarity
@@ -38,7 +38,22 @@ def gguf_path(store: ModelStore, name_or_path: str) -> Path:
         known = ", ".join(n for n, s in ALL_MODELS.items() if s.family == "llm")
         raise ModelNotFound(f"unknown LLM {name_or_path!r}", hint=f"known: {known}, or a path to a .gguf file")
     folder = store.locate(name_or_path).path
+    for derived in spec.derived:
+        try:
+            return store.derived(name_or_path, derived, _make_derived(derived.recipe))
+        except (HablaError, OSError) as exc:  # a read-only folder, another llama.cpp: the source still works
+            log.warning("using %s of %s as is: its %s form is unavailable (%s)", spec.files[0].name, name_or_path,
+                        derived.recipe, exc)
     return folder / spec.files[0].name
+
+
+def _make_derived(recipe: str) -> Callable[[Path, Path], None]:
+    kind, _, file_type = recipe.partition(":")
+    if kind != "gguf":
+        raise InvalidOption(f"unknown recipe {recipe!r}")
+    from habla.llama_cpp_adapter import requantize
+
+    return lambda source, target: requantize(source, target, file_type)
 
 
 def open_engine(llm: LLMSettings, store: ModelStore) -> LLMEngine:

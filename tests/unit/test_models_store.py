@@ -3,6 +3,7 @@ unless allowed; the manager loads lazily, shares, and unloads when idle."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from habla.config import ModelSettings
 from habla.errors import ModelCorrupt, ModelNotFound
 from habla.models import catalog
 from habla.models import store as store_module
-from habla.models.catalog import ModelFile, ModelSpec, PipSource
+from habla.models.catalog import DerivedFile, ModelFile, ModelSpec, PipSource
 from habla.models.manager import ModelManager
 from habla.models.store import VERIFIED_MARK, ModelStore
 
@@ -82,6 +83,40 @@ def test_a_truncated_file_is_caught_by_its_size(fake_pip, store: ModelStore) -> 
     path.write_bytes(PART1)
     with pytest.raises(ModelCorrupt, match="bytes"):
         store.locate("fake")
+
+
+FAST = b"the same weights, faster"
+
+
+def _doubled(source: Path, target: Path) -> None:
+    target.write_bytes(FAST)
+
+
+def test_a_derived_file_is_made_once_from_the_verified_source_and_pinned_by_its_sha256(
+        fake_pip, store: ModelStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[Path] = []
+    derived = DerivedFile("fast.bin", "model.bin", "test:fast", _sha(FAST), len(FAST))
+    monkeypatch.setitem(store_module.ALL_MODELS, "fake", dataclasses.replace(fake_pip[0], derived=(derived,)))
+
+    def make(source: Path, target: Path) -> None:
+        assert source.read_bytes() == PART1 + PART2  # the verified source
+        made.append(source)
+        _doubled(source, target)
+
+    path = store.derived("fake", derived, make)
+    assert path.read_bytes() == FAST and path.parent == store.locate("fake").path
+    assert store.derived("fake", derived, make) == path and len(made) == 1  # made once
+    assert "fast.bin" in store_module.read_mark(path.parent / VERIFIED_MARK)
+    store.locate("fake")  # verifying the model's own files keeps the derived file's mark
+    assert "fast.bin" in store_module.read_mark(path.parent / VERIFIED_MARK)
+
+
+def test_a_derived_file_that_does_not_match_the_catalog_is_not_kept(fake_pip, store: ModelStore) -> None:
+    derived = DerivedFile("fast.bin", "model.bin", "test:fast", _sha(b"other bytes of the same size!!!"), len(FAST))
+    with pytest.raises(ModelCorrupt, match="sha256"):
+        store.derived("fake", derived, _doubled)
+    folder = store.locate("fake").path
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["config.json", "model.bin", VERIFIED_MARK])
 
 
 def test_a_missing_model_names_what_to_install_and_never_downloads(store: ModelStore, monkeypatch) -> None:
