@@ -176,19 +176,20 @@ class ModelStore:
         """The verified ``file`` of catalog model ``name``, made once by ``make(source, target)`` from its verified
         source file. ModelCorrupt when what ``make`` wrote does not match the catalog (nothing is kept then)."""
         folder = self.locate(name).path
-        target = folder / file.name
+        target, pinned = folder / file.name, ModelFile(file.name, file.sha256, file.size)
+        mark = folder / VERIFIED_MARK
+        remembered = read_mark(mark)
+        known = remembered.get(file.name)
         if not target.is_file():
             tmp = Path(tempfile.mkdtemp(prefix=f".{file.name}-", dir=folder)) / file.name
             try:
                 make(folder / file.source, tmp)
-                self._verify_file(tmp.parent, ModelFile(file.name, file.sha256, file.size), name, None)
+                known = self._verify_file(tmp.parent, pinned, name, None)  # the rename keeps size and mtime
                 os.replace(tmp, target)  # another process may have won the race: same bytes
                 log.info("made %s of model %s (%s)", file.name, name, file.recipe)
             finally:
                 shutil.rmtree(tmp.parent, ignore_errors=True)
-        mark = folder / VERIFIED_MARK
-        remembered = read_mark(mark)
-        key = self._verify_file(folder, ModelFile(file.name, file.sha256, file.size), name, remembered.get(file.name))
+        key = self._verify_file(folder, pinned, name, known)  # hashed only when it changed since it was verified
         if remembered.get(file.name) != key:
             write_mark(mark, {**remembered, file.name: key})
         return target
